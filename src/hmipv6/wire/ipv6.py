@@ -1,0 +1,601 @@
+"""IPv6 packets: the fixed header, the extension-header chain and the payload registry.
+
+Theory of operation
+-------------------
+An :class:`IPv6Packet` is a frozen value: addresses, a tuple of extension headers in wire
+order, and one payload (an upper-layer message, another ``IPv6Packet`` for IPv6-in-IPv6
+tunnelling per RFC 2473, an ESP packet, opaque bytes, or ``None`` for No Next Header).
+Next Header and length fields are derived, never stored: the encoder computes them from the
+chain, so a value can never disagree with itself.
+
+Upper-layer protocols (ICMPv6, Mobility Header, UDP) register a decoder for their Next Header
+value with :func:`register_payload`. Checksummed payloads are encoded and verified against the
+pseudo-header of RFC 8200 §8.1, whose addresses are the *effective* ones of RFC 6275 §6.1.1 and
+§6.3/§6.4: the Home Address option's address as source and the Type 2 routing header's address
+(the final destination) as destination.
+
+Options inside Hop-by-Hop and Destination Options headers follow RFC 8200 §4.2: the encoder
+inserts Pad1/PadN so each option meets its alignment (``xn+y``, e.g. 8n+6 for the Home Address
+option, RFC 6275 §6.3) and pads the header to a multiple of 8 octets. Decoded option tuples
+omit padding when it is exactly what the encoder would insert and keep it otherwise, so both
+``decode(encode(v)) == v`` and ``encode(decode(b)) == b`` hold.
+
+Implements RFC 8200 §3-§4 and §8.1, RFC 2473 (nesting), RFC 6275 §6.3-§6.4 (Home Address
+option, Type 2 Routing Header), RFC 4302 §2 and RFC 4303 §2 (AH/ESP framing only; the
+cryptography lives in ``core.ipsec``).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from ipaddress import IPv6Address
+from typing import ClassVar, Protocol, TypeAlias, runtime_checkable
+
+from hmipv6.errors import DecodeError, EncodeError
+from hmipv6.wire.addr import from_packed
+
+__all__ = [
+    "IPV6_HEADER_LEN",
+    "AuthenticationHeader",
+    "DestinationOptions",
+    "EncapsulatingSecurityPayload",
+    "ExtensionHeader",
+    "FragmentHeader",
+    "HomeAddressOption",
+    "HopByHopOptions",
+    "IPv6Packet",
+    "NextHeader",
+    "Option",
+    "Pad1",
+    "PadN",
+    "Payload",
+    "RawPayload",
+    "RoutingHeader",
+    "RoutingHeaderType2",
+    "UnknownOption",
+    "decode",
+    "register_payload",
+]
+
+IPV6_HEADER_LEN = 40
+
+
+class NextHeader:
+    """IANA protocol numbers used here (plain ints, so unknown values stay ints)."""
+
+    HOP_BY_HOP = 0
+    UDP = 17
+    IPV6 = 41
+    ROUTING = 43
+    FRAGMENT = 44
+    ESP = 50
+    AH = 51
+    ICMPV6 = 58
+    NO_NEXT_HEADER = 59
+    DESTINATION_OPTIONS = 60
+    MOBILITY = 135
+
+
+# --------------------------------------------------------------------------------------------
+# Payload protocol and registry
+
+
+@runtime_checkable
+class Payload(Protocol):
+    """What may follow the extension headers."""
+
+    @property
+    def next_header(self) -> int:
+        """The protocol number announcing this payload."""
+        ...
+
+    def encode_payload(self, src: bytes, dst: bytes) -> bytes:
+        """The payload's octets; ``src``/``dst`` are the pseudo-header addresses (packed)."""
+        ...
+
+
+PayloadDecoder: TypeAlias = Callable[[bytes, int, int, bytes, bytes, bool], "Payload"]
+"""``decoder(data, start, end, src, dst, verify)`` decodes ``data[start:end]``; offsets in
+errors are absolute in ``data``; ``src``/``dst`` are the pseudo-header addresses."""
+
+_DECODERS: dict[int, PayloadDecoder] = {}
+
+
+def register_payload(next_header: int, decoder: PayloadDecoder) -> None:
+    """Install the decoder for an upper-layer protocol number."""
+    _DECODERS[next_header] = decoder
+
+
+@dataclass(frozen=True, slots=True)
+class RawPayload:
+    """A payload this package does not decode (or cannot: a non-first fragment)."""
+
+    protocol: int
+    """The Next Header value that announced it."""
+    data: bytes
+
+    @property
+    def next_header(self) -> int:
+        return self.protocol
+
+    def encode_payload(self, src: bytes, dst: bytes) -> bytes:
+        return self.data
+
+
+@dataclass(frozen=True, slots=True)
+class EncapsulatingSecurityPayload:
+    """An ESP packet (RFC 4303 §2): SPI, sequence number, and the protected remainder
+    (payload, padding, pad length, next header, ICV) as opaque octets."""
+
+    next_header: ClassVar[int] = NextHeader.ESP
+    spi: int
+    sequence: int
+    data: bytes
+
+    def encode_payload(self, src: bytes, dst: bytes) -> bytes:
+        return _U32x2.pack(self.spi, self.sequence) + self.data
+
+
+# --------------------------------------------------------------------------------------------
+# Options of Hop-by-Hop and Destination Options headers (RFC 8200 §4.2)
+
+
+@dataclass(frozen=True, slots=True)
+class Pad1:
+    """One octet of padding (option type 0, no length field)."""
+
+    option_type: ClassVar[int] = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PadN:
+    """Two or more octets of padding; ``data`` is normally all zeros."""
+
+    option_type: ClassVar[int] = 1
+    data: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class HomeAddressOption:
+    """RFC 6275 §6.3: option type 201, length 16, alignment 8n+6."""
+
+    option_type: ClassVar[int] = 201
+    home_address: IPv6Address
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownOption:
+    """Any other option, kept raw (its type's two high bits say how to handle it)."""
+
+    option_type: int
+    data: bytes
+
+
+Option: TypeAlias = Pad1 | PadN | HomeAddressOption | UnknownOption
+
+_OPTION_ALIGN: dict[type, tuple[int, int]] = {HomeAddressOption: (8, 6)}
+
+
+def _option_bytes(opt: Option) -> bytes:
+    if isinstance(opt, HomeAddressOption):
+        return b"\xc9\x10" + opt.home_address.packed
+    if isinstance(opt, PadN):
+        if len(opt.data) > 255:
+            raise EncodeError("PadN longer than 257 octets")
+        return bytes((1, len(opt.data))) + opt.data
+    if isinstance(opt, Pad1):
+        return b"\x00"
+    if not 0 <= opt.option_type <= 255 or len(opt.data) > 255:
+        raise EncodeError(f"option type {opt.option_type} or length {len(opt.data)} out of range")
+    return bytes((opt.option_type, len(opt.data))) + opt.data
+
+
+def _padding(n: int) -> bytes:
+    if n == 0:
+        return b""
+    if n == 1:
+        return b"\x00"
+    return bytes((1, n - 2)) + bytes(n - 2)
+
+
+def encode_options(options: tuple[Option, ...], header_prefix: int = 2) -> bytes:
+    """The option area of an options header starting ``header_prefix`` octets in.
+
+    With no padding option given, padding is inserted for alignment and to reach a multiple
+    of 8 (RFC 8200 §4.2); with any padding option given, the options go out exactly as given
+    (a decoded non-canonical layout round-trips) and only the tail is padded.
+    """
+    out = bytearray()
+    explicit = any(isinstance(o, Pad1 | PadN) for o in options)
+    for opt in options:
+        if not explicit:
+            align = _OPTION_ALIGN.get(type(opt))
+            if align is not None:
+                x, y = align
+                pos = header_prefix + len(out)
+                out += _padding((y - pos) % x)
+        out += _option_bytes(opt)
+    out += _padding((-(header_prefix + len(out))) % 8)
+    return bytes(out)
+
+
+_CANONICAL_HAO_AREA_PREFIX = b"\x01\x02\x00\x00\xc9\x10"
+
+
+def decode_options(data: bytes, start: int, end: int, field: str) -> tuple[Option, ...]:
+    """Options in ``data[start:end]`` (``start`` is 2 octets into the header)."""
+    # Fast path: the canonical layout of a header holding one Home Address option.
+    if end - start == 22 and data[start : start + 6] == _CANONICAL_HAO_AREA_PREFIX:
+        return (HomeAddressOption(from_packed(data[start + 6 : end])),)
+    opts: list[Option] = []
+    padded = False
+    i = start
+    while i < end:
+        t = data[i]
+        if t == 0:
+            opts.append(Pad1())
+            padded = True
+            i += 1
+            continue
+        if i + 2 > end:
+            raise DecodeError("option length missing", field=f"{field}.option", offset=i)
+        n = data[i + 1]
+        if i + 2 + n > end:
+            raise DecodeError(f"option of length {n} overruns the header",
+                              field=f"{field}.option_length", offset=i + 1)
+        body = data[i + 2 : i + 2 + n]
+        if t == 1:
+            opts.append(PadN(body))
+            padded = True
+        elif t == 201:
+            if n != 16:
+                raise DecodeError(f"Home Address option length {n}, expected 16",
+                                  field=f"{field}.home_address.length", offset=i + 1)
+            opts.append(HomeAddressOption(from_packed(body)))
+        else:
+            opts.append(UnknownOption(t, body))
+        i += 2 + n
+    if padded:
+        bare = tuple(o for o in opts if not isinstance(o, Pad1 | PadN))
+        if encode_options(bare) == data[start:end]:
+            return bare
+    return tuple(opts)
+
+
+# --------------------------------------------------------------------------------------------
+# Extension headers
+
+
+@dataclass(frozen=True, slots=True)
+class HopByHopOptions:
+    """RFC 8200 §4.3; only ever directly after the IPv6 header."""
+
+    header_type: ClassVar[int] = NextHeader.HOP_BY_HOP
+    options: tuple[Option, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DestinationOptions:
+    """RFC 8200 §4.6; carries the Home Address option (RFC 6275 §6.3)."""
+
+    header_type: ClassVar[int] = NextHeader.DESTINATION_OPTIONS
+    options: tuple[Option, ...] = ()
+
+    @property
+    def home_address(self) -> IPv6Address | None:
+        for o in self.options:
+            if isinstance(o, HomeAddressOption):
+                return o.home_address
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingHeaderType2:
+    """RFC 6275 §6.4: one address (the home address), Segments Left 1 when sent."""
+
+    header_type: ClassVar[int] = NextHeader.ROUTING
+    home_address: IPv6Address
+    segments_left: int = 1
+    reserved: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingHeader:
+    """Any other routing type, kept raw (type-specific data after the 4 fixed octets)."""
+
+    header_type: ClassVar[int] = NextHeader.ROUTING
+    routing_type: int
+    segments_left: int
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class FragmentHeader:
+    """RFC 8200 §4.5. After a non-first or non-last fragment the payload stays raw."""
+
+    header_type: ClassVar[int] = NextHeader.FRAGMENT
+    offset: int
+    """Fragment offset in 8-octet units."""
+    more: bool
+    identification: int
+    reserved: int = 0
+    res: int = 0
+
+    @property
+    def is_fragment(self) -> bool:
+        return self.offset != 0 or self.more
+
+
+@dataclass(frozen=True, slots=True)
+class AuthenticationHeader:
+    """RFC 4302 §2: SPI, sequence number and ICV (IPv6: total length a multiple of 8)."""
+
+    header_type: ClassVar[int] = NextHeader.AH
+    spi: int
+    sequence: int
+    icv: bytes
+    reserved: int = 0
+
+
+ExtensionHeader: TypeAlias = (
+    HopByHopOptions
+    | DestinationOptions
+    | RoutingHeaderType2
+    | RoutingHeader
+    | FragmentHeader
+    | AuthenticationHeader
+)
+
+_HDR = struct.Struct("!IHBB16s16s")
+_U32x2 = struct.Struct("!II")
+_RH_FIXED = struct.Struct("!BBBBI")
+_FRAG = struct.Struct("!BBHI")
+_AH_FIXED = struct.Struct("!BBHII")
+
+
+def _encode_extension(h: ExtensionHeader, nxt: int) -> bytes:
+    if isinstance(h, DestinationOptions | HopByHopOptions):
+        area = encode_options(h.options)
+        total = 2 + len(area)
+        return bytes((nxt, total // 8 - 1)) + area
+    if isinstance(h, RoutingHeaderType2):
+        return _RH_FIXED.pack(nxt, 2, 2, h.segments_left, h.reserved) + h.home_address.packed
+    if isinstance(h, RoutingHeader):
+        if (4 + len(h.data)) % 8:
+            raise EncodeError("routing header data must make the header a multiple of 8 octets")
+        return bytes((nxt, (4 + len(h.data)) // 8 - 1, h.routing_type, h.segments_left)) + h.data
+    if isinstance(h, FragmentHeader):
+        if not 0 <= h.offset < 8192:
+            raise EncodeError(f"fragment offset {h.offset} out of range")
+        return _FRAG.pack(nxt, h.reserved, (h.offset << 3) | (h.res << 1) | int(h.more),
+                          h.identification)
+    if isinstance(h, AuthenticationHeader):
+        total = 12 + len(h.icv)
+        if total % 8:
+            raise EncodeError("AH length must be a multiple of 8 octets in IPv6 (RFC 4302 §2.2)")
+        return _AH_FIXED.pack(nxt, total // 4 - 2, h.reserved, h.spi, h.sequence) + h.icv
+    raise EncodeError(f"not an extension header: {h!r}")
+
+
+# --------------------------------------------------------------------------------------------
+# The packet
+
+
+@dataclass(frozen=True, slots=True)
+class IPv6Packet:
+    """An IPv6 packet (RFC 8200 §3). As a payload it is IPv6-in-IPv6 (RFC 2473)."""
+
+    next_header: ClassVar[int] = NextHeader.IPV6
+    src: IPv6Address
+    dst: IPv6Address
+    payload: Payload | None = None
+    extension_headers: tuple[ExtensionHeader, ...] = ()
+    hop_limit: int = 64
+    traffic_class: int = 0
+    flow_label: int = 0
+
+    # -- effective addresses (RFC 6275 §6.1.1, §6.3, §6.4; RFC 8200 §8.1) --------------------
+
+    @property
+    def home_address(self) -> IPv6Address | None:
+        """The Home Address destination option's address, if any."""
+        for h in self.extension_headers:
+            if isinstance(h, DestinationOptions):
+                a = h.home_address
+                if a is not None:
+                    return a
+        return None
+
+    @property
+    def routing_home_address(self) -> IPv6Address | None:
+        """The Type 2 routing header's address, if any."""
+        for h in self.extension_headers:
+            if isinstance(h, RoutingHeaderType2):
+                return h.home_address
+        return None
+
+    @property
+    def effective_src(self) -> IPv6Address:
+        """Source for upper layers and checksums: the HAO address when present."""
+        return self.home_address or self.src
+
+    @property
+    def effective_dst(self) -> IPv6Address:
+        """Final destination: the Type 2 routing header's address when Segments Left > 0."""
+        for h in self.extension_headers:
+            if isinstance(h, RoutingHeaderType2) and h.segments_left > 0:
+                return h.home_address
+        return self.dst
+
+    def header(self, kind: type[ExtensionHeader]) -> ExtensionHeader | None:
+        """The first extension header of the given class."""
+        for h in self.extension_headers:
+            if isinstance(h, kind):
+                return h
+        return None
+
+    # -- codec ---------------------------------------------------------------------------------
+
+    def encode(self) -> bytes:
+        """The packet's octets, with every length, Next Header and checksum computed."""
+        psrc = self.effective_src.packed
+        pdst = self.effective_dst.packed
+        p = self.payload
+        body = p.encode_payload(psrc, pdst) if p is not None else b""
+        nxt = p.next_header if p is not None else NextHeader.NO_NEXT_HEADER
+        for h in reversed(self.extension_headers):
+            body = _encode_extension(h, nxt) + body
+            nxt = h.header_type
+        if len(body) > 0xFFFF:
+            raise EncodeError(f"payload of {len(body)} octets needs a jumbogram")
+        if not (0 <= self.hop_limit <= 255 and 0 <= self.traffic_class <= 255
+                and 0 <= self.flow_label < 1 << 20):
+            raise EncodeError("hop limit, traffic class or flow label out of range")
+        first = (6 << 28) | (self.traffic_class << 20) | self.flow_label
+        return _HDR.pack(first, len(body), nxt, self.hop_limit, self.src.packed,
+                         self.dst.packed) + body
+
+    def encode_payload(self, src: bytes, dst: bytes) -> bytes:
+        return self.encode()
+
+    @classmethod
+    def decode(cls, data: bytes, *, verify: bool = True, allow_trailer: bool = False) -> IPv6Packet:
+        """Decode one packet. See :func:`decode`."""
+        return decode(data, verify=verify, allow_trailer=allow_trailer)
+
+
+def decode(data: bytes, *, verify: bool = True, allow_trailer: bool = False) -> IPv6Packet:
+    """Decode an IPv6 packet and everything inside it.
+
+    ``verify``: check upper-layer checksums (a mismatch raises :class:`ChecksumError`).
+    ``allow_trailer``: accept octets beyond Payload Length (link-layer padding) and ignore
+    them; otherwise they are an error, so that valid input round-trips exactly.
+    Raises :class:`DecodeError` (never anything else) for any malformed input.
+    """
+    if not isinstance(data, bytes):
+        data = bytes(data)
+    return _decode_packet(data, 0, len(data), verify, allow_trailer)
+
+
+def _decode_packet(data: bytes, start: int, end: int, verify: bool, allow_trailer: bool) -> IPv6Packet:
+    if end - start < IPV6_HEADER_LEN:
+        raise DecodeError(f"{end - start} octets, an IPv6 header needs 40", field="ipv6",
+                          offset=start)
+    first, plen, nxt, hlim, src, dst = _HDR.unpack_from(data, start)
+    if first >> 28 != 6:
+        raise DecodeError(f"version {first >> 28}, expected 6", field="ipv6.version",
+                          offset=start)
+    pend = start + IPV6_HEADER_LEN + plen
+    if pend > end:
+        raise DecodeError(f"payload length {plen} exceeds the {end - start - 40} octets present",
+                          field="ipv6.payload_length", offset=start + 4)
+    if pend < end and not allow_trailer:
+        raise DecodeError(f"{end - pend} octets beyond payload length {plen}",
+                          field="ipv6.payload_length", offset=start + 4)
+    i = start + IPV6_HEADER_LEN
+    exts: list[ExtensionHeader] = []
+    psrc: bytes = src
+    pdst: bytes = dst
+    payload: Payload | None
+    while True:
+        if nxt == NextHeader.DESTINATION_OPTIONS or nxt == NextHeader.HOP_BY_HOP:
+            if nxt == NextHeader.HOP_BY_HOP and exts:
+                raise DecodeError("Hop-by-Hop Options header not directly after the IPv6 header",
+                                  field="ipv6.next_header", offset=i)
+            name = "destination_options" if nxt == NextHeader.DESTINATION_OPTIONS else "hop_by_hop"
+            if pend - i < 2:
+                raise DecodeError("truncated", field=name, offset=i)
+            hend = i + 8 + data[i + 1] * 8
+            if hend > pend:
+                raise DecodeError("header length overruns the payload", field=f"{name}.length",
+                                  offset=i + 1)
+            opts = decode_options(data, i + 2, hend, name)
+            if nxt == NextHeader.DESTINATION_OPTIONS:
+                d = DestinationOptions(opts)
+                hoa = d.home_address
+                if hoa is not None:
+                    psrc = hoa.packed
+                exts.append(d)
+            else:
+                exts.append(HopByHopOptions(opts))
+            nxt = data[i]
+            i = hend
+        elif nxt == NextHeader.ROUTING:
+            if pend - i < 8:
+                raise DecodeError("truncated", field="routing", offset=i)
+            n, hlen, rtype, segs, reserved = _RH_FIXED.unpack_from(data, i)
+            hend = i + 8 + hlen * 8
+            if hend > pend:
+                raise DecodeError("header length overruns the payload", field="routing.length",
+                                  offset=i + 1)
+            if rtype == 2:
+                # RFC 6275 §6.4: Hdr Ext Len 2, one address.
+                if hlen != 2:
+                    raise DecodeError(f"type 2 routing header length {hlen}, expected 2",
+                                      field="routing.length", offset=i + 1)
+                if segs not in (0, 1):
+                    raise DecodeError(f"type 2 routing header segments left {segs}",
+                                      field="routing.segments_left", offset=i + 3)
+                raw = data[i + 8 : i + 24]
+                if segs:
+                    pdst = raw
+                exts.append(RoutingHeaderType2(from_packed(raw), segs, reserved))
+            else:
+                exts.append(RoutingHeader(rtype, segs, data[i + 4 : hend]))
+            nxt = n
+            i = hend
+        elif nxt == NextHeader.FRAGMENT:
+            if pend - i < 8:
+                raise DecodeError("truncated", field="fragment", offset=i)
+            n, res8, off, ident = _FRAG.unpack_from(data, i)
+            frag = FragmentHeader(off >> 3, bool(off & 1), ident, res8, (off >> 1) & 3)
+            exts.append(frag)
+            i += 8
+            if frag.is_fragment:
+                payload = RawPayload(n, data[i:pend])
+                break
+            nxt = n
+        elif nxt == NextHeader.AH:
+            if pend - i < 12:
+                raise DecodeError("truncated", field="ah", offset=i)
+            n, alen, reserved, spi, seq = _AH_FIXED.unpack_from(data, i)
+            hend = i + (alen + 2) * 4
+            if hend < i + 12 or hend > pend:
+                raise DecodeError(f"payload length {alen} does not fit", field="ah.payload_length",
+                                  offset=i + 1)
+            if (alen + 2) % 2:
+                raise DecodeError("AH length not a multiple of 8 octets", field="ah.payload_length",
+                                  offset=i + 1)
+            exts.append(AuthenticationHeader(spi, seq, data[i + 12 : hend], reserved))
+            nxt = n
+            i = hend
+        elif nxt == NextHeader.NO_NEXT_HEADER:
+            if i != pend:
+                # RFC 8200 §4.7: octets after No Next Header are ignored; keep them visible.
+                payload = RawPayload(NextHeader.NO_NEXT_HEADER, data[i:pend])
+            else:
+                payload = None
+            break
+        elif nxt == NextHeader.IPV6:
+            payload = _decode_packet(data, i, pend, verify, False)
+            break
+        elif nxt == NextHeader.ESP:
+            if pend - i < 8:
+                raise DecodeError("truncated", field="esp", offset=i)
+            spi, seq = _U32x2.unpack_from(data, i)
+            payload = EncapsulatingSecurityPayload(spi, seq, data[i + 8 : pend])
+            break
+        else:
+            dec = _DECODERS.get(nxt)
+            if dec is None:
+                payload = RawPayload(nxt, data[i:pend])
+            else:
+                payload = dec(data, i, pend, psrc, pdst, verify)
+            break
+    if first & 0x0FFFFFFF == 0 and hlim == 64:
+        # Common case first: defaults need no keyword arguments.
+        return IPv6Packet(from_packed(src), from_packed(dst), payload, tuple(exts))
+    return IPv6Packet(from_packed(src), from_packed(dst), payload, tuple(exts), hlim,
+                      (first >> 20) & 0xFF, first & 0xFFFFF)
