@@ -56,6 +56,7 @@ __all__ = [
     "RoutingHeaderType2",
     "UnknownOption",
     "decode",
+    "decode_payload",
     "register_payload",
 ]
 
@@ -106,6 +107,20 @@ _DECODERS: dict[int, PayloadDecoder] = {}
 def register_payload(next_header: int, decoder: PayloadDecoder) -> None:
     """Install the decoder for an upper-layer protocol number."""
     _DECODERS[next_header] = decoder
+
+
+def decode_payload(next_header: int, data: bytes, src: bytes, dst: bytes, *, verify: bool = True
+                   ) -> Payload | None:
+    """Decode a bare payload (e.g. what ESP decrypted) announced by ``next_header``;
+    ``src``/``dst`` are the packed pseudo-header addresses for its checksum."""
+    if next_header == NextHeader.NO_NEXT_HEADER and not data:
+        return None
+    if next_header == NextHeader.IPV6:
+        return _decode_packet(data, 0, len(data), verify, False)
+    dec = _DECODERS.get(next_header)
+    if dec is None:
+        return RawPayload(next_header, data)
+    return dec(data, 0, len(data), src, dst, verify)
 
 
 @dataclass(frozen=True, slots=True)
