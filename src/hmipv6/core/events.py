@@ -1,0 +1,163 @@
+"""Observable events of the protocol engines (after h2's and aioquic's ``events.py``).
+
+Frozen, keyword-only dataclasses named in the past tense. The simulator's metrics and the
+daemons' logs are built from these, never from engine internals. Every event carries
+``time`` (the ``now`` at which it happened) so a log line needs nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from ipaddress import IPv6Address
+
+__all__ = [
+    "BindingAcknowledged",
+    "BindingCacheUpdated",
+    "BindingRemoved",
+    "BindingUpdateSent",
+    "CareOfAddressConfigured",
+    "DataReceived",
+    "Event",
+    "HandoverCompleted",
+    "LinkChanged",
+    "MapFailed",
+    "MapRecovered",
+    "MapSelected",
+    "MovementDetected",
+    "PacketDropped",
+    "RouterAdvertisementReceived",
+]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    time: float
+    """Engine time (the ``now`` passed in) at which the event happened."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PacketDropped(Event):
+    """A packet was discarded; ``reason`` is a short slug that is also a counter name."""
+
+    reason: str
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LinkChanged(Event):
+    """A mobile node's link went down or came up (the L2 handover edges)."""
+
+    ifname: str
+    up: bool
+    router: str | None = None
+    """Name of the access router of the attached link, when known."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RouterAdvertisementReceived(Event):
+    ifname: str
+    router: IPv6Address
+    """The advertising router's link-local address."""
+    prefixes: tuple[str, ...]
+    maps: tuple[IPv6Address, ...]
+    """MAP addresses carried in the RA's MAP options."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MovementDetected(Event):
+    ifname: str
+    new_prefix: str
+    map_changed: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CareOfAddressConfigured(Event):
+    ifname: str
+    address: IPv6Address
+    kind: str
+    """"lcoa" (on-link care-of address) or "rcoa" (regional, RFC 4140 §3)."""
+    usable: bool = True
+    """False while a standard DAD is still running (RFC 4862 §5.4)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MapSelected(Event):
+    map: IPv6Address
+    rcoa: IPv6Address
+    dist: int
+    pref: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MapFailed(Event):
+    map: IPv6Address
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MapRecovered(Event):
+    map: IPv6Address
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BindingUpdateSent(Event):
+    """A Binding Update left the node (first transmission or retransmission)."""
+
+    to: IPv6Address
+    kind: str
+    """"local" (to a MAP), "home" (to the HA), "correspondent", or "previous-map"."""
+    home_address: IPv6Address
+    care_of_address: IPv6Address
+    sequence: int
+    lifetime: int
+    retransmission: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BindingAcknowledged(Event):
+    """A Binding Acknowledgement for an outstanding BU was accepted."""
+
+    by: IPv6Address
+    kind: str
+    status: int
+    sequence: int
+    lifetime: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BindingCacheUpdated(Event):
+    """A binding cache entry was created or refreshed (MAP, HA or CN)."""
+
+    home_address: IPv6Address
+    """The address bound: the RCoA at a MAP, the home address at an HA or CN."""
+    care_of_address: IPv6Address
+    lifetime: int
+    created: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BindingRemoved(Event):
+    home_address: IPv6Address
+    reason: str
+    """"deregistered", "expired" or "replaced"."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HandoverCompleted(Event):
+    """The mobile node's registrations for a new attachment are all acknowledged."""
+
+    kind: str
+    """"initial", "intra-domain", "inter-domain" or "mipv6" (SCENARIO.md)."""
+    lcoa: IPv6Address
+    rcoa: IPv6Address | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DataReceived(Event):
+    """An application payload reached this node (after every decapsulation)."""
+
+    src: IPv6Address
+    dst: IPv6Address
+    ifname: str
+    size: int
+    tunnelled: int
+    """How many IPv6-in-IPv6 layers were removed on the way in."""

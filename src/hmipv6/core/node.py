@@ -1,0 +1,328 @@
+"""The engine contract every node type shares (ARCHITECTURE.md, after aioquic's connection).
+
+Theory of operation
+-------------------
+A node is a sans-IO state machine. Its driver (the simulator or a daemon) hands it octets
+with :meth:`Node.receive` and calls :meth:`Node.handle_timer` once the deadline given by
+:meth:`Node.next_timer` has passed; after either, it drains :meth:`Node.datagrams_to_send`
+and :meth:`Node.next_event`. Commands (``link_up``, ``send`` ...) are methods of subclasses.
+
+Receiving: octets are decoded once, here. Bad octets are an outcome, not an exception: the
+node counts and reports them as :class:`PacketDropped` and carries on. A decoded packet
+addressed to one of the node's addresses is *delivered*: IPv6-in-IPv6 is decapsulated (RFC
+2473 §3.2) and the inner packet processed as if it had just arrived, protected payloads go
+through the node's :class:`~hmipv6.core.security.Security`, and the payload is dispatched to
+``on_icmpv6`` / ``on_mobility`` / ``on_udp``. Anything else is *forwarded* when the node is a
+router (hop limit decremented, RFC 8200 §3), or dropped.
+
+Sending: :meth:`Node.send_packet` encodes, applies outbound security and picks the outgoing
+interface by longest-prefix match over the node's routes, then queues a :class:`Transmit`.
+
+Link layer: a :class:`Transmit` names the interface and the next hop's IPv6 address (``None``
+for a multicast or on-link destination). Drivers deliver by next hop; Neighbor Discovery
+messages are still exchanged (for DAD and proxy ND, RFC 4861 §7.2.8) but drivers need not do
+address resolution.
+"""
+
+from __future__ import annotations
+
+import random
+import struct
+from collections import Counter, deque
+from dataclasses import dataclass, field, replace
+from ipaddress import IPv6Address, IPv6Network
+from typing import Any
+
+from hmipv6.core.events import DataReceived, Event, PacketDropped
+from hmipv6.core.security import NullSecurity, Security, SecurityDrop
+from hmipv6.core.timers import TimerSet
+from hmipv6.errors import DecodeError, EncodeError
+from hmipv6.wire.addr import from_packed
+from hmipv6.wire.ipv6 import EncapsulatingSecurityPayload, IPv6Packet, Payload, decode
+
+__all__ = ["Interface", "Node", "Route", "Transmit", "encapsulate_raw", "link_local_for"]
+
+_HDR = struct.Struct("!IHBB16s16s")
+LINK_LOCAL = IPv6Network("fe80::/64")
+
+
+@dataclass(frozen=True, slots=True)
+class Transmit:
+    """Octets to put on an interface, towards ``next_hop`` (``None``: multicast/on-link)."""
+
+    ifname: str
+    data: bytes
+    next_hop: IPv6Address | None = None
+
+
+@dataclass(slots=True)
+class Interface:
+    name: str
+    link_local: IPv6Address
+    lladdr: bytes
+    """6-octet link-layer address (for SLLA/TLLA options)."""
+    addresses: list[IPv6Address] = field(default_factory=list)
+    up: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    prefix: IPv6Network
+    ifname: str
+    next_hop: IPv6Address | None = None
+
+
+def link_local_for(node: str, ifname: str) -> tuple[IPv6Address, bytes]:
+    """A deterministic link-local address and MAC for (node, interface): stable across runs
+    so pcaps and reports do not change between runs of the same scenario."""
+    import hashlib
+
+    h = hashlib.blake2s(f"{node}/{ifname}".encode(), digest_size=6).digest()
+    mac = bytes([(h[0] | 0x02) & 0xFE]) + h[1:]  # locally administered, unicast
+    # Modified EUI-64 (RFC 4291 Appendix A).
+    eui = bytes([mac[0] ^ 0x02]) + mac[1:3] + b"\xff\xfe" + mac[3:]
+    return IPv6Address(b"\xfe\x80" + bytes(6) + eui), mac
+
+
+def encapsulate_raw(src: IPv6Address, dst: IPv6Address, inner: bytes, hop_limit: int = 64) -> bytes:
+    """IPv6-in-IPv6 (RFC 2473 §3.1) around already-encoded octets, without re-encoding them."""
+    return _HDR.pack(0x60000000, len(inner), 41, hop_limit, src.packed, dst.packed) + inner
+
+
+class Node:
+    """Base of every engine: interfaces, routes, timers, output queue, events, counters."""
+
+    is_router: bool = False
+
+    def __init__(self, name: str, *, rng: random.Random | None = None,
+                 security: Security | None = None) -> None:
+        self.name = name
+        self.rng = rng if rng is not None else random.Random(0)
+        self.security: Security = security if security is not None else NullSecurity()
+        self.interfaces: dict[str, Interface] = {}
+        self.routes: list[Route] = []
+        self.timers = TimerSet()
+        self.counters: Counter[str] = Counter()
+        self._out: list[Transmit] = []
+        self._events: deque[Event] = deque()
+        self._local: set[bytes] = set()
+        self.crashed = False
+
+    # -- configuration -------------------------------------------------------------------------
+
+    def add_interface(self, ifname: str, addresses: tuple[IPv6Address, ...] = ()) -> Interface:
+        ll, mac = link_local_for(self.name, ifname)
+        iface = Interface(ifname, ll, mac, list(addresses))
+        self.interfaces[ifname] = iface
+        self._local.add(ll.packed)
+        for a in addresses:
+            self._local.add(a.packed)
+        return iface
+
+    def add_address(self, ifname: str, address: IPv6Address) -> None:
+        iface = self.interfaces[ifname]
+        if address not in iface.addresses:
+            iface.addresses.append(address)
+        self._local.add(address.packed)
+
+    def remove_address(self, ifname: str, address: IPv6Address) -> None:
+        iface = self.interfaces[ifname]
+        if address in iface.addresses:
+            iface.addresses.remove(address)
+        if not any(address in i.addresses or address == i.link_local for i in self.interfaces.values()):
+            self._local.discard(address.packed)
+
+    def add_route(self, prefix: IPv6Network | str, ifname: str, next_hop: IPv6Address | None = None
+                  ) -> None:
+        net = IPv6Network(prefix)
+        self.routes = [r for r in self.routes if r.prefix != net]
+        self.routes.append(Route(net, ifname, next_hop))
+        self.routes.sort(key=lambda r: -r.prefix.prefixlen)
+
+    def remove_route(self, prefix: IPv6Network | str) -> None:
+        net = IPv6Network(prefix)
+        self.routes = [r for r in self.routes if r.prefix != net]
+
+    def lookup_route(self, dst: IPv6Address) -> Route | None:
+        """Longest-prefix match (routes are kept sorted longest first)."""
+        for r in self.routes:
+            if dst in r.prefix:
+                return r
+        return None
+
+    def is_local(self, address: IPv6Address) -> bool:
+        return address.packed in self._local
+
+    def address_on(self, ifname: str) -> IPv6Address:
+        """The first global address of an interface (its link-local address if none)."""
+        iface = self.interfaces[ifname]
+        return iface.addresses[0] if iface.addresses else iface.link_local
+
+    # -- the engine contract -------------------------------------------------------------------
+
+    def receive(self, now: float, ifname: str, data: bytes) -> None:
+        """A packet arrived on ``ifname``. Never raises for bad input."""
+        if self.crashed:
+            return
+        try:
+            packet = decode(data)
+        except DecodeError as exc:
+            self.drop(now, "malformed", str(exc))
+            return
+        self.process(now, ifname, packet, data)
+
+    def handle_timer(self, now: float) -> None:
+        if self.crashed:
+            return
+        for name in self.timers.pop_due(now):
+            self.on_timer(now, name)
+
+    def next_timer(self) -> float | None:
+        return None if self.crashed else self.timers.next()
+
+    def datagrams_to_send(self, now: float) -> list[Transmit]:
+        out, self._out = self._out, []
+        return out
+
+    def next_event(self) -> Event | None:
+        return self._events.popleft() if self._events else None
+
+    # -- faults (the simulator's crash/restart) ------------------------------------------------
+
+    def crash(self, now: float) -> None:
+        """Stop dead: no timers, no output, receive ignores everything."""
+        self.crashed = True
+        self._out.clear()
+
+    def restart(self, now: float) -> None:
+        """Come back after a crash. Subclasses drop volatile state and re-arm their timers."""
+        self.crashed = False
+
+    # -- processing ----------------------------------------------------------------------------
+
+    def process(self, now: float, ifname: str, packet: IPv6Packet, raw: bytes | None) -> None:
+        """Route a decoded packet: deliver it locally, forward it, or drop it."""
+        if self.is_local(packet.dst) or packet.dst.is_multicast:
+            self.deliver(now, ifname, packet)
+        elif self.is_router:
+            self.forward(now, ifname, packet, raw)
+        else:
+            self.drop(now, "not-for-us", f"{packet.dst}")
+
+    def deliver(self, now: float, ifname: str, packet: IPv6Packet, tunnelled: int = 0) -> None:
+        """A packet addressed to this node (RFC 8200 §4: extension headers in order)."""
+        payload = packet.payload
+        if isinstance(payload, IPv6Packet):
+            # RFC 2473 §3.2: the tunnel exit point removes the outer header and processes
+            # the inner packet as if it had arrived on the interface.
+            self.on_decapsulated(now, ifname, packet, payload, tunnelled + 1)
+            return
+        try:
+            inbound = self.security.unprotect(now, packet)
+        except SecurityDrop as exc:
+            self.drop(now, exc.reason, str(exc))
+            return
+        packet = inbound.packet
+        payload = packet.payload
+        self.dispatch(now, ifname, packet, payload, inbound.peer, tunnelled)
+
+    def on_decapsulated(self, now: float, ifname: str, outer: IPv6Packet, inner: IPv6Packet,
+                        tunnelled: int) -> None:
+        """Default tunnel exit: process the inner packet as if it had just arrived."""
+        if self.is_local(inner.dst) or inner.dst.is_multicast:
+            self.deliver(now, ifname, inner, tunnelled)
+        elif self.is_router:
+            self.forward(now, ifname, inner, None)
+        else:
+            self.drop(now, "not-for-us", f"inner destination {inner.dst}")
+
+    def dispatch(self, now: float, ifname: str, packet: IPv6Packet, payload: Payload | None,
+                 peer: str | None, tunnelled: int) -> None:
+        """Hand the payload to the protocol handlers; subclasses extend ``on_*``."""
+        nh = payload.next_header if payload is not None else 59
+        if nh == 58:
+            self.on_icmpv6(now, ifname, packet, payload, tunnelled)
+        elif nh == 135:
+            self.on_mobility(now, ifname, packet, payload, peer, tunnelled)
+        elif isinstance(payload, EncapsulatingSecurityPayload):
+            self.drop(now, "no-sa", "ESP packet left unprocessed")
+        else:
+            self.on_data(now, ifname, packet, payload, tunnelled)
+
+    def on_icmpv6(self, now: float, ifname: str, packet: IPv6Packet, message: Any,
+                  tunnelled: int) -> None:
+        self.drop(now, "unhandled-icmpv6", type(message).__name__)
+
+    def on_mobility(self, now: float, ifname: str, packet: IPv6Packet, message: Any,
+                    peer: str | None, tunnelled: int) -> None:
+        self.drop(now, "unhandled-mobility", type(message).__name__)
+
+    def on_data(self, now: float, ifname: str, packet: IPv6Packet, payload: Payload | None,
+                tunnelled: int) -> None:
+        """Application data reached this node (UDP and anything else)."""
+        data = getattr(payload, "data", b"")
+        size = len(data) if isinstance(data, bytes) else 0
+        self.emit(DataReceived(time=now, src=packet.effective_src, dst=packet.effective_dst,
+                               ifname=ifname, size=size, tunnelled=tunnelled))
+
+    def on_timer(self, now: float, name: str) -> None:
+        """A named deadline expired."""
+
+    def forward(self, now: float, ifname: str, packet: IPv6Packet, raw: bytes | None) -> None:
+        """RFC 8200 §3: decrement the hop limit; at zero, drop (ICMPv6 Time Exceeded is the
+        subclass's business through :meth:`on_forward_failed`)."""
+        if packet.hop_limit <= 1:
+            self.on_forward_failed(now, ifname, packet, raw, "hop-limit-exceeded")
+            return
+        route = self.lookup_route(packet.dst)
+        if route is None:
+            self.on_forward_failed(now, ifname, packet, raw, "no-route")
+            return
+        if raw is not None:
+            out = raw[:7] + bytes((packet.hop_limit - 1,)) + raw[8:]
+        else:
+            out = replace(packet, hop_limit=packet.hop_limit - 1).encode()
+        self.counters["forwarded"] += 1
+        self._out.append(Transmit(route.ifname, out, route.next_hop))
+
+    def on_forward_failed(self, now: float, ifname: str, packet: IPv6Packet, raw: bytes | None,
+                          reason: str) -> None:
+        self.drop(now, reason, f"{packet.src} -> {packet.dst}")
+
+    # -- output helpers ------------------------------------------------------------------------
+
+    def send_packet(self, now: float, packet: IPv6Packet, *, ifname: str | None = None,
+                    next_hop: IPv6Address | None = None, peer: str | None = None,
+                    protect: bool = True) -> bool:
+        """Protect (outbound policy), encode and queue ``packet``. Returns False (and counts a
+        drop) when no route leads to its destination."""
+        if protect:
+            packet = self.security.protect(now, packet, peer)
+        if ifname is None:
+            route = self.lookup_route(packet.dst)
+            if route is None:
+                self.drop(now, "no-route", f"originating to {packet.dst}")
+                return False
+            ifname, next_hop = route.ifname, route.next_hop
+        try:
+            data = packet.encode()
+        except EncodeError as exc:  # a bug in the engine, surfaced loudly in tests
+            raise AssertionError(f"{self.name}: engine built an unencodable packet: {exc}") from exc
+        self._out.append(Transmit(ifname, data, next_hop))
+        return True
+
+    def send_raw(self, ifname: str, data: bytes, next_hop: IPv6Address | None = None) -> None:
+        self._out.append(Transmit(ifname, data, next_hop))
+
+    def emit(self, event: Event) -> None:
+        self._events.append(event)
+
+    def drop(self, now: float, reason: str, detail: str = "") -> None:
+        """Count and report a discarded packet (the counter is ``dropped.<reason>``)."""
+        self.counters[f"dropped.{reason}"] += 1
+        self.emit(PacketDropped(time=now, reason=reason, detail=detail))
+
+
+def dst_of(raw: bytes) -> IPv6Address:
+    """The destination address of encoded octets (the fast paths peek before decoding)."""
+    return from_packed(raw[24:40])
