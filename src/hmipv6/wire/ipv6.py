@@ -34,6 +34,7 @@ from ipaddress import IPv6Address
 from typing import ClassVar, Protocol, TypeAlias, runtime_checkable
 
 from hmipv6.errors import DecodeError, EncodeError
+from hmipv6.wire._fast import maker
 from hmipv6.wire.addr import from_packed
 
 __all__ = [
@@ -243,7 +244,7 @@ def decode_options(data: bytes, start: int, end: int, field: str) -> tuple[Optio
     """Options in ``data[start:end]`` (``start`` is 2 octets into the header)."""
     # Fast path: the canonical layout of a header holding one Home Address option.
     if end - start == 22 and data[start : start + 6] == _CANONICAL_HAO_AREA_PREFIX:
-        return (HomeAddressOption(from_packed(data[start + 6 : end])),)
+        return (_make_hao(from_packed(data[start + 6 : end])),)
     opts: list[Option] = []
     padded = False
     i = start
@@ -394,6 +395,9 @@ def _encode_extension(h: ExtensionHeader, nxt: int) -> bytes:
     raise EncodeError(f"not an extension header: {h!r}")
 
 
+_make_destopts = maker(DestinationOptions)
+_make_hao = maker(HomeAddressOption)
+
 # --------------------------------------------------------------------------------------------
 # The packet
 
@@ -528,7 +532,7 @@ def _decode_packet(data: bytes, start: int, end: int, verify: bool, allow_traile
                                   offset=i + 1)
             opts = decode_options(data, i + 2, hend, name)
             if nxt == NextHeader.DESTINATION_OPTIONS:
-                d = DestinationOptions(opts)
+                d = _make_destopts(opts)
                 hoa = d.home_address
                 if hoa is not None:
                     psrc = hoa.packed
@@ -609,8 +613,8 @@ def _decode_packet(data: bytes, start: int, end: int, verify: bool, allow_traile
             else:
                 payload = dec(data, i, pend, psrc, pdst, verify)
             break
-    if first & 0x0FFFFFFF == 0 and hlim == 64:
-        # Common case first: defaults need no keyword arguments.
-        return IPv6Packet(from_packed(src), from_packed(dst), payload, tuple(exts))
-    return IPv6Packet(from_packed(src), from_packed(dst), payload, tuple(exts), hlim,
-                      (first >> 20) & 0xFF, first & 0xFFFFF)
+    return _make_packet(from_packed(src), from_packed(dst), payload, tuple(exts), hlim,
+                        (first >> 20) & 0xFF, first & 0xFFFFF)
+
+
+_make_packet = maker(IPv6Packet)
