@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hmipv6 import __version__
+from hmipv6 import __version__, decode_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hmipv6", description="Hierarchical Mobile IPv6 (RFC 4140)")
     p.add_argument("--version", action="version", version=f"hmipv6 {__version__}")
-    p.add_subparsers(dest="command", metavar="COMMAND")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    decode_cmd.register(sub)
     return p
 
 
@@ -21,6 +22,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    handler = getattr(args, "handler", None)
+    if handler is not None:
+        return int(handler(args))
     return 0
 
 
