@@ -1,0 +1,287 @@
+"""IPsec for mobility signalling, in user space: ESP and AH in transport mode with SA, SP and
+peer authorisation databases (RFC 4301, RFC 4302, RFC 4303; RFC 4140 §12; RFC 6275 §5.1).
+
+Theory of operation
+-------------------
+:class:`IPsec` implements the engines' :class:`~hmipv6.core.security.Security` protocol.
+The kernel of this project's machines has no ESP/AH in XFRM, so the processing is ours; only
+the primitives (AES, HMAC-SHA-256) come from ``cryptography``.
+
+Outbound, :meth:`IPsec.protect` (RFC 4301 §5.1):
+
+1. looks the packet up in the SPD by (effective source, effective destination, upper-layer
+   protocol, message type), effective meaning the Home Address option's and Type 2 routing
+   header's addresses (RFC 6275 §9.3.2), so a local BU, sent from the LCoA with the RCoA in
+   its HAO, is selected by its RCoA (RFC 4140 §12.1: the SA is set for the RCoA);
+2. BYPASS returns the packet untouched; DISCARD raises :class:`SecurityDrop`
+   (``policy-discard``); PROTECT picks the outbound SA whose selectors cover the traffic,
+   narrowed by the ``peer`` hint, else by the PAD's record of who holds the destination
+   address; none raises ``SecurityDrop("no-sa")``;
+3. ESP: the payload is encoded (its checksum over the effective addresses), sealed
+   (:mod:`.esp`) and becomes the packet's payload; the HAO and RH2 stay in front
+   (RFC 6275 §6.3, §6.4). AH: inserted at the same place (:mod:`.ah`).
+
+Inbound, :meth:`IPsec.unprotect` (RFC 4301 §5.2):
+
+1. an AH header or an ESP payload is processed with the SA found by (protocol, SPI)
+   (``unknown-spi``), replay pre-check (``replay``), ICV (``bad-icv``), window update,
+   decryption and trailer (``bad-padding``), then the decrypted payload is decoded
+   (``malformed`` if it does not decode or its checksum fails);
+2. the result is checked against the SA's selectors (``selector-mismatch``), against the PAD
+   entry of the SA's peer — may this peer speak for this effective source address?
+   (``unauthorised-address``) — and against the SPD (``policy-discard``,
+   ``wrong-protection`` when policy demands AH and ESP came, or the reverse);
+3. an unprotected packet that a PROTECT entry matches is dropped (``unprotected``).
+
+Every outcome counts in :attr:`IPsec.counters` (drops under their reason, accepted traffic
+under ``esp-in``/``ah-in``/``bypass-in`` and ``esp-out``/``ah-out``/``bypass-out``), and the
+drops reach the engine as :class:`SecurityDrop` whose ``reason`` it reports in
+``PacketDropped``.
+
+Identity and RCoA ownership (RFC 4140 §12.1, SEC-03/SEC-04/MN-23): :attr:`Inbound.peer` is the
+identity bound to the SA the packet arrived on. Which peer installed which RCoA is recorded
+in the PAD (:mod:`.pad`), driven by the MAP engine: ``ipsec.pad.may_use(peer, rcoa)`` before
+accepting a BU, ``claim`` when the binding is created, ``release`` when it is deleted.
+
+Determinism: no entropy is used; IVs are derived (see :mod:`.algorithms`), so the same
+scenario seed gives the same ESP octets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from ipaddress import IPv6Address, IPv6Network
+
+from hmipv6.core.ipsec import ah as _ah
+from hmipv6.core.ipsec import esp as _esp
+from hmipv6.core.ipsec.pad import PeerAuthorizationDatabase, PeerEntry
+from hmipv6.core.ipsec.sad import (
+    Direction,
+    IPsecProtocol,
+    SADatabase,
+    SAParams,
+    SecurityAssociation,
+)
+from hmipv6.core.ipsec.spd import Action, Policy, SecurityPolicyDatabase
+from hmipv6.core.security import Inbound, SecurityDrop
+from hmipv6.errors import DecodeError, LocalProtocolError
+from hmipv6.wire.ipv6 import (
+    AuthenticationHeader,
+    EncapsulatingSecurityPayload,
+    IPv6Packet,
+    Payload,
+    RawPayload,
+    decode,
+    decode_payload,
+)
+
+__all__ = [
+    "Action",
+    "IPsec",
+    "PeerAuthorizationDatabase",
+    "PeerEntry",
+    "Policy",
+    "SADatabase",
+    "SAParams",
+    "SecurityAssociation",
+    "SecurityPolicyDatabase",
+]
+
+_EXTENSION_HEADERS = frozenset((0, 43, 44, 51, 60))
+_TYPE_OFFSET = {135: 2, 58: 0}
+"""Where the message type sits in an upper-layer payload: MH Type (RFC 6275 §6.1.1),
+ICMPv6 Type (RFC 4443 §2.1)."""
+
+
+def _type_in(protocol: int, data: bytes) -> int | None:
+    off = _TYPE_OFFSET.get(protocol)
+    if off is None or len(data) <= off:
+        return None
+    return data[off]
+
+
+class IPsec:
+    """A node's IPsec: SAD, SPD, PAD, and the ESP/AH processing between them."""
+
+    def __init__(self, *, sad: SADatabase | None = None, spd: SecurityPolicyDatabase | None = None,
+                 pad: PeerAuthorizationDatabase | None = None, name: str = "") -> None:
+        self.sad = sad if sad is not None else SADatabase()
+        self.spd = spd if spd is not None else SecurityPolicyDatabase()
+        self.pad = pad if pad is not None else PeerAuthorizationDatabase()
+        self.name = name
+        """This node's own identity (what its peers see as ``Inbound.peer``)."""
+        self.counters: dict[str, int] = {}
+
+    # -- configuration -------------------------------------------------------------------------
+
+    def add_sa(self, params: SAParams, direction: Direction) -> SecurityAssociation:
+        return self.sad.add(params, direction)
+
+    def add_policy(self, policy: Policy) -> Policy:
+        return self.spd.add(policy)
+
+    def authorise(self, identity: str,
+                  addresses: Iterable[IPv6Address | IPv6Network | str] | None = None) -> PeerEntry:
+        return self.pad.authorise(identity, addresses)
+
+    def _count(self, key: str) -> None:
+        self.counters[key] = self.counters.get(key, 0) + 1
+
+    def _drop(self, exc: SecurityDrop) -> SecurityDrop:
+        self._count(exc.reason)
+        return exc
+
+    # -- outbound (RFC 4301 §5.1) --------------------------------------------------------------
+
+    def protect(self, now: float, packet: IPv6Packet, peer: str | None = None) -> IPv6Packet:
+        payload = packet.payload
+        if payload is None or isinstance(payload, EncapsulatingSecurityPayload) or packet.header(
+                AuthenticationHeader) is not None:
+            return packet  # nothing to protect, or already protected
+        src = packet.effective_src
+        dst = packet.effective_dst
+        protocol = payload.next_header
+        encoded: list[bytes] = []
+
+        def type_of() -> int | None:
+            if protocol not in _TYPE_OFFSET:
+                return None
+            if not encoded:
+                encoded.append(payload.encode_payload(src.packed, dst.packed))
+            return _type_in(protocol, encoded[0])
+
+        policy = self.spd.lookup(src, dst, protocol, type_of)
+        action = policy.action if policy is not None else self.spd.default
+        if action is Action.BYPASS:
+            self._count("bypass-out")
+            return packet
+        if action is Action.DISCARD:
+            raise self._drop(SecurityDrop("policy-discard", f"outbound {src} -> {dst}"))
+        assert policy is not None
+        sa = self._outbound_sa(policy, src, dst, peer)
+        if sa.params.protocol == "ah":
+            self._count("ah-out")
+            return _ah.seal(sa, packet)
+        headers = packet.extension_headers
+        at = _ah.split_index(headers)
+        if at == len(headers):
+            data = encoded[0] if encoded else payload.encode_payload(src.packed, dst.packed)
+            nh = protocol
+        else:
+            # Headers that belong to the final destination travel inside ESP.
+            whole = packet.encode()
+            front = IPv6Packet(packet.src, packet.dst, None, headers[:at]).encode()
+            data = whole[len(front):]
+            nh = headers[at].header_type
+        self._count("esp-out")
+        return IPv6Packet(packet.src, packet.dst, _esp.seal(sa, nh, data), headers[:at],
+                          packet.hop_limit, packet.traffic_class, packet.flow_label)
+
+    def _outbound_sa(self, policy: Policy, src: IPv6Address, dst: IPv6Address,
+                     peer: str | None) -> SecurityAssociation:
+        protocols: tuple[IPsecProtocol, ...] = (policy.ipsec,) if policy.ipsec else ("esp", "ah")
+        for proto in protocols:
+            sas = self.sad.outbound(src, dst, proto, peer)
+            if len(sas) > 1:
+                holder = self.pad.owner(dst)
+                narrowed = [sa for sa in sas if sa.peer == holder] if holder is not None else []
+                if len(narrowed) != 1:
+                    raise LocalProtocolError(
+                        f"{len(sas)} outbound SAs cover {src} -> {dst} and none is its holder's; "
+                        "pass peer= to protect()")
+                sas = narrowed
+            if sas:
+                return sas[0]
+        raise self._drop(SecurityDrop(
+            "no-sa", f"policy {policy.name or 'PROTECT'} needs an SA for {src} -> {dst}"
+            + (f" with peer {peer}" if peer else "")))
+
+    # -- inbound (RFC 4301 §5.2) ---------------------------------------------------------------
+
+    def unprotect(self, now: float, packet: IPv6Packet) -> Inbound:
+        try:
+            return self._unprotect(packet)
+        except SecurityDrop as exc:
+            raise self._drop(exc) from None
+
+    def _unprotect(self, packet: IPv6Packet) -> Inbound:
+        sa: SecurityAssociation | None = None
+        ah = packet.header(AuthenticationHeader)
+        if ah is not None:
+            assert isinstance(ah, AuthenticationHeader)
+            sa = self.sad.inbound("ah", ah.spi)
+            if sa is None:
+                raise SecurityDrop("unknown-spi", f"AH SPI 0x{ah.spi:08x}")
+            packet = _ah.open_(sa, packet, ah)
+        payload = packet.payload
+        if isinstance(payload, EncapsulatingSecurityPayload):
+            esp_sa = self.sad.inbound("esp", payload.spi)
+            if esp_sa is None:
+                raise SecurityDrop("unknown-spi", f"ESP SPI 0x{payload.spi:08x}")
+            if sa is not None and sa.peer != esp_sa.peer:
+                raise SecurityDrop("selector-mismatch", "AH and ESP SAs of different peers")
+            sa = esp_sa
+            nh, data = _esp.open_(sa, payload)
+            packet = self._decapsulated(packet, nh, data)
+            payload = packet.payload
+        src = packet.effective_src
+        dst = packet.effective_dst
+        protocol = payload.next_header if payload is not None else 59
+
+        def type_of() -> int | None:
+            if protocol not in _TYPE_OFFSET or payload is None:
+                return None
+            return _type_in(protocol, payload.encode_payload(src.packed, dst.packed))
+
+        policy = self.spd.lookup(dst, src, protocol, type_of)
+        action = policy.action if policy is not None else self.spd.default
+        if action is Action.DISCARD:
+            raise SecurityDrop("policy-discard", f"inbound {src} -> {dst}")
+        if sa is None:
+            if action is Action.PROTECT:
+                assert policy is not None
+                raise SecurityDrop("unprotected",
+                                   f"policy {policy.name or 'PROTECT'} requires protection "
+                                   f"for {src} -> {dst}")
+            self._count("bypass-in")
+            return Inbound(packet=packet, peer=None)
+        params = sa.params
+        if not params.matches(src, dst):
+            raise SecurityDrop("selector-mismatch",
+                               f"{src} -> {dst} is not covered by SA 0x{params.spi:08x}")
+        if params.peer is not None:
+            entry = self.pad.entry(params.peer)
+            if entry is not None and not entry.covers(src):
+                raise SecurityDrop("unauthorised-address",
+                                   f"peer {params.peer} may not use {src}")
+        if (action is Action.PROTECT and policy is not None and policy.ipsec is not None
+                and policy.ipsec != params.protocol):
+            raise SecurityDrop("wrong-protection",
+                               f"policy {policy.name or 'PROTECT'} requires {policy.ipsec}")
+        self._count(f"{params.protocol}-in")
+        return Inbound(packet=packet, peer=params.peer)
+
+    @staticmethod
+    def _decapsulated(packet: IPv6Packet, nh: int, data: bytes) -> IPv6Packet:
+        """``packet`` with its ESP payload replaced by what it carried."""
+        try:
+            if nh in _EXTENSION_HEADERS:
+                # Extension headers travelled inside ESP: rebuild the clear packet and decode.
+                clear = IPv6Packet(packet.src, packet.dst, RawPayload(nh, data),
+                                   packet.extension_headers, packet.hop_limit,
+                                   packet.traffic_class, packet.flow_label)
+                return decode(clear.encode())
+            inner: Payload | None = decode_payload(nh, data, packet.effective_src.packed,
+                                                   packet.effective_dst.packed)
+        except DecodeError as exc:
+            raise SecurityDrop("malformed", f"inside ESP: {exc}") from None
+        return IPv6Packet(packet.src, packet.dst, inner, packet.extension_headers,
+                          packet.hop_limit, packet.traffic_class, packet.flow_label)
+
+    # -- inspection ----------------------------------------------------------------------------
+
+    def esp_sa_table(self) -> str:
+        """The installed ESP SAs in Wireshark's ``esp_sa`` format (see :mod:`.wireshark`)."""
+        from hmipv6.core.ipsec.wireshark import esp_sa_table
+
+        return esp_sa_table(sa.params for sa in self.sad)

@@ -1,0 +1,108 @@
+"""The Peer Authorization Database (RFC 4301 §4.4.3) and the RCoA ownership record of
+RFC 4140 §12.1.
+
+Theory of operation
+-------------------
+Two questions are answered here.
+
+1. *Which addresses may an authenticated peer speak for?* Each entry names a peer identity
+   (the ``peer`` of its SAs) and the address ranges it may use as its identity address: the
+   RCoA range of a MAP's domain for a mobile node, its home address at its home agent, a
+   router's own address. This is what RFC 4301 §4.4.3 calls constraining the child-SA IDs a
+   peer may assert; with manually keyed SAs whose selectors are wildcards (a MAP cannot know
+   the RCoA before the MN forms it), :class:`~hmipv6.core.ipsec.IPsec` enforces it on every
+   protected inbound packet (drop reason ``unauthorised-address``).
+
+2. *Which peer installed which RCoA?* RFC 4140 §12.1: "A MAP only needs to ensure that a BU
+   for a particular RCoA was issued by the same mobile node that established the Security
+   Association for that RCoA", and a second MN asking for an existing RCoA MUST be refused.
+   This record lives here, not in the MAP's binding cache, so that one object answers
+   :meth:`PeerAuthorizationDatabase.may_use` and both checks cannot drift apart. **The MAP
+   engine drives it**: before accepting a BU for RCoA *X* that arrived with
+   ``Inbound.peer == P`` it calls ``pad.may_use(P, X)``; when it creates the binding it calls
+   ``pad.claim(P, X)``; when the binding goes away (lifetime 0, expiry) it calls
+   ``pad.release(P, X)``. (A MAP restored from a durable binding cache re-claims its RCoAs
+   with the stored peer.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from ipaddress import IPv6Address, IPv6Network
+
+from hmipv6.core.ipsec.sad import as_selector
+
+__all__ = ["PeerAuthorizationDatabase", "PeerEntry"]
+
+
+@dataclass(frozen=True, slots=True)
+class PeerEntry:
+    """A peer and the address ranges it may use (``None``: any address)."""
+
+    identity: str
+    addresses: tuple[IPv6Network, ...] | None
+
+    def covers(self, address: IPv6Address) -> bool:
+        return self.addresses is None or any(address in n for n in self.addresses)
+
+
+class PeerAuthorizationDatabase:
+    """Peer entries plus the RCoA → installing peer record."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, PeerEntry] = {}
+        self._owners: dict[IPv6Address, str] = {}
+
+    # -- authorisation ------------------------------------------------------------------------
+
+    def authorise(self, identity: str,
+                  addresses: Iterable[IPv6Address | IPv6Network | str] | None = None) -> PeerEntry:
+        """Allow ``identity`` to use ``addresses`` (ranges; ``None`` = any). Replaces an
+        existing entry for the identity."""
+        nets: tuple[IPv6Network, ...] | None = None
+        if addresses is not None:
+            nets = tuple(n for n in (as_selector(a) for a in addresses) if n is not None)
+        entry = PeerEntry(identity, nets)
+        self._entries[identity] = entry
+        return entry
+
+    def entry(self, identity: str) -> PeerEntry | None:
+        return self._entries.get(identity)
+
+    def authorised(self, identity: str, address: IPv6Address) -> bool:
+        """Does the entry of ``identity`` cover ``address``? (No entry: no.)"""
+        e = self._entries.get(identity)
+        return e is not None and e.covers(address)
+
+    # -- RCoA ownership (RFC 4140 §12.1) ------------------------------------------------------
+
+    def owner(self, address: IPv6Address) -> str | None:
+        """The peer that installed a binding for ``address``, if any."""
+        return self._owners.get(address)
+
+    def may_use(self, peer: str | None, address: IPv6Address) -> bool:
+        """May ``peer`` register ``address`` (e.g. a BU for this RCoA)? Yes when the peer is
+        authenticated, authorised for the address range, and no *other* peer holds it."""
+        if peer is None or not self.authorised(peer, address):
+            return False
+        holder = self._owners.get(address)
+        return holder is None or holder == peer
+
+    def claim(self, peer: str, address: IPv6Address) -> bool:
+        """Record that ``peer`` installed ``address``; False (and no change) when
+        :meth:`may_use` says no."""
+        if not self.may_use(peer, address):
+            return False
+        self._owners[address] = peer
+        return True
+
+    def release(self, peer: str, address: IPv6Address) -> bool:
+        """Forget ``address`` if ``peer`` holds it; returns whether it did."""
+        if self._owners.get(address) != peer:
+            return False
+        del self._owners[address]
+        return True
+
+    def owned_by(self, peer: str) -> set[IPv6Address]:
+        return {a for a, p in self._owners.items() if p == peer}

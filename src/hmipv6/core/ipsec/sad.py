@@ -1,0 +1,197 @@
+"""The Security Association Database (RFC 4301 §4.4.2), at the size this project needs.
+
+Theory of operation
+-------------------
+An SA is unidirectional and is described the way ``ip xfrm state`` describes it: the IPsec
+protocol (ESP or AH), the SPI, the algorithms and keys, and the traffic it carries as a source
+and a destination selector in the direction of flow. The same :class:`SAParams` is installed
+on both ends: as ``out`` on the sender (it picks the SA by its selectors) and as ``in`` on
+the receiver (it finds the SA by SPI, RFC 4301 §4.1, then checks the packet against the
+selectors, RFC 4301 §5.2 step 4).
+
+Selectors are written in terms of the *effective* addresses of RFC 6275: the Home Address
+option's address as source, the Type 2 routing header's address as destination. A local BU
+(LCoA → MAP, HAO = RCoA) therefore matches an SA whose source is the RCoA: the SA identity is
+the RCoA, not the LCoA (RFC 4140 §12.1). ``None`` as a selector means any address (the MAP
+cannot know in advance which RCoA a mobile node will form; the peer authorisation database
+then binds the RCoA to the identity, see :mod:`.pad`).
+
+``peer`` is the identity of the far end authenticated by the SA's keys: a mobile node's name
+on the MAP, the MAP's name on the mobile node. It is what :attr:`Inbound.peer` reports.
+
+Mutable state (the outbound sequence counter, the inbound replay window, packet counters)
+lives on the :class:`SecurityAssociation`; the transforms keyed from the parameters are built
+once, when the SA is added.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from ipaddress import IPv6Address, IPv6Network
+from typing import Literal
+
+from hmipv6.core.ipsec.algorithms import Encryption, Integrity, make_encryption, make_integrity
+from hmipv6.core.ipsec.replay import ReplayWindow
+from hmipv6.errors import LocalProtocolError
+
+__all__ = [
+    "Direction",
+    "IPsecProtocol",
+    "SADatabase",
+    "SAParams",
+    "SecurityAssociation",
+    "Selector",
+    "as_selector",
+]
+
+IPsecProtocol = Literal["esp", "ah"]
+Direction = Literal["in", "out"]
+Selector = IPv6Network | None
+
+MAX_SEQUENCE = 0xFFFFFFFF
+
+
+def as_selector(a: IPv6Address | IPv6Network | str | None) -> Selector:
+    """A selector from an address (a /128), a network, a string, or ``*``/``None`` (any)."""
+    if a is None or isinstance(a, IPv6Network):
+        return a
+    if isinstance(a, str):
+        if a in ("*", "any", "::/0"):
+            return None
+        return IPv6Network(a, strict=True) if "/" in a else IPv6Network(f"{a}/128")
+    return IPv6Network(f"{a}/128")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SAParams:
+    """What configuration says about one SA (the fields of ``ip xfrm state``)."""
+
+    spi: int
+    """Security Parameter Index; 1..255 are reserved (RFC 4303 §2.1)."""
+    protocol: IPsecProtocol = "esp"
+    src: Selector = None
+    """Effective source address (range) of the traffic; ``None`` = any."""
+    dst: Selector = None
+    """Effective destination address (range) of the traffic; ``None`` = any."""
+    peer: str | None = None
+    """Identity of the far end (the sender, for an inbound SA; the receiver, for outbound)."""
+    enc: str = "NULL"
+    enc_key: bytes = b""
+    auth: str = "HMAC-SHA-256-128"
+    auth_key: bytes = b""
+    replay_window: int = 64
+
+    def __post_init__(self) -> None:
+        if not 256 <= self.spi <= 0xFFFFFFFF:
+            raise LocalProtocolError(f"SPI {self.spi} is reserved or out of range (RFC 4303 §2.1)")
+        if self.protocol not in ("esp", "ah"):
+            raise LocalProtocolError(f"unknown IPsec protocol {self.protocol!r}")
+        if self.protocol == "ah" and self.enc != "NULL":
+            raise LocalProtocolError("AH does not encrypt")
+        combined = self.enc == "AES-GCM-16"
+        if combined and self.auth != "NULL":
+            raise LocalProtocolError("AES-GCM-16 is combined mode: auth must be NULL")
+        if not combined and self.auth == "NULL":
+            # RFC 4140 §12.1: "When ESP is used, a non-null authentication algorithm MUST be
+            # used"; AH with NULL integrity is meaningless.
+            raise LocalProtocolError("an SA for mobility signalling needs authentication")
+
+    @classmethod
+    def make(cls, *, spi: int, protocol: IPsecProtocol = "esp",
+             src: IPv6Address | IPv6Network | str | None = None,
+             dst: IPv6Address | IPv6Network | str | None = None, peer: str | None = None,
+             enc: str = "NULL", enc_key: bytes = b"", auth: str = "HMAC-SHA-256-128",
+             auth_key: bytes = b"", replay_window: int = 64) -> SAParams:
+        """Like the constructor, but selectors may be addresses, networks, strings or ``*``."""
+        return cls(spi=spi, protocol=protocol, src=as_selector(src), dst=as_selector(dst), peer=peer, enc=enc,
+                   enc_key=enc_key, auth=auth, auth_key=auth_key, replay_window=replay_window)
+
+    def matches(self, src: IPv6Address, dst: IPv6Address) -> bool:
+        """Does traffic from effective ``src`` to effective ``dst`` fall under this SA?"""
+        return ((self.src is None or src in self.src)
+                and (self.dst is None or dst in self.dst))
+
+
+@dataclass(slots=True, eq=False)
+class SecurityAssociation:
+    """One installed SA: parameters, keyed transforms and running state."""
+
+    params: SAParams
+    direction: Direction
+    encryption: Encryption = field(init=False)
+    integrity: Integrity = field(init=False)
+    next_sequence: int = 1
+    """Outbound: the sequence number the next packet carries (RFC 4303 §3.3.3)."""
+    replay: ReplayWindow = field(init=False)
+    packets: int = 0
+    """Packets protected (outbound) or accepted (inbound) with this SA."""
+
+    def __post_init__(self) -> None:
+        p = self.params
+        self.encryption = make_encryption(p.enc, p.enc_key)
+        self.integrity = make_integrity(p.auth, p.auth_key)
+        self.replay = ReplayWindow(p.replay_window)
+
+    @property
+    def spi(self) -> int:
+        return self.params.spi
+
+    @property
+    def peer(self) -> str | None:
+        return self.params.peer
+
+    def take_sequence(self) -> int:
+        """The sequence number for the next outbound packet (RFC 4303 §3.3.3: the counter
+        MUST NOT cycle; an exhausted SA must be re-keyed)."""
+        seq = self.next_sequence
+        if seq > MAX_SEQUENCE:
+            raise LocalProtocolError(f"SA 0x{self.spi:08x} exhausted its sequence numbers; re-key")
+        self.next_sequence = seq + 1
+        return seq
+
+
+class SADatabase:
+    """Installed SAs: inbound ones indexed by (protocol, SPI), outbound ones in order."""
+
+    def __init__(self) -> None:
+        self._inbound: dict[tuple[str, int], SecurityAssociation] = {}
+        self._outbound: list[SecurityAssociation] = []
+
+    def add(self, params: SAParams, direction: Direction) -> SecurityAssociation:
+        """Install an SA; an inbound SPI must be unique per protocol on this node."""
+        sa = SecurityAssociation(params, direction)
+        if direction == "in":
+            key = (params.protocol, params.spi)
+            if key in self._inbound:
+                raise LocalProtocolError(f"inbound {params.protocol} SPI 0x{params.spi:08x} in use")
+            self._inbound[key] = sa
+        elif direction == "out":
+            self._outbound.append(sa)
+        else:
+            raise LocalProtocolError(f"direction must be 'in' or 'out', not {direction!r}")
+        return sa
+
+    def remove(self, sa: SecurityAssociation) -> None:
+        if sa.direction == "in":
+            self._inbound.pop((sa.params.protocol, sa.spi), None)
+        elif sa in self._outbound:
+            self._outbound.remove(sa)
+
+    def inbound(self, protocol: IPsecProtocol, spi: int) -> SecurityAssociation | None:
+        return self._inbound.get((protocol, spi))
+
+    def outbound(self, src: IPv6Address, dst: IPv6Address, protocol: IPsecProtocol,
+                 peer: str | None = None) -> list[SecurityAssociation]:
+        """Outbound SAs of ``protocol`` whose selectors cover the traffic (and whose peer is
+        ``peer`` when given), in installation order."""
+        return [sa for sa in self._outbound
+                if sa.params.protocol == protocol and sa.params.matches(src, dst)
+                and (peer is None or sa.params.peer == peer)]
+
+    def __iter__(self) -> Iterator[SecurityAssociation]:
+        yield from self._outbound
+        yield from self._inbound.values()
+
+    def __len__(self) -> int:
+        return len(self._outbound) + len(self._inbound)

@@ -1,0 +1,134 @@
+"""The Security Policy Database (RFC 4301 §4.4.1), at the size this project needs.
+
+Theory of operation
+-------------------
+An ordered list of :class:`Policy` entries; the first whose selectors match decides
+(RFC 4301 §4.4.1: the SPD is ordered, first match wins). Each entry says PROTECT (with ESP,
+AH, or either), BYPASS, or DISCARD. Traffic no entry matches gets the database's default
+action (BYPASS, since only signalling is protected here; a node that wants "deny by default"
+sets DISCARD).
+
+Selectors are symmetric, as in RFC 4301: ``local`` and ``remote`` address ranges, the upper
+layer protocol (Next Header of the payload: 135 Mobility Header, 58 ICMPv6...) and a set of
+message types (MH Type, RFC 6275 §6.1.1; ICMPv6 Type, RFC 4443 §2.1). Outbound, ``local`` is
+compared with the effective source and ``remote`` with the effective destination; inbound the
+other way round. Addresses are the effective ones (Home Address option, Type 2 routing
+header), as RFC 6275 §9.3.2 prescribes ("The IPsec Security Policy Database lookup MUST be
+based on the mobile node's home address").
+
+The message type is only computed when an entry that constrains it is otherwise matched
+(``type_of`` is called lazily), so bypassed data traffic costs no encoding.
+
+Rows served: SEC-01 (MN↔MAP mobility signalling, RFC 4140 §12.1), SEC-07 (MN↔HA signalling
+unchanged from RFC 6275 §5.1), AR-06 (router-to-router RAs, RFC 4140 §7), AR-08 (AR↔MAP
+probes, RFC 4140 §10).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from ipaddress import IPv6Address, IPv6Network
+
+from hmipv6.core.ipsec.sad import IPsecProtocol, Selector, as_selector
+
+__all__ = ["ICMPV6", "MOBILITY_HEADER", "Action", "Policy", "SecurityPolicyDatabase"]
+
+MOBILITY_HEADER = 135
+ICMPV6 = 58
+ICMPV6_ECHO_REQUEST = 128
+ICMPV6_ECHO_REPLY = 129
+ICMPV6_ROUTER_ADVERTISEMENT = 134
+
+
+class Action(enum.Enum):
+    PROTECT = "protect"
+    BYPASS = "bypass"
+    DISCARD = "discard"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Policy:
+    """One SPD entry."""
+
+    local: Selector = None
+    """This node's (effective) address range; ``None`` = any."""
+    remote: Selector = None
+    """The far end's (effective) address range; ``None`` = any."""
+    protocol: int | None = None
+    """Upper-layer protocol (Next Header of the payload); ``None`` = any."""
+    types: frozenset[int] | None = None
+    """MH or ICMPv6 message types; ``None`` = any."""
+    action: Action = Action.PROTECT
+    ipsec: IPsecProtocol | None = "esp"
+    """For PROTECT: the protocol required (``None``: ESP or AH, ESP preferred outbound)."""
+    name: str = ""
+    """For humans and drop details, e.g. ``"MH MN-MAP"``."""
+
+    @classmethod
+    def make(cls, *, local: IPv6Address | IPv6Network | str | None = None,
+             remote: IPv6Address | IPv6Network | str | None = None, protocol: int | None = None,
+             types: Iterable[int] | None = None, action: Action = Action.PROTECT,
+             ipsec: IPsecProtocol | None = "esp", name: str = "") -> Policy:
+        """Like the constructor, with selectors given as addresses, networks or strings."""
+        return cls(local=as_selector(local), remote=as_selector(remote), protocol=protocol,
+                   types=frozenset(types) if types is not None else None, action=action,
+                   ipsec=ipsec, name=name)
+
+    @classmethod
+    def mobility(cls, *, local: IPv6Address | IPv6Network | str | None = None,
+                 remote: IPv6Address | IPv6Network | str | None = None,
+                 ipsec: IPsecProtocol | None = "esp", name: str = "MH") -> Policy:
+        """RFC 4140 §12.1 / RFC 6275 §5.1: mobility signalling must be protected."""
+        return cls.make(local=local, remote=remote, protocol=MOBILITY_HEADER, ipsec=ipsec,
+                        name=name)
+
+    @classmethod
+    def router_advertisements(cls, *, local: IPv6Address | IPv6Network | str | None = None,
+                              remote: IPv6Address | IPv6Network | str | None = None,
+                              ipsec: IPsecProtocol | None = "ah",
+                              name: str = "RA router-router") -> Policy:
+        """AR-06 (RFC 4140 §7): RAs between routers for dynamic MAP discovery."""
+        return cls.make(local=local, remote=remote, protocol=ICMPV6,
+                        types=(ICMPV6_ROUTER_ADVERTISEMENT,), ipsec=ipsec, name=name)
+
+    @classmethod
+    def map_probes(cls, *, local: IPv6Address | IPv6Network | str | None = None,
+                   remote: IPv6Address | IPv6Network | str | None = None,
+                   ipsec: IPsecProtocol | None = "esp", name: str = "AR-MAP probe") -> Policy:
+        """AR-08 (RFC 4140 §10): the AR's ICMPv6 Echo probes of the MAP and the replies."""
+        return cls.make(local=local, remote=remote, protocol=ICMPV6,
+                        types=(ICMPV6_ECHO_REQUEST, ICMPV6_ECHO_REPLY), ipsec=ipsec, name=name)
+
+    def matches(self, local: IPv6Address, remote: IPv6Address, protocol: int,
+                type_of: Callable[[], int | None]) -> bool:
+        if self.protocol is not None and protocol != self.protocol:
+            return False
+        if self.local is not None and local not in self.local:
+            return False
+        if self.remote is not None and remote not in self.remote:
+            return False
+        return self.types is None or type_of() in self.types
+
+
+class SecurityPolicyDatabase:
+    """An ordered policy list with a default action."""
+
+    def __init__(self, policies: Iterable[Policy] = (), *,
+                 default: Action = Action.BYPASS) -> None:
+        self.policies: list[Policy] = list(policies)
+        self.default = default
+
+    def add(self, policy: Policy) -> Policy:
+        """Append ``policy`` (it applies after every entry already present)."""
+        self.policies.append(policy)
+        return policy
+
+    def lookup(self, local: IPv6Address, remote: IPv6Address, protocol: int,
+               type_of: Callable[[], int | None]) -> Policy | None:
+        """The first matching entry, or ``None`` (then :attr:`default` applies)."""
+        for p in self.policies:
+            if p.matches(local, remote, protocol, type_of):
+                return p
+        return None
