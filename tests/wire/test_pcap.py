@@ -13,10 +13,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conftest import need_tool
 from hmipv6.errors import DecodeError, EncodeError, LocalProtocolError
 from hmipv6.wire import UDP, IPv6Packet, addr, decode
 from hmipv6.wire import pcap as pc
+from tests.conftest import need_tool
 
 SRC = addr("2001:db8:1::10")
 DST = addr("2001:db8:2::20")
