@@ -61,8 +61,6 @@ Json: typing.TypeAlias = Any
 """A value ``json.dumps`` accepts."""
 
 _LINKS = {"raw": pcap.LINKTYPE_RAW, "ipv6": pcap.LINKTYPE_IPV6, "ethernet": pcap.LINKTYPE_ETHERNET}
-_LINK_NAMES = {pcap.LINKTYPE_RAW: "raw", pcap.LINKTYPE_IPV6: "ipv6",
-               pcap.LINKTYPE_ETHERNET: "ethernet"}
 _NEXT_HEADER_NAMES = {v: k for k, v in vars(NextHeader).items()
                       if not k.startswith("_") and isinstance(v, int)}
 _HEX_DIGITS = frozenset(string.hexdigits)
@@ -410,7 +408,7 @@ def _hex_lines(data: bytes) -> list[bytes] | None:
 # Decoding one frame
 
 
-def decode_frame(frame: _Frame, *, verify: bool = True) -> dict[str, Json]:
+def _decode_frame(frame: _Frame, *, verify: bool = True) -> dict[str, Json]:
     """The JSON record of one captured frame (``error`` or ``skipped`` when not decoded)."""
     out: dict[str, Json] = {"packet": frame.number}
     if frame.time is not None:
@@ -524,7 +522,7 @@ def run(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] | Non
                         "field": f.error.field, "offset": f.error.offset,
                         "reason": f.error.reason + " (the rest of the file is unreadable)"}}
                 else:
-                    rec = decode_frame(f, verify=not args.no_verify)
+                    rec = _decode_frame(f, verify=not args.no_verify)
                 if multi and source is not None:
                     rec = {"source": source, **rec}
                 malformed |= "error" in rec
