@@ -16,7 +16,7 @@ mutable fields zeroed. :func:`icv_input` builds that image from the packet's oct
 - a Type 2 routing header with Segments Left > 0 (RFC 6275 §9.3.2, RFC 4302 §3.3.3.1.2.2): the
   image has the home address as IPv6 destination, the care-of address in the routing header,
   and Segments Left 0 — the form the packet has once the receiver advanced the header;
-- the AH ICV field (including its padding) is zero.
+- the AH ICV is zero; its padding (RFC 4302 §2.6) is covered as sent (we send zeros).
 
 Both ends apply the same transformation to the octets they hold (the sender to the wire form
 it is about to send, the receiver to the wire form it got), so they hash identical images.
@@ -66,8 +66,9 @@ def split_index(headers: tuple[ExtensionHeader, ...]) -> int:
     return len(headers)
 
 
-def icv_input(data: bytes) -> bytes:
-    """The image of the encoded packet ``data`` over which the AH ICV is computed."""
+def icv_input(data: bytes, icv_len: int) -> bytes:
+    """The image of the encoded packet ``data`` over which the AH ICV (``icv_len`` octets,
+    followed by whatever padding the AH length requires) is computed."""
     b = bytearray(data)
     b[0:4] = b"\x60\x00\x00\x00"
     b[7] = 0
@@ -96,8 +97,7 @@ def icv_input(data: bytes) -> bytes:
         elif nxt == _FRAGMENT:
             end = i + 8
         elif nxt == _AH:
-            end = i + (b[i + 1] + 2) * 4
-            b[i + 12 : end] = bytes(end - i - 12)
+            b[i + 12 : i + 12 + icv_len] = bytes(icv_len)
             return bytes(b)
         else:
             raise ValueError("no AH header in the packet")
@@ -116,7 +116,7 @@ def seal(sa: SecurityAssociation, packet: IPv6Packet) -> IPv6Packet:
     image = IPv6Packet(packet.src, packet.dst, packet.payload,
                        (*headers[:at], blank, *headers[at:]), packet.hop_limit,
                        packet.traffic_class, packet.flow_label)
-    icv = sa.integrity.icv(icv_input(image.encode()))
+    icv = sa.integrity.icv(icv_input(image.encode(), n))
     sa.packets += 1
     return IPv6Packet(packet.src, packet.dst, packet.payload,
                       (*headers[:at], AuthenticationHeader(sa.params.spi, seq, icv + bytes(pad)),
@@ -133,7 +133,7 @@ def open_(sa: SecurityAssociation, packet: IPv6Packet, ah: AuthenticationHeader)
     if len(ah.icv) < n:
         raise SecurityDrop("bad-icv", f"AH SPI 0x{ah.spi:08x}: ICV of {len(ah.icv)} octets")
     data = packet.encode()
-    if not sa.integrity.verify(ah.icv[:n], icv_input(data)):
+    if not sa.integrity.verify(ah.icv[:n], icv_input(data, n)):
         raise SecurityDrop("bad-icv", f"AH SPI 0x{ah.spi:08x} sequence {seq}")
     sa.replay.accept(seq)
     sa.packets += 1
