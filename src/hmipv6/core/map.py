@@ -1,0 +1,204 @@
+"""The Mobility Anchor Point (RFC 4140 §6.2, §7.1.2, §8, §10, §12.1).
+
+Theory of operation
+-------------------
+The MAP is a home agent for regional care-of addresses (RFC 4140 §6.2: "The MAP acts as a HA
+for the RCoA"), so the interception, tunnelling, proxy ND, reverse-tunnel exit, expiry and the
+shared BU validation come from :class:`~hmipv6.core.anchor.BindingAnchor`. This module adds
+what only a MAP decides about a *local* Binding Update (sent from the LCoA with a Home Address
+option holding the RCoA, M and A set; RFC 4140 §4.1, §6.2 — the MAP never learns the home
+address, MAP-01):
+
+1. the BU must carry M (RFC 4140 §4.1: "the M and A flags MUST be set"); a home registration
+   to a MAP is refused with 131, anything else is discarded;
+2. the RCoA must be in the MAP's prefix (132, the HA's "not home subnet");
+3. the LCoA must be in the valid on-link prefixes, or in a neighbouring domain where
+   previous-MAP forwarding is allowed (§6.2 and §8 → 129);
+4. the peer that installed an RCoA owns it (§12.1): another peer gets 134 and the binding is
+   untouched, so the mobile node forms a new RCoA (MN-23); a peer authorisation database on
+   the security object (``security.pad.may_use``) is consulted too (→ 129 or 134);
+5. a new RCoA must be unique on the MAP's link (modelled DAD against the addresses the MAP
+   knows there → 134).
+
+The MAP also originates its MAP option (:meth:`MobilityAnchorPoint.map_option`, the one place
+the option is built) and, on configured interfaces, sends Router Advertisements carrying it
+for dynamic MAP discovery (§7.1.2).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+from ipaddress import IPv6Address, IPv6Network
+from typing import Literal
+
+from hmipv6.core.anchor import BindingAnchor
+from hmipv6.core.binding_cache import BindingCache, BindingEntry
+from hmipv6.core.registrar import Registration
+from hmipv6.core.security import Security
+from hmipv6.wire.addr import ALL_NODES
+from hmipv6.wire.icmpv6 import MapOption, RouterAdvertisement
+from hmipv6.wire.ipv6 import IPv6Packet
+from hmipv6.wire.mobility import BAStatus, BUFlags
+
+__all__ = ["INFINITY", "MobilityAnchorPoint"]
+
+INFINITY = 0xFFFFFFFF
+"""RFC 4861 §4.6.2: a valid lifetime of all ones means infinity."""
+DEFAULT_PREFERENCE = 10
+"""RFC 4140 §7.1.2: "A default preference value of 10 may be assigned to each MAP"."""
+RA_TIMER = "ra"
+
+
+class MobilityAnchorPoint(BindingAnchor):
+    """A MAP. Constructor arguments beyond :class:`BindingAnchor`'s:
+
+    ``prefix_valid_lifetime``: valid lifetime of the RCoA prefix (seconds; the MAP option's
+    Valid Lifetime and a bound on granted lifetimes); ``valid_lcoa_prefixes``: the on-link
+    prefixes LCoAs may come from (None: any); ``allow_forwarding_to``: prefixes of neighbouring
+    domains where previous-MAP forwarding is allowed, or ``"any"``; ``preference``, ``dist``,
+    ``r_flag``: the MAP option; ``advertise_on``: interfaces to send RAs with the option on,
+    every ``ra_interval`` seconds.
+    """
+
+    kind = BUFlags.M
+
+    def __init__(self, name: str, *, address: IPv6Address | str, ifname: str = "eth0",
+                 rcoa_prefix: IPv6Network | str | None = None,
+                 prefix_valid_lifetime: int = INFINITY, max_lifetime: int = 600,
+                 valid_lcoa_prefixes: Iterable[IPv6Network | str] | None = None,
+                 allow_forwarding_to: Iterable[IPv6Network | str] | Literal["any"] = (),
+                 preference: int = DEFAULT_PREFERENCE, dist: int = 1, r_flag: bool = True,
+                 advertise_on: Iterable[str] = (), ra_interval: float = 10.0,
+                 cache: BindingCache | None = None,
+                 link_addresses: Iterable[IPv6Address | str] = (),
+                 icmp_rate: float = 10.0, rng: random.Random | None = None,
+                 security: Security | None = None) -> None:
+        prefixes = (rcoa_prefix,) if rcoa_prefix is not None else ()
+        super().__init__(name, address=address, ifname=ifname, served_prefixes=prefixes,
+                         max_lifetime=max_lifetime, cache=cache, link_addresses=link_addresses,
+                         icmp_rate=icmp_rate, rng=rng, security=security)
+        self.rcoa_prefix = self.served_prefixes[0]
+        self.prefix_valid_lifetime = prefix_valid_lifetime
+        self.valid_lcoa_prefixes = (None if valid_lcoa_prefixes is None
+                                    else tuple(IPv6Network(p) for p in valid_lcoa_prefixes))
+        self.allow_forwarding_to: tuple[IPv6Network, ...] | Literal["any"] = (
+            "any" if allow_forwarding_to == "any"
+            else tuple(IPv6Network(p) for p in allow_forwarding_to))
+        self.preference = preference
+        self.dist = dist
+        self.r_flag = r_flag
+        self.advertise_on = tuple(advertise_on)
+        self.ra_interval = ra_interval
+        if self.advertise_on:
+            self.timers.set(RA_TIMER, 0.0)
+
+    # -- MAP option (RFC 4140 §5, §7.1.2) ------------------------------------------------------
+
+    def map_option(self) -> MapOption:
+        """This MAP's own option: Dist 1 by default (RFC 4140 §7.1.1: "The initial value of the
+        'Distance' field MAY be set to a default value of 1 and MUST NOT be set to zero"),
+        its preference, R, its valid lifetime and its address."""
+        return MapOption(dist=self.dist, pref=self.preference, r=self.r_flag,
+                         valid_lifetime=self.prefix_valid_lifetime, address=self.address)
+
+    def set_preference(self, now: float, pref: int) -> None:
+        """RFC 4140 §7.1.2: "a MAP can change its preference value at any time"; "A preference
+        value of zero means the MAP SHOULD NOT be chosen by new mobile nodes"."""
+        if not 0 <= pref <= 15:
+            raise ValueError(f"MAP preference {pref} is not 4 bits")
+        self.preference = pref
+        if self.advertise_on:
+            self.timers.set(RA_TIMER, now)  # tell the domain at once
+
+    def router_advertisement(self) -> RouterAdvertisement:
+        """An RA carrying only the MAP option: for dynamic MAP discovery by the routers of the
+        domain, not a default-router announcement (router lifetime 0)."""
+        return RouterAdvertisement(cur_hop_limit=64, router_lifetime=0,
+                                   options=(self.map_option(),))
+
+    def on_timer(self, now: float, name: str) -> None:
+        if name == RA_TIMER:
+            # RFC 4140 §7.1.2: "A MAP will be configured to send its option ... onto certain
+            # interfaces."
+            for ifname in self.advertise_on:
+                iface = self.interfaces.get(ifname)
+                if iface is not None and iface.up:
+                    self.send_packet(now, IPv6Packet(iface.link_local, ALL_NODES,
+                                                     self.router_advertisement(), hop_limit=255),
+                                     ifname=ifname)
+            # RFC 4861 §6.2.4: randomised intervals keep routers from synchronising.
+            self.timers.set(RA_TIMER, now + self.ra_interval * self.rng.uniform(0.75, 1.0))
+            return
+        super().on_timer(now, name)
+
+    def restart(self, now: float) -> None:
+        super().restart(now)
+        if self.advertise_on:
+            self.timers.set(RA_TIMER, now)
+
+    # -- local Binding Updates -----------------------------------------------------------------
+
+    def lcoa_allowed(self, lcoa: IPv6Address) -> bool:
+        """RFC 4140 §6.2 (valid on-link prefixes, MAP-06) and §8 (previous-MAP forwarding to
+        neighbouring domains, MAP-08)."""
+        if self.valid_lcoa_prefixes is None:
+            return True
+        if any(lcoa in p for p in self.valid_lcoa_prefixes):
+            return True
+        forwarding = self.allow_forwarding_to
+        return forwarding == "any" or any(lcoa in p for p in forwarding)
+
+    def admission(self, now: float, reg: Registration, existing: BindingEntry | None
+                  ) -> int | None:
+        flags = reg.bu.flags
+        if not flags & BUFlags.M:
+            if flags & BUFlags.H:
+                # RFC 6275 §10.3.1: not configured as a home agent for home addresses → 131.
+                return BAStatus.HOME_REGISTRATION_NOT_SUPPORTED
+            # A correspondent registration would need return routability, which a MAP does
+            # not offer: RFC 6275 §9.5.1 "MUST be silently discarded".
+            self.drop(now, "bu-not-local", f"flags {flags.letters()}")
+            return None
+        rcoa, lcoa = reg.address, reg.care_of
+        if not self.serves(rcoa):
+            return BAStatus.NOT_HOME_SUBNET
+        if existing is not None and existing.peer != reg.peer:
+            # RFC 4140 §12.1: "A MAP only needs to ensure that a BU for a particular RCoA was
+            # issued by the same mobile node that established the Security Association for
+            # that RCoA"; a second MN "MUST" be refused, and "SHOULD generate a new RCoA".
+            return BAStatus.DUPLICATE_ADDRESS_DETECTION_FAILED
+        pad = getattr(self.security, "pad", None)
+        if pad is not None and hasattr(pad, "may_use") and not pad.may_use(reg.peer, rcoa):
+            owner = pad.owner(rcoa) if hasattr(pad, "owner") else None
+            if owner is not None and owner != reg.peer:
+                return BAStatus.DUPLICATE_ADDRESS_DETECTION_FAILED
+            return BAStatus.ADMINISTRATIVELY_PROHIBITED
+        if reg.deregistration:
+            return 0
+        if not self.lcoa_allowed(lcoa):
+            # RFC 4140 §6.2: "the MAP could reject the binding update using existing error
+            # code 129 (administratively prohibited)"; §8: "An administrator MAY restrict the
+            # MAP from forwarding packets to LCoAs outside the MAP's domain."
+            return BAStatus.ADMINISTRATIVELY_PROHIBITED
+        if existing is None and (rcoa in self.link_addresses or self.is_local(rcoa)):
+            # RFC 4140 §6.1 / RFC 6275 §10.3.1: DAD for a new binding; "If this Duplicate
+            # Address Detection fails ... status ... 134".
+            return BAStatus.DUPLICATE_ADDRESS_DETECTION_FAILED
+        return 0
+
+    def prefix_lifetime(self, now: float, address: IPv6Address) -> float | None:
+        # RFC 6275 §10.3.1: "MUST NOT be greater than the remaining valid lifetime for the
+        # subnet prefix"; here the RCoA prefix (MAP-07).
+        return None if self.prefix_valid_lifetime == INFINITY else self.prefix_valid_lifetime
+
+    def on_bound(self, now: float, reg: Registration, created: bool) -> None:
+        pad = getattr(self.security, "pad", None)
+        if created and reg.peer is not None and pad is not None and hasattr(pad, "claim"):
+            pad.claim(reg.peer, reg.address)
+        super().on_bound(now, reg, created)
+
+    def on_unbound(self, now: float, entry: BindingEntry) -> None:
+        pad = getattr(self.security, "pad", None)
+        if entry.peer is not None and pad is not None and hasattr(pad, "release"):
+            pad.release(entry.peer, entry.address)

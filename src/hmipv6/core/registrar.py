@@ -1,0 +1,176 @@
+"""Binding Update validation shared by the MAP and the home agent (RFC 6275 §9.5.1, §10.3).
+
+Theory of operation
+-------------------
+A MAP "acts like a HA" for the RCoA (RFC 4140 §6.2: "This is identical to the HA operation in
+[1]. No new error codes are introduced for HMIPv6."), so both engines run one decision
+procedure over a parsed :class:`Registration` and the existing binding cache entry:
+
+1. sequence window (§9.5.1): a sequence number not newer, modulo 2**16, than the last
+   accepted one gets status 135 and the last accepted number;
+2. registration type (§9.5.1): an entry installed with another registration kind (home
+   registration H, or MAP registration M) gets status 139 and is left unchanged;
+3. deregistration (§9.5.1: lifetime zero or care-of address equal to the home address):
+   without an entry, status 133 (§10.3.2); otherwise the entry is removed, lifetime 0;
+4. registration: the granted lifetime is the requested one cut to the node's maximum and to
+   the remaining valid lifetime of the bound address's prefix (§10.3.1), in whole 4-second
+   units (§6.1.8).
+
+What only one engine knows (valid LCoA prefixes, home subnets, DAD, the installing peer) is
+checked by the engine around :meth:`Registrar.decide`. :func:`binding_acknowledgement` builds
+the answer as §9.5.4 addresses it: to the BU's source, with a Type 2 routing header holding
+the bound address (the RCoA at a MAP, RFC 4140 §6.2: "MUST include a routing header type 2
+that contains the mobile node's RCoA"), and no routing header when the BU came from the bound
+address itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from ipaddress import IPv6Address
+
+from hmipv6.core.binding_cache import BindingEntry
+from hmipv6.wire.ipv6 import IPv6Packet, RoutingHeaderType2
+from hmipv6.wire.mobility import (
+    MAX_LIFETIME,
+    AlternateCareOfAddress,
+    BAFlags,
+    BAStatus,
+    BindingAcknowledgement,
+    BindingUpdate,
+    BUFlags,
+    MobilityOption,
+)
+
+__all__ = [
+    "Decision",
+    "Registrar",
+    "Registration",
+    "binding_acknowledgement",
+    "is_unicast_routable",
+    "sequence_newer",
+]
+
+
+_NO_FLAGS = BAFlags(0)
+
+
+def sequence_newer(new: int, last: int) -> bool:
+    """RFC 6275 §9.5.1: "This Sequence Number comparison MUST be performed modulo 2**16 ... A
+    Sequence Number in a received Binding Update is considered less than or equal to the last
+    received number if its value lies in the range of the last received number and the
+    preceding 32768 values, inclusive." """
+    return 0 < (new - last) & 0xFFFF < 0x8000
+
+
+def is_unicast_routable(address: IPv6Address) -> bool:
+    """RFC 6275 §9.5.1: "The packet MUST contain a unicast routable home address"."""
+    return not (address.is_multicast or address.is_unspecified or address.is_loopback
+                or address.is_link_local)
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """A Binding Update with the addresses RFC 6275 §9.5.1 derives from its packet."""
+
+    bu: BindingUpdate
+    address: IPv6Address
+    """The home address of the binding (the HAO, else the source): the RCoA at a MAP."""
+    care_of: IPv6Address
+    """The Alternate Care-of Address option, else the source: the LCoA at a MAP."""
+    source: IPv6Address
+    """Where the acknowledgement goes (§9.5.4: "the acknowledgement MUST be sent to the
+    Source Address")."""
+    destination: IPv6Address
+    """The BU's destination: this node's address the acknowledgement comes from."""
+    peer: str | None
+
+    @classmethod
+    def from_packet(cls, packet: IPv6Packet, bu: BindingUpdate, peer: str | None
+                    ) -> Registration:
+        # RFC 6275 §9.5.1: "If the Alternate Care-of Address option is present, the care-of
+        # address is the address in that option. Otherwise, the care-of address is the Source
+        # Address field"; "If the Home Address destination option is present, the home
+        # address is the address in that option."
+        care_of = packet.src
+        for opt in bu.options:
+            if isinstance(opt, AlternateCareOfAddress):
+                care_of = opt.address
+        return cls(bu, packet.home_address or packet.src, care_of, packet.src, packet.dst, peer)
+
+    @property
+    def deregistration(self) -> bool:
+        """RFC 6275 §9.5.1: "If the Lifetime specified in the Binding Update is zero ... this is
+        a request to delete"; §10.3.2 / §9.5.1: a care-of address equal to the home address
+        also de-registers."""
+        return self.bu.lifetime == 0 or self.care_of == self.address
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    status: int
+    lifetime: int
+    """Lifetime to grant (seconds, a multiple of 4); 0 for a rejection or deregistration."""
+    sequence: int
+    """Sequence number for the acknowledgement."""
+
+    @property
+    def accepted(self) -> bool:
+        return self.status < 128
+
+
+class Registrar:
+    """The shared steps 1-4 of the module docstring, for one registration kind."""
+
+    __slots__ = ("kind", "max_lifetime")
+
+    def __init__(self, *, kind: BUFlags, max_lifetime: int) -> None:
+        self.kind = kind
+        """BUFlags.M at a MAP, BUFlags.H at a home agent: the flag marking our entries."""
+        self.max_lifetime = max_lifetime
+
+    def decide(self, now: float, reg: Registration, existing: BindingEntry | None, *,
+               prefix_lifetime: float | None = None) -> Decision:
+        bu = reg.bu
+        if existing is not None and existing.expires <= now:
+            existing = None
+        if existing is not None:
+            # RFC 6275 §9.5.1: "the receiving node MUST send back a Binding Acknowledgement
+            # with status code 135, and the last accepted sequence number".
+            if not sequence_newer(bu.sequence, existing.sequence):
+                return Decision(BAStatus.SEQUENCE_NUMBER_OUT_OF_WINDOW, 0, existing.sequence)
+            # RFC 6275 §9.5.1: "If a binding already exists ... and the home registration flag
+            # has a different value ... MUST send back ... status code 139".
+            if (existing.flags ^ bu.flags) & self.kind:
+                return Decision(BAStatus.REGISTRATION_TYPE_CHANGE_DISALLOWED, 0, bu.sequence)
+        if reg.deregistration:
+            # RFC 6275 §10.3.2: "If the receiving node has no entry marked as a home
+            # registration ... MUST reject ... status ... 133".
+            if existing is None:
+                return Decision(BAStatus.NOT_HOME_AGENT_FOR_THIS_MOBILE_NODE, 0, bu.sequence)
+            return Decision(BAStatus.ACCEPTED, 0, bu.sequence)
+        return Decision(BAStatus.ACCEPTED, self.grant(bu.lifetime, prefix_lifetime),
+                        bu.sequence)
+
+    def grant(self, requested: int, prefix_lifetime: float | None = None) -> int:
+        """RFC 6275 §10.3.1: "MUST NOT be greater than the Lifetime value specified in the
+        Binding Update" nor "the remaining valid lifetime for the subnet prefix"; the node
+        "MAY further decrease" it (our maximum). Whole 4-second units, as §6.1.8 carries it."""
+        granted = min(requested, self.max_lifetime, MAX_LIFETIME)
+        if prefix_lifetime is not None:
+            granted = min(granted, int(max(0.0, prefix_lifetime)))
+        return granted & ~3
+
+
+def binding_acknowledgement(reg: Registration, decision: Decision, *,
+                            flags: BAFlags = _NO_FLAGS,
+                            options: tuple[MobilityOption, ...] = ()) -> IPv6Packet:
+    """The BA for ``reg`` (RFC 6275 §9.5.4 addressing; see the module docstring)."""
+    ba = BindingAcknowledgement(decision.status, flags, decision.sequence, decision.lifetime,
+                                options)
+    exts: tuple[RoutingHeaderType2, ...] = ()
+    if reg.source != reg.address:
+        # RFC 6275 §9.5.4: "Otherwise, the Binding Acknowledgement MUST be sent using a type 2
+        # routing header that contains the mobile node's home address."
+        exts = (RoutingHeaderType2(reg.address),)
+    return IPv6Packet(reg.destination, reg.source, ba, exts)
