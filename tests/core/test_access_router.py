@@ -14,10 +14,12 @@ from hypothesis import strategies as st
 
 from hmipv6.core.access_router import AccessRouter, AccessRouterConfig, MapConfig, RaConfig
 from hmipv6.core.events import Event, MapFailed, MapRecovered, PacketDropped
+from hmipv6.core.ipsec import IPsec
+from hmipv6.core.ipsec.keys import Provisioner
+from hmipv6.core.ipsec.spd import Policy
 from hmipv6.core.map_probe import ProbeConfig
-from hmipv6.core.security import Inbound, NullSecurity
 from hmipv6.errors import LocalProtocolError
-from hmipv6.wire import IPv6Packet, decode
+from hmipv6.wire import AuthenticationHeader, IPv6Packet, decode
 from hmipv6.wire.addr import ALL_NODES, ALL_ROUTERS, UNSPECIFIED
 from hmipv6.wire.icmpv6 import (
     MTU,
@@ -299,30 +301,40 @@ def test_AR02_relayed_option_expires_when_no_longer_heard() -> None:
 
 
 @pytest.mark.req("AR-06")
-def test_AR06_unauthenticated_router_ras_dropped_when_required() -> None:
-    class TrustR1(NullSecurity):
-        """Stands in for IPsec: reports r1's packets as authenticated by a flow label that
-        only the 'real' r1 sets (the test marks them)."""
-
-        def unprotect(self, now: float, packet: IPv6Packet) -> Inbound:
-            super().unprotect(now, packet)
-            return Inbound(packet=packet, peer="r1" if packet.flow_label == 0x1234 else None)
-
-    r1 = relay_router("r1", "2001:db8:12::/64", own=(MapConfig(address=MAP_A),), relay_from=())
-    r2 = AccessRouter("r2", rng=random.Random(2), security=TrustR1(), config=AccessRouterConfig(
+def test_AR06_only_ipsec_authenticated_router_ras_relayed_when_required() -> None:
+    """r1 → r2 RAs protected with AH (real IPsec engine, seed-derived SAs); a rogue router's
+    unprotected RA and a replayed protected one are dropped and counted."""
+    prov = Provisioner(7, "ah-hmac-sha256")
+    s1, s2 = IPsec(name="r1"), IPsec(name="r2")
+    r1 = AccessRouter("r1", rng=random.Random(1), security=s1, config=AccessRouterConfig(
+        interfaces={"down": RaConfig(prefix=IPv6Network("2001:db8:12::/64"), **FAST)},
+        own_maps=(MapConfig(address=MAP_A),), probe=None))
+    r2 = AccessRouter("r2", rng=random.Random(2), security=s2, config=AccessRouterConfig(
         interfaces={"down": RaConfig(prefix=IPv6Network("2001:db8:23::/64"), **FAST)},
         relay_from=("up",), require_authenticated_router_ras=True, probe=None))
     r2.add_interface("up")
+    ll1 = r1.interfaces["down"].link_local
+    prov.pair(s1, "r1", ll1, s2, "r2", ALL_NODES)
+    s1.add_policy(Policy.make(local=ll1, remote=ALL_NODES, protocol=58, types=[134], ipsec="ah"))
+    s2.add_policy(Policy.make(local=ALL_NODES, remote=ll1, protocol=58, types=[134], ipsec="ah"))
+    s2.authorise("r1", [ll1])
     r2.start(0.0)
     run(r2, 0.0)
-    ra1 = decode(last_ra_bytes(r1, 0.0))
-    r2.receive(0.001, "up", ra1.encode())
+
+    rogue = IPv6Packet(IPv6Address("fe80::666"), ALL_NODES, RouterAdvertisement(
+        cur_hop_limit=64, options=(MapOption(1, 15, True, 3600, MAP_C),)), hop_limit=255)
+    r2.receive(0.001, "up", rogue.encode())
     assert r2.counters["dropped.ra-unauthenticated"] == 1
     assert any(isinstance(e, PacketDropped) and e.reason == "ra-unauthenticated"
                for e in events(r2))
-    assert MAP_A not in maps_of(ras(run(r2, 0.2), "down")[-1][2])
-    r2.receive(0.3, "up", replace(ra1, flow_label=0x1234).encode())
-    assert MAP_A in maps_of(ras(run(r2, 0.5), "down")[-1][2])
+
+    protected = last_ra_bytes(r1, 0.0)
+    assert decode(protected).header(AuthenticationHeader) is not None
+    r2.receive(0.002, "up", protected)
+    m = maps_of(ras(run(r2, 0.2), "down")[-1][2])
+    assert MAP_A in m and m[MAP_A].dist == 2 and MAP_C not in m
+    r2.receive(0.21, "up", protected)  # replayed: IPsec's anti-replay window drops it
+    assert r2.counters["dropped.replay"] == 1
 
 
 def test_invalid_upstream_ra_dropped() -> None:
@@ -456,6 +468,36 @@ def test_AR08_authenticated_probe_replies_required_when_configured() -> None:
     assert node.counters["map-probe-answered"] == 0
     run(node, 30.0)
     assert node.probes[MAP_A].failed
+
+
+@pytest.mark.req("AR-08")
+def test_AR08_esp_protected_probe_exchange_counts() -> None:
+    """With IPsec between AR and MAP, the protected reply (right nonce) keeps the MAP up."""
+    prov = Provisioner(9)
+    s_ar, s_map = IPsec(name="ar"), IPsec(name="map")
+    node = ar(ra=RaConfig(prefix=ACC, min_interval=1.0, max_interval=2.0),
+              maps=(MapConfig(address=MAP_A),), require_authenticated_probes=True)
+    node.security = s_ar
+    prov.pair(s_ar, "ar", UP_ADDR, s_map, "map", MAP_A)
+    s_ar.add_policy(Policy.make(local=UP_ADDR, remote=MAP_A, protocol=58, types=[128, 129]))
+    s_map.add_policy(Policy.make(local=MAP_A, remote=UP_ADDR, protocol=58, types=[128, 129]))
+    s_ar.authorise("map", [MAP_A])
+    s_map.authorise("ar", [UP_ADDR])
+    node.start(0.0)
+    while (now := node.next_timer()) is not None and now <= 45.0:
+        node.handle_timer(now)
+        for t in node.datagrams_to_send(now):
+            p = decode(t.data)
+            if p.dst != MAP_A:
+                continue
+            request = s_map.unprotect(now, p).packet.payload  # what the MAP sees
+            assert isinstance(request, EchoRequest)
+            answer = IPv6Packet(MAP_A, UP_ADDR, EchoReply(request.identifier, request.sequence,
+                                                          request.data))
+            node.receive(now + 0.1, "up", s_map.protect(now, answer).encode())
+    assert node.counters["map-probe-answered"] == node.counters["map-probe-sent"] == 4
+    assert node.counters["dropped.probe-reply-unauthenticated"] == 0
+    assert not node.probes[MAP_A].failed
 
 
 def test_manual_failure_and_restart() -> None:
