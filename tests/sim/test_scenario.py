@@ -320,8 +320,11 @@ def test_errors_from_set_say_so() -> None:
     assert error(BASE, ("nodes.map1.preference=16",)) == (
         "s.toml: nodes.map1.preference (from --set): 16 is out of range (0..15)")
     assert error(BASE, ("nodes.map9.preference=5",)) == (
-        "s.toml: nodes.map9.role: missing (required; one of: correspondent, home-agent, router, "
-        "map, access-router, mobile-node)")
+        "s.toml: --set nodes.map9.preference: unknown node 'map9'")
+    assert error(BASE, ("nodes.map1.preferense=5",)) == (
+        "s.toml: nodes.map1.preferense (from --set): unknown key (expected one of: role, address, "
+        "preference, valid_lifetime, valid_lcoa_prefixes, ra_interval, dad, l2_handover, "
+        "binding_lifetime, security)")
     assert error(BASE, ("flows[3].interval=1s",)) == (
         "s.toml: --set flows[3].interval: no entry 3 in flows (it has 1)")
     assert error(BASE, ("duration",)) == "s.toml: --set: expected key=value, got 'duration'"

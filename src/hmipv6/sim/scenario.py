@@ -578,6 +578,8 @@ class _Loader:
                 continue
             if not isinstance(where, dict):
                 self.fail(f"--set {path}", f"{shown} is not a table")
+            if shown == "nodes" and part not in where:
+                self.fail(f"--set {path}", f"unknown node {part!r}")
             shown = f"{shown}.{part}" if shown else part
             if last:
                 where[part] = value
