@@ -25,6 +25,7 @@ __all__ = [
     "MapSelected",
     "MovementDetected",
     "PacketDropped",
+    "RegionalCareOfAddressRequested",
     "RouterAdvertisementReceived",
 ]
 
@@ -161,3 +162,12 @@ class DataReceived(Event):
     size: int
     tunnelled: int
     """How many IPv6-in-IPv6 layers were removed on the way in."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RegionalCareOfAddressRequested(Event):
+    """A mobile node needs an RCoA that the MAP allocates (RFC 5380 §5 R flag, RFC 4877 §9):
+    key management should obtain one and hand it to ``MobileNode.assign_rcoa``."""
+
+    map: IPv6Address
+    lcoa: IPv6Address

@@ -1,0 +1,1469 @@
+"""The HMIPv6 mobile node (RFC 4140 §6.1, §7.2, §8-§10, §12; RFC 6275 §11; RFC 5380 profile).
+
+Theory of operation
+-------------------
+Inputs are Router Advertisements (what access routers say about prefixes and MAPs), Binding
+Acknowledgements and the other Mobility Header messages, Neighbor Discovery for DAD, the
+link-layer commands ``link_up``/``link_down`` and application ``send``. After each input the
+node *reconciles* what it has with what it wants (:meth:`MobileNode._reconcile`):
+
+1. the *primary link*: an up link with a usable LCoA, preferring one whose access router
+   advertises the MAP in use (RFC 4140 §7.2, multihoming, MN-21);
+2. the *MAP*: chosen among the MAP options advertised on the usable links by the configured
+   policy (:mod:`.map_selection`, RFC 4140 §9.1); a MAP already in use whose Pref fell to 0 is
+   kept while nothing else is selectable (§7.2: "can refresh existing bindings but cannot
+   create new ones", MN-17); none at all means plain Mobile IPv6 (§7.2, MN-02, MN-18);
+3. the *registrations*, in the order of RFC 4140 §6.1: a local BU to the MAP binding the RCoA
+   to the LCoA; once the MAP's BA has come back, a BU to the home agent binding the home
+   address to the RCoA ("SHOULD wait for the binding acknowledgement from the MAP before
+   registering with its HA", MN-09); then correspondent registrations after return
+   routability (§6.1.1, §12.2, MN-11). In plain Mobile IPv6 mode the HA and correspondents
+   bind the home address to the LCoA directly.
+
+Every RCoA the node holds is a *region* (one per MAP). The region of the MAP in use is
+*current*; other regions are kept lazily (RFC 4140 §9: "Eager" to bind, "Lazy" in releasing,
+MN-16): refreshed while their MAP is still advertised, updated with each new LCoA under the
+RFC 4140 profile ("the mobile node MUST perform the binding update procedure for each RCoA",
+MN-15; optional under RFC 5380 §6.1, X5380-03), dropped when their binding expires or their
+MAP fails. When the MAP changes, the previous region gets one local BU with the new LCoA (RFC
+4140 §8, "kind" ``previous-map``, MN-14).
+
+Packets. All signalling and data leave through :meth:`~hmipv6.core.node.Node.send_packet`;
+what the node originates is first passed to the security collaborator, then wrapped in the
+tunnel headers (which are not protected: RFC 4140 §12.1 protects the BU, not the tunnel):
+
+- local BU: ``LCoA → MAP [HAO=RCoA] BU(A|M)`` (RFC 4140 §4.1, §6.1, MN-06);
+- after the MAP's BA, everything goes through the MN-MAP tunnel (RFC 4140 §6.1, MN-08):
+  ``⟦LCoA → MAP⟧ RCoA → HA [HAO=HoA] BU(A|H)`` (MN-09), reverse-tunnelled data
+  ``⟦LCoA → MAP⟧ ⟦RCoA → HA⟧ HoA → peer``, HoTI the same way (RFC 4140 §12.2), CoTI and
+  route-optimised data ``⟦LCoA → MAP⟧ RCoA → CN [HAO=HoA]`` (RFC 4140 §6.1.1);
+- so the LCoA appears only in outer headers towards the MAP (location privacy, §6.6, MN-20),
+  except with correspondents on the same link when ``onlink_correspondent_binding`` is set
+  (§6.1: "a mobile node may send a BU containing its LCoA ... to correspondent nodes, which
+  are connected to its same link", MN-24).
+
+Retransmission and lifetimes follow RFC 6275 §11.7-§11.8 (:mod:`.binding_update_list`,
+MN-22). Every observable step is an event (``core/events.py``), enough to compute the report's
+handover timeline: LinkChanged (l2_down, l2_up), RouterAdvertisementReceived, MovementDetected,
+CareOfAddressConfigured (coa_ready = first ``usable`` LCoA), MapSelected, BindingUpdateSent,
+BindingAcknowledged (``kind`` local/home/...), HandoverCompleted, DataReceived (first_data).
+
+Limitations (documented, not hidden): the node is always away from home (no home-link
+detection or deregistration, RFC 6275 §11.5.5); no Mobile Prefix Discovery or DHAAD; a
+duplicate LCoA found by DAD is replaced by one with a random interface identifier (RFC 4862
+§5.4.5 would stop; a mobile node must keep moving); under the RFC 5380 profile an RCoA the MAP
+allocates (R flag, RFC 4877 §9) is obtained from key management, which is outside this
+engine: the node emits :class:`RegionalCareOfAddressRequested` (or calls
+``rcoa_allocator``) and waits for :meth:`MobileNode.assign_rcoa`.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from ipaddress import IPv6Address, IPv6Network
+from typing import Any, Literal
+
+from hmipv6.core import return_routability as rr
+from hmipv6.core.binding_update_list import BindingKind, BindingUpdateList, BulEntry
+from hmipv6.core.events import (
+    BindingAcknowledged,
+    BindingUpdateSent,
+    CareOfAddressConfigured,
+    HandoverCompleted,
+    LinkChanged,
+    MapFailed,
+    MapRecovered,
+    MapSelected,
+    MovementDetected,
+    RegionalCareOfAddressRequested,
+    RouterAdvertisementReceived,
+)
+from hmipv6.core.map_selection import MapPolicy, MapRecord, MapStore, Profile, select_map, selectable
+from hmipv6.core.node import Node
+from hmipv6.core.security import Security
+from hmipv6.wire.addr import ALL_ROUTERS, UNSPECIFIED, interface_address, solicited_node
+from hmipv6.wire.icmpv6 import (
+    MTU,
+    EchoReply,
+    EchoRequest,
+    MapOption,
+    NeighborAdvertisement,
+    NeighborSolicitation,
+    PrefixInformation,
+    RouterAdvertisement,
+    RouterSolicitation,
+    SourceLinkLayerAddress,
+    TargetLinkLayerAddress,
+    options_of,
+)
+from hmipv6.wire.ipv6 import (
+    DestinationOptions,
+    HomeAddressOption,
+    IPv6Packet,
+    Payload,
+)
+from hmipv6.wire.mobility import (
+    BAStatus,
+    BEStatus,
+    BindingAcknowledgement,
+    BindingError,
+    BindingRefreshRequest,
+    BindingUpdate,
+    BUFlags,
+    CareOfTest,
+    CareOfTestInit,
+    HomeTest,
+    HomeTestInit,
+    NonceIndices,
+)
+from hmipv6.wire.udp import UDP
+
+__all__ = ["DadMode", "MobileNode", "MobileNodeConfig"]
+
+DadMode = Literal["standard", "optimistic", "none"]
+
+MAX_RTR_SOLICITATION_DELAY = 1.0
+"""RFC 4861 §10."""
+RTR_SOLICITATION_INTERVAL = 4.0
+"""RFC 4861 §10."""
+MAX_RTR_SOLICITATIONS = 3
+"""RFC 4861 §10."""
+RETRANS_TIMER = 1.0
+"""RFC 4861 §10 (1,000 ms), the DAD wait of RFC 4862 §5.4 with DupAddrDetectTransmits 1."""
+DISCARD_PORT = 9
+"""Raw ``bytes`` handed to :meth:`MobileNode.send` travel as UDP to the discard port."""
+TUNNEL_OVERHEAD = 40
+"""One IPv6-in-IPv6 header (RFC 2473)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MobileNodeConfig:
+    """A mobile node's configuration; defaults are the RFCs'."""
+
+    home_address: IPv6Address
+    home_agent: IPv6Address
+    interface_id: int = 0x0A_000B_000C_000D
+    """64-bit interface identifier for the LCoA and the RCoA (RFC 4140 §6)."""
+    dad: DadMode = "standard"
+    map_selection: MapPolicy = "furthest"
+    profile: Profile = "rfc4140"
+    binding_lifetime: int = 420
+    """Seconds requested from MAP, HA and correspondents (rounded down to 4 s units)."""
+    hmipv6: bool = True
+    """False: plain Mobile IPv6 even where MAPs are advertised (for comparison runs)."""
+    route_optimisation: bool = False
+    correspondents: tuple[IPv6Address, ...] = ()
+    """Correspondents to register with (return routability) when route optimisation is on."""
+    onlink_correspondent_binding: bool = False
+    """MN-24: bind the LCoA (not the RCoA) at correspondents on the same link."""
+    previous_map_update: bool = True
+    """MN-14: a local BU to the previous MAP with the new LCoA on a MAP change."""
+    multiple_maps: bool = False
+    """Register with every selectable advertised MAP, not only the selected one (§7.2 MAY)."""
+    bind_every_rcoa: bool | None = None
+    """Update every held RCoA on each new LCoA; None = the profile's rule (RFC 4140 MUST,
+    RFC 5380 MAY: only the RCoA in use, X5380-03)."""
+    max_rtr_solicitation_delay: float = MAX_RTR_SOLICITATION_DELAY
+    rtr_solicitation_interval: float = RTR_SOLICITATION_INTERVAL
+    max_rtr_solicitations: int = MAX_RTR_SOLICITATIONS
+    retrans_timer: float = RETRANS_TIMER
+    dup_addr_detect_transmits: int = 1
+    initial_bindack_timeout_first_reg: float = 1.5
+    initial_bindack_timeout: float = 1.0
+    max_bindack_timeout: float = 32.0
+    max_bu_retransmissions: int | None = None
+    """None: RFC 6275 §11.8 "MAY continue ... indefinitely"."""
+    max_rcoa_attempts: int = 3
+    """MN-23: new RCoAs tried at one MAP before giving it up."""
+    link_mtu: int = 1500
+    """Used until an RA carries an MTU option."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "home_address", IPv6Address(self.home_address))
+        object.__setattr__(self, "home_agent", IPv6Address(self.home_agent))
+        object.__setattr__(self, "correspondents",
+                           tuple(IPv6Address(c) for c in self.correspondents))
+        iid: object = self.interface_id
+        if isinstance(iid, str | IPv6Address):
+            iid = int(IPv6Address(iid))
+        if not isinstance(iid, int):
+            raise ValueError(f"interface_id must be an int or an address, not {iid!r}")
+        object.__setattr__(self, "interface_id", iid & 0xFFFF_FFFF_FFFF_FFFF)
+        if self.dad not in ("standard", "optimistic", "none"):
+            raise ValueError(f"dad must be standard, optimistic or none, not {self.dad!r}")
+        if self.map_selection not in ("furthest", "preference", "nearest"):
+            raise ValueError(f"unknown MAP selection policy {self.map_selection!r}")
+        if self.profile not in ("rfc4140", "rfc5380"):
+            raise ValueError(f"unknown profile {self.profile!r}")
+
+    @property
+    def update_every_rcoa(self) -> bool:
+        if self.bind_every_rcoa is not None:
+            return self.bind_every_rcoa
+        return self.profile == "rfc4140"
+
+
+@dataclass(slots=True)
+class LinkState:
+    """What the mobile node knows about one of its links."""
+
+    ifname: str
+    iid: int
+    up: bool = False
+    up_since: float = 0.0
+    router_name: str | None = None
+    router: IPv6Address | None = None
+    """The access router's link-local address (from its RA)."""
+    prefix: IPv6Network | None = None
+    lcoa: IPv6Address | None = None
+    dad: Literal["tentative", "optimistic", "preferred"] | None = None
+    mtu: int = 1500
+    solicitations: int = 0
+
+    @property
+    def usable(self) -> bool:
+        return self.up and self.lcoa is not None and self.dad in ("optimistic", "preferred")
+
+
+@dataclass(slots=True)
+class Region:
+    """One RCoA at one MAP."""
+
+    map: IPv6Address
+    rcoa: IPv6Address | None
+    """None while waiting for a MAP-allocated RCoA (RFC 5380 R flag)."""
+    attempts: int = 1
+
+
+@dataclass(slots=True)
+class CorrespondentState:
+    """Return routability with one correspondent (RFC 6275 §5.2, §11.6)."""
+
+    cn: IPv6Address
+    care_of: IPv6Address | None = None
+    home_cookie: bytes | None = None
+    care_of_cookie: bytes | None = None
+    home_token: tuple[int, bytes, float] | None = None
+    """(nonce index, keygen token, time received)."""
+    care_of_token: tuple[int, bytes, IPv6Address, float] | None = None
+    kbm: bytes | None = None
+    timeout: float = 1.0
+    disabled: bool = False
+    """RFC 6275 §11.3.6: "cease the attempt to use route optimization"."""
+
+
+@dataclass(slots=True)
+class _Handover:
+    kind: str
+    lcoa: IPv6Address
+    map: IPv6Address | None
+    done: bool = False
+
+
+def _floor4(seconds: float) -> int:
+    """Lifetimes travel in 4-second units (RFC 6275 §6.1.7); never round up (MN-10)."""
+    return max(int(seconds) // 4 * 4, 0)
+
+
+class MobileNode(Node):
+    """An HMIPv6 (and plain Mobile IPv6) mobile node.
+
+    Commands: :meth:`link_up`, :meth:`link_down`, :meth:`send`, :meth:`assign_rcoa`,
+    :meth:`rcoa_refused`. Queries: :attr:`current_map`, :meth:`rcoa`, :meth:`lcoa`,
+    :meth:`upper_layer_mtu`, :attr:`bul`.
+    """
+
+    def __init__(self, name: str, config: MobileNodeConfig, *, interfaces: tuple[str, ...] = ("wlan0",),
+                 rng: random.Random | None = None, security: Security | None = None,
+                 rcoa_allocator: Callable[[IPv6Address, IPv6Address], IPv6Address | None] | None
+                 = None) -> None:
+        super().__init__(name, rng=rng, security=security)
+        self.config = config
+        self.links: dict[str, LinkState] = {}
+        for ifname in interfaces:
+            self._ensure_link(ifname)
+        self.maps = MapStore()
+        self.regions: dict[IPv6Address, Region] = {}
+        self.current_map: IPv6Address | None = None
+        self.bul = BindingUpdateList(self.rng, first_reg_timeout=config.initial_bindack_timeout_first_reg,
+                                     initial_timeout=config.initial_bindack_timeout,
+                                     max_timeout=config.max_bindack_timeout)
+        self.correspondents: dict[IPv6Address, CorrespondentState] = {
+            cn: CorrespondentState(cn) for cn in config.correspondents}
+        self.rcoa_allocator = rcoa_allocator
+        self._rcoa_iid = config.interface_id
+        self._failed_maps: set[IPv6Address] = set()
+        self._rejected: set[tuple[IPv6Address, IPv6Address]] = set()
+        """(MAP, LCoA) pairs a MAP refused (e.g. status 129, RFC 4140 §6.2)."""
+        self._virtual: set[IPv6Address] = {config.home_address}
+        """Addresses that live on no interface: the home address and the RCoAs."""
+        self._handover: _Handover | None = None
+        self._attachment: tuple[IPv6Address, IPv6Address | None] | None = None
+        self._last_prefix: IPv6Network | None = None
+
+    # == configuration helpers =================================================================
+
+    def _ensure_link(self, ifname: str) -> LinkState:
+        link = self.links.get(ifname)
+        if link is None:
+            if ifname not in self.interfaces:
+                self.add_interface(ifname)
+            self.interfaces[ifname].up = False
+            link = self.links[ifname] = LinkState(ifname, self.config.interface_id,
+                                                  mtu=self.config.link_mtu)
+        return link
+
+    def is_local(self, address: IPv6Address) -> bool:
+        return address in self._virtual or super().is_local(address)
+
+    # == queries ===============================================================================
+
+    def rcoa(self, map_address: IPv6Address | None = None) -> IPv6Address | None:
+        """The RCoA at ``map_address`` (default: the MAP in use)."""
+        m = map_address if map_address is not None else self.current_map
+        region = self.regions.get(m) if m is not None else None
+        return region.rcoa if region is not None else None
+
+    def lcoa(self) -> IPv6Address | None:
+        """The LCoA of the primary link."""
+        link = self._primary_link()
+        return link.lcoa if link is not None else None
+
+    def upper_layer_mtu(self, dst: IPv6Address | None = None) -> int:
+        """The MTU offered to upper layers for packets to ``dst``: the link MTU less 40 octets
+        per tunnel the packet will travel in (RFC 5380 §11: "mobile nodes MUST consider the
+        encapsulation of traffic between the node and the MAP when calculating the available
+        MTU for upper layers", X5380-04): two levels when reverse-tunnelled through MAP and
+        HA, one through the MAP alone (route optimisation, RCoA as source) or the HA alone
+        (plain Mobile IPv6), none for a correspondent bound to the LCoA."""
+        link = self._primary_link()
+        base = link.mtu if link is not None else self.config.link_mtu
+        return base - TUNNEL_OVERHEAD * self._tunnel_levels(dst)
+
+    def _tunnel_levels(self, dst: IPv6Address | None, use_rcoa: bool = False) -> int:
+        region = self._bound_region()
+        if use_rcoa:
+            return 1
+        if dst is not None:
+            ro = self._ro_entry(dst)
+            if ro is not None:
+                return 1 if region is not None and ro.acked_care_of == region.rcoa else 0
+        return 2 if region is not None else 1
+
+    # == commands ==============================================================================
+
+    def link_up(self, now: float, ifname: str, router: str | None = None) -> None:
+        """Layer 2 attached ``ifname`` (to the access router named ``router``): solicit an RA
+        after a random delay of 0..MAX_RTR_SOLICITATION_DELAY (RFC 4861 §6.3.7, MN-25)."""
+        link = self._ensure_link(ifname)
+        if link.up:
+            self.link_down(now, ifname)
+        link.up, link.up_since, link.router_name, link.solicitations = True, now, router, 0
+        self.interfaces[ifname].up = True
+        self.emit(LinkChanged(time=now, ifname=ifname, up=True, router=router))
+        delay = self.config.max_rtr_solicitation_delay
+        # RFC 4861 §6.3.7: "delay the transmission for a random amount of time between 0 and
+        # MAX_RTR_SOLICITATION_DELAY".
+        wait = self.rng.uniform(0.0, delay) if delay > 0 else 0.0
+        if wait <= 0:
+            self._send_rs(now, link)
+        else:
+            self.timers.set(f"rs:{ifname}", now + wait)
+
+    def link_down(self, now: float, ifname: str) -> None:
+        """Layer 2 detached ``ifname``: its addresses, router and MAP options are gone;
+        bindings stay (they point at the old LCoA until a new BU replaces them)."""
+        link = self.links.get(ifname)
+        if link is None or not link.up:
+            return
+        link.up = False
+        self.interfaces[ifname].up = False
+        self.emit(LinkChanged(time=now, ifname=ifname, up=False, router=link.router_name))
+        for t in (f"rs:{ifname}", f"dad:{ifname}"):
+            self.timers.cancel(t)
+        self._drop_lcoa(link)
+        if link.prefix is not None:
+            self.remove_route(link.prefix)
+        link.prefix = None
+        link.router = None
+        self.routes = [r for r in self.routes if r.ifname != ifname]
+        self.maps.forget_link(ifname)
+        self._reconcile(now)
+
+    def send(self, now: float, dst: IPv6Address | str, payload: bytes | Payload, *,
+             use_rcoa: bool = False) -> bool:
+        """An application sends ``payload`` to ``dst``. Source and path (RFC 6275 §11.3.1,
+        RFC 4140 §6.1, §6.1.1, §6.5): with ``use_rcoa`` the RCoA as source without a Home
+        Address option, through the MAP tunnel (MN-19); to a route-optimised correspondent
+        from the care-of address it is bound to with HAO = home address (through the MAP
+        when that is the RCoA); otherwise from the home address, reverse-tunnelled through
+        the HA (and the MAP). Returns False, counting a drop, when no path exists yet."""
+        dst = IPv6Address(dst)
+        body: Payload = UDP(DISCARD_PORT, DISCARD_PORT, payload) if isinstance(payload, bytes) else payload
+        if isinstance(body, UDP) and 48 + len(body.data) > self.upper_layer_mtu(dst):
+            self.drop(now, "packet-too-big", f"{len(body.data)} octets to {dst}")
+            return False
+        return self._send_upper(now, dst, body, use_rcoa=use_rcoa)
+
+    def assign_rcoa(self, now: float, map_address: IPv6Address | str, rcoa: IPv6Address | str) -> None:
+        """Key management allocated ``rcoa`` at ``map_address`` (RFC 5380 §5/§6.1 R flag, RFC
+        4877 §9; X5380-02). The node registers it with a local BU."""
+        m, a = IPv6Address(map_address), IPv6Address(rcoa)
+        region = self.regions.get(m)
+        if region is None:
+            region = self.regions[m] = Region(m, None)
+        if region.rcoa is not None and region.rcoa != a:
+            self._release_region_address(region)
+        region.rcoa = a
+        self._virtual.add(a)
+        self._reconcile(now)
+
+    def rcoa_refused(self, now: float, map_address: IPv6Address | str) -> None:
+        """Key management reports the MAP refused our RCoA (RFC 4140 §12.1:
+        INVALID-ID-INFORMATION; "the mobile node SHOULD generate a new RCoA", MN-23)."""
+        region = self.regions.get(IPv6Address(map_address))
+        if region is not None:
+            self._renew_rcoa(now, region)
+
+    # == timers ================================================================================
+
+    def on_timer(self, now: float, name: str) -> None:
+        kind, _, rest = name.partition(":")
+        if kind == "rs":
+            link = self.links.get(rest)
+            if link is not None and link.up and link.router is None:
+                self._send_rs(now, link)
+        elif kind == "dad":
+            link = self.links.get(rest)
+            if link is not None and link.lcoa is not None and link.dad in ("tentative", "optimistic"):
+                link.dad = "preferred"
+                self.add_address(link.ifname, link.lcoa)
+                self.emit(CareOfAddressConfigured(time=now, ifname=link.ifname, address=link.lcoa,
+                                                  kind="lcoa", usable=True))
+                self._reconcile(now)
+        elif kind in ("bu", "refresh", "expire"):
+            dest_s, _, hoa_s = rest.partition("|")
+            entry = self.bul.get(IPv6Address(dest_s), IPv6Address(hoa_s))
+            if entry is not None:
+                {"bu": self._on_retransmit, "refresh": self._on_refresh,
+                 "expire": self._on_expire}[kind](now, entry)
+        elif kind == "rr":
+            st = self.correspondents.get(IPv6Address(rest))
+            if st is not None and not st.disabled:
+                st.timeout = min(st.timeout * 2, self.config.max_bindack_timeout)
+                self._start_rr(now, st, retransmission=True)
+        elif kind == "maps":
+            self.counters["map_options_expired"] += len(self.maps.expire(now))
+            self._arm_map_expiry()
+            self._reconcile(now)
+
+    def _arm_map_expiry(self) -> None:
+        t = self.maps.next_expiry()
+        if t is None:
+            self.timers.cancel("maps")
+        else:
+            self.timers.set("maps", t)
+
+    # == receiving =============================================================================
+
+    def dispatch(self, now: float, ifname: str, packet: IPv6Packet, payload: Payload | None,
+                 peer: str | None, tunnelled: int) -> None:
+        rh2 = packet.routing_home_address
+        # RFC 6275 §6.4/§11.3.3: the address in a type 2 routing header must be one of the
+        # node's own home addresses -- the home address, or an RCoA, which plays that part
+        # towards a MAP (RFC 4140 §6.1).
+        if rh2 is not None and rh2 not in self._virtual:
+            self.drop(now, "rh2-not-ours", str(rh2))
+            return
+        super().dispatch(now, ifname, packet, payload, peer, tunnelled)
+
+    def on_decapsulated(self, now: float, ifname: str, outer: IPv6Packet, inner: IPv6Packet,
+                        tunnelled: int) -> None:
+        # RFC 6275 §11.3.3: a tunnelled packet must come from the home agent; RFC 4140 §6.1
+        # adds the MAP, which tunnels to the LCoA what arrives for the RCoA.
+        if outer.src != self.config.home_agent and outer.src not in self.regions:
+            self.drop(now, "unexpected-tunnel", f"from {outer.src}")
+            return
+        super().on_decapsulated(now, ifname, outer, inner, tunnelled)
+
+    def on_icmpv6(self, now: float, ifname: str, packet: IPv6Packet, message: Any,
+                  tunnelled: int) -> None:
+        if isinstance(message, RouterAdvertisement):
+            self._on_ra(now, ifname, packet, message, tunnelled)
+        elif isinstance(message, NeighborAdvertisement):
+            self._on_na(now, ifname, packet, message)
+        elif isinstance(message, NeighborSolicitation):
+            self._on_ns(now, ifname, packet, message)
+        elif isinstance(message, EchoRequest):
+            self._on_echo_request(now, packet, message)
+        elif isinstance(message, EchoReply):
+            self.on_data(now, ifname, packet, UDP(0, 0, message.data), tunnelled)
+        else:
+            super().on_icmpv6(now, ifname, packet, message, tunnelled)
+
+    def on_mobility(self, now: float, ifname: str, packet: IPv6Packet, message: Any,
+                    peer: str | None, tunnelled: int) -> None:
+        if isinstance(message, BindingAcknowledgement):
+            self._on_ba(now, packet, message)
+        elif isinstance(message, HomeTest):
+            self._on_hot(now, packet, message)
+        elif isinstance(message, CareOfTest):
+            self._on_cot(now, packet, message)
+        elif isinstance(message, BindingRefreshRequest):
+            self._on_brr(now, packet)
+        elif isinstance(message, BindingError):
+            self._on_be(now, packet, message)
+        else:
+            super().on_mobility(now, ifname, packet, message, peer, tunnelled)
+
+    # -- Neighbor Discovery --------------------------------------------------------------------
+
+    def _send_rs(self, now: float, link: LinkState) -> None:
+        link.solicitations += 1
+        iface = self.interfaces[link.ifname]
+        rs = RouterSolicitation(options=(SourceLinkLayerAddress(iface.lladdr),))
+        self.send_packet(now, IPv6Packet(iface.link_local, ALL_ROUTERS, rs, hop_limit=255),
+                         ifname=link.ifname, protect=False)
+        if link.solicitations < self.config.max_rtr_solicitations:
+            self.timers.set(f"rs:{link.ifname}", now + self.config.rtr_solicitation_interval)
+
+    def _on_ra(self, now: float, ifname: str, packet: IPv6Packet, ra: RouterAdvertisement,
+               tunnelled: int) -> None:
+        link = self.links.get(ifname)
+        # RFC 4861 §6.1.2: a valid RA comes from a link-local source with hop limit 255.
+        if tunnelled or not packet.src.is_link_local or packet.hop_limit != 255 or ra.code != 0:
+            self.drop(now, "invalid-ra", f"from {packet.src}")
+            return
+        if link is None or not link.up:
+            self.drop(now, "link-down", f"RA on {ifname}")
+            return
+        prefixes = [p for p in options_of(ra.options, PrefixInformation)
+                    if p.autonomous and p.prefix_length == 64 and p.valid_lifetime > 0
+                    and p.preferred_lifetime <= p.valid_lifetime
+                    and not p.prefix.is_link_local and not p.prefix.is_multicast]
+        options = options_of(ra.options, MapOption)
+        records = tuple(MapRecord(address=o.address, dist=o.dist, pref=o.pref, r=o.r,
+                                  valid_lifetime=o.valid_lifetime, received_at=now, ifname=ifname,
+                                  router=packet.src, position=i) for i, o in enumerate(options))
+        self.emit(RouterAdvertisementReceived(
+            time=now, ifname=ifname, router=packet.src,
+            prefixes=tuple(f"{p.prefix}/64" for p in prefixes), maps=tuple(o.address for o in options)))
+        self.timers.cancel(f"rs:{ifname}")
+        if link.router != packet.src:
+            link.router = packet.src
+            self.add_route("::/0", ifname, packet.src)
+        for m in options_of(ra.options, MTU):
+            if m.mtu >= 1280:
+                link.mtu = m.mtu
+        # MN-01 (RFC 4140 §7.2): "A mobile node MUST store the received option(s)".
+        maps_changed = self.maps.update(records, ifname)
+        self._arm_map_expiry()
+        for r in records:
+            if r.valid_lifetime == 0:
+                self._map_failed(now, r.address)
+            elif r.address in self._failed_maps:
+                self._failed_maps.discard(r.address)
+                self.emit(MapRecovered(time=now, map=r.address))
+        current = link.prefix
+        keep = current is not None and any(IPv6Network(f"{p.prefix}/64") == current for p in prefixes)
+        if prefixes and not keep:
+            new = IPv6Network(f"{prefixes[0].prefix}/64")
+            # RFC 4140 §3/§9 (MN-25): a new prefix, or a changed set of MAPs, is movement.
+            if new != self._last_prefix or maps_changed:
+                self.emit(MovementDetected(time=now, ifname=ifname, new_prefix=str(new),
+                                           map_changed=maps_changed))
+            self._last_prefix = new
+            self._configure_lcoa(now, link, new)
+        elif maps_changed and current is not None:
+            self.emit(MovementDetected(time=now, ifname=ifname, new_prefix=str(current),
+                                       map_changed=True))
+        self._reconcile(now)
+
+    def _configure_lcoa(self, now: float, link: LinkState, prefix: IPv6Network) -> None:
+        """RFC 4140 §6.1 / RFC 4862 §5.5.3: LCoA = advertised prefix + interface identifier,
+        with DAD as configured (MN-05)."""
+        self._drop_lcoa(link)
+        if link.prefix is not None and link.prefix != prefix:
+            self.remove_route(link.prefix)
+        link.prefix = prefix
+        self.add_route(prefix, link.ifname)
+        lcoa = interface_address(prefix, link.iid)
+        link.lcoa = lcoa
+        mode = self.config.dad
+        if mode == "none" or self.config.dup_addr_detect_transmits <= 0:
+            link.dad = "preferred"
+            self.add_address(link.ifname, lcoa)
+            self.emit(CareOfAddressConfigured(time=now, ifname=link.ifname, address=lcoa, kind="lcoa"))
+            return
+        # RFC 4429 §3.3: an Optimistic address may be used at once; RFC 4862 §5.4: a tentative
+        # one only after DAD (RetransTimer per transmission) found no duplicate.
+        link.dad = "optimistic" if mode == "optimistic" else "tentative"
+        if mode == "optimistic":
+            self.add_address(link.ifname, lcoa)
+        self.emit(CareOfAddressConfigured(time=now, ifname=link.ifname, address=lcoa, kind="lcoa",
+                                          usable=mode == "optimistic"))
+        for _ in range(self.config.dup_addr_detect_transmits):
+            # RFC 4862 §5.4.2: NS from the unspecified address to the solicited-node address.
+            self.send_packet(now, IPv6Packet(UNSPECIFIED, solicited_node(lcoa), NeighborSolicitation(lcoa),
+                                             hop_limit=255), ifname=link.ifname, protect=False)
+        self.timers.set(f"dad:{link.ifname}",
+                        now + self.config.retrans_timer * self.config.dup_addr_detect_transmits)
+
+    def _drop_lcoa(self, link: LinkState) -> None:
+        if link.lcoa is not None:
+            self.remove_address(link.ifname, link.lcoa)
+        link.lcoa, link.dad = None, None
+        self.timers.cancel(f"dad:{link.ifname}")
+
+    def _duplicate(self, now: float, link: LinkState) -> None:
+        """RFC 4862 §5.4.5: the address is a duplicate and MUST NOT be used. A mobile node
+        cannot wait for an operator, so it retries with a random interface identifier."""
+        self.counters["dad_failed"] += 1
+        self.drop(now, "duplicate-address", str(link.lcoa))
+        link.iid = self._random_iid(avoid=link.iid)
+        if link.prefix is not None:
+            self._configure_lcoa(now, link, link.prefix)
+        self._reconcile(now)
+
+    def _on_na(self, now: float, ifname: str, packet: IPv6Packet, na: NeighborAdvertisement) -> None:
+        link = self.links.get(ifname)
+        if link is not None and na.target == link.lcoa and link.dad in ("tentative", "optimistic"):
+            # RFC 4862 §5.4.4: an NA for the tentative address means it is a duplicate.
+            self._duplicate(now, link)
+            return
+        self.counters["na_ignored"] += 1
+
+    def _on_ns(self, now: float, ifname: str, packet: IPv6Packet, ns: NeighborSolicitation) -> None:
+        link = self.links.get(ifname)
+        if link is None or ns.target != link.lcoa or packet.hop_limit != 255:
+            self.counters["ns_ignored"] += 1
+            return
+        if link.dad in ("tentative", "optimistic"):
+            if packet.src == UNSPECIFIED:
+                # RFC 4862 §5.4.3: someone else is doing DAD for the same address.
+                self._duplicate(now, link)
+            return
+        # RFC 4861 §7.2.4: answer for an address we own; to all-nodes when DAD asked.
+        iface = self.interfaces[ifname]
+        solicited = packet.src != UNSPECIFIED
+        dst = packet.src if solicited else IPv6Address("ff02::1")
+        na = NeighborAdvertisement(ns.target, solicited=solicited, override=True,
+                                   options=(TargetLinkLayerAddress(iface.lladdr),))
+        self.send_packet(now, IPv6Packet(ns.target, dst, na, hop_limit=255), ifname=ifname,
+                         protect=False)
+
+    def _on_echo_request(self, now: float, packet: IPv6Packet, req: EchoRequest) -> None:
+        reply = EchoReply(req.identifier, req.sequence, req.data)
+        me = packet.effective_dst
+        peer = packet.effective_src
+        self._send_upper(now, peer, reply, use_rcoa=me != self.config.home_address and me in self._virtual,
+                         from_lcoa=me if me not in self._virtual else None)
+
+    # == choosing links and MAPs ===============================================================
+
+    def _usable_links(self) -> list[LinkState]:
+        return [lk for lk in self.links.values() if lk.usable]
+
+    def _choose_map(self, now: float, links: list[LinkState]) -> MapRecord | None:
+        if not self.config.hmipv6:
+            return None
+        candidates = [r for lk in links for r in self.maps.advertised(lk.ifname)
+                      if r.address not in self._failed_maps
+                      and (r.address, lk.lcoa) not in self._rejected]
+        best = select_map(candidates, now, self.config.map_selection, self.config.profile)
+        if best is not None:
+            return best
+        # MN-17 (RFC 4140 §7.2): Pref 0 -- "the mobile node can refresh existing bindings but
+        # cannot create new ones": keep the MAP in use if it still has a binding for us.
+        if self.current_map is not None and self._region_bound(self.current_map, now):
+            for r in candidates:
+                if r.address == self.current_map and r.valid_lifetime > 0 and now < r.expires_at:
+                    return r
+        return None
+
+    def _primary_link(self, map_address: IPv6Address | None = None) -> LinkState | None:
+        links = self._usable_links()
+        if not links:
+            return None
+        target = map_address if map_address is not None else self.current_map
+        if target is not None:
+            # RFC 4140 §7.2 (MN-21): "it SHOULD use an LCoA on the link defined by the AR that
+            # advertises its current MAP".
+            on = set(self.maps.advertised_on(target))
+            preferred = [lk for lk in links if lk.ifname in on]
+            if preferred:
+                links = preferred
+        return max(links, key=lambda lk: (lk.up_since, lk.ifname))
+
+    def _region_bound(self, map_address: IPv6Address, now: float) -> bool:
+        region = self.regions.get(map_address)
+        if region is None or region.rcoa is None:
+            return False
+        e = self.bul.get(map_address, region.rcoa)
+        return e is not None and e.acked_care_of is not None and e.remaining(now) > 0
+
+    def _bound_region(self, now: float | None = None) -> Region | None:
+        """The current region once its MAP acknowledged a binding (the MN-MAP tunnel is up)."""
+        if self.current_map is None:
+            return None
+        region = self.regions.get(self.current_map)
+        if region is None or region.rcoa is None:
+            return None
+        e = self.bul.get(region.map, region.rcoa)
+        if e is None or e.acked_care_of is None:
+            return None
+        if now is not None and e.remaining(now) <= 0:
+            return None
+        return region
+
+    # == reconciliation ========================================================================
+
+    def _reconcile(self, now: float) -> None:
+        if self.crashed:
+            return
+        links = self._usable_links()
+        if not links:
+            return
+        target = self._choose_map(now, links)
+        link = self._primary_link(target.address if target is not None else None)
+        assert link is not None and link.lcoa is not None
+        lcoa = link.lcoa
+        if target is None:
+            if self.current_map is not None:
+                self._leave_current(now, lcoa)
+            self._track_handover(now, lcoa, None)
+            self._ensure_home(now, lcoa)
+        else:
+            region = self._region_for(now, target, lcoa)
+            if self.current_map != target.address and region.rcoa is not None:
+                old = self.current_map
+                self.current_map = target.address
+                self.emit(MapSelected(time=now, map=target.address, rcoa=region.rcoa, dist=target.dist,
+                                      pref=target.pref))
+                self._track_handover(now, lcoa, target.address)
+                self._update_region(now, region, lcoa, "local", target)
+                if old is not None and old in self.regions:
+                    self._previous_map_update(now, self.regions[old], lcoa)
+            elif region.rcoa is not None:
+                self._track_handover(now, lcoa, target.address)
+                self._update_region(now, region, lcoa, "local", target)
+            self._update_other_regions(now, lcoa, links)
+            bound = self._bound_region(now)
+            if bound is not None and bound.rcoa is not None:
+                # MN-09: only now, after the MAP's BA, the home registration with the RCoA.
+                self._ensure_home(now, bound.rcoa)
+        self._ensure_correspondents(now)
+        self._check_handover(now)
+
+    def _region_for(self, now: float, target: MapRecord, lcoa: IPv6Address) -> Region:
+        region = self.regions.get(target.address)
+        if region is not None:
+            return region
+        region = self.regions[target.address] = Region(target.address, None)
+        if self.config.profile == "rfc5380" and target.r:
+            # X5380-02 (RFC 5380 §5): R set means "the mobile node is allocated the RCoA by the
+            # MAP based on Section 9 of [RFC4877]" -- key management hands it to us.
+            self.emit(RegionalCareOfAddressRequested(time=now, map=target.address, lcoa=lcoa))
+            if self.rcoa_allocator is not None:
+                allocated = self.rcoa_allocator(target.address, lcoa)
+                if allocated is not None:
+                    region.rcoa = IPv6Address(allocated)
+                    self._virtual.add(region.rcoa)
+            return region
+        # MN-04 (RFC 4140 §6): "This RCoA is formed in a stateless manner by combining the
+        # mobile node's interface identifier and the subnet prefix received in the MAP option"
+        # (the MAP address's /64, §5).
+        region.rcoa = interface_address(target.address, self._rcoa_iid)
+        self._virtual.add(region.rcoa)
+        return region
+
+    def _local_lifetime(self, record: MapRecord | None) -> int:
+        life = self.config.binding_lifetime
+        if record is not None and record.valid_lifetime > 0:
+            # RFC 4140 §5: the Valid Lifetime is "the time for which the RCoA is valid".
+            life = min(life, record.valid_lifetime)
+        return _floor4(life)
+
+    def _update_region(self, now: float, region: Region, lcoa: IPv6Address, kind: BindingKind,
+                       record: MapRecord | None) -> None:
+        """Make the MAP bind ``region``'s RCoA to ``lcoa`` unless it does or is being asked to."""
+        if region.rcoa is None:
+            return
+        e = self.bul.get(region.map, region.rcoa)
+        if e is not None and e.state == "failed" and e.care_of_address == lcoa:
+            return
+        if e is not None and e.care_of_address == lcoa and (e.pending or e.remaining(now) > 0):
+            return
+        self._send_local_bu(now, region, lcoa, kind, self._local_lifetime(record))
+
+    def _update_other_regions(self, now: float, lcoa: IPv6Address, links: list[LinkState]) -> None:
+        advertised = {r.address: r for lk in links for r in self.maps.advertised(lk.ifname)}
+        if self.config.multiple_maps and self.config.hmipv6:
+            # RFC 4140 §7.2: "A mobile node MAY choose to register with more than one MAP
+            # simultaneously"; RFC 4140 §9: "Eager" to bind each new MAP.
+            for r in advertised.values():
+                if (r.address not in self.regions and r.address not in self._failed_maps
+                        and selectable(r, now) and (r.address, lcoa) not in self._rejected):
+                    region = self._region_for(now, r, lcoa)
+                    self._update_region(now, region, lcoa, "local", r)
+        if not self.config.update_every_rcoa:
+            return
+        for region in list(self.regions.values()):
+            if region.map == self.current_map or region.rcoa is None:
+                continue
+            rec = advertised.get(region.map)
+            if rec is None or rec.valid_lifetime == 0:
+                continue
+            e = self.bul.get(region.map, region.rcoa)
+            if e is None or e.acked_care_of is None:
+                continue
+            # MN-15 (RFC 4140 §6.1): "the mobile node MUST perform the binding update procedure
+            # for each RCoA" -- always with the LCoA, never another MAP's RCoA.
+            self._update_region(now, region, lcoa, e.kind if e.kind == "previous-map" else "local", rec)
+
+    def _previous_map_update(self, now: float, old: Region, lcoa: IPv6Address) -> None:
+        """MN-14 (RFC 4140 §6.1): "a mobile node SHOULD send a local BU to its previous MAP,
+        specifying its new LCoA. Packets in transit that reach the previous MAP are then
+        forwarded to the new LCoA." The binding is not extended: it lapses when it would have."""
+        if not self.config.previous_map_update or old.rcoa is None or old.map in self._failed_maps:
+            return
+        e = self.bul.get(old.map, old.rcoa)
+        if e is None or e.acked_care_of is None or e.care_of_address == lcoa:
+            return
+        remaining = _floor4(e.remaining(now))
+        if remaining <= 0:
+            return
+        self._send_local_bu(now, old, lcoa, "previous-map", remaining)
+
+    def _leave_current(self, now: float, lcoa: IPv6Address) -> None:
+        old = self.regions.get(self.current_map) if self.current_map is not None else None
+        self.current_map = None
+        if old is not None:
+            self._previous_map_update(now, old, lcoa)
+
+    def _ensure_home(self, now: float, coa: IPv6Address) -> None:
+        """The home registration binds the home address to ``coa`` (RCoA or, in Mobile IPv6
+        mode, the LCoA)."""
+        hoa, ha = self.config.home_address, self.config.home_agent
+        e = self.bul.get(ha, hoa)
+        if e is not None and e.care_of_address == coa and (
+                e.state == "failed" or e.pending or e.remaining(now) > 0):
+            return
+        lifetime = self._home_lifetime(now, coa)
+        if lifetime <= 0:
+            return
+        entry = self.bul.start(now, destination=ha, home_address=hoa, care_of_address=coa,
+                               kind="home", lifetime=lifetime)
+        self._transmit_bu(now, entry)
+
+    def _home_lifetime(self, now: float, coa: IPv6Address) -> int:
+        life = float(self.config.binding_lifetime)
+        region = self._region_of_rcoa(coa)
+        if region is not None:
+            # MN-10 (RFC 4140 §6.1): "the binding lifetime MUST NOT be larger than the mobile
+            # node's binding lifetime with the MAP, which is received in the BA".
+            local = self.bul.get(region.map, coa)
+            life = min(life, local.remaining(now) if local is not None else 0.0)
+        return _floor4(life)
+
+    def _region_of_rcoa(self, address: IPv6Address) -> Region | None:
+        for region in self.regions.values():
+            if region.rcoa == address:
+                return region
+        return None
+
+    # -- correspondents (route optimisation) ---------------------------------------------------
+
+    def _desired_cn_coa(self, now: float, cn: IPv6Address) -> IPv6Address | None:
+        link = self._primary_link()
+        if link is None or link.lcoa is None:
+            return None
+        if self.config.onlink_correspondent_binding and link.prefix is not None and cn in link.prefix:
+            # MN-24 (RFC 4140 §6.1): "a mobile node may send a BU containing its LCoA (instead
+            # of its RCoA) to correspondent nodes, which are connected to its same link".
+            return link.lcoa
+        region = self._bound_region(now)
+        if self.current_map is not None:
+            return region.rcoa if region is not None else None
+        return link.lcoa
+
+    def _ensure_correspondents(self, now: float) -> None:
+        if not self.config.route_optimisation:
+            return
+        home = self.bul.get(self.config.home_agent, self.config.home_address)
+        if home is None or home.acked_care_of is None or home.remaining(now) <= 0:
+            return  # HoTI travels through the home agent: register there first.
+        for st in self.correspondents.values():
+            if st.disabled:
+                continue
+            coa = self._desired_cn_coa(now, st.cn)
+            if coa is None:
+                continue
+            e = self.bul.get(st.cn, self.config.home_address)
+            if e is not None and e.care_of_address == coa and (e.pending or e.remaining(now) > 0):
+                continue
+            if st.care_of == coa and f"rr:{st.cn}" in self.timers:
+                continue  # return routability for this CoA under way
+            st.care_of, st.timeout = coa, self.config.initial_bindack_timeout
+            self._start_rr(now, st)
+
+    def _start_rr(self, now: float, st: CorrespondentState, retransmission: bool = False) -> None:
+        """RFC 6275 §11.6.1 / RFC 4140 §12.2: HoTI from the home address (through the HA, so
+        double-encapsulated via the MAP), CoTI from the care-of address. A home keygen token
+        younger than MAX_TOKEN_LIFETIME is reused (§5.2.7)."""
+        coa = st.care_of
+        if coa is None:
+            return
+        if st.home_token is None or now - st.home_token[2] >= rr.MAX_TOKEN_LIFETIME * 0.9:
+            st.home_token = None
+            # RFC 6275 §11.8: "Retransmitted Home Test Init and Care-of Test Init messages MUST
+            # use new cookie values."
+            st.home_cookie = self.rng.getrandbits(64).to_bytes(8, "big")
+            self._send_upper(now, st.cn, HomeTestInit(st.home_cookie), via_home=True)
+        if st.care_of_token is None or st.care_of_token[2] != coa \
+                or now - st.care_of_token[3] >= rr.MAX_TOKEN_LIFETIME * 0.9:
+            st.care_of_token = None
+            st.care_of_cookie = self.rng.getrandbits(64).to_bytes(8, "big")
+            self._send_from_coa(now, IPv6Packet(coa, st.cn, CareOfTestInit(st.care_of_cookie)))
+        self.counters["rr_started" if not retransmission else "rr_retransmitted"] += 1
+        self.timers.set(f"rr:{st.cn}", now + st.timeout)
+        self._maybe_bind_cn(now, st)
+
+    def _on_hot(self, now: float, packet: IPv6Packet, hot: HomeTest) -> None:
+        st = self.correspondents.get(packet.src)
+        if st is None or st.home_cookie is None or hot.cookie != st.home_cookie \
+                or packet.effective_dst != self.config.home_address:
+            self.drop(now, "unexpected-hot", str(packet.src))
+            return
+        st.home_cookie = None
+        st.home_token = (hot.home_nonce_index, hot.keygen_token, now)
+        self._maybe_bind_cn(now, st)
+
+    def _on_cot(self, now: float, packet: IPv6Packet, cot: CareOfTest) -> None:
+        st = self.correspondents.get(packet.src)
+        if st is None or st.care_of_cookie is None or cot.cookie != st.care_of_cookie \
+                or packet.dst != st.care_of:
+            self.drop(now, "unexpected-cot", str(packet.src))
+            return
+        st.care_of_cookie = None
+        st.care_of_token = (cot.care_of_nonce_index, cot.keygen_token, packet.dst, now)
+        self._maybe_bind_cn(now, st)
+
+    def _maybe_bind_cn(self, now: float, st: CorrespondentState) -> None:
+        if st.home_token is None or st.care_of_token is None or st.care_of is None:
+            return
+        if st.care_of_token[2] != st.care_of:
+            return
+        self.timers.cancel(f"rr:{st.cn}")
+        st.kbm = rr.binding_management_key(st.home_token[1], st.care_of_token[1])
+        life = float(min(self.config.binding_lifetime, rr.MAX_RR_BINDING_LIFETIME))
+        home = self.bul.get(self.config.home_agent, self.config.home_address)
+        if home is not None:
+            life = min(life, home.remaining(now))
+        region = self._region_of_rcoa(st.care_of)
+        if region is not None:
+            local = self.bul.get(region.map, st.care_of)
+            life = min(life, local.remaining(now) if local is not None else 0.0)
+        lifetime = _floor4(life)
+        if lifetime <= 0:
+            return
+        entry = self.bul.start(now, destination=st.cn, home_address=self.config.home_address,
+                               care_of_address=st.care_of, kind="correspondent", lifetime=lifetime)
+        self._transmit_bu(now, entry)
+
+    # == Binding Updates =======================================================================
+
+    def _send_local_bu(self, now: float, region: Region, lcoa: IPv6Address, kind: BindingKind,
+                       lifetime: int) -> None:
+        assert region.rcoa is not None
+        entry = self.bul.start(now, destination=region.map, home_address=region.rcoa,
+                               care_of_address=lcoa, kind=kind, lifetime=lifetime)
+        self._transmit_bu(now, entry)
+
+    def _timer_key(self, entry: BulEntry) -> str:
+        return f"{entry.destination}|{entry.home_address}"
+
+    def _transmit_bu(self, now: float, entry: BulEntry, retransmission: bool = False) -> None:
+        hoa = self.config.home_address
+        ok = True
+        if entry.kind in ("local", "previous-map"):
+            # MN-06 (RFC 4140 §4.1, §6.1): "the M and A flags MUST be set"; the RCoA in the Home
+            # Address option; "No alternate-CoA option is needed"; "The LCoA is used as the
+            # source address of the BU".
+            bu = BindingUpdate(entry.sequence, BUFlags.A | BUFlags.M, entry.lifetime)
+            pkt = IPv6Packet(entry.care_of_address, entry.destination, bu,
+                             (DestinationOptions((HomeAddressOption(entry.home_address),)),))
+            ok = self._send_from_coa(now, pkt)
+        elif entry.kind == "home":
+            bu = BindingUpdate(entry.sequence, BUFlags.A | BUFlags.H, entry.lifetime)
+            pkt = IPv6Packet(entry.care_of_address, entry.destination, bu,
+                             (DestinationOptions((HomeAddressOption(hoa),)),))
+            ok = self._send_from_coa(now, pkt)
+        else:
+            st = self.correspondents.get(entry.destination)
+            if st is None or st.kbm is None or st.home_token is None or st.care_of_token is None:
+                self.bul.remove(entry)
+                return
+            bu = BindingUpdate(entry.sequence, BUFlags.A, entry.lifetime,
+                               (NonceIndices(st.home_token[0], st.care_of_token[0]),))
+            bu = rr.authorize(st.kbm, entry.care_of_address, entry.destination, bu)
+            pkt = IPv6Packet(entry.care_of_address, entry.destination, bu,
+                             (DestinationOptions((HomeAddressOption(hoa),)),))
+            ok = self._send_from_coa(now, pkt)
+        key = self._timer_key(entry)
+        self.timers.set(f"bu:{key}", now + entry.timeout)
+        if ok:
+            self.emit(BindingUpdateSent(time=now, to=entry.destination, kind=entry.kind,
+                                        home_address=entry.home_address,
+                                        care_of_address=entry.care_of_address, sequence=entry.sequence,
+                                        lifetime=entry.lifetime, retransmission=retransmission))
+
+    def _on_retransmit(self, now: float, entry: BulEntry) -> None:
+        if not entry.pending:
+            return
+        limit = self.config.max_bu_retransmissions
+        if limit is not None and entry.retransmissions >= limit:
+            self.bul.fail(entry)
+            self.counters["bu_gave_up"] += 1
+            self._after_failure(now, entry)
+            return
+        if entry.kind in ("local", "previous-map") and entry.care_of_address not in self._lcoas():
+            self.bul.remove(entry)  # that LCoA is gone; reconcile sends a fresh BU
+            self._reconcile(now)
+            return
+        # MN-22 (RFC 6275 §11.8): doubled timeout, a new sequence number.
+        self.bul.retransmit(now, entry)
+        self._transmit_bu(now, entry, retransmission=True)
+
+    def _on_refresh(self, now: float, entry: BulEntry) -> None:
+        if entry.pending or entry.state == "failed":
+            return
+        if entry.kind == "correspondent":
+            st = self.correspondents.get(entry.destination)
+            if st is not None and not st.disabled and st.care_of == entry.care_of_address:
+                st.timeout = self.config.initial_bindack_timeout
+                self._start_rr(now, st)
+            return
+        if entry.kind == "home":
+            lifetime = self._home_lifetime(now, entry.care_of_address)
+            if lifetime > 0:
+                new = self.bul.start(now, destination=entry.destination, home_address=entry.home_address,
+                                     care_of_address=entry.care_of_address, kind="home", lifetime=lifetime)
+                self._transmit_bu(now, new)
+            return
+        region = self.regions.get(entry.destination)
+        if region is None or region.rcoa != entry.home_address:
+            return
+        rec = self.maps.current(region.map)
+        # RFC 4140 §9 (MN-16, "Lazy"): keep the binding while the MAP option is still heard.
+        if region.map != self.current_map and (rec is None or rec.valid_lifetime == 0):
+            return
+        link = self._primary_link()
+        if link is None or link.lcoa is None:
+            return
+        self._send_local_bu(now, region, link.lcoa, "local", self._local_lifetime(rec))
+
+    def _on_expire(self, now: float, entry: BulEntry) -> None:
+        if entry.remaining(now) > 0:
+            return
+        self.counters[f"binding_expired.{entry.kind}"] += 1
+        if entry.kind in ("local", "previous-map"):
+            region = self.regions.get(entry.destination)
+            if (region is not None and region.rcoa == entry.home_address
+                    and region.map != self.current_map and not entry.pending):
+                self._remove_region(region)
+                return
+            entry.acked_care_of = None
+        elif entry.kind == "correspondent":
+            st = self.correspondents.get(entry.destination)
+            if st is not None:
+                st.care_of = None
+            if not entry.pending:
+                self._cancel_entry_timers(entry)
+                self.bul.remove(entry)
+        else:
+            entry.acked_care_of = None
+        self._reconcile(now)
+
+    def _cancel_entry_timers(self, entry: BulEntry) -> None:
+        key = self._timer_key(entry)
+        for t in ("bu", "refresh", "expire"):
+            self.timers.cancel(f"{t}:{key}")
+
+    # == Binding Acknowledgements and friends ==================================================
+
+    def _on_ba(self, now: float, packet: IPv6Packet, ba: BindingAcknowledgement) -> None:
+        src = packet.src
+        rh2 = packet.routing_home_address
+        if ba.status == BAStatus.SEQUENCE_NUMBER_OUT_OF_WINDOW:
+            pending = [e for e in self.bul.pending_to(src) if e.home_address == rh2]
+            if pending and (pending[0].kind != "correspondent" or self._ba_authentic(pending[0], ba)):
+                # RFC 6275 §11.7.3: "update its binding sequence number appropriately to match
+                # the sequence number given in the Binding Acknowledgement".
+                self.bul.sequences.resync(src, ba.sequence)
+                self._emit_ba(now, pending[0], ba)
+                self.bul.retransmit(now, pending[0])
+                self._transmit_bu(now, pending[0], retransmission=True)
+                return
+            self._ignore_ba(now, "ba-unmatched", packet, ba)
+            return
+        entry = self.bul.match(src, ba.sequence)
+        if entry is None:
+            # RFC 6275 §11.7.3 (MN-07): a BA whose sequence number matches no outstanding BU
+            # "MUST be silently ignored".
+            self._ignore_ba(now, "ba-unmatched", packet, ba)
+            return
+        if rh2 != entry.home_address:
+            # MN-07 (RFC 4140 §6.1): "The mobile node MUST silently ignore binding
+            # acknowledgements that do not contain a routing header type 2, which includes the
+            # mobile node's RCoA."
+            self._ignore_ba(now, "ba-without-rh2", packet, ba)
+            return
+        if entry.kind == "correspondent" and not self._ba_authentic(entry, ba):
+            self._ignore_ba(now, "ba-bad-authenticator", packet, ba)
+            return
+        self._cancel_entry_timers(entry)
+        self._emit_ba(now, entry, ba)
+        if ba.accepted:
+            self.bul.acknowledge(entry, ba.lifetime)
+            key = self._timer_key(entry)
+            if entry.granted > 0:
+                self.timers.set(f"refresh:{key}", entry.refresh_at)
+                self.timers.set(f"expire:{key}", entry.expires_at)
+            if entry.kind == "correspondent":
+                st = self.correspondents.get(entry.destination)
+                if st is not None:
+                    st.timeout = self.config.initial_bindack_timeout
+            self._reconcile(now)
+            return
+        self._on_rejected(now, entry, int(ba.status))
+
+    def _ba_authentic(self, entry: BulEntry, ba: BindingAcknowledgement) -> bool:
+        """RFC 6275 §11.7.3: from a correspondent, "the Binding Authorization Data mobility
+        option MUST be present and have a valid value"."""
+        st = self.correspondents.get(entry.destination)
+        return st is not None and st.kbm is not None and rr.verify(
+            st.kbm, entry.care_of_address, entry.destination, ba)
+
+    def _ignore_ba(self, now: float, reason: str, packet: IPv6Packet, ba: BindingAcknowledgement) -> None:
+        self.drop(now, reason, f"BA seq {ba.sequence} status {int(ba.status)} from {packet.src}")
+
+    def _emit_ba(self, now: float, entry: BulEntry, ba: BindingAcknowledgement) -> None:
+        self.emit(BindingAcknowledged(time=now, by=entry.destination, kind=entry.kind,
+                                      status=int(ba.status), sequence=ba.sequence, lifetime=ba.lifetime))
+
+    def _on_rejected(self, now: float, entry: BulEntry, status: int) -> None:
+        self.counters[f"bu_rejected.{entry.kind}"] += 1
+        if entry.kind in ("local", "previous-map"):
+            region = self.regions.get(entry.destination)
+            if region is not None and region.rcoa == entry.home_address \
+                    and status == BAStatus.DUPLICATE_ADDRESS_DETECTION_FAILED:
+                # MN-23 (RFC 4140 §12.1): the MAP refused the RCoA -- "the mobile node SHOULD
+                # generate a new RCoA" and try again.
+                self._renew_rcoa(now, region)
+                return
+            # RFC 6275 §11.7.3: "record in its Binding Update List that future Binding Updates
+            # SHOULD NOT be sent to this destination" -- for this LCoA (RFC 4140 §6.2: a MAP may
+            # refuse LCoAs outside its valid on-link prefixes with 129).
+            self.bul.fail(entry)
+            self._rejected.add((entry.destination, entry.care_of_address))
+            if region is not None and region.map != self.current_map:
+                self._remove_region(region)
+            elif region is not None:
+                self._drop_current(now)
+            self._reconcile(now)
+            return
+        if entry.kind == "correspondent" and status in (
+                BAStatus.EXPIRED_HOME_NONCE_INDEX, BAStatus.EXPIRED_CARE_OF_NONCE_INDEX,
+                BAStatus.EXPIRED_NONCES):
+            # RFC 6275 §11.7.2: expired nonces -- run return routability again.
+            st = self.correspondents.get(entry.destination)
+            self.bul.remove(entry)
+            if st is not None:
+                if status != BAStatus.EXPIRED_CARE_OF_NONCE_INDEX:
+                    st.home_token = None
+                if status != BAStatus.EXPIRED_HOME_NONCE_INDEX:
+                    st.care_of_token = None
+                st.timeout = self.config.initial_bindack_timeout
+                self._start_rr(now, st)
+            return
+        self.bul.fail(entry)
+        if entry.kind == "correspondent":
+            st = self.correspondents.get(entry.destination)
+            if st is not None:
+                st.disabled = True
+        self._after_failure(now, entry)
+
+    def _after_failure(self, now: float, entry: BulEntry) -> None:
+        if entry.kind in ("local", "previous-map"):
+            self._rejected.add((entry.destination, entry.care_of_address))
+            region = self.regions.get(entry.destination)
+            if region is not None and region.map == self.current_map:
+                self._drop_current(now)
+            elif region is not None:
+                self._remove_region(region)
+            self._reconcile(now)
+
+    def _drop_current(self, now: float) -> None:
+        if self.current_map is not None:
+            region = self.regions.get(self.current_map)
+            self.current_map = None
+            if region is not None:
+                self._remove_region(region)
+
+    def _renew_rcoa(self, now: float, region: Region) -> None:
+        old = region.rcoa
+        if region.attempts >= self.config.max_rcoa_attempts:
+            self.counters["rcoa_given_up"] += 1
+            link = self._primary_link()
+            if link is not None and link.lcoa is not None:
+                self._rejected.add((region.map, link.lcoa))
+            if region.map == self.current_map:
+                self._drop_current(now)
+            else:
+                self._remove_region(region)
+            self._reconcile(now)
+            return
+        region.attempts += 1
+        self.counters["rcoa_renewed"] += 1
+        if old is not None:
+            e = self.bul.get(region.map, old)
+            if e is not None:
+                self._cancel_entry_timers(e)
+                self.bul.remove(e)
+            self._release_region_address(region)
+        was_current = region.map == self.current_map
+        if was_current:
+            self.current_map = None  # re-selected below, with MapSelected for the new RCoA
+        rec = self.maps.current(region.map)
+        if self.config.profile == "rfc5380" and rec is not None and rec.r:
+            del self.regions[region.map]
+        else:
+            self._rcoa_iid = self._random_iid(avoid=self._rcoa_iid)
+            region.rcoa = interface_address(region.map, self._rcoa_iid)
+            self._virtual.add(region.rcoa)
+        self._reconcile(now)
+
+    def _release_region_address(self, region: Region) -> None:
+        if region.rcoa is not None and region.rcoa != self.config.home_address:
+            self._virtual.discard(region.rcoa)
+
+    def _remove_region(self, region: Region) -> None:
+        if region.rcoa is not None:
+            e = self.bul.get(region.map, region.rcoa)
+            if e is not None:
+                self._cancel_entry_timers(e)
+                self.bul.remove(e)
+        self._release_region_address(region)
+        self.regions.pop(region.map, None)
+
+    def _map_failed(self, now: float, address: IPv6Address) -> None:
+        """MN-18 (RFC 4140 §7.2): "A valid lifetime of zero indicates a MAP failure ... a
+        mobile node MUST choose another MAP and create new bindings. Any existing bindings with
+        this MAP can be assumed to be lost. If no other MAP is available, the mobile node MUST
+        revert to using the Mobile IPv6 protocol"."""
+        if address in self._failed_maps:
+            return
+        self._failed_maps.add(address)
+        self.emit(MapFailed(time=now, map=address))
+        region = self.regions.get(address)
+        if region is None:
+            return
+        if self.current_map == address:
+            self.current_map = None
+        self._remove_region(region)
+
+    def _on_brr(self, now: float, packet: IPv6Packet) -> None:
+        """RFC 6275 §11.7.4: answer a Binding Refresh Request only for a Binding Update List
+        entry of its source (MN-22)."""
+        entries = [e for e in self.bul.for_destination(packet.src) if e.state != "failed"]
+        if not entries:
+            self.drop(now, "unsolicited-brr", str(packet.src))
+            return
+        for e in entries:
+            if e.kind == "correspondent":
+                st = self.correspondents.get(e.destination)
+                if st is not None and not st.disabled:
+                    st.care_of_token = None
+                    st.timeout = self.config.initial_bindack_timeout
+                    self._start_rr(now, st)
+            elif not e.pending:
+                self._on_refresh(now, e)
+        self._reconcile(now)
+
+    def _on_be(self, now: float, packet: IPv6Packet, be: BindingError) -> None:
+        """RFC 6275 §11.3.6."""
+        entries = self.bul.for_destination(packet.src)
+        if not entries:
+            # "If the mobile node does not have such an entry, it MUST ignore the message."
+            self.drop(now, "unsolicited-be", str(packet.src))
+            return
+        self.counters[f"binding_error.{int(be.status)}"] += 1
+        for e in entries:
+            if be.status == BEStatus.UNKNOWN_BINDING_FOR_HOME_ADDRESS_OPTION:
+                if e.kind == "correspondent":
+                    # "MUST remove the entry and route further communications through the home
+                    # agent. It MAY also optionally start a return routability procedure."
+                    self._cancel_entry_timers(e)
+                    self.bul.remove(e)
+                    st = self.correspondents.get(e.destination)
+                    if st is not None:
+                        st.care_of = None
+                else:
+                    # "If the Binding Error Message was sent by the home agent, the mobile node
+                    # SHOULD send a Binding Update to the home agent" (a MAP likewise).
+                    e.acked_care_of = None
+            elif be.status == BEStatus.UNRECOGNIZED_MH_TYPE and e.pending:
+                # "the mobile node SHOULD cease the use of any extensions ... should cease the
+                # attempt to use route optimization."
+                self._cancel_entry_timers(e)
+                self.bul.fail(e)
+                if e.kind == "correspondent":
+                    st = self.correspondents.get(e.destination)
+                    if st is not None:
+                        st.disabled = True
+                else:
+                    self._after_failure(now, e)
+        self._reconcile(now)
+
+    # == handover bookkeeping ==================================================================
+
+    def _track_handover(self, now: float, lcoa: IPv6Address, map_address: IPv6Address | None) -> None:
+        key = (lcoa, map_address)
+        if key == self._attachment:
+            return
+        prev = self._attachment
+        self._attachment = key
+        if map_address is None:
+            kind = "mipv6"
+        elif prev is None:
+            kind = "initial"
+        elif prev[1] == map_address:
+            kind = "intra-domain"
+        else:
+            kind = "inter-domain"
+        self._handover = _Handover(kind, lcoa, map_address)
+
+    def _check_handover(self, now: float) -> None:
+        h = self._handover
+        if h is None or h.done:
+            return
+        home = self.bul.get(self.config.home_agent, self.config.home_address)
+        if h.map is None:
+            done = home is not None and home.acked_care_of == h.lcoa and not home.pending
+            rcoa = None
+        else:
+            region = self.regions.get(h.map)
+            rcoa = region.rcoa if region is not None else None
+            local = self.bul.get(h.map, rcoa) if rcoa is not None else None
+            done = (local is not None and local.acked_care_of == h.lcoa and not local.pending
+                    and home is not None and home.acked_care_of == rcoa and not home.pending)
+        if done:
+            h.done = True
+            self.emit(HandoverCompleted(time=now, kind=h.kind, lcoa=h.lcoa, rcoa=rcoa))
+
+    # == sending ===============================================================================
+
+    def _lcoas(self) -> set[IPv6Address]:
+        return {lk.lcoa for lk in self.links.values() if lk.usable and lk.lcoa is not None}
+
+    def _link_of(self, lcoa: IPv6Address) -> LinkState | None:
+        for lk in self.links.values():
+            if lk.lcoa == lcoa and lk.usable:
+                return lk
+        return None
+
+    def _send_from_coa(self, now: float, packet: IPv6Packet) -> bool:
+        """Send a packet whose source is a care-of address: from an LCoA straight onto that
+        LCoA's link; from an RCoA through the MN-MAP tunnel of that RCoA's MAP (MN-08)."""
+        link = self._link_of(packet.src)
+        if link is not None:
+            return self.send_packet(now, packet, ifname=link.ifname, next_hop=link.router)
+        region = self._region_of_rcoa(packet.src)
+        if region is not None:
+            return self._tunnel_to_map(now, region, self.security.protect(now, packet, None))
+        self.drop(now, "no-care-of-address", f"source {packet.src}")
+        return False
+
+    def _tunnel_to_map(self, now: float, region: Region, inner: IPv6Packet) -> bool:
+        """RFC 4140 §6.1: "The outer header contains the mobile node's LCoA in the source
+        address field and the MAP's address in the destination address field. The inner header
+        contains the mobile node's RCoA in the source address field". The LCoA is taken on the
+        link advertising that MAP (MN-21)."""
+        link = self._primary_link(region.map)
+        if link is None or link.lcoa is None:
+            self.drop(now, "no-care-of-address", f"tunnel to {region.map}")
+            return False
+        outer = IPv6Packet(link.lcoa, region.map, inner)
+        return self.send_packet(now, outer, ifname=link.ifname, next_hop=link.router, protect=False)
+
+    def _ro_entry(self, dst: IPv6Address) -> BulEntry | None:
+        e = self.bul.get(dst, self.config.home_address)
+        if e is None or e.kind != "correspondent" or e.acked_care_of is None:
+            return None
+        return e
+
+    def _send_upper(self, now: float, dst: IPv6Address, body: Payload, *, use_rcoa: bool = False,
+                    via_home: bool = False, from_lcoa: IPv6Address | None = None) -> bool:
+        hoa = self.config.home_address
+        if from_lcoa is not None:
+            link = self._link_of(from_lcoa)
+            if link is not None:
+                return self.send_packet(now, IPv6Packet(from_lcoa, dst, body), ifname=link.ifname,
+                                        next_hop=link.router)
+        if use_rcoa:
+            region = self._bound_region(now)
+            if region is None or region.rcoa is None:
+                self.drop(now, "no-rcoa", f"to {dst}")
+                return False
+            # MN-19 (RFC 4140 §6.5): "a mobile node can use its RCoA as the source address
+            # without using a Home Address option".
+            return self._tunnel_to_map(now, region, self.security.protect(
+                now, IPv6Packet(region.rcoa, dst, body), None))
+        if not via_home:
+            ro = self._ro_entry(dst)
+            if ro is not None and ro.remaining(now) > 0 and ro.acked_care_of is not None:
+                # RFC 4140 §6.1.1: "the mobile node MUST use the same care-of address used to
+                # create a binding cache entry in the correspondent node (RCoA) as a source
+                # address ... also include a Home Address option".
+                pkt = IPv6Packet(ro.acked_care_of, dst, body,
+                                 (DestinationOptions((HomeAddressOption(hoa),)),))
+                if self._link_of(ro.acked_care_of) is not None or \
+                        self._region_of_rcoa(ro.acked_care_of) is not None:
+                    return self._send_from_coa(now, pkt)
+        # RFC 6275 §11.3.1: otherwise reverse-tunnel through the home agent.
+        home = self.bul.get(self.config.home_agent, hoa)
+        coa = home.acked_care_of if home is not None else None
+        if home is None or coa is None or home.remaining(now) <= 0:
+            self.drop(now, "no-home-binding", f"to {dst}")
+            return False
+        inner = self.security.protect(now, IPv6Packet(hoa, dst, body), None)
+        region = self._region_of_rcoa(coa)
+        if region is not None:
+            return self._tunnel_to_map(now, region, IPv6Packet(region.rcoa or coa, self.config.home_agent,
+                                                               inner))
+        link = self._link_of(coa) or self._primary_link()
+        if link is None or link.lcoa is None:
+            self.drop(now, "no-care-of-address", f"to {dst}")
+            return False
+        return self.send_packet(now, IPv6Packet(link.lcoa, self.config.home_agent, inner),
+                                ifname=link.ifname, next_hop=link.router, protect=False)
+
+    # == misc ==================================================================================
+
+    def _random_iid(self, avoid: int) -> int:
+        """A random interface identifier (RFC 4941 §3.3.1 style: universal/local bit zero)."""
+        while True:
+            iid = self.rng.getrandbits(64) & ~(1 << 57)
+            if iid not in (avoid, 0):
+                return iid
+
+    def restart(self, now: float) -> None:
+        super().restart(now)
+        for ifname, link in self.links.items():
+            if link.up:
+                link.up = False
+                self.link_up(now, ifname, link.router_name)
+
