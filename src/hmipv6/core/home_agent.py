@@ -64,6 +64,8 @@ class HomeAgent(BindingAnchor):
     def admission(self, now: float, reg: Registration, existing: BindingEntry | None
                   ) -> int | None:
         if not reg.bu.flags & BUFlags.H:
+            if existing is not None:
+                return 0  # the registrar answers 139 (RFC 6275 §9.5.1, registration type)
             # Correspondent registrations need return routability (RFC 6275 §9.5.1); this
             # node is not a correspondent for them: "MUST be silently discarded".
             self.drop(now, "bu-not-home", f"flags {reg.bu.flags.letters()}")

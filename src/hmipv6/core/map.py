@@ -153,6 +153,8 @@ class MobilityAnchorPoint(BindingAnchor):
                   ) -> int | None:
         flags = reg.bu.flags
         if not flags & BUFlags.M:
+            if existing is not None and existing.peer == reg.peer:
+                return 0  # the registrar answers 139 (RFC 6275 §9.5.1, registration type)
             if flags & BUFlags.H:
                 # RFC 6275 §10.3.1: not configured as a home agent for home addresses → 131.
                 return BAStatus.HOME_REGISTRATION_NOT_SUPPORTED
