@@ -438,7 +438,7 @@ def test_MAP10_no_binding_means_not_forwarded_counted_and_icmp_rate_limited() ->
     # Nothing goes into the domain; at most the burst of 10 errors goes back.
     assert all(i == "up" for i, _ in out)
     assert len(out) == 10
-    ifname, pkt = out[0]
+    _, pkt = out[0]
     err = pkt.payload
     assert isinstance(err, DestinationUnreachable) and err.code == 3
     assert pkt.dst == CN and err.invoking == raw
