@@ -5,6 +5,7 @@ from __future__ import annotations
 from ipaddress import IPv6Address, IPv6Network
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -398,3 +399,44 @@ def test_many_mobiles_is_big_enough() -> None:
     assert len(s.of_role(MobileNodeSpec)) >= 1000
     assert len(s.of_role(AccessRouterSpec)) >= 20
     assert len(s.of_role(MapSpec)) == 4
+
+
+# -- robustness ---------------------------------------------------------------------------------
+
+_WRONG = [None, 3, -1, 2.5, True, "x", "", [], ["a"], [1, 2], {}, {"a": 1}, "2001:db8::1", "10ms"]
+
+
+def _paths(obj: object, prefix: tuple[str | int, ...] = ()) -> list[tuple[str | int, ...]]:
+    out: list[tuple[str | int, ...]] = []
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, list) \
+        else []
+    for k, v in items:
+        out.append((*prefix, k))
+        out.extend(_paths(v, (*prefix, k)))
+    return out
+
+
+@pytest.mark.parametrize("mn_first", [False, True])
+def test_any_wrong_value_or_missing_key_is_a_scenario_error(mn_first: bool) -> None:
+    import copy
+    import tomllib
+
+    from hmipv6.sim.scenario import _Loader
+
+    raw = tomllib.loads(BASE)
+    if mn_first:
+        raw["nodes"] = {"mn": raw["nodes"].pop("mn"), **raw["nodes"]}
+    for path in _paths(raw):
+        for value in [*_WRONG, KeyError]:
+            r = copy.deepcopy(raw)
+            where: Any = r
+            for part in path[:-1]:
+                where = where[part]
+            if value is KeyError:
+                del where[path[-1]]
+            else:
+                where[path[-1]] = value
+            try:
+                _Loader("s.toml", r, ()).scenario()
+            except ScenarioError as e:
+                assert str(e).startswith("s.toml: ")

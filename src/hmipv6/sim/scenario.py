@@ -785,7 +785,7 @@ class _Loader:
         # mobile-node
         ha = self.node_ref(t["home_agent"], f"{key}.home_agent", "home-agent")
         hoa = self.address(t["home_address"], f"{key}.home_address")
-        ha_addr = self.address(self.nodes_raw[ha]["address"], f"nodes.{ha}.address")
+        ha_addr = self.address(self.nodes_raw[ha].get("address"), f"nodes.{ha}.address")
         home_prefix = IPv6Network((int(ha_addr) >> 64 << 64, 64))
         if hoa not in home_prefix:
             self.fail(f"{key}.home_address",
