@@ -4,6 +4,7 @@ Importing this package registers every upper-layer decoder (UDP, ICMPv6, Mobilit
 so :func:`hmipv6.wire.decode` understands a whole packet.
 """
 
+from hmipv6.wire import mobility as mobility
 from hmipv6.wire import udp as udp
 from hmipv6.wire.addr import IPv6Address, IPv6Network, addr, from_packed
 from hmipv6.wire.ipv6 import (
@@ -23,25 +24,69 @@ from hmipv6.wire.ipv6 import (
     UnknownOption,
     decode,
 )
+from hmipv6.wire.mobility import (
+    AlternateCareOfAddress,
+    BAFlags,
+    BAStatus,
+    BEStatus,
+    BindingAcknowledgement,
+    BindingAuthorizationData,
+    BindingError,
+    BindingRefreshAdvice,
+    BindingRefreshRequest,
+    BindingUpdate,
+    BUFlags,
+    CareOfTest,
+    CareOfTestInit,
+    HomeTest,
+    HomeTestInit,
+    MHType,
+    MobilityMessage,
+    MobilityOption,
+    NonceIndices,
+    UnknownMobilityMessage,
+    UnknownMobilityOption,
+)
 from hmipv6.wire.udp import UDP
 
 __all__ = [
     "UDP",
+    "AlternateCareOfAddress",
     "AuthenticationHeader",
+    "BAFlags",
+    "BAStatus",
+    "BEStatus",
+    "BUFlags",
+    "BindingAcknowledgement",
+    "BindingAuthorizationData",
+    "BindingError",
+    "BindingRefreshAdvice",
+    "BindingRefreshRequest",
+    "BindingUpdate",
+    "CareOfTest",
+    "CareOfTestInit",
     "DestinationOptions",
     "EncapsulatingSecurityPayload",
     "FragmentHeader",
     "HomeAddressOption",
+    "HomeTest",
+    "HomeTestInit",
     "HopByHopOptions",
     "IPv6Address",
     "IPv6Network",
     "IPv6Packet",
+    "MHType",
+    "MobilityMessage",
+    "MobilityOption",
     "NextHeader",
+    "NonceIndices",
     "Pad1",
     "PadN",
     "RawPayload",
     "RoutingHeader",
     "RoutingHeaderType2",
+    "UnknownMobilityMessage",
+    "UnknownMobilityOption",
     "UnknownOption",
     "addr",
     "decode",
