@@ -285,6 +285,29 @@ def test_AR02_AR03_AR04_chain_of_three_routers() -> None:
         assert all(o.dist >= 1 for o in maps_of(decode(raw).payload).values())
 
 
+@pytest.mark.req("AR-02", "AR-03", "MAP-09")
+def test_AR02_AR03_with_the_map_engine() -> None:
+    """The MAP engine's own RAs (core.map) are relayed with Dist + 1; a MAP engine attached
+    to an AR as its own MAP rides in the same RA, and its run-time Pref shows at once."""
+    from hmipv6.core.map import MobilityAnchorPoint
+
+    map_a = MobilityAnchorPoint("map-a", address=MAP_A, ifname="down", advertise_on=("down",))
+    map_a.handle_timer(0.0)
+    [ra_from_map] = [t.data for t in map_a.datagrams_to_send(0.0) if t.ifname == "down"]
+
+    map_b = MobilityAnchorPoint("map-b", address=MAP_B)
+    r = relay_router("r", "2001:db8:23::/64")
+    r.add_own_map_source(map_b.map_option)
+    r.start(0.0)
+    run(r, 0.0)
+    r.receive(0.001, "up", ra_from_map)
+    m = maps_of(ras(run(r, 0.1), "down")[-1][2])
+    assert (m[MAP_A].dist, m[MAP_B].dist, m[MAP_B].pref) == (2, 1, 10)
+    map_b.set_preference(0.1, 0)
+    m = maps_of(ras(run(r, 0.2), "down")[-1][2])
+    assert m[MAP_B].pref == 0
+
+
 @pytest.mark.req("AR-02")
 def test_AR02_relayed_option_expires_when_no_longer_heard() -> None:
     r1 = relay_router("r1", "2001:db8:12::/64", own=(MapConfig(address=MAP_A),), relay_from=())

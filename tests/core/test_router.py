@@ -193,3 +193,16 @@ def test_mutated_and_truncated_valid_packets_never_raise(data: st.DataObject) ->
     assert out or sum(r.counters.values()) or events(r)
     if truncate and not flips:
         assert r.counters["dropped.malformed"] == 1
+
+
+def test_outbound_policy_refusal_is_a_counted_drop_not_an_exception() -> None:
+    from hmipv6.core.security import NullSecurity, SecurityDrop
+
+    class Refuse(NullSecurity):
+        def protect(self, now: float, packet: IPv6Packet, peer: str | None = None) -> IPv6Packet:
+            raise SecurityDrop("no-sa", "test")
+
+    r = router()
+    r.security = Refuse()
+    r.receive(0.0, "a", IPv6Packet(HOST_A, A_ADDR, EchoRequest(1, 1)).encode())
+    assert sent(r) == [] and r.counters["dropped.no-sa"] == 1

@@ -12,8 +12,8 @@ domain (RFC 4140 §7, AR-01):
 
 1. its *own* MAP options when the router is itself a MAP (``own_maps``, Dist 1: RFC 4140
    §7.1.1 "If the receiving router was also a MAP, it MUST send its own option, together with
-   the received option, in the same advertisement", AR-03); an engine that is a MAP may
-   override :meth:`AccessRouter.own_map_options` to supply its option instead;
+   the received option, in the same advertisement", AR-03); a co-located MAP engine's
+   option can be attached instead with :meth:`AccessRouter.add_own_map_source`;
 2. the *manually configured* MAP options (``maps``; RFC 4140 §7: "Manual configuration ... is
    the default mechanism"), each with Valid Lifetime 0 while failure detection says the MAP
    is down (RFC 4140 §10, AR-07);
@@ -55,7 +55,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv6Address, IPv6Network
 
@@ -226,7 +226,8 @@ class AccessRouter(Router):
     """See the module docstring.
 
     Commands: :meth:`start`, :meth:`set_map_preference`, :meth:`set_map_failed` (manual
-    intervention, RFC 4140 §10), :meth:`advertised_maps`.
+    intervention, RFC 4140 §10), :meth:`add_own_map_source`; queries:
+    :meth:`advertised_maps`, :meth:`router_advertisement`.
     """
 
     def __init__(self, name: str, *, rng: random.Random | None = None,
@@ -248,6 +249,7 @@ class AccessRouter(Router):
         self.relay = RelayTable(missed_ras=cfg.relay_missed_ras,
                                 zero_lifetime_hold=cfg.relay_zero_lifetime_hold,
                                 own=self._own)
+        self._own_sources: list[Callable[[], MapOption]] = []
         self.probes: dict[IPv6Address, MapProbe] = {}
         if cfg.probe is not None:
             for m in cfg.maps:
@@ -280,7 +282,7 @@ class AccessRouter(Router):
         self.timers.cancel("relay-expiry")
         self.relay = RelayTable(missed_ras=self.ar_config.relay_missed_ras,
                                 zero_lifetime_hold=self.ar_config.relay_zero_lifetime_hold,
-                                own=self._own)
+                                own=[*self._own, *(s().address for s in self._own_sources)])
         self._failed.clear()
         self.start(now)
 
@@ -313,11 +315,20 @@ class AccessRouter(Router):
             self.emit(MapRecovered(time=now, map=address))
         self._advertisement_changed(now)
 
+    def add_own_map_source(self, source: Callable[[], MapOption]) -> None:
+        """Advertise a co-located MAP engine's option as this router's own (AR-03), e.g.
+        ``ar.add_own_map_source(map_engine.map_option)``: its current Pref and lifetime show
+        in every RA, and options for its address are never learned from upstream."""
+        self._own_sources.append(source)
+        self.relay.own.add(source().address)
+
     def own_map_options(self, now: float) -> list[MapOption]:
-        """The options of the MAP(s) this router is (AR-03). An engine that is a MAP may
-        override this to return its own ``map_option()``."""
-        return [MapOption(m.dist, m.pref, m.r, m.valid_lifetime, m.address)
-                for m in self._own.values()]
+        """The options of the MAP(s) this router is (AR-03): ``own_maps`` configuration and
+        sources added with :meth:`add_own_map_source`."""
+        out = [MapOption(m.dist, m.pref, m.r, m.valid_lifetime, m.address)
+               for m in self._own.values()]
+        out += [source() for source in self._own_sources]
+        return out
 
     def advertised_maps(self, now: float, ifname: str) -> list[MapOption]:
         """The MAP options the next RA on ``ifname`` carries, in order: own, manual, relayed."""

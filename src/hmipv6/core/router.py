@@ -38,7 +38,7 @@ from ipaddress import IPv6Address
 from typing import Any
 
 from hmipv6.core.node import Node
-from hmipv6.core.security import Security
+from hmipv6.core.security import Security, SecurityDrop
 from hmipv6.wire.addr import ALL_NODES, UNSPECIFIED, solicited_node
 from hmipv6.wire.icmpv6 import (
     DestinationUnreachable,
@@ -291,6 +291,18 @@ class Router(Node):
         return here
 
     # -- output helpers ------------------------------------------------------------------------
+
+    def send_packet(self, now: float, packet: IPv6Packet, *, ifname: str | None = None,
+                    next_hop: IPv6Address | None = None, peer: str | None = None,
+                    protect: bool = True) -> bool:
+        """:meth:`Node.send_packet`, with an outbound policy refusal (no SA, DISCARD) counted
+        as a drop instead of escaping from ``handle_timer``/``receive``."""
+        try:
+            return super().send_packet(now, packet, ifname=ifname, next_hop=next_hop, peer=peer,
+                                       protect=protect)
+        except SecurityDrop as exc:
+            self.drop(now, exc.reason, f"outbound to {packet.dst}: {exc}")
+            return False
 
     def send_to(self, now: float, packet: IPv6Packet, ifname: str) -> bool:
         """Send ``packet`` by route, or straight out of ``ifname`` when its destination is
