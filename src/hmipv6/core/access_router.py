@@ -407,6 +407,8 @@ class AccessRouter(Router):
 
     def _send_ra(self, now: float, ifname: str, dst: IPv6Address) -> None:
         iface = self.interfaces[ifname]
+        if not iface.up:
+            return
         # RFC 4861 §6.1.2: an RA's source is the router's link-local address, hop limit 255.
         packet = IPv6Packet(iface.link_local, dst, self.router_advertisement(now, ifname),
                             hop_limit=ND_HOP_LIMIT)
