@@ -22,7 +22,7 @@ from hmipv6.wire.icmpv6 import (
     PrefixInformation,
     RouterAdvertisement,
 )
-from hmipv6.wire.ipv6 import DestinationOptions, HomeAddressOption, IPv6Packet, RoutingHeaderType2, decode
+from hmipv6.wire.ipv6 import IPv6Packet, RoutingHeaderType2, decode
 from hmipv6.wire.mobility import (
     BAFlags,
     BindingAcknowledgement,
@@ -81,7 +81,7 @@ def innermost(pkt: IPv6Packet) -> IPv6Packet:
 
 
 def ba_for(bu_packet: IPv6Packet, *, status: int = 0, lifetime: int | None = None,
-           rh2: IPv6Address | None | bool = True, sequence: int | None = None) -> IPv6Packet:
+           rh2: IPv6Address | bool | None = True, sequence: int | None = None) -> IPv6Packet:
     """The BA the destination of ``bu_packet`` (the innermost BU) would send: from the BU's
     destination to its source, RH2 = the BU's home address (RFC 6275 §9.5.4 / RFC 4140 §6.2)."""
     inner = innermost(bu_packet)

@@ -221,6 +221,9 @@ class LinkState:
     dad: Literal["tentative", "optimistic", "preferred"] | None = None
     mtu: int = 1500
     solicitations: int = 0
+    heard_maps: frozenset[IPv6Address] = frozenset()
+    """MAP addresses of the last RA heard on this link (kept across link changes, for
+    movement detection)."""
 
     @property
     def usable(self) -> bool:
@@ -558,7 +561,9 @@ class MobileNode(Node):
             if m.mtu >= 1280:
                 link.mtu = m.mtu
         # MN-01 (RFC 4140 §7.2): "A mobile node MUST store the received option(s)".
-        maps_changed = self.maps.update(records, ifname)
+        self.maps.update(records, ifname)
+        heard = frozenset(r.address for r in records)
+        maps_changed, link.heard_maps = heard != link.heard_maps, heard
         self._arm_map_expiry()
         for r in records:
             if r.valid_lifetime == 0:
@@ -1029,10 +1034,18 @@ class MobileNode(Node):
             self.counters["bu_gave_up"] += 1
             self._after_failure(now, entry)
             return
-        if entry.kind in ("local", "previous-map") and entry.care_of_address not in self._lcoas():
-            self.bul.remove(entry)  # that LCoA is gone; reconcile sends a fresh BU
-            self._reconcile(now)
-            return
+        if entry.kind in ("local", "previous-map"):
+            region = self.regions.get(entry.destination)
+            if (region is not None and region.map != self.current_map and now >= entry.expires_at
+                    and self.maps.current(region.map) is None):
+                # RFC 4140 §9 "Lazy": a MAP no longer advertised is not chased past the end of
+                # the binding we had with it.
+                self._remove_region(region)
+                return
+            if entry.care_of_address not in self._lcoas():
+                self.bul.remove(entry)  # that LCoA is gone; reconcile sends a fresh BU
+                self._reconcile(now)
+                return
         # MN-22 (RFC 6275 §11.8): doubled timeout, a new sequence number.
         self.bul.retransmit(now, entry)
         self._transmit_bu(now, entry, retransmission=True)
@@ -1072,7 +1085,8 @@ class MobileNode(Node):
         if entry.kind in ("local", "previous-map"):
             region = self.regions.get(entry.destination)
             if (region is not None and region.rcoa == entry.home_address
-                    and region.map != self.current_map and not entry.pending):
+                    and region.map != self.current_map
+                    and (not entry.pending or self.maps.current(region.map) is None)):
                 self._remove_region(region)
                 return
             entry.acked_care_of = None
