@@ -397,6 +397,7 @@ def _encode_extension(h: ExtensionHeader, nxt: int) -> bytes:
 
 _make_destopts = maker(DestinationOptions)
 _make_hao = maker(HomeAddressOption)
+_make_rh2 = maker(RoutingHeaderType2)
 
 # --------------------------------------------------------------------------------------------
 # The packet
@@ -530,6 +531,15 @@ def _decode_packet(data: bytes, start: int, end: int, verify: bool, allow_traile
             if hend > pend:
                 raise DecodeError("header length overruns the payload", field=f"{name}.length",
                                   offset=i + 1)
+            if hend - i == 24 and data[i + 2 : i + 8] == _CANONICAL_HAO_AREA_PREFIX and (
+                    nxt == NextHeader.DESTINATION_OPTIONS):
+                # Fast path: a Destination Options header holding just the Home Address
+                # option, padded as the encoder pads it (every BU and reverse-tunnelled packet).
+                psrc = data[i + 8 : hend]
+                exts.append(_make_destopts((_make_hao(from_packed(psrc)),)))
+                nxt = data[i]
+                i = hend
+                continue
             opts = decode_options(data, i + 2, hend, name)
             if nxt == NextHeader.DESTINATION_OPTIONS:
                 d = _make_destopts(opts)
@@ -560,7 +570,7 @@ def _decode_packet(data: bytes, start: int, end: int, verify: bool, allow_traile
                 raw = data[i + 8 : i + 24]
                 if segs:
                     pdst = raw
-                exts.append(RoutingHeaderType2(from_packed(raw), segs, reserved))
+                exts.append(_make_rh2(from_packed(raw), segs, reserved))
             else:
                 exts.append(RoutingHeader(rtype, segs, data[i + 4 : hend]))
             nxt = n

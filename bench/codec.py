@@ -1,0 +1,156 @@
+"""Codec throughput: hmipv6 against scapy and against a bare ``struct`` loop, in one run.
+
+For four packets (a local BU, a BA with a Type 2 routing header, an RA with prefix and MAP
+options, a tunnelled data packet) it prints decode and encode rates of hmipv6 (full
+validation and checksums included), of scapy on the same octets, and of a bare
+``struct.unpack_from`` / ``struct.pack`` loop over the same octets (the ceiling for Python),
+then hmipv6's rate as a multiple of scapy's and as a fraction of the bare loop's.
+
+    python bench/codec.py [--seconds 0.5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import struct
+import time
+from collections.abc import Callable
+
+from hmipv6.wire import (
+    UDP,
+    DestinationOptions,
+    HomeAddressOption,
+    IPv6Packet,
+    RoutingHeaderType2,
+    addr,
+    decode,
+)
+from hmipv6.wire.icmpv6 import (
+    AdvertisementInterval,
+    MapOption,
+    PrefixInformation,
+    RouterAdvertisement,
+    SourceLinkLayerAddress,
+)
+from hmipv6.wire.mobility import BAStatus, BindingAcknowledgement, BindingUpdate, BUFlags
+
+LCOA = addr("2001:db8:a1::a:b:c:d")
+MAP = addr("2001:db8:100::1")
+RCOA = addr("2001:db8:100::a:b:c:d")
+HOA = addr("2001:db8:f::100")
+HA = addr("2001:db8:f::1")
+CN = addr("2001:db8:c::1")
+AR_LL = addr("fe80::1")
+
+
+def packets() -> dict[str, IPv6Packet]:
+    return {
+        "local BU": IPv6Packet(LCOA, MAP, BindingUpdate(7, BUFlags.A | BUFlags.M, 420, ()),
+                               (DestinationOptions((HomeAddressOption(RCOA),)),)),
+        "BA with RH2": IPv6Packet(MAP, LCOA, BindingAcknowledgement(BAStatus(0), 0, 7, 420, ()),
+                                  (RoutingHeaderType2(RCOA),)),
+        "RA prefix+MAP": IPv6Packet(AR_LL, addr("ff02::1"), RouterAdvertisement(
+            cur_hop_limit=64, router_lifetime=1800, options=(
+                SourceLinkLayerAddress(b"\x02\x00\x00\x00\x00\x01"),
+                PrefixInformation(64, True, True, False, 86400, 14400, addr("2001:db8:a1::")),
+                AdvertisementInterval(70),
+                MapOption(1, 10, True, 3600, MAP))), hop_limit=255),
+        "tunnelled data": IPv6Packet(MAP, LCOA, IPv6Packet(HA, RCOA, IPv6Packet(
+            CN, HOA, UDP(5000, 6000, bytes(160))))),
+    }
+
+
+def scapy_builders() -> dict[str, Callable[[], object]]:
+    """The same packets built with scapy. Every field is set: scapy's BU flags are a 7-bit
+    field named "PRMKLHA" with the LSB first (A|M is 0x44) and default to K|H|A."""
+    from scapy.layers.inet6 import (
+        HAO,
+        MIP6MH_BA,
+        MIP6MH_BU,
+        ICMPv6ND_RA,
+        ICMPv6NDOptAdvInterval,
+        ICMPv6NDOptMAP,
+        ICMPv6NDOptPrefixInfo,
+        ICMPv6NDOptSrcLLAddr,
+        IPv6,
+        IPv6ExtHdrDestOpt,
+        IPv6ExtHdrRouting,
+    )
+    from scapy.layers.inet6 import UDP as SUDP
+
+    s = {k: str(v) for k, v in {"lcoa": LCOA, "map": MAP, "rcoa": RCOA, "hoa": HOA, "ha": HA,
+                                 "cn": CN}.items()}
+    return {
+        "local BU": lambda: IPv6(src=s["lcoa"], dst=s["map"]) / IPv6ExtHdrDestOpt(
+            options=[HAO(hoa=s["rcoa"])]) / MIP6MH_BU(seq=7, flags=0x44, mhtime=105, reserved=0),
+        "BA with RH2": lambda: IPv6(src=s["map"], dst=s["lcoa"]) / IPv6ExtHdrRouting(
+            type=2, segleft=1, addresses=[s["rcoa"]]) / MIP6MH_BA(status=0, flags=0, seq=7, mhtime=105),
+        "RA prefix+MAP": lambda: IPv6(src="fe80::1", dst="ff02::1", hlim=255) / ICMPv6ND_RA(
+            chlim=64, routerlifetime=1800, prf=0, H=0, M=0, O=0) / ICMPv6NDOptSrcLLAddr(
+            lladdr="02:00:00:00:00:01") / ICMPv6NDOptPrefixInfo(
+            prefixlen=64, L=1, A=1, R=0, validlifetime=86400, preferredlifetime=14400,
+            prefix="2001:db8:a1::") / ICMPv6NDOptAdvInterval(advint=70) / ICMPv6NDOptMAP(
+            len=3, dist=1, pref=10, R=1, res=0, validlifetime=3600, addr=s["map"]),
+        "tunnelled data": lambda: IPv6(src=s["map"], dst=s["lcoa"]) / IPv6(
+            src=s["ha"], dst=s["rcoa"]) / IPv6(src=s["cn"], dst=s["hoa"]) / SUDP(
+            sport=5000, dport=6000) / bytes(160),
+    }
+
+
+def rate(fn: Callable[[], object], seconds: float) -> float:
+    n = 0
+    batch = 64
+    start = time.perf_counter()
+    deadline = start + seconds
+    while True:
+        for _ in range(batch):
+            fn()
+        n += batch
+        now = time.perf_counter()
+        if now >= deadline:
+            return n / (now - start)
+
+
+def bare_loops(raw: bytes) -> tuple[Callable[[], object], Callable[[], object]]:
+    """The Python ceiling: unpack/pack the same octets as 32-bit words, nothing else."""
+    fmt = struct.Struct(f"!{len(raw) // 4}I")
+    words = fmt.unpack_from(raw)
+    return (lambda: fmt.unpack_from(raw)), (lambda: fmt.pack(*words))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=0.5, help="time per measurement")
+    args = ap.parse_args()
+    pk = packets()
+    try:
+        from scapy.all import raw as sraw
+        from scapy.layers.inet6 import IPv6 as SIPv6
+
+        builders = scapy_builders()
+    except ImportError:
+        builders = {}
+    print(f"{'packet':16} {'op':6} {'hmipv6/s':>11} {'scapy/s':>9} {'struct/s':>11} "
+          f"{'x scapy':>8} {'of struct':>9}")
+    for name, p in pk.items():
+        raw = p.encode()
+        assert decode(raw) == p
+        bare_dec, bare_enc = bare_loops(raw)
+        ours_dec = rate(lambda raw=raw: decode(raw), args.seconds)
+        ours_enc = rate(p.encode, args.seconds)
+        s_dec = s_enc = float("nan")
+        if name in builders:
+            b = builders[name]
+            assert sraw(b()) == raw, f"scapy builds different octets for {name}"
+            s_dec = rate(lambda raw=raw: SIPv6(raw), args.seconds)
+            s_enc = rate(lambda b=b: sraw(b()), args.seconds)
+        c_dec = rate(bare_dec, args.seconds)
+        c_enc = rate(bare_enc, args.seconds)
+        for op, ours, theirs, ceil in (("decode", ours_dec, s_dec, c_dec),
+                                        ("encode", ours_enc, s_enc, c_enc)):
+            print(f"{name:16} {op:6} {ours:11,.0f} {theirs:9,.0f} {ceil:11,.0f} "
+                  f"{ours / theirs:8.1f} {ours / ceil:9.2f}")
+
+
+if __name__ == "__main__":
+    main()
