@@ -24,6 +24,8 @@ from hmipv6.wire import (
     addr,
     ipv6,
 )
+from hmipv6.wire import icmpv6 as icmp
+from hmipv6.wire import mobility as mob
 from hmipv6.wire import pcap as pc
 
 MN = addr("2001:db8:20::10")
@@ -425,3 +427,64 @@ def test_snake_case_names() -> None:
     assert decode_cmd._snake("MTU") == "mtu"
     assert decode_cmd._snake("RoutingHeaderType2") == "routing_header_type2"
     assert decode_cmd._snake("HomeAgentAddressDiscoveryReply") == "home_agent_address_discovery_reply"
+
+
+# -- the real message classes (wire.mobility, wire.icmpv6) -------------------------------------
+
+
+def test_local_binding_update_and_its_acknowledgement(capsys: pytest.CaptureFixture[str]) -> None:
+    rcoa = addr("2001:db8:1::10")
+    bu = IPv6Packet(MN, MAP, mob.BindingUpdate(4242, mob.BUFlags.A | mob.BUFlags.M, 600),
+                    (DestinationOptions((HomeAddressOption(rcoa),)),))
+    ba = IPv6Packet(MAP, MN, mob.BindingAcknowledgement(mob.BAStatus.ACCEPTED, mob.BAFlags(0), 4242,
+                                                        592), (RoutingHeaderType2(rcoa),))
+    rc, out, _ = _run(capsys, "--json", bu.encode().hex(), ba.encode().hex())
+    assert rc == 0
+    bu_rec, ba_rec = _json_lines(out)
+    assert bu_rec["headers"][2] == {
+        "header": "binding_update", "mh_type": {"name": "BU", "value": 5}, "sequence": 4242,
+        "flags": "AM", "lifetime": 600, "options": [], "payload_proto": 59, "header_reserved": 0}
+    assert bu_rec["headers"][1]["options"] == [{"type": "home_address_option",
+                                                "home_address": str(rcoa)}]
+    assert ba_rec["headers"][1]["header"] == "routing_header_type2"
+    assert ba_rec["headers"][2]["status"] == {"name": "ACCEPTED", "value": 0}
+    assert ba_rec["headers"][2]["flags"] == ""
+    assert ba_rec["headers"][2]["lifetime"] == 592
+    rc, out, _ = _run(capsys, bu.encode().hex())
+    assert out.splitlines()[-1] == ("  binding_update: mh_type=BU(5) sequence=4242 flags=AM "
+                                    "lifetime=600 options=[] payload_proto=59 header_reserved=0")
+
+
+def test_unassigned_status_and_reserved_flag_bits_stay_visible(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    ba = IPv6Packet(MAP, MN, mob.BindingAcknowledgement(200, mob.BAFlags(0x81), 1, 0))
+    rc, out, _ = _run(capsys, "--json", ba.encode().hex())
+    assert rc == 0
+    msg = _json_lines(out)[0]["headers"][1]
+    assert msg["status"] == {"name": None, "value": 200}
+    assert msg["flags"] == "K+0x1"
+
+
+def test_router_advertisement_with_a_map_option(capsys: pytest.CaptureFixture[str]) -> None:
+    ra = IPv6Packet(addr("fe80::a"), addr("ff02::1"), icmp.RouterAdvertisement(
+        64, router_lifetime=1800, options=(icmp.MapOption(1, 15, True, 3600, MAP),)),
+        hop_limit=255)
+    rc, out, _ = _run(capsys, "--json", ra.encode().hex())
+    assert rc == 0
+    msg = _json_lines(out)[0]["headers"][1]
+    assert msg["header"] == "router_advertisement"
+    assert msg["icmp_type"] == {"name": "ROUTER_ADVERTISEMENT", "value": 134}
+    assert msg["router_lifetime"] == 1800
+    assert msg["options"] == [{"type": "map_option", "option_type": {"name": "MAP", "value": 23},
+                               "dist": 1, "pref": 15, "r": True, "valid_lifetime": 3600,
+                               "address": str(MAP), "reserved": 0}]
+    rc, out, _ = _run(capsys, ra.encode().hex())
+    assert out.splitlines()[-1] == (f"    map_option: option_type=MAP(23) dist=1 pref=15 r=True "
+                                    f"valid_lifetime=3600 address={MAP} reserved=0")
+    bad = bytearray(ra.encode())
+    bad[-24 + 1] = 4  # the MAP option's Length octet: 4 instead of 3
+    rc, out, _ = _run(capsys, bytes(bad).hex())
+    assert rc == 1 and out.startswith("packet 1: malformed: icmpv6.checksum at offset 42: ")
+    rc, out, _ = _run(capsys, "--no-verify", bytes(bad).hex())
+    assert rc == 1 and out.startswith("packet 1: malformed: icmpv6.")
+    assert f"at offset {len(bad) - 23}:" in out

@@ -36,12 +36,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import enum
-import importlib
 import ipaddress
 import itertools
 import json
 import os
-import pkgutil
 import re
 import string
 import sys
@@ -50,7 +48,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any, ClassVar
 
-from hmipv6 import wire
+from hmipv6 import wire  # importing the package registers every upper-layer decoder
 from hmipv6.errors import DecodeError
 from hmipv6.wire import pcap
 from hmipv6.wire.ipv6 import IPv6Packet, NextHeader, Payload
@@ -65,13 +63,6 @@ _NEXT_HEADER_NAMES = {v: k for k, v in vars(NextHeader).items()
                       if not k.startswith("_") and isinstance(v, int)}
 _HEX_DIGITS = frozenset(string.hexdigits)
 _ETHERTYPE_NAMES = {0x86DD: "IPv6", 0x0800: "IPv4", 0x0806: "ARP"}
-
-
-def _load_codecs() -> None:
-    """Import every ``hmipv6.wire`` module, so each registers its decoders even before the
-    package's ``__init__`` lists it."""
-    for m in pkgutil.iter_modules(wire.__path__):
-        importlib.import_module(f"{wire.__name__}.{m.name}")
 
 
 class UsageError(Exception):
@@ -500,7 +491,6 @@ def run(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] | Non
     err = err if err is not None else sys.stderr
     link = _LINKS[args.link]
     malformed = False
-    _load_codecs()
     try:
         sources = _sources(args)
         multi = len(sources) > 1
