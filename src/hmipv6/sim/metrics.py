@@ -1,0 +1,313 @@
+"""Simulation metrics: handover timelines, flow arrivals and signalling counts.
+
+Theory of operation
+-------------------
+Everything here is built from what the engines *say* (their events, drained by the runner
+after every input) and from what *arrives* (probe payloads reaching a flow's sink), never
+from engine internals, so the same numbers can be computed from a testbed's logs.
+
+Handovers (SCENARIO.md ``handovers``). A mobile node's handover opens when its link comes up
+(``LinkChanged(up=True)``, the ``l2_up`` edge; the preceding ``LinkChanged(up=False)`` is its
+``l2_down``, absent for the first attachment) and collects, first occurrence each, the
+Router Advertisement, the first usable LCoA (``coa_ready``), the first Binding Update (not a
+retransmission), the MAP's Binding Acknowledgement (``ba_received``) and the home agent's
+(``home_ba_received``). The kind comes from the engine's ``HandoverCompleted`` when it
+arrives, otherwise from ``MovementDetected.map_changed`` (and ``initial`` / ``mipv6``).
+``first_data`` is the first probe of any flow that reaches the mobile node after ``l2_up``
+(through the new access router: the radio is in one cell at a time). ``lost`` counts the
+probes of flows to that mobile node sent from ``l2_down`` (``l2_up`` for an initial
+attachment) up to ``first_data`` that never arrived.
+
+Signalling (SCENARIO.md ``signalling``) is counted at the sending interface from the packet
+octets (:func:`classify`): the header chain is walked through tunnels to the innermost
+ICMPv6 / Mobility Header message. A message is counted once, by the node that originated it
+(its innermost source is one of the sender's addresses); ESP-protected signalling is opaque
+(it may be encrypted), so it is counted by who sends it: ``BU`` from a mobile node, ``BA``
+from a MAP or home agent. ``to_home_agent`` / ``to_correspondents`` / ``to_maps`` count
+Mobility Header messages by innermost destination; ``bytes_on_wireless`` is every signalling
+octet put on a cell, forwarded or not.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from hmipv6.core.events import (
+    BindingAcknowledged,
+    BindingCacheUpdated,
+    BindingRemoved,
+    BindingUpdateSent,
+    CareOfAddressConfigured,
+    Event,
+    HandoverCompleted,
+    LinkChanged,
+    MovementDetected,
+    RouterAdvertisementReceived,
+)
+
+__all__ = ["ICMP_TYPES", "MH_TYPES", "FlowRecord", "HandoverRecord", "Metrics", "classify"]
+
+ICMP_TYPES = {133: "RS", 134: "RA", 135: "NS", 136: "NA", 137: "Redirect"}
+"""ICMPv6 messages counted as signalling (Neighbor Discovery; RFC 4861)."""
+MH_TYPES = {0: "BRR", 1: "HoTI", 2: "CoTI", 3: "HoT", 4: "CoT", 5: "BU", 6: "BA", 7: "BE"}
+"""Mobility Header types (RFC 6275 §6.1)."""
+_EXT = frozenset((0, 43, 60))
+
+
+def classify(data: bytes) -> tuple[str, bytes, bytes] | None:
+    """``(kind, innermost source, innermost destination)`` of a signalling packet, or None.
+
+    ``kind`` is a name of :data:`ICMP_TYPES` / :data:`MH_TYPES`, ``"ESP"`` for an ESP payload
+    (opaque) or ``"MH?"`` for an unknown Mobility Header type."""
+    off = 0
+    n = len(data)
+    while True:
+        if n < off + 40:
+            return None
+        nh = data[off + 6]
+        src = data[off + 8:off + 24]
+        dst = data[off + 24:off + 40]
+        p = off + 40
+        while nh in _EXT or nh == 51:
+            if n < p + 2:
+                return None
+            if nh == 51:  # AH (RFC 4302): length in 4-octet units minus 2
+                nh, p = data[p], p + (data[p + 1] + 2) * 4
+            else:
+                nh, p = data[p], p + (data[p + 1] + 1) * 8
+        if nh == 41:
+            off = p
+            continue
+        if nh == 58:
+            if n <= p:
+                return None
+            name = ICMP_TYPES.get(data[p])
+            return (name, src, dst) if name is not None else None
+        if nh == 135:
+            if n <= p + 2:
+                return None
+            return MH_TYPES.get(data[p + 2], "MH?"), src, dst
+        if nh == 50:
+            return "ESP", src, dst
+        return None
+
+
+@dataclass(slots=True)
+class HandoverRecord:
+    """One attachment of one mobile node (see the module docstring)."""
+
+    mn: str
+    to: str | None
+    frm: str | None
+    l2_down: float | None
+    l2_up: float
+    kind: str | None = None
+    ra_received: float | None = None
+    coa_ready: float | None = None
+    bu_sent: float | None = None
+    ba_received: float | None = None
+    home_ba_received: float | None = None
+    first_data: float | None = None
+    map_changed: bool | None = None
+    completed: float | None = None
+    lost: int | None = None
+
+
+@dataclass(slots=True)
+class FlowRecord:
+    """Arrivals of one flow at its sink (sequence numbers and first-arrival times)."""
+
+    index: int
+    dst: str
+    interval: float
+    start: float
+    received: set[int] = field(default_factory=set)
+    times: list[float] = field(default_factory=list)
+    sequences: list[int] = field(default_factory=list)
+    """Sequence number of each first arrival, parallel to ``times``."""
+
+    def arrived(self, now: float, sequence: int) -> None:
+        if sequence not in self.received:
+            self.received.add(sequence)
+            self.times.append(now)
+            self.sequences.append(sequence)
+
+    def first_after(self, t: float) -> float | None:
+        i = bisect_right(self.times, t)
+        return self.times[i] if i < len(self.times) else None
+
+    def lost_across(self, t0: float, t1: float | None, sent: int) -> int:
+        """Probes never received among those after the last one that arrived before ``t0``
+        and before the first one that arrived at or after ``t1`` (all the rest of the flow
+        when nothing arrived after ``t1`` or ``t1`` is None)."""
+        i = bisect_right(self.times, t0)
+        lo = max(self.sequences[:i], default=-1) + 1
+        if t1 is None:
+            hi = sent
+        else:
+            j = bisect_left(self.times, t1)
+            hi = self.sequences[j] if j < len(self.sequences) else sent
+        return sum(1 for k in range(lo, min(hi, sent)) if k not in self.received)
+
+
+class Metrics:
+    """Collects events and arrivals during a run (see the module docstring)."""
+
+    def __init__(self, protocol: str, ha_addresses: set[bytes], cn_addresses: set[bytes],
+                 map_addresses: set[bytes]) -> None:
+        self.protocol = protocol
+        self.handovers: list[HandoverRecord] = []
+        self._open: dict[str, HandoverRecord] = {}
+        self._last_down: dict[str, float] = {}
+        self._last_router: dict[str, str | None] = {}
+        self.flows: dict[int, FlowRecord] = {}
+        self._flows_to: dict[str, list[FlowRecord]] = {}
+        self.by_type: Counter[str] = Counter()
+        self.to_home_agent = 0
+        self.to_correspondents = 0
+        self.to_maps = 0
+        self.bytes_on_wireless = 0
+        self._ha = ha_addresses
+        self._cn = cn_addresses
+        self._maps = map_addresses
+        self.events = 0
+        self.node_counts: dict[str, Counter[str]] = {}
+        """Per node: ``bu_accepted`` (BindingCacheUpdated), ``bindings_removed``."""
+        self.rejected_by: Counter[bytes] = Counter()
+        """Rejecting BAs (status >= 128) received by mobile nodes, by sender address."""
+
+    # -- flows ---------------------------------------------------------------------------------
+
+    def add_flow(self, index: int, dst: str, interval: float, start: float) -> FlowRecord:
+        rec = FlowRecord(index, dst, interval, start)
+        self.flows[index] = rec
+        self._flows_to.setdefault(dst, []).append(rec)
+        return rec
+
+    # -- events --------------------------------------------------------------------------------
+
+    def on_event(self, node: str, e: Event) -> None:
+        self.events += 1
+        if isinstance(e, LinkChanged):
+            if not e.up:
+                self._last_down[node] = e.time
+                rec = self._open.get(node)
+                if rec is not None and rec.to is not None:
+                    self._last_router[node] = rec.to
+                return
+            prev = self._last_router.get(node)
+            rec = HandoverRecord(mn=node, to=e.router, frm=prev,
+                                 l2_down=self._last_down.get(node) if prev is not None else None,
+                                 l2_up=e.time)
+            if prev is None:
+                rec.kind = "initial"
+            self._open[node] = rec
+            self.handovers.append(rec)
+            self._last_router[node] = e.router
+            return
+        if isinstance(e, BindingCacheUpdated):
+            self.node_counts.setdefault(node, Counter())["bu_accepted"] += 1
+            return
+        if isinstance(e, BindingRemoved):
+            self.node_counts.setdefault(node, Counter())["bindings_removed"] += 1
+            return
+        if isinstance(e, BindingAcknowledged) and e.status >= 128:
+            self.rejected_by[e.by.packed] += 1
+        rec = self._open.get(node)
+        if rec is None:
+            return
+        if isinstance(e, RouterAdvertisementReceived):
+            if rec.ra_received is None:
+                rec.ra_received = e.time
+        elif isinstance(e, MovementDetected):
+            if rec.map_changed is None:
+                rec.map_changed = e.map_changed
+        elif isinstance(e, CareOfAddressConfigured):
+            if e.kind == "lcoa" and e.usable and rec.coa_ready is None:
+                rec.coa_ready = e.time
+        elif isinstance(e, BindingUpdateSent):
+            if rec.bu_sent is None and not e.retransmission:
+                rec.bu_sent = e.time
+        elif isinstance(e, BindingAcknowledged):
+            if e.status < 128:
+                if e.kind == "local" and rec.ba_received is None:
+                    rec.ba_received = e.time
+                elif e.kind == "home" and rec.home_ba_received is None:
+                    rec.home_ba_received = e.time
+        elif isinstance(e, HandoverCompleted) and rec.completed is None:
+            rec.completed = e.time
+            if rec.kind != "initial":
+                rec.kind = e.kind
+
+    # -- signalling ------------------------------------------------------------------------------
+
+    def on_transmit(self, sender_is_local: Callable[[bytes], bool], sender_role: str, data: bytes,
+                    wireless: bool) -> None:
+        """Account one packet put on an interface. ``sender_is_local(address_bytes)`` tells
+        whether the sender originated it (innermost source is one of its addresses)."""
+        c = classify(data)
+        if c is None:
+            return
+        kind, src, dst = c
+        if wireless:
+            self.bytes_on_wireless += len(data)
+        if not sender_is_local(src):
+            return
+        if kind == "ESP":
+            kind = "BU" if sender_role == "mobile-node" else "BA"
+        self.by_type[kind] += 1
+        if kind in ICMP_TYPES.values():
+            return
+        if dst in self._ha:
+            self.to_home_agent += 1
+        elif dst in self._cn:
+            self.to_correspondents += 1
+        elif dst in self._maps:
+            self.to_maps += 1
+
+    # -- the end of the run ------------------------------------------------------------------------
+
+    def finish(self, sent: dict[int, int]) -> None:
+        """Fill in first data, kinds and losses once the run is over."""
+        per_mn: dict[str, list[HandoverRecord]] = {}
+        for rec in self.handovers:
+            per_mn.setdefault(rec.mn, []).append(rec)
+        for mn, recs in per_mn.items():
+            flows = self._flows_to.get(mn, [])
+            for i, rec in enumerate(recs):
+                nxt = recs[i + 1].l2_up if i + 1 < len(recs) else None
+                if rec.kind is None:
+                    if self.protocol == "mipv6" or (rec.ba_received is None and rec.home_ba_received):
+                        rec.kind = "mipv6"
+                    elif rec.map_changed:
+                        rec.kind = "inter-domain"
+                    else:
+                        rec.kind = "intra-domain"
+                if not flows:
+                    continue
+                firsts = [t for f in flows if (t := f.first_after(rec.l2_up)) is not None]
+                first = min(firsts) if firsts else None
+                if first is not None and nxt is not None and first >= nxt:
+                    first = None
+                rec.first_data = first
+                if rec.l2_down is None:
+                    rec.lost = 0
+                    continue
+                rec.lost = sum(f.lost_across(rec.l2_down, first, sent.get(f.index, 0))
+                               for f in flows)
+
+    def latency(self, rec: HandoverRecord) -> float | None:
+        if rec.first_data is None:
+            return None
+        start = rec.l2_down if rec.l2_down is not None else rec.l2_up
+        return rec.first_data - start
+
+    def registration(self, rec: HandoverRecord) -> float | None:
+        if rec.bu_sent is None:
+            return None
+        end = rec.ba_received if rec.kind == "intra-domain" else rec.home_ba_received
+        return None if end is None else end - rec.bu_sent
+

@@ -1,0 +1,618 @@
+"""Build a whole scenario from the engines and drive it with the scheduler: :func:`run`.
+
+Theory of operation
+-------------------
+:func:`run` turns a :class:`~hmipv6.sim.scenario.Scenario` into engines, links and cells:
+
+- one engine per node spec (``correspondent`` → :class:`CorrespondentNode`, ``home-agent`` →
+  :class:`HomeAgent`, ``router`` → :class:`Router`, ``map`` → :class:`MobilityAnchorPoint`,
+  ``access-router`` → :class:`AccessRouter`, ``mobile-node`` → :class:`MobileNode`), each with
+  its own ``random.Random`` seeded from ``"{seed}/node/{name}"`` so adding a node does not
+  change another node's draws; interfaces named as the scenario derives them (``eth0``...,
+  ``wlan0``) and static routes from :attr:`Scenario.routing` whose next hops are the
+  neighbours' link-local addresses;
+- security per ``defaults.security``: ``esp`` / ``ah`` install seed-derived SAs
+  (:class:`~hmipv6.core.ipsec.keys.Provisioner`) for every MN–MAP and MN–HA pair; ``none``
+  gives every node :class:`NullSecurity` (the report says ``"security": "none"``);
+- ``protocol = "mipv6"`` keeps the topology but gives the access routers no MAP option and
+  turns the mobile nodes' HMIPv6 off (plain RFC 6275);
+- one :class:`WiredLink` per ``[[links]]`` entry, one :class:`Cell` per ``[[cells]]`` entry,
+  one :class:`Radio` per mobile node.
+
+The driver loop is the aioquic pattern: after every input to a node (a packet, its timer, a
+command), :meth:`Network.service` drains ``datagrams_to_send`` onto links/cells, drains
+``next_event`` into :class:`~hmipv6.sim.metrics.Metrics`, and re-arms the node's single
+scheduler timer at ``next_timer()``. A :class:`Transmit` on a point-to-point link goes to the
+one peer; on a cell its next hop (or, when it has none, its destination address) picks the
+station, learnt like a bridge from the source addresses stations send from; unknown or
+multicast destinations reach every station.
+
+Applications: each flow's :class:`Source` hands probes to the sending engine (UDP for
+``cbr``, Echo Request for ``ping``); the receiving engine's ``on_data`` (and Echo Replies)
+are observed, like a socket, to feed the flow's :class:`Sink` and the metrics. Moves become
+``radio.move`` (→ ``link_down`` / ``link_up``); faults call ``crash`` / ``restart``, take
+links down, or change a MAP's preference (at the MAP and, as manual reconfiguration, at the
+access routers advertising it).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from io import BytesIO
+from ipaddress import IPv6Address
+from pathlib import Path
+from typing import Any
+
+from hmipv6.core.access_router import AccessRouter, AccessRouterConfig, MapConfig, RaConfig
+from hmipv6.core.correspondent import CorrespondentNode
+from hmipv6.core.home_agent import HomeAgent
+from hmipv6.core.ipsec import IPsec
+from hmipv6.core.ipsec.keys import Provisioner
+from hmipv6.core.map import MobilityAnchorPoint
+from hmipv6.core.map_probe import ProbeConfig
+from hmipv6.core.mobile_node import MobileNode, MobileNodeConfig
+from hmipv6.core.node import Node, link_local_for
+from hmipv6.core.router import Router
+from hmipv6.core.security import NullSecurity, Security
+from hmipv6.sim import metrics as _metrics
+from hmipv6.sim.links import Cell, Radio, WiredLink, pcap_tap
+from hmipv6.sim.scenario import (
+    AccessRouterSpec,
+    CorrespondentSpec,
+    Fault,
+    Flow,
+    HomeAgentSpec,
+    MapSpec,
+    MobileNodeSpec,
+    Move,
+    RouterSpec,
+    Scenario,
+    load,
+)
+from hmipv6.sim.scheduler import URGENT, Scheduler, TimerHandle
+from hmipv6.sim.traffic import CBR_PORT_BASE, Sink, Source, decode_probe, echo_fields
+from hmipv6.wire.icmpv6 import EchoReply, EchoRequest
+from hmipv6.wire.ipv6 import IPv6Packet
+from hmipv6.wire.pcap import PcapWriter
+from hmipv6.wire.udp import UDP
+
+__all__ = ["Network", "SimulationResult", "run"]
+
+SUITES = {"esp": "esp-null-hmac-sha256", "ah": "ah-hmac-sha256"}
+"""``defaults.security`` → the provisioning suite of :mod:`hmipv6.core.ipsec.keys`."""
+
+Progress = Callable[[float, float], object]
+"""``progress(now, duration)``: called about every simulated second."""
+
+
+@dataclass
+class SimulationResult:
+    """What :func:`run` returns.
+
+    - ``report``: the ``report.json`` dict (format ``hmipv6-report/1``, SCENARIO.md); write it
+      with :func:`hmipv6.sim.report.dumps` for the canonical, byte-stable JSON;
+    - ``counters``: run statistics (``events`` run by the scheduler, ``packets`` delivered on
+      links and cells, ``wall_time`` seconds, ``engine_events`` drained);
+    - ``pcaps``: link name → pcap octets (raw IPv6, one per ``[[links]]`` entry ``a-b`` and
+      per cell ``cell-<ar>``); filled when ``pcap_dir`` or ``capture=True`` was given;
+    - ``pcap_files``: link name → path written under ``pcap_dir`` (``<link>.pcap``);
+    - ``network``: the :class:`Network` itself, for tests that inspect engines after the run.
+    """
+
+    report: dict[str, Any]
+    counters: dict[str, float]
+    pcaps: dict[str, bytes] = field(default_factory=dict)
+    pcap_files: dict[str, Path] = field(default_factory=dict)
+    network: Network | None = None
+
+
+def _rng(seed: int, what: str) -> random.Random:
+    return random.Random(f"{seed}/{what}")
+
+
+def _is_local(node: Node, address: bytes) -> bool:
+    return node.is_local(IPv6Address(address))
+
+
+class _CellPort:
+    """A cell plus the bridge table picking the station for a frame."""
+
+    __slots__ = ("cell", "stations_of", "table")
+
+    def __init__(self, cell: Cell) -> None:
+        self.cell = cell
+        self.table: dict[bytes, str] = {}
+        self.stations_of: dict[str, set[bytes]] = {}
+
+    def learn(self, station: str, address: bytes) -> None:
+        if self.table.get(address) != station:
+            self.table[address] = station
+            self.stations_of.setdefault(station, set()).add(address)
+
+    def forget(self, station: str) -> None:
+        for a in self.stations_of.pop(station, ()):
+            if self.table.get(a) == station:
+                del self.table[a]
+
+
+class Network:
+    """A built scenario: engines, links, cells, radios, flows, metrics (module docstring)."""
+
+    def __init__(self, scenario: Scenario, *, protocol: str | None = None,
+                 capture: bool = False) -> None:
+        sc = scenario
+        self.scenario = sc
+        self.protocol = protocol if protocol is not None else sc.protocol
+        if self.protocol not in ("mipv6", "hmipv6"):
+            raise ValueError(f"unknown protocol {self.protocol!r}")
+        self.sched = Scheduler()
+        self.nodes: dict[str, Node] = {}
+        self.roles: dict[str, str] = {}
+        self._timers: dict[str, TimerHandle | None] = {}
+        self._ports: dict[tuple[str, str], Any] = {}
+        """(node, ifname) → WiredLink or _CellPort."""
+        self.links: dict[str, WiredLink] = {}
+        self.cells: dict[str, _CellPort] = {}
+        """By access router name."""
+        self.radios: dict[str, Radio] = {}
+        self.security = sc.defaults.security
+        self.provisioner: Provisioner | None = (
+            Provisioner(sc.seed, SUITES[self.security]) if self.security in SUITES else None)
+        self.sources: dict[int, Source] = {}
+        self.sinks: dict[int, Sink] = {}
+        self._sinks_at: dict[str, dict[int, Sink]] = {}
+        self.packets = 0
+        self._is_local: dict[str, Callable[[bytes], bool]] = {}
+        self._captures: dict[str, BytesIO] = {}
+        ha = {s.address.packed for s in sc.of_role(HomeAgentSpec)}
+        cn = {s.address.packed for s in sc.of_role(CorrespondentSpec)}
+        maps = {s.address.packed for s in sc.of_role(MapSpec)}
+        self.metrics = _metrics.Metrics(self.protocol, ha, cn, maps)
+        self._build_nodes()
+        self._build_links(capture)
+        self._provision()
+        self._build_flows()
+        self._schedule_moves_and_faults()
+
+    # -- construction ----------------------------------------------------------------------------
+
+    def _security(self, name: str) -> Security:
+        if self.provisioner is None:
+            return NullSecurity()
+        return IPsec(name=name)
+
+    def _build_nodes(self) -> None:
+        sc = self.scenario
+        hmip = self.protocol == "hmipv6"
+        ro_cns = tuple(s.address for s in sc.of_role(CorrespondentSpec) if s.route_optimisation)
+        relay_maps = any(isinstance(s, AccessRouterSpec) and s.relay_maps
+                         for s in sc.nodes.values())
+        for name, spec in sc.nodes.items():
+            ifaces = [i.name for i in sc.interfaces.get(name, ())]
+            rng = _rng(sc.seed, f"node/{name}")
+            p = spec.parameters
+            node: Node
+            if isinstance(spec, CorrespondentSpec):
+                node = CorrespondentNode(name, address=spec.address, ifname=ifaces[0],
+                                         route_optimisation=spec.route_optimisation, rng=rng)
+            elif isinstance(spec, HomeAgentSpec):
+                node = HomeAgent(name, address=spec.address, ifname=ifaces[0],
+                                 home_prefixes=(spec.home_prefix,),
+                                 max_lifetime=max(600, int(p.binding_lifetime)), rng=rng,
+                                 security=self._security(name))
+            elif isinstance(spec, MapSpec):
+                # Dynamic discovery (RFC 4140 §7.1.2): the MAP sends its option down every
+                # interface other than its first (upstream) one.
+                node = MobilityAnchorPoint(
+                    name, address=spec.address, ifname=ifaces[0], rcoa_prefix=spec.rcoa_prefix,
+                    prefix_valid_lifetime=int(spec.valid_lifetime),
+                    max_lifetime=max(600, int(p.binding_lifetime)),
+                    valid_lcoa_prefixes=spec.valid_lcoa_prefixes or None,
+                    allow_forwarding_to="any", preference=spec.preference,
+                    advertise_on=tuple(ifaces[1:]) if relay_maps and hmip else (),
+                    ra_interval=max(p.ra_interval[1], 1.0), rng=rng,
+                    security=self._security(name))
+            elif isinstance(spec, AccessRouterSpec):
+                maps: list[MapConfig] = []
+                if hmip:
+                    for m in spec.advertise_maps:
+                        ms = sc.nodes[m]
+                        assert isinstance(ms, MapSpec)
+                        maps.append(MapConfig(address=ms.address, pref=ms.preference,
+                                              valid_lifetime=int(ms.valid_lifetime),
+                                              probe=spec.probe_maps))
+                wired = tuple(i for i in ifaces if i != "wlan0")
+                cfg = AccessRouterConfig(
+                    interfaces={"wlan0": RaConfig(prefix=spec.prefix, router_address=spec.address,
+                                                  min_interval=p.ra_interval[0],
+                                                  max_interval=p.ra_interval[1])},
+                    maps=tuple(maps),
+                    relay_from=wired if spec.relay_maps and hmip else (),
+                    profile=sc.profile,
+                    probe=ProbeConfig() if spec.probe_maps and hmip else None)
+                node = AccessRouter(name, rng=rng, config=cfg)
+            elif isinstance(spec, MobileNodeSpec):
+                has = sc.nodes[spec.home_agent]
+                assert isinstance(has, HomeAgentSpec)
+                mcfg = MobileNodeConfig(
+                    home_address=spec.home_address, home_agent=has.address,
+                    interface_id=int(spec.interface_id), dad=p.dad,  # type: ignore[arg-type]
+                    map_selection=spec.map_selection,  # type: ignore[arg-type]
+                    profile=sc.profile,  # type: ignore[arg-type]
+                    binding_lifetime=int(p.binding_lifetime), hmipv6=hmip,
+                    route_optimisation=bool(ro_cns), correspondents=ro_cns)
+                node = MobileNode(name, mcfg, interfaces=("wlan0",), rng=rng,
+                                  security=self._security(name))
+            else:
+                assert isinstance(spec, RouterSpec)
+                node = Router(name, rng=rng)
+                if spec.address is not None and ifaces:
+                    node.add_interface(ifaces[0], (spec.address,))
+            for ifname in ifaces:
+                if ifname not in node.interfaces:
+                    node.add_interface(ifname)
+            self.nodes[name] = node
+            self._is_local[name] = partial(_is_local, node)
+            self.roles[name] = spec.role
+            self._timers[name] = None
+            self._observe(name, node)
+        routing = sc.routing
+        if routing is not None:
+            for name in routing.nodes:
+                node = self.nodes[name]
+                for hop in routing.table(name):
+                    if hop.via is None:
+                        continue
+                    iface = sc.interface_towards(name, hop.via)
+                    assert iface.peer_ifname is not None
+                    node.add_route(hop.prefix, iface.name,
+                                   link_local_for(hop.via, iface.peer_ifname)[0])
+
+    def _observe(self, name: str, node: Node) -> None:
+        """Watch what the node's applications receive, as a socket would (flows' sinks)."""
+        sinks = self._sinks_at.setdefault(name, {})
+        on_data = node.on_data
+        on_icmpv6 = node.on_icmpv6
+        metrics = self.metrics
+
+        def seen(now: float, data: bytes) -> None:
+            probe = decode_probe(data)
+            if probe is None:
+                return
+            sink = sinks.get(probe.flow)
+            if sink is not None and sink.receive(now, data):
+                rec = metrics.flows.get(probe.flow)
+                if rec is not None:
+                    rec.arrived(now, probe.sequence)
+
+        def data_hook(now: float, ifname: str, packet: IPv6Packet, payload: Any,
+                      tunnelled: int) -> None:
+            on_data(now, ifname, packet, payload, tunnelled)
+            data = getattr(payload, "data", None)
+            if sinks and isinstance(data, bytes):
+                seen(now, data)
+
+        def icmp_hook(now: float, ifname: str, packet: IPv6Packet, message: Any,
+                      tunnelled: int) -> None:
+            if isinstance(message, EchoReply) and not isinstance(node, MobileNode):
+                seen(now, message.data)
+                return
+            on_icmpv6(now, ifname, packet, message, tunnelled)
+
+        node.on_data = data_hook  # type: ignore[method-assign]
+        node.on_icmpv6 = icmp_hook  # type: ignore[method-assign]
+
+    def _build_links(self, capture: bool) -> None:
+        sc = self.scenario
+        s = self.sched
+        for link in sc.links:
+            a, b = link.between
+            wl = WiredLink(s, a, b, delay=link.delay, bandwidth=link.bandwidth, queue=link.queue,
+                           loss=link.loss, rng=_rng(sc.seed, f"link/{a}-{b}"), name=f"{a}-{b}")
+            for end, ifname in zip(link.between, link.ifnames, strict=True):
+                wl.connect(end, partial(self._deliver, end, ifname))
+                self._ports[(end, ifname)] = wl
+            self.links[wl.name] = wl
+            if capture:
+                self._capture(wl.name, wl.taps)
+        for c in sc.cells:
+            cell = Cell(s, c.router, delay=c.delay, bandwidth=c.bandwidth, queue=c.queue,
+                        loss=c.loss, rng=_rng(sc.seed, f"cell/{c.router}"))
+            port = _CellPort(cell)
+            cell.attach(c.router, partial(self._deliver, c.router, "wlan0"))
+            router = self.nodes[c.router]
+            port.learn(c.router, router.interfaces["wlan0"].link_local.packed)
+            for address in router.interfaces["wlan0"].addresses:
+                port.learn(c.router, address.packed)
+            self._ports[(c.router, "wlan0")] = port
+            self.cells[c.router] = port
+            if capture:
+                self._capture(cell.name, cell.taps)
+        for spec in sc.of_role(MobileNodeSpec):
+            name = spec.name
+            self.radios[name] = Radio(s, name, partial(self._deliver, name, "wlan0"),
+                                      on_down=partial(self._radio_down, name),
+                                      on_up=partial(self._radio_up, name))
+
+    def _capture(self, name: str, taps: list[Any]) -> None:
+        buf = self._captures[name] = BytesIO()
+        taps.append(pcap_tap(PcapWriter(buf)))
+
+    def _provision(self) -> None:
+        prov = self.provisioner
+        if prov is None:
+            return
+        sc = self.scenario
+        maps = sc.of_role(MapSpec) if self.protocol == "hmipv6" else []
+        for spec in sc.of_role(MobileNodeSpec):
+            mn_sec = self.nodes[spec.name].security
+            assert isinstance(mn_sec, IPsec)
+            for m in maps:
+                map_sec = self.nodes[m.name].security
+                assert isinstance(map_sec, IPsec)
+                prov.mn_map(mn_sec, spec.name, map_sec, m.name, m.address, m.rcoa_prefix)
+            ha = sc.nodes[spec.home_agent]
+            assert isinstance(ha, HomeAgentSpec)
+            ha_sec = self.nodes[ha.name].security
+            assert isinstance(ha_sec, IPsec)
+            prov.mn_ha(mn_sec, spec.name, ha_sec, ha.name, spec.home_address, ha.address)
+
+    def _build_flows(self) -> None:
+        sc = self.scenario
+        for flow in sc.flows:
+            src = Source(self.sched, flow, partial(self._emit, flow))
+            self.sources[flow.index] = src
+            sink = Sink(flow.index)
+            self.sinks[flow.index] = sink
+            at = flow.dst if flow.kind == "cbr" else flow.src
+            self._sinks_at[at][flow.index] = sink
+            self.metrics.add_flow(flow.index, flow.dst if flow.kind == "cbr" else flow.src,
+                                  flow.interval, flow.start)
+            src.start()
+
+    def _schedule_moves_and_faults(self) -> None:
+        for mv in self.scenario.moves:
+            self.sched.schedule(mv.at, partial(self._move, mv), URGENT)
+        for f in self.scenario.faults:
+            self.sched.schedule(f.at, partial(self._fault, f), URGENT)
+
+    # -- the driver loop -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the access routers (first RAs at 0 s) and arm every node's timer."""
+        for name, node in self.nodes.items():
+            if isinstance(node, AccessRouter):
+                node.start(self.sched.now)
+            self.service(name)
+
+    def service(self, name: str) -> None:
+        """Drain a node's output and events and re-arm its timer (after every input)."""
+        node = self.nodes[name]
+        now = self.sched.now
+        out = node.datagrams_to_send(now)
+        if out:
+            for t in out:
+                self._transmit(name, node, t.ifname, t.data, t.next_hop)
+        metrics = self.metrics
+        while (e := node.next_event()) is not None:
+            metrics.on_event(name, e)
+        at = node.next_timer()
+        handle = self._timers[name]
+        if handle is not None and handle[3] is not None:
+            if at is not None and handle[0] == max(at, now):
+                return
+            self.sched.cancel(handle)
+        self._timers[name] = (None if at is None
+                              else self.sched.schedule(max(at, now), partial(self._timer, name)))
+
+    def _timer(self, name: str) -> None:
+        self._timers[name] = None
+        self.nodes[name].handle_timer(self.sched.now)
+        self.service(name)
+
+    def _deliver(self, name: str, ifname: str, data: bytes) -> None:
+        self.packets += 1
+        self.nodes[name].receive(self.sched.now, ifname, data)
+        self.service(name)
+
+    def _transmit(self, name: str, node: Node, ifname: str, data: bytes,
+                  next_hop: IPv6Address | None) -> None:
+        if name in self.radios:
+            self._mn_transmit(name, node, ifname, data, next_hop)
+            return
+        port = self._ports.get((name, ifname))
+        if port is None:
+            return  # an interface without a link
+        wireless = isinstance(port, _CellPort)
+        self.metrics.on_transmit(self._is_local[name], self.roles[name], data, wireless)
+        if not wireless:
+            port.send(name, data)
+            return
+        to: str | None = None
+        if next_hop is not None:
+            to = port.table.get(next_hop.packed)
+        elif data[24] != 0xFF:
+            to = port.table.get(data[24:40])
+        port.cell.send(name, data, to)
+
+    def _radio_send_learn(self, name: str, cell: _CellPort, data: bytes) -> None:
+        src = data[8:24]
+        if src != bytes(16):
+            cell.learn(name, src)
+
+    # -- mobile nodes' radios ----------------------------------------------------------------------
+
+    def _mn_transmit(self, name: str, node: Node, ifname: str, data: bytes,
+                     next_hop: IPv6Address | None) -> None:
+        radio = self.radios[name]
+        cell = radio.cell
+        if cell is None:
+            return
+        port = self.cells[cell.router]
+        self.metrics.on_transmit(self._is_local[name], "mobile-node", data, True)
+        self._radio_send_learn(name, port, data)
+        to = None
+        if next_hop is not None:
+            to = port.table.get(next_hop.packed)
+        elif data[24] != 0xFF:
+            to = port.table.get(data[24:40])
+        cell.send(name, data, to)
+
+    def _radio_down(self, name: str) -> None:
+        for port in self.cells.values():
+            port.forget(name)
+        node = self.nodes[name]
+        assert isinstance(node, MobileNode)
+        node.link_down(self.sched.now, "wlan0")
+        self.service(name)
+
+    def _radio_up(self, name: str, cell: Cell) -> None:
+        port = self.cells[cell.router]
+        node = self.nodes[name]
+        assert isinstance(node, MobileNode)
+        port.learn(name, node.interfaces["wlan0"].link_local.packed)
+        node.link_up(self.sched.now, "wlan0", router=cell.router)
+        self.service(name)
+
+    def _move(self, mv: Move) -> None:
+        radio = self.radios[mv.mn]
+        gap = self.scenario.nodes[mv.mn].parameters.l2_handover
+        radio.move(self.cells[mv.attach].cell if mv.attach is not None else None, gap)
+
+    # -- faults ------------------------------------------------------------------------------------
+
+    def _fault(self, f: Fault) -> None:
+        now = self.sched.now
+        node = self.nodes[f.node]
+        if f.kind == "crash":
+            node.crash(now)
+            for flow in self.scenario.flows:
+                if flow.src == f.node:
+                    self.sources[flow.index].halt()
+        elif f.kind == "restart":
+            node.restart(now)
+        elif f.kind in ("link-down", "link-up"):
+            up = f.kind == "link-up"
+            for iface in self.scenario.interfaces.get(f.node, ()):
+                if f.peer is not None and iface.peer != f.peer:
+                    continue
+                port = self._ports.get((f.node, iface.name))
+                if isinstance(port, WiredLink):
+                    port.set_up(up)
+                    if iface.peer is not None and iface.peer_ifname is not None:
+                        peer_if = self.nodes[iface.peer].interfaces.get(iface.peer_ifname)
+                        if peer_if is not None:
+                            peer_if.up = up
+                elif isinstance(port, _CellPort):
+                    port.cell.set_up(up)
+                if iface.name in node.interfaces:
+                    node.interfaces[iface.name].up = up
+        elif f.kind == "preference":
+            assert f.value is not None and isinstance(node, MobilityAnchorPoint)
+            node.set_preference(now, f.value)
+            for name, other in self.nodes.items():
+                if isinstance(other, AccessRouter) and name != f.node:
+                    spec = self.scenario.nodes[name]
+                    if isinstance(spec, AccessRouterSpec) and f.node in spec.advertise_maps:
+                        other.set_map_preference(now, node.address, f.value)
+                        self.service(name)
+        self.service(f.node)
+
+    # -- applications ------------------------------------------------------------------------------
+
+    def _emit(self, flow: Flow, sequence: int, payload: bytes) -> None:
+        now = self.sched.now
+        src = self.nodes[flow.src]
+        dst = self.scenario.address_of(flow.dst)
+        assert dst is not None
+        if src.crashed:
+            return
+        if flow.kind == "cbr":
+            port = CBR_PORT_BASE + flow.index
+            if isinstance(src, MobileNode):
+                src.send(now, dst, UDP(port, port, payload))
+            elif isinstance(src, CorrespondentNode):
+                src.send(now, dst, payload, src_port=port, dst_port=port)
+            else:
+                own = self.scenario.address_of(flow.src)
+                assert own is not None
+                src.send_packet(now, IPv6Packet(own, dst, UDP(port, port, payload)))
+        else:
+            ident, seq = echo_fields(flow.index, sequence)
+            req = EchoRequest(identifier=ident, sequence=seq, data=payload)
+            if isinstance(src, MobileNode):
+                src.send(now, dst, req)
+            else:
+                own = self.scenario.address_of(flow.src)
+                assert own is not None
+                src.send_packet(now, IPv6Packet(own, dst, req))
+        self.service(flow.src)
+
+    # -- running -----------------------------------------------------------------------------------
+
+    def run(self, progress: Progress | None = None) -> None:
+        duration = self.scenario.duration
+        self.start()
+        if progress is None:
+            self.sched.run(until=duration)
+            return
+        t = 0.0
+        while t < duration:
+            t = min(t + 1.0, duration)
+            self.sched.run(until=t)
+            progress(t, duration)
+
+    def captures(self) -> dict[str, bytes]:
+        return {name: buf.getvalue() for name, buf in self._captures.items()}
+
+
+def run(scenario: Scenario | str | Path, *, protocol: str | None = None,
+        pcap_dir: str | Path | None = None, export_sa: str | Path | None = None,
+        progress: Progress | None = None, capture: bool = False,
+        overrides: tuple[str, ...] = ()) -> SimulationResult:
+    """Simulate a scenario and report on it.
+
+    ``scenario``: a loaded :class:`Scenario`, a path, or a built-in name (``"figure1"``;
+    ``overrides`` are ``--set`` strings, used only when loading here; a bad scenario raises
+    :class:`~hmipv6.sim.scenario.ScenarioError`). ``protocol``: ``"mipv6"`` or ``"hmipv6"``,
+    default the scenario's own. ``pcap_dir``: write ``<pcap_dir>/<link>.pcap`` for every link
+    (``a-b``) and cell (``cell-<ar>``), raw-IPv6 linktype. ``capture``: keep the pcaps in
+    memory only (``SimulationResult.pcaps``). ``export_sa``: write Wireshark's ``esp_sa``
+    table of every SA provisioned (empty when ``security = "none"``). ``progress(now,
+    duration)``: called every simulated second.
+
+    Deterministic: the same scenario, protocol and seed give byte-identical reports and pcaps.
+    """
+    from hmipv6.sim.report import build_report
+
+    sc = scenario if isinstance(scenario, Scenario) else load(scenario, overrides)
+    want_pcaps = capture or pcap_dir is not None
+    wall = time.perf_counter()
+    net = Network(sc, protocol=protocol, capture=want_pcaps)
+    net.run(progress)
+    wall = time.perf_counter() - wall
+    net.metrics.finish({i: s.sent for i, s in net.sources.items()})
+    report = build_report(net)
+    result = SimulationResult(
+        report=report,
+        counters={"events": net.sched.events_run, "packets": net.packets,
+                  "engine_events": net.metrics.events, "wall_time": wall},
+        network=net)
+    if want_pcaps:
+        result.pcaps = net.captures()
+    if pcap_dir is not None:
+        d = Path(pcap_dir)
+        d.mkdir(parents=True, exist_ok=True)
+        for name, data in result.pcaps.items():
+            path = d / f"{name}.pcap"
+            path.write_bytes(data)
+            result.pcap_files[name] = path
+    if export_sa is not None:
+        table = net.provisioner.esp_sa_table() if net.provisioner is not None else ""
+        Path(export_sa).write_text(table, encoding="utf-8")
+    return result
+
