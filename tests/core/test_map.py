@@ -522,3 +522,50 @@ def test_truncated_and_mutated_packets_never_raise_and_are_counted() -> None:
     evs = events(m)
     assert any(isinstance(e, PacketDropped) and e.reason == "malformed" for e in evs)
     assert m.counters["dropped.malformed"] > 0
+
+
+# -- the fast paths agree with the codecs and the general path --------------------------------
+
+
+def test_fast_ba_and_na_octets_equal_the_codecs() -> None:
+    from hmipv6.core.anchor import neighbor_advertisement_octets
+    from hmipv6.core.registrar import binding_acknowledgement_octets
+    from hmipv6.wire.mobility import BAFlags
+
+    ba = IPv6Packet(MAP_ADDR, LCOA, BindingAcknowledgement(0, BAFlags(0), 513, 400),
+                    (RoutingHeaderType2(RCOA),)).encode()
+    assert binding_acknowledgement_octets(MAP_ADDR.packed, LCOA.packed, RCOA.packed, 0, 513,
+                                          400) == ba
+    mac = b"\x02\x11\x22\x33\x44\x55"
+    na = IPv6Packet(MAP_ADDR, ALL_NODES, NeighborAdvertisement(
+        RCOA, False, False, True, (TargetLinkLayerAddress(mac),)), hop_limit=255).encode()
+    assert neighbor_advertisement_octets(MAP_ADDR.packed, ALL_NODES.packed, RCOA.packed, mac,
+                                         router=False, solicited=False, override=True) == na
+
+
+@pytest.mark.req("MAP-01", "MAP-07")
+@given(st.lists(st.tuples(st.integers(0, 0xFFFF), st.sampled_from([0x8800, 0x0800, 0xC800, 0x8000,
+                                                                    0x8C00, 0xFFFF]),
+                          st.integers(0, 300).map(lambda u: u * 4), st.integers(0, 2),
+                          st.sampled_from([LCOA, LCOA2, FOREIGN_LCOA, RCOA]),
+                          st.floats(0, 500)), max_size=8))
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_fast_local_bu_path_behaves_exactly_like_the_general_path(
+        bus: list[tuple[int, int, int, int, A, float]]) -> None:
+    fast = make_map(valid_lcoa_prefixes=["2001:db8:200::/48"], link_addresses=[RCOA2],
+                    max_lifetime=600, prefix_valid_lifetime=800)
+    slow = make_map(valid_lcoa_prefixes=["2001:db8:200::/48"], link_addresses=[RCOA2],
+                    max_lifetime=600, prefix_valid_lifetime=800)
+    slow.fast_path = False
+    now = 0.0
+    for seq, flags, lifetime, low, lcoa, step in bus:
+        now += step
+        raw = binding_update(lcoa, MAP_ADDR, A(int(RCOA) + low), sequence=seq, flags=flags,
+                             lifetime=lifetime).encode()
+        for m in (fast, slow):
+            m.handle_timer(now)
+            m.receive(now, "down", raw)
+        assert [(t.ifname, t.data) for t in fast.datagrams_to_send(now)] == \
+            [(t.ifname, t.data) for t in slow.datagrams_to_send(now)]
+        assert events(fast) == events(slow)
+        assert fast.bindings() == slow.bindings()

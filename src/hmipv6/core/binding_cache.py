@@ -141,16 +141,26 @@ class BindingCache:
     def update(self, now: float, address: IPv6Address, care_of: IPv6Address, lifetime: int,
                sequence: int, flags: int = 0, peer: str | None = None) -> bool:
         """Create or refresh an entry; returns True when it was created."""
-        key = address.packed
+        return self.update_packed(now, address.packed, care_of.packed, lifetime, sequence, flags,
+                                  peer)
+
+    def update_packed(self, now: float, key: bytes, care_of: bytes, lifetime: int,
+                      sequence: int, flags: int = 0, peer: str | None = None) -> bool:
+        """:meth:`update` with the addresses as 16 octets each (the fast paths hold those)."""
         created = self.store.get(key) is None
         expires = now + lifetime
-        record = _RECORD.pack(care_of.packed, expires, lifetime, sequence & 0xFFFF,
-                              flags & 0xFFFF)
+        record = _RECORD.pack(care_of, expires, lifetime, sequence & 0xFFFF, flags & 0xFFFF)
         if peer:
             record += peer.encode()
         self.store.put(key, record)
         self._schedule(key, expires)
         return created
+
+    @staticmethod
+    def unpack_record(record: bytes) -> tuple[bytes, float, int, int, int, bytes]:
+        """(care-of octets, expiry, lifetime, sequence, flags, peer octets) of a raw record."""
+        coa, expires, lifetime, seq, flags = _RECORD.unpack_from(record)
+        return coa, expires, lifetime, seq, flags, record[_RECORD.size:]
 
     def remove(self, address: IPv6Address) -> BindingEntry | None:
         key = address.packed

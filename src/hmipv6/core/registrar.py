@@ -26,10 +26,12 @@ address itself.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from ipaddress import IPv6Address
 
 from hmipv6.core.binding_cache import BindingEntry
+from hmipv6.wire import checksum as ck
 from hmipv6.wire.ipv6 import IPv6Packet, RoutingHeaderType2
 from hmipv6.wire.mobility import (
     MAX_LIFETIME,
@@ -47,6 +49,7 @@ __all__ = [
     "Registrar",
     "Registration",
     "binding_acknowledgement",
+    "binding_acknowledgement_octets",
     "is_unicast_routable",
     "sequence_newer",
 ]
@@ -174,3 +177,21 @@ def binding_acknowledgement(reg: Registration, decision: Decision, *,
         # routing header that contains the mobile node's home address."
         exts = (RoutingHeaderType2(reg.address),)
     return IPv6Packet(reg.destination, reg.source, ba, exts)
+
+
+_BA_WITH_RH2 = struct.Struct("!IHBB16s16s" "BBBBI16s" "BBBBHBBHH4s")
+
+
+def binding_acknowledgement_octets(src: bytes, dst: bytes, home: bytes, status: int,
+                                   sequence: int, lifetime: int) -> bytes:
+    """The octets ``binding_acknowledgement`` encodes for an unprotected BA without options
+    and with a Type 2 routing header, laid out in one ``struct`` call for the fast path
+    (tests check it equals the codec's output octet for octet)."""
+    head = _BA_WITH_RH2.pack(0x60000000, 40, 43, 64, src, dst,
+                             135, 2, 2, 1, 0, home,
+                             59, 1, 6, 0, 0, status, 0, sequence, lifetime >> 2,
+                             b"\x01\x02\x00\x00")
+    # RFC 6275 §6.1.1: checksum over the pseudo-header whose destination is the final one
+    # (the routing header's address, RFC 8200 §8.1).
+    c = ck.checksum(src, home, 135, head[64:])
+    return head[:68] + c.to_bytes(2, "big") + head[70:]
