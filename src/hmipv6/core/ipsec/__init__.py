@@ -49,6 +49,7 @@ scenario seed gives the same ESP octets.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from ipaddress import IPv6Address, IPv6Network
 
@@ -88,6 +89,7 @@ __all__ = [
 ]
 
 _EXTENSION_HEADERS = frozenset((0, 43, 44, 51, 60))
+_EITHER: tuple[IPsecProtocol, ...] = ("esp", "ah")
 _TYPE_OFFSET = {135: 2, 58: 0}
 """Where the message type sits in an upper-layer payload: MH Type (RFC 6275 §6.1.1),
 ICMPv6 Type (RFC 4443 §2.1)."""
@@ -110,7 +112,8 @@ class IPsec:
         self.pad = pad if pad is not None else PeerAuthorizationDatabase()
         self.name = name
         """This node's own identity (what its peers see as ``Inbound.peer``)."""
-        self.counters: dict[str, int] = {}
+        self.counters: Counter[str] = Counter()
+        """Outcomes: drop reasons, ``esp-in``/``ah-in``/``bypass-in``, ``esp-out``/...."""
 
     # -- configuration -------------------------------------------------------------------------
 
@@ -124,11 +127,8 @@ class IPsec:
                   addresses: Iterable[IPv6Address | IPv6Network | str] | None = None) -> PeerEntry:
         return self.pad.authorise(identity, addresses)
 
-    def _count(self, key: str) -> None:
-        self.counters[key] = self.counters.get(key, 0) + 1
-
     def _drop(self, exc: SecurityDrop) -> SecurityDrop:
-        self._count(exc.reason)
+        self.counters[exc.reason] += 1
         return exc
 
     # -- outbound (RFC 4301 §5.1) --------------------------------------------------------------
@@ -153,14 +153,14 @@ class IPsec:
         policy = self.spd.lookup(src, dst, protocol, type_of)
         action = policy.action if policy is not None else self.spd.default
         if action is Action.BYPASS:
-            self._count("bypass-out")
+            self.counters["bypass-out"] += 1
             return packet
         if action is Action.DISCARD:
             raise self._drop(SecurityDrop("policy-discard", f"outbound {src} -> {dst}"))
         assert policy is not None
         sa = self._outbound_sa(policy, src, dst, peer)
         if sa.params.protocol == "ah":
-            self._count("ah-out")
+            self.counters["ah-out"] += 1
             return _ah.seal(sa, packet)
         headers = packet.extension_headers
         at = _ah.split_index(headers)
@@ -173,13 +173,13 @@ class IPsec:
             front = IPv6Packet(packet.src, packet.dst, None, headers[:at]).encode()
             data = whole[len(front):]
             nh = headers[at].header_type
-        self._count("esp-out")
+        self.counters["esp-out"] += 1
         return IPv6Packet(packet.src, packet.dst, _esp.seal(sa, nh, data), headers[:at],
                           packet.hop_limit, packet.traffic_class, packet.flow_label)
 
     def _outbound_sa(self, policy: Policy, src: IPv6Address, dst: IPv6Address,
                      peer: str | None) -> SecurityAssociation:
-        protocols: tuple[IPsecProtocol, ...] = (policy.ipsec,) if policy.ipsec else ("esp", "ah")
+        protocols: tuple[IPsecProtocol, ...] = (policy.ipsec,) if policy.ipsec else _EITHER
         for proto in protocols:
             sas = self.sad.outbound(src, dst, proto, peer)
             if len(sas) > 1:
@@ -206,6 +206,7 @@ class IPsec:
 
     def _unprotect(self, packet: IPv6Packet) -> Inbound:
         sa: SecurityAssociation | None = None
+        clear: bytes | None = None
         ah = packet.header(AuthenticationHeader)
         if ah is not None:
             assert isinstance(ah, AuthenticationHeader)
@@ -221,16 +222,26 @@ class IPsec:
             if sa is not None and sa.peer != esp_sa.peer:
                 raise SecurityDrop("selector-mismatch", "AH and ESP SAs of different peers")
             sa = esp_sa
-            nh, data = _esp.open_(sa, payload)
-            packet = self._decapsulated(packet, nh, data)
+            nh, clear = _esp.open_(sa, payload)
+            src = packet.effective_src
+            dst = packet.effective_dst
+            packet = self._decapsulated(packet, nh, clear, src, dst)
             payload = packet.payload
-        src = packet.effective_src
-        dst = packet.effective_dst
+            if nh != (payload.next_header if payload is not None else 59):
+                clear = None  # extension headers were inside: the octets are not the payload's
+        else:
+            src = packet.effective_src
+            dst = packet.effective_dst
         protocol = payload.next_header if payload is not None else 59
 
         def type_of() -> int | None:
             if protocol not in _TYPE_OFFSET or payload is None:
                 return None
+            if clear is not None:
+                return _type_in(protocol, clear)
+            known = getattr(payload, "mh_type", None) if protocol == 135 else None
+            if isinstance(known, int):
+                return known
             return _type_in(protocol, payload.encode_payload(src.packed, dst.packed))
 
         policy = self.spd.lookup(dst, src, protocol, type_of)
@@ -243,7 +254,7 @@ class IPsec:
                 raise SecurityDrop("unprotected",
                                    f"policy {policy.name or 'PROTECT'} requires protection "
                                    f"for {src} -> {dst}")
-            self._count("bypass-in")
+            self.counters["bypass-in"] += 1
             return Inbound(packet=packet, peer=None)
         params = sa.params
         if not params.matches(src, dst):
@@ -258,11 +269,12 @@ class IPsec:
                 and policy.ipsec != params.protocol):
             raise SecurityDrop("wrong-protection",
                                f"policy {policy.name or 'PROTECT'} requires {policy.ipsec}")
-        self._count(f"{params.protocol}-in")
+        self.counters[f"{params.protocol}-in"] += 1
         return Inbound(packet=packet, peer=params.peer)
 
     @staticmethod
-    def _decapsulated(packet: IPv6Packet, nh: int, data: bytes) -> IPv6Packet:
+    def _decapsulated(packet: IPv6Packet, nh: int, data: bytes, src: IPv6Address,
+                      dst: IPv6Address) -> IPv6Packet:
         """``packet`` with its ESP payload replaced by what it carried."""
         try:
             if nh in _EXTENSION_HEADERS:
@@ -271,8 +283,7 @@ class IPsec:
                                    packet.extension_headers, packet.hop_limit,
                                    packet.traffic_class, packet.flow_label)
                 return decode(clear.encode())
-            inner: Payload | None = decode_payload(nh, data, packet.effective_src.packed,
-                                                   packet.effective_dst.packed)
+            inner: Payload | None = decode_payload(nh, data, src.packed, dst.packed)
         except DecodeError as exc:
             raise SecurityDrop("malformed", f"inside ESP: {exc}") from None
         return IPv6Packet(packet.src, packet.dst, inner, packet.extension_headers,

@@ -50,16 +50,20 @@ __all__ = ["icv_input", "open_", "seal", "split_index"]
 _HBH, _ROUTING, _FRAGMENT, _AH, _DSTOPT = 0, 43, 44, 51, 60
 
 
+_BEFORE = (HopByHopOptions, RoutingHeaderType2, RoutingHeader, FragmentHeader)
+_ROUTING_HEADERS = (RoutingHeaderType2, RoutingHeader)
+
+
 def split_index(headers: tuple[ExtensionHeader, ...]) -> int:
     """Where ESP or AH goes in ``headers``: after the per-hop and routing part of the chain
     and the Destination Options header that carries a Home Address option (RFC 8200 §4.1
     order; RFC 6275 §6.3)."""
     for i, h in enumerate(headers):
-        if isinstance(h, HopByHopOptions | RoutingHeaderType2 | RoutingHeader | FragmentHeader):
+        if isinstance(h, _BEFORE):
             continue
         if isinstance(h, DestinationOptions) and (
             h.home_address is not None
-            or any(isinstance(x, RoutingHeaderType2 | RoutingHeader) for x in headers[i + 1:])
+            or any(isinstance(x, _ROUTING_HEADERS) for x in headers[i + 1:])
         ):
             continue
         return i

@@ -63,10 +63,10 @@ class Integrity:
     name = "NULL"
     icv_len = 0
 
-    def icv(self, *parts: bytes) -> bytes:
+    def icv(self, data: bytes) -> bytes:
         return b""
 
-    def verify(self, icv: bytes, *parts: bytes) -> bool:
+    def verify(self, icv: bytes, data: bytes) -> bool:
         return icv == b""
 
 
@@ -87,14 +87,15 @@ class HmacSha256_128(Integrity):
             raise LocalProtocolError(f"HMAC-SHA-256-128 needs a 32-octet key, got {len(key)}")
         self._template = _hmac.HMAC(key, hashes.SHA256())
 
-    def icv(self, *parts: bytes) -> bytes:
+    def icv(self, data: bytes) -> bytes:
         h = self._template.copy()
-        for p in parts:
-            h.update(p)
+        h.update(data)
         return h.finalize()[:16]
 
-    def verify(self, icv: bytes, *parts: bytes) -> bool:
-        return _std_hmac.compare_digest(self.icv(*parts), icv)
+    def verify(self, icv: bytes, data: bytes) -> bool:
+        h = self._template.copy()
+        h.update(data)
+        return _std_hmac.compare_digest(h.finalize()[:16], icv)
 
 
 class Encryption:
@@ -107,6 +108,8 @@ class Encryption:
     iv_len = 0
     icv_len = 0
     combined = False
+    transforms = True
+    """False only for NULL encryption, whose seal/open are the identity (skipped)."""
 
     def seal(self, spi: int, seq: int, plaintext: bytes, aad: bytes) -> bytes:
         """IV || ciphertext (|| ICV for combined modes)."""
@@ -120,6 +123,8 @@ class Encryption:
 
 class NullEncryption(Encryption):
     """RFC 2410: the identity transform."""
+
+    transforms = False
 
 
 class AesCbc(Encryption):

@@ -28,10 +28,10 @@ Two questions are answered here.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from ipaddress import IPv6Address, IPv6Network
 
-from hmipv6.core.ipsec.sad import as_selector
+from hmipv6.core.ipsec.sad import Range, as_selector, in_range, to_range
 
 __all__ = ["PeerAuthorizationDatabase", "PeerEntry"]
 
@@ -42,9 +42,15 @@ class PeerEntry:
 
     identity: str
     addresses: tuple[IPv6Network, ...] | None
+    _ranges: tuple[Range, ...] | None = field(default=None, init=False, repr=False,
+                                              compare=False)
+
+    def __post_init__(self) -> None:
+        if self.addresses is not None:
+            object.__setattr__(self, "_ranges", tuple(to_range(n) for n in self.addresses))
 
     def covers(self, address: IPv6Address) -> bool:
-        return self.addresses is None or any(address in n for n in self.addresses)
+        return self._ranges is None or any(in_range(r, address) for r in self._ranges)
 
 
 class PeerAuthorizationDatabase:

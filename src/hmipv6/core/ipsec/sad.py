@@ -38,11 +38,14 @@ from hmipv6.errors import LocalProtocolError
 __all__ = [
     "Direction",
     "IPsecProtocol",
+    "Range",
     "SADatabase",
     "SAParams",
     "SecurityAssociation",
     "Selector",
     "as_selector",
+    "in_range",
+    "to_range",
 ]
 
 IPsecProtocol = Literal["esp", "ah"]
@@ -81,8 +84,12 @@ class SAParams:
     auth: str = "HMAC-SHA-256-128"
     auth_key: bytes = b""
     replay_window: int = 64
+    _src_range: Range = field(default=None, init=False, repr=False, compare=False)
+    _dst_range: Range = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "_src_range", to_range(self.src))
+        object.__setattr__(self, "_dst_range", to_range(self.dst))
         if not 256 <= self.spi <= 0xFFFFFFFF:
             raise LocalProtocolError(f"SPI {self.spi} is reserved or out of range (RFC 4303 §2.1)")
         if self.protocol not in ("esp", "ah"):
@@ -109,8 +116,24 @@ class SAParams:
 
     def matches(self, src: IPv6Address, dst: IPv6Address) -> bool:
         """Does traffic from effective ``src`` to effective ``dst`` fall under this SA?"""
-        return ((self.src is None or src in self.src)
-                and (self.dst is None or dst in self.dst))
+        return in_range(self._src_range, src) and in_range(self._dst_range, dst)
+
+
+Range = tuple[int, int] | None
+"""A selector precomputed for matching: (network >> shift, shift), ``None`` = any."""
+
+
+def to_range(sel: Selector) -> Range:
+    if sel is None:
+        return None
+    shift = 128 - sel.prefixlen
+    return int(sel.network_address) >> shift, shift
+
+
+def in_range(r: Range, a: IPv6Address) -> bool:
+    """Is ``a`` within the precomputed selector ``r``? (Integer arithmetic:
+    ``IPv6Network.__contains__`` costs a microsecond per call.)"""
+    return r is None or int(a) >> r[1] == r[0]
 
 
 @dataclass(slots=True, eq=False)
@@ -152,11 +175,17 @@ class SecurityAssociation:
 
 
 class SADatabase:
-    """Installed SAs: inbound ones indexed by (protocol, SPI), outbound ones in order."""
+    """Installed SAs: inbound ones indexed by (protocol, SPI), outbound ones by (protocol,
+    peer) and in installation order; outbound lookups are cached per (protocol, source,
+    destination), so a MAP with thousands of SAs selects one in constant time."""
+
+    _CACHE_LIMIT = 8192
 
     def __init__(self) -> None:
         self._inbound: dict[tuple[str, int], SecurityAssociation] = {}
         self._outbound: list[SecurityAssociation] = []
+        self._by_peer: dict[tuple[str, str | None], list[SecurityAssociation]] = {}
+        self._cache: dict[tuple[str, IPv6Address, IPv6Address], list[SecurityAssociation]] = {}
 
     def add(self, params: SAParams, direction: Direction) -> SecurityAssociation:
         """Install an SA; an inbound SPI must be unique per protocol on this node."""
@@ -168,6 +197,8 @@ class SADatabase:
             self._inbound[key] = sa
         elif direction == "out":
             self._outbound.append(sa)
+            self._by_peer.setdefault((params.protocol, params.peer), []).append(sa)
+            self._cache.clear()
         else:
             raise LocalProtocolError(f"direction must be 'in' or 'out', not {direction!r}")
         return sa
@@ -177,6 +208,8 @@ class SADatabase:
             self._inbound.pop((sa.params.protocol, sa.spi), None)
         elif sa in self._outbound:
             self._outbound.remove(sa)
+            self._by_peer[(sa.params.protocol, sa.peer)].remove(sa)
+            self._cache.clear()
 
     def inbound(self, protocol: IPsecProtocol, spi: int) -> SecurityAssociation | None:
         return self._inbound.get((protocol, spi))
@@ -185,9 +218,18 @@ class SADatabase:
                  peer: str | None = None) -> list[SecurityAssociation]:
         """Outbound SAs of ``protocol`` whose selectors cover the traffic (and whose peer is
         ``peer`` when given), in installation order."""
-        return [sa for sa in self._outbound
-                if sa.params.protocol == protocol and sa.params.matches(src, dst)
-                and (peer is None or sa.params.peer == peer)]
+        if peer is not None:
+            return [sa for sa in self._by_peer.get((protocol, peer), ())
+                    if sa.params.matches(src, dst)]
+        key = (protocol, src, dst)
+        found = self._cache.get(key)
+        if found is None:
+            found = [sa for sa in self._outbound
+                     if sa.params.protocol == protocol and sa.params.matches(src, dst)]
+            if len(self._cache) >= self._CACHE_LIMIT:
+                self._cache.clear()
+            self._cache[key] = found
+        return found
 
     def __iter__(self) -> Iterator[SecurityAssociation]:
         yield from self._outbound

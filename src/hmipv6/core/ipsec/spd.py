@@ -28,10 +28,10 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from ipaddress import IPv6Address, IPv6Network
 
-from hmipv6.core.ipsec.sad import IPsecProtocol, Selector, as_selector
+from hmipv6.core.ipsec.sad import IPsecProtocol, Range, Selector, as_selector, in_range, to_range
 
 __all__ = ["ICMPV6", "MOBILITY_HEADER", "Action", "Policy", "SecurityPolicyDatabase"]
 
@@ -65,6 +65,12 @@ class Policy:
     """For PROTECT: the protocol required (``None``: ESP or AH, ESP preferred outbound)."""
     name: str = ""
     """For humans and drop details, e.g. ``"MH MN-MAP"``."""
+    _local_range: Range = field(default=None, init=False, repr=False, compare=False)
+    _remote_range: Range = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_local_range", to_range(self.local))
+        object.__setattr__(self, "_remote_range", to_range(self.remote))
 
     @classmethod
     def make(cls, *, local: IPv6Address | IPv6Network | str | None = None,
@@ -105,9 +111,7 @@ class Policy:
                 type_of: Callable[[], int | None]) -> bool:
         if self.protocol is not None and protocol != self.protocol:
             return False
-        if self.local is not None and local not in self.local:
-            return False
-        if self.remote is not None and remote not in self.remote:
+        if not (in_range(self._local_range, local) and in_range(self._remote_range, remote)):
             return False
         return self.types is None or type_of() in self.types
 
