@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hmipv6 import __version__, decode_cmd
+from hmipv6 import __version__, cli_simulate, decode_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hmipv6", description="Hierarchical Mobile IPv6 (RFC 4140)")
     p.add_argument("--version", action="version", version=f"hmipv6 {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    cli_simulate.register(sub)
     decode_cmd.register(sub)
     return p
 

@@ -1,0 +1,403 @@
+"""``hmipv6 simulate`` and ``hmipv6 scenarios``: run a scenario in the simulator, compare protocols.
+
+Theory of operation
+-------------------
+``simulate`` loads one scenario (a TOML path or a built-in name, ``figure1`` by default) with
+:func:`hmipv6.sim.scenario.load`, applying ``--seed`` (as ``scenario.seed=N``) and every
+``--set key=value`` in order. It then runs the scenario once per protocol with
+:func:`hmipv6.sim.network.run`: ``--protocol P`` runs one, otherwise ``--compare`` (default
+``mipv6,hmipv6``) runs each on the same scenario and seed. Each run's report dict (format
+``hmipv6-report/1``, /work/shared/design/SCENARIO.md) is written as JSON; nothing here edits
+it, so the files are the contract and the table is a view of them.
+
+Output directory (``--out``, default ``hmipv6-out``)::
+
+    report.json                    one protocol                (report-<protocol>.json each when comparing)
+    pcap/<link>.pcap               every link and cell         (pcap/<protocol>/<link>.pcap when comparing)
+    timeline.png handovers.png signalling.png   plots of the report(s) (hmipv6.sim.plots)
+
+The table printed (rich) shows per handover its kind, latency (link-layer down to first data
+packet), registration time (BU to the BA that restores inbound traffic) and packets lost; the
+flows; and the mobility signalling by destination. With many handovers it shows the first
+:data:`MAX_ROWS` and a summary by handover kind.
+
+A scenario that cannot run is one line on stderr naming the file, the key and the problem
+(the :class:`~hmipv6.sim.scenario.ScenarioError` message), exit status 2; so is any other
+:class:`~hmipv6.errors.HMIPv6Error` raised while setting the run up. Usage errors are
+argparse's (status 2). A progress bar appears when a run takes more than
+:data:`PROGRESS_AFTER` seconds of wall-clock time, on a terminal, without ``--quiet``.
+
+``scenarios`` lists the built-in scenarios, one line each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from hmipv6.errors import HMIPv6Error
+from hmipv6.sim import scenario as scenario_mod
+from hmipv6.sim.scenario import BUILTIN_SCENARIOS, PROTOCOLS, ScenarioError
+
+__all__ = ["DESCRIPTIONS", "MAX_ROWS", "PROGRESS_AFTER", "register", "run_scenarios",
+           "run_simulate"]
+
+MAX_ROWS = 20
+"""Handover and flow rows printed before the table is cut short (a summary follows)."""
+
+PROGRESS_AFTER = 2.0
+"""Wall-clock seconds of a run before its progress bar appears."""
+
+DESCRIPTIONS = {
+    "figure1": "RFC 4140 Figure 1: one MAP over two ARs; the MN moves AR1 -> AR2 at 8 s "
+               "(intra-domain) under CBR from the CN; 20 s",
+    "two-domains": "two MAP domains: an intra-domain move at 10 s, an inter-domain move "
+                   "(new MAP, BU to the HA) at 20 s",
+    "dynamic-discovery": "RFC 4140 §10 dynamic MAP discovery: two stacked MAPs; one MN selects "
+                         "'furthest', one 'nearest'",
+    "map-failure": "two MAPs, probing ARs; map1 crashes at 8 s and restarts at 14 s, map2's "
+                   "preference drops at 20 s",
+    "route-optimisation": "a CN accepting BUs (return routability), a far-away HA; CBR to the "
+                          "MN and ping from it",
+    "many-mobiles": "1000 MNs random-walking a 4 x 5 grid of 20 ARs under 4 MAPs (generated)",
+}
+"""One line per built-in scenario (as in hmipv6/scenarios/README.md)."""
+
+_FILES_HELP = {
+    "report": "the report (format hmipv6-report/1): handovers, flows, signalling, node state",
+    "pcap": "one pcap per link and cell (raw IPv6; open with Wireshark or `hmipv6 decode`)",
+    "timeline.png": "handover timelines: L2 down/up, RA, CoA, BU, BA, first data per handover",
+    "handovers.png": "latency and packets lost per handover, protocols side by side",
+    "signalling.png": "mobility signalling sent to the home agent, correspondents and MAPs",
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Registration
+
+
+def register(sub: Any) -> None:
+    """Add ``simulate`` and ``scenarios`` to the ``hmipv6`` subcommands."""
+    p = sub.add_parser(
+        "simulate", help="run a scenario in the simulator and compare Mobile IPv6 with HMIPv6",
+        description="Run a scenario (a TOML file or a built-in name; default figure1) in the "
+                    "deterministic simulator. Without --protocol, runs Mobile IPv6 and HMIPv6 on "
+                    "the same scenario and seed and prints their handovers side by side.")
+    p.add_argument("scenario", nargs="?", default="figure1", metavar="SCENARIO|NAME",
+                   help="scenario file or built-in name (see `hmipv6 scenarios`; default figure1)")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--protocol", choices=PROTOCOLS,
+                       help="run this one protocol (writes report.json)")
+    which.add_argument("--compare", type=_protocol_list, default=None, metavar="P1,P2",
+                       help="run each of these protocols (default mipv6,hmipv6 when no "
+                            "--protocol is given; writes report-<protocol>.json each)")
+    p.add_argument("--seed", type=int, help="random seed (overrides [scenario] seed)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a scenario key, e.g. defaults.l2_handover=100ms or "
+                        "nodes.map1.preference=3 (repeatable)")
+    p.add_argument("--out", type=Path, default=Path("hmipv6-out"), metavar="DIR",
+                   help="output directory (default hmipv6-out)")
+    p.add_argument("--export-sa", type=Path, metavar="FILE",
+                   help="write the IPsec SAs as a Wireshark esp_sa file (per protocol, "
+                        "FILE-<protocol> when comparing)")
+    p.add_argument("--quiet", "-q", action="store_true",
+                   help="print nothing but errors (no table, no progress bar)")
+    p.set_defaults(handler=run_simulate)
+
+    s = sub.add_parser("scenarios", help="list the built-in scenarios",
+                       description="List the built-in scenarios `hmipv6 simulate NAME` runs.")
+    s.set_defaults(handler=run_scenarios)
+
+
+def _protocol_list(text: str) -> list[str]:
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    if not items:
+        raise argparse.ArgumentTypeError("expected protocols separated by commas")
+    for t in items:
+        if t not in PROTOCOLS:
+            raise argparse.ArgumentTypeError(
+                f"unknown protocol {t!r} (expected: {', '.join(PROTOCOLS)})")
+    if len(set(items)) != len(items):
+        raise argparse.ArgumentTypeError("a protocol is listed twice")
+    return items
+
+
+# --------------------------------------------------------------------------------------------
+# hmipv6 scenarios
+
+
+def run_scenarios(args: argparse.Namespace) -> int:
+    """Print the built-in scenarios, one line each."""
+    del args
+    width = max(len(n) for n in BUILTIN_SCENARIOS)
+    for name in BUILTIN_SCENARIOS:
+        print(f"{name:<{width}}  {DESCRIPTIONS.get(name) or _header_line(name)}")
+    return 0
+
+
+def _header_line(name: str) -> str:
+    """The first comment line of a built-in scenario file (for one not in DESCRIPTIONS)."""
+    path = scenario_mod.builtin_path(name)
+    if path is None:
+        return ""
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("#"):
+            return line.lstrip("# ").strip()
+    return ""
+
+
+# --------------------------------------------------------------------------------------------
+# hmipv6 simulate
+
+
+def _error(message: str) -> int:
+    print(f"hmipv6 simulate: error: {message}", file=sys.stderr)
+    return 2
+
+
+def run_simulate(args: argparse.Namespace) -> int:
+    """Run the scenario once per protocol, write reports, pcaps and plots, print the table."""
+    overrides: list[str] = []
+    if args.seed is not None:
+        overrides.append(f"scenario.seed={args.seed}")
+    overrides.extend(args.overrides)
+    protocols: list[str] = ([args.protocol] if args.protocol is not None
+                            else args.compare if args.compare is not None
+                            else ["mipv6", "hmipv6"])
+    comparing = args.protocol is None
+    out: Path = args.out
+    try:
+        scenario = scenario_mod.load(args.scenario, overrides)
+    except ScenarioError as e:
+        return _error(str(e))
+
+    from hmipv6.sim import network  # the simulator proper: only imported when running
+    from hmipv6.sim import report as report_mod
+
+    interactive = not args.quiet and sys.stdout.isatty()
+    reports: dict[str, dict[str, Any]] = {}
+    files: list[tuple[Path, str]] = []
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        return _error(f"cannot create {out}: {e.strerror or e}")
+    for proto in protocols:
+        pcap_dir = out / "pcap" / proto if comparing else out / "pcap"
+        export_sa = None
+        if args.export_sa is not None:
+            export_sa = (args.export_sa.with_name(f"{args.export_sa.stem}-{proto}"
+                                                  f"{args.export_sa.suffix}")
+                         if comparing else args.export_sa)
+        label = f"{scenario.name} ({proto})"
+        try:
+            pcap_dir.mkdir(parents=True, exist_ok=True)
+            with _ProgressBar(label, scenario.duration, enabled=interactive) as bar:
+                result = network.run(scenario, protocol=proto, pcap_dir=pcap_dir,
+                                     export_sa=export_sa, progress=bar)
+        except ScenarioError as e:
+            return _error(str(e))
+        except HMIPv6Error as e:
+            return _error(f"{scenario.source}: {proto}: {e}")
+        except OSError as e:
+            return _error(f"{getattr(e, 'filename', None) or out}: {e.strerror or e}")
+        report: dict[str, Any] = result.report
+        reports[proto] = report
+        path = out / (f"report-{proto}.json" if comparing else "report.json")
+        path.write_text(report_mod.dumps(report), encoding="utf-8")
+        files.append((path, _FILES_HELP["report"] + (f" ({proto})" if comparing else "")))
+        files.append((pcap_dir, _FILES_HELP["pcap"]))
+        if export_sa is not None and export_sa.exists():
+            files.append((export_sa, "IPsec SAs for Wireshark (copy to ~/.config/wireshark/esp_sa)"))
+
+    from hmipv6.sim.plots import write_plots  # matplotlib is slow to import
+
+    for png in write_plots(reports, out):
+        files.append((png, _FILES_HELP[png.name]))
+    if not args.quiet:
+        print_comparison(reports, files, console=_console())
+    return 0
+
+
+def _console() -> Console:
+    if sys.stdout.isatty():
+        return Console()
+    return Console(width=120, no_color=True, highlight=False)
+
+
+class _ProgressBar:
+    """The ``progress`` callback given to ``network.run``: a rich bar over simulated time,
+    shown only once the run has taken :data:`PROGRESS_AFTER` wall-clock seconds."""
+
+    def __init__(self, label: str, duration: float, *, enabled: bool) -> None:
+        self.label = label
+        self.duration = duration
+        self.enabled = enabled
+        self.started = time.monotonic()
+        self.progress: Progress | None = None
+        self.task: Any = None
+
+    def __enter__(self) -> _ProgressBar:
+        return self
+
+    def __call__(self, now: float, duration: float) -> None:
+        if not self.enabled:
+            return
+        if self.progress is None:
+            if time.monotonic() - self.started < PROGRESS_AFTER:
+                return
+            self.progress = Progress(TextColumn("{task.description}"), BarColumn(),
+                                     TextColumn("{task.completed:.1f}/{task.total:.1f} s simulated"),
+                                     TimeElapsedColumn(), transient=True)
+            self.progress.start()
+            self.task = self.progress.add_task(self.label, total=duration)
+        self.progress.update(self.task, completed=min(now, duration))
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+# --------------------------------------------------------------------------------------------
+# The table
+
+
+def _ms(value: object) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "-"
+    return f"{value * 1000:.1f}"
+
+
+def _int(value: object) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "-"
+    return f"{value:g}"
+
+
+def _handover_keys(reports: Mapping[str, Mapping[str, Any]]
+                   ) -> tuple[list[tuple[str, int]], dict[str, dict[tuple[str, int], Any]]]:
+    """Handovers matched across protocols by (mobile node, n-th handover of that node)."""
+    keys: list[tuple[str, int]] = []
+    table: dict[str, dict[tuple[str, int], Any]] = {}
+    for proto, report in reports.items():
+        seen: dict[str, int] = {}
+        table[proto] = {}
+        for h in report.get("handovers", []):
+            mn = str(h.get("mn"))
+            n = seen.get(mn, 0)
+            seen[mn] = n + 1
+            table[proto][(mn, n)] = h
+            if (mn, n) not in keys:
+                keys.append((mn, n))
+    return keys, table
+
+
+def print_comparison(reports: Mapping[str, Mapping[str, Any]], files: Sequence[tuple[Path, str]],
+                     *, console: Console) -> None:
+    """Print the handover, flow and signalling tables of one or more reports, then the files."""
+    protocols = list(reports)
+    first = next(iter(reports.values()))
+    console.print(f"[bold]{first.get('scenario')}[/bold]: {first.get('duration')} s simulated, "
+                  f"seed {first.get('seed')}, profile {first.get('profile')}, "
+                  f"protocol{'s' if len(protocols) > 1 else ''} {', '.join(protocols)}")
+
+    keys, by_proto = _handover_keys(reports)
+    t = Table(title="Handovers", title_justify="left")
+    for name, justify in (("MN", "left"), ("move", "left"), ("at s", "right"),
+                          ("protocol", "left"), ("kind", "left"), ("latency ms", "right"),
+                          ("registration ms", "right"), ("lost", "right")):
+        t.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for mn, n in keys[:MAX_ROWS]:
+        h0 = next(by_proto[p][(mn, n)] for p in protocols if (mn, n) in by_proto[p])
+        move = f"{h0.get('from')} → {h0.get('to')}" if h0.get("from") else f"→ {h0.get('to')}"
+        tl = h0.get("timeline") or {}
+        at = tl.get("l2_down") if tl.get("l2_down") is not None else tl.get("l2_up")
+        for i, p in enumerate(protocols):
+            h = by_proto[p].get((mn, n))
+            lead = [mn, move, "-" if at is None else f"{at:.3f}"] if i == 0 else ["", "", ""]
+            if h is None:
+                t.add_row(*lead, p, "-", "-", "-", "-")
+            else:
+                t.add_row(*lead, p, str(h.get("kind")), _ms(h.get("latency")),
+                          _ms(h.get("registration")), _int(h.get("lost")),
+                          end_section=i == len(protocols) - 1 and len(protocols) > 1)
+    if len(keys) > MAX_ROWS:
+        t.caption = f"first {MAX_ROWS} of {len(keys)} handovers; summary by kind below"
+    if not keys:
+        t.caption = "no handovers"
+    console.print(t)
+    if len(keys) > MAX_ROWS:
+        console.print(_summary_by_kind(reports))
+
+    flows = Table(title="Flows", title_justify="left")
+    flows.add_column("flow")
+    flows.add_column("protocol")
+    for c in ("sent", "received", "lost", "max gap ms"):
+        flows.add_column(c, justify="right")
+    n_flows = max((len(r.get("flows", [])) for r in reports.values()), default=0)
+    for j in range(min(n_flows, MAX_ROWS)):
+        f0 = next(r["flows"][j] for r in reports.values() if j < len(r.get("flows", [])))
+        for i, p in enumerate(protocols):
+            label = f"{f0.get('from')} → {f0.get('to')} {f0.get('kind')}" if i == 0 else ""
+            fl = reports[p].get("flows", [])
+            last = i == len(protocols) - 1 and len(protocols) > 1
+            if j < len(fl):
+                f = fl[j]
+                flows.add_row(label, p, _int(f.get("sent")), _int(f.get("received")),
+                              _int(f.get("lost")), _ms(f.get("max_gap")), end_section=last)
+            else:
+                flows.add_row(label, p, "-", "-", "-", "-", end_section=last)
+    if n_flows > MAX_ROWS:
+        flows.caption = f"first {MAX_ROWS} of {n_flows} flows"
+    if n_flows == 0:
+        flows.caption = "no flows"
+    console.print(flows)
+
+    sig = Table(title="Mobility signalling (messages)", title_justify="left")
+    sig.add_column("")
+    for p in protocols:
+        sig.add_column(p, justify="right")
+    sigs = {p: reports[p].get("signalling") or {} for p in protocols}
+    for key, label in (("to_home_agent", "to home agent"), ("to_correspondents", "to correspondents"),
+                       ("to_maps", "to MAPs")):
+        sig.add_row(label, *(_int(sigs[p].get(key)) for p in protocols))
+    types = sorted({k for p in protocols for k in (sigs[p].get("by_type") or {})})
+    for ty in types:
+        sig.add_row(f"{ty} (all)", *(_int((sigs[p].get("by_type") or {}).get(ty, 0))
+                                     for p in protocols))
+    sig.add_row("bytes on wireless", *(_int(sigs[p].get("bytes_on_wireless")) for p in protocols))
+    console.print(sig)
+
+    if files:
+        console.print("[bold]Files[/bold]")
+        width = max(len(str(p)) + 1 for p, _ in files)
+        for path, what in files:
+            name = f"{path}{'/' if path.is_dir() else ''}"
+            console.print(f"  {name:<{width}}  {what}", highlight=False, soft_wrap=True)
+
+
+def _summary_by_kind(reports: Mapping[str, Mapping[str, Any]]) -> Table:
+    t = Table(title="Handovers by kind", title_justify="left")
+    t.add_column("protocol")
+    t.add_column("kind")
+    for c in ("count", "mean latency ms", "mean registr. ms", "lost (total)"):
+        t.add_column(c, justify="right")
+    for p, report in reports.items():
+        kinds: dict[str, list[Mapping[str, Any]]] = {}
+        for h in report.get("handovers", []):
+            kinds.setdefault(str(h.get("kind")), []).append(h)
+        for kind in sorted(kinds):
+            hs = kinds[kind]
+            lat = [h["latency"] for h in hs if isinstance(h.get("latency"), int | float)]
+            reg = [h["registration"] for h in hs if isinstance(h.get("registration"), int | float)]
+            lost = sum(h["lost"] for h in hs if isinstance(h.get("lost"), int | float))
+            t.add_row(p, kind, str(len(hs)), _ms(sum(lat) / len(lat)) if lat else "-",
+                      _ms(sum(reg) / len(reg)) if reg else "-", _int(lost))
+    return t
