@@ -64,6 +64,7 @@ _MIN_MTU_ICMP = 1280 - 40 - 8
 """RFC 4443 §2.4(c): "as much of invoking packet as possible without the ICMPv6 packet
 exceeding the minimum IPv6 MTU"."""
 EXPIRY_TIMER = "binding-expiry"
+_OCTETS = tuple(bytes((i,)) for i in range(256))
 
 
 _NA = struct.Struct("!IHBB16s16s" "BBHI16s" "BB6s")
@@ -151,12 +152,14 @@ class BindingAnchor(Node):
         record = self._store_get(key)
         if (record is not None and len(data) >= 40 and data[0] >> 4 == 6 and data[7] > 1
                 and len(data) - 40 == (data[4] << 8 | data[5]) and key not in self._local):
-            route = self._route_to(record[:16])
+            care_of = record[:16]
+            route = self._route_to(care_of)
             if route is not None:
-                inner = data[:7] + bytes((data[7] - 1,)) + data[8:]
-                self._out.append(Transmit(route[0], _TUNNEL_HDR.pack(
-                    0x60000000, len(inner), 41, 64, self._addr_packed, record[:16]) + inner,
-                    route[1]))
+                # One copy: new header, the inner header up to its hop limit, the hop limit
+                # decremented, the rest.
+                self._out.append(Transmit(route[0], b"".join((_TUNNEL_HDR.pack(
+                    0x60000000, len(data), 41, 64, self._addr_packed, care_of), data[:7],
+                    _OCTETS[data[7] - 1], data[8:])), route[1]))
                 self.counters["tunnelled"] += 1
                 return
         super().receive(now, ifname, data)
