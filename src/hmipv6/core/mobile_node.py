@@ -572,7 +572,8 @@ class MobileNode(Node):
                 self._failed_maps.discard(r.address)
                 self.emit(MapRecovered(time=now, map=r.address))
         current = link.prefix
-        keep = current is not None and any(IPv6Network(f"{p.prefix}/64", strict=False) == current for p in prefixes)
+        keep = current is not None and any(
+            IPv6Network(f"{p.prefix}/64", strict=False) == current for p in prefixes)
         if prefixes and not keep:
             new = IPv6Network(f"{prefixes[0].prefix}/64", strict=False)
             # RFC 4140 §3/§9 (MN-25): a new prefix, or a changed set of MAPs, is movement.
