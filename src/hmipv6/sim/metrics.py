@@ -30,6 +30,7 @@ octet put on a cell, forwarded or not.
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Callable
@@ -145,6 +146,11 @@ class FlowRecord:
         when nothing arrived after ``t1`` or ``t1`` is None)."""
         i = bisect_right(self.times, t0)
         lo = max(self.sequences[:i], default=-1) + 1
+        # Probes sent long before t0 that never came were lost to something else (an earlier
+        # outage): only those that could still have been in flight at t0 count.
+        flight = max((t - self.start - q * self.interval
+                      for t, q in zip(self.times, self.sequences, strict=True)), default=0.0)
+        lo = max(lo, math.ceil((t0 - flight - self.start) / self.interval - 1e-9))
         if t1 is None:
             hi = sent
         else:

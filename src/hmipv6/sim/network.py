@@ -49,6 +49,7 @@ from typing import Any
 
 from hmipv6.core.access_router import AccessRouter, AccessRouterConfig, MapConfig, RaConfig
 from hmipv6.core.correspondent import CorrespondentNode
+from hmipv6.core.events import Event
 from hmipv6.core.home_agent import HomeAgent
 from hmipv6.core.ipsec import IPsec
 from hmipv6.core.ipsec.keys import Provisioner
@@ -143,7 +144,7 @@ class Network:
     """A built scenario: engines, links, cells, radios, flows, metrics (module docstring)."""
 
     def __init__(self, scenario: Scenario, *, protocol: str | None = None,
-                 capture: bool = False) -> None:
+                 capture: bool = False, keep_events: bool = False) -> None:
         sc = scenario
         self.scenario = sc
         self.protocol = protocol if protocol is not None else sc.protocol
@@ -166,6 +167,8 @@ class Network:
         self.sinks: dict[int, Sink] = {}
         self._sinks_at: dict[str, dict[int, Sink]] = {}
         self.packets = 0
+        self.event_log: list[tuple[str, Event]] | None = [] if keep_events else None
+        """Every engine event as ``(node, event)`` when ``keep_events`` (for tests)."""
         self._is_local: dict[str, Callable[[bytes], bool]] = {}
         self._captures: dict[str, BytesIO] = {}
         ha = {s.address.packed for s in sc.of_role(HomeAgentSpec)}
@@ -279,15 +282,17 @@ class Network:
         on_icmpv6 = node.on_icmpv6
         metrics = self.metrics
 
-        def seen(now: float, data: bytes) -> None:
+        def seen(now: float, data: bytes) -> bool:
             probe = decode_probe(data)
             if probe is None:
-                return
+                return False
             sink = sinks.get(probe.flow)
             if sink is not None and sink.receive(now, data):
                 rec = metrics.flows.get(probe.flow)
                 if rec is not None:
                     rec.arrived(now, probe.sequence)
+                return True
+            return False
 
         def data_hook(now: float, ifname: str, packet: IPv6Packet, payload: Any,
                       tunnelled: int) -> None:
@@ -298,8 +303,10 @@ class Network:
 
         def icmp_hook(now: float, ifname: str, packet: IPv6Packet, message: Any,
                       tunnelled: int) -> None:
-            if isinstance(message, EchoReply) and not isinstance(node, MobileNode):
-                seen(now, message.data)
+            # An Echo Reply of a ping flow is the application's; any other (an access
+            # router's MAP probe, RFC 4140 §10) is the engine's.
+            if (isinstance(message, EchoReply) and sinks and not isinstance(node, MobileNode)
+                    and seen(now, message.data)):
                 return
             on_icmpv6(now, ifname, packet, message, tunnelled)
 
@@ -398,8 +405,11 @@ class Network:
             for t in out:
                 self._transmit(name, node, t.ifname, t.data, t.next_hop)
         metrics = self.metrics
+        log = self.event_log
         while (e := node.next_event()) is not None:
             metrics.on_event(name, e)
+            if log is not None:
+                log.append((name, e))
         at = node.next_timer()
         handle = self._timers[name]
         if handle is not None and handle[3] is not None:
@@ -572,7 +582,7 @@ class Network:
 
 def run(scenario: Scenario | str | Path, *, protocol: str | None = None,
         pcap_dir: str | Path | None = None, export_sa: str | Path | None = None,
-        progress: Progress | None = None, capture: bool = False,
+        progress: Progress | None = None, capture: bool = False, keep_events: bool = False,
         overrides: tuple[str, ...] = ()) -> SimulationResult:
     """Simulate a scenario and report on it.
 
@@ -581,7 +591,8 @@ def run(scenario: Scenario | str | Path, *, protocol: str | None = None,
     :class:`~hmipv6.sim.scenario.ScenarioError`). ``protocol``: ``"mipv6"`` or ``"hmipv6"``,
     default the scenario's own. ``pcap_dir``: write ``<pcap_dir>/<link>.pcap`` for every link
     (``a-b``) and cell (``cell-<ar>``), raw-IPv6 linktype. ``capture``: keep the pcaps in
-    memory only (``SimulationResult.pcaps``). ``export_sa``: write Wireshark's ``esp_sa``
+    memory only (``SimulationResult.pcaps``). ``keep_events``: keep every engine event in
+    ``result.network.event_log``. ``export_sa``: write Wireshark's ``esp_sa``
     table of every SA provisioned (empty when ``security = "none"``). ``progress(now,
     duration)``: called every simulated second.
 
@@ -592,7 +603,7 @@ def run(scenario: Scenario | str | Path, *, protocol: str | None = None,
     sc = scenario if isinstance(scenario, Scenario) else load(scenario, overrides)
     want_pcaps = capture or pcap_dir is not None
     wall = time.perf_counter()
-    net = Network(sc, protocol=protocol, capture=want_pcaps)
+    net = Network(sc, protocol=protocol, capture=want_pcaps, keep_events=keep_events)
     net.run(progress)
     wall = time.perf_counter() - wall
     net.metrics.finish({i: s.sent for i, s in net.sources.items()})
