@@ -295,9 +295,15 @@ class Node:
                     next_hop: IPv6Address | None = None, peer: str | None = None,
                     protect: bool = True) -> bool:
         """Protect (outbound policy), encode and queue ``packet``. Returns False (and counts a
-        drop) when no route leads to its destination."""
+        drop) when security refuses it or no route leads to its destination."""
         if protect:
-            packet = self.security.protect(now, packet, peer)
+            try:
+                packet = self.security.protect(now, packet, peer)
+            except SecurityDrop as exc:
+                # RFC 4301 §5.1: outbound traffic that policy says to DISCARD, or that needs
+                # an SA this node does not have, is dropped (and counted), not sent in clear.
+                self.drop(now, exc.reason, f"outbound to {packet.dst}: {exc}")
+                return False
         if ifname is None:
             route = self.lookup_route(packet.dst)
             if route is None:
