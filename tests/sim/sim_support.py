@@ -30,7 +30,7 @@ def packets(pcap: bytes) -> list[tuple[float, IPv6Packet, bytes]]:
 def layers(p: IPv6Packet) -> list[IPv6Packet]:
     out = [p]
     while isinstance(out[-1].payload, IPv6Packet):
-        out.append(out[-1].payload)  # type: ignore[arg-type]
+        out.append(out[-1].payload)
     return out
 
 

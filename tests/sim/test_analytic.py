@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from hmipv6.core.events import BindingAcknowledged
 from hmipv6.sim.network import run
 from tests.sim.sim_support import variant
 
@@ -79,7 +80,7 @@ def test_route_optimisation_cn_updated_after_return_routability() -> None:
     cn_updates = [e for n, e in net.event_log
                   if n == "cn" and type(e).__name__ == "BindingCacheUpdated"]
     home_bas = [e for n, e in net.event_log
-                if n == "mn" and type(e).__name__ == "BindingAcknowledged" and e.kind == "home"]
+                if n == "mn" and isinstance(e, BindingAcknowledged) and e.kind == "home"]
     assert cn_updates and home_bas
     # The correspondent is bound only after return routability, after the home registration.
     assert cn_updates[0].time > home_bas[0].time
