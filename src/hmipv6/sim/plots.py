@@ -15,7 +15,8 @@ Three figures:
   attachment), so an 80 ms handover at 8 s is as legible as one at 0 s. The row label gives
   the handover's absolute time.
 - :func:`plot_handovers`: latency and packets lost per handover, one bar per protocol side by
-  side. With more handovers than fit (:data:`MAX_HANDOVER_BARS`) the bars aggregate by
+  side (initial attachments left out when there are moves: their latency waits for the first
+  flow to start). With more handovers than fit (:data:`MAX_HANDOVER_BARS`) the bars aggregate by
   handover kind instead: the mean, with the count of handovers under each bar.
 - :func:`plot_signalling`: signalling messages by destination (home agent, correspondents,
   MAPs) per protocol.
@@ -167,7 +168,7 @@ def plot_timeline(reports: Mapping[str, Report], path: str | Path) -> None:
             _empty(axes[0], "no handovers in the report")
         for ax, mn in zip(axes, shown, strict=False):
             _timeline_panel(ax, mn, rows[mn], len(per_mn[mn]), len(protocols) > 1)
-        handles = [ax_handle for ax_handle in axes[0].get_legend_handles_labels()[0]]
+        handles = axes[0].get_legend_handles_labels()[0]
         if shown and handles:
             fig.legend(handles, [k for k, _, _ in EVENTS], loc="outside lower center",
                        ncols=len(EVENTS), frameon=False)
@@ -190,26 +191,42 @@ def _timeline_rows(items: list[tuple[str, Mapping[str, Any]]], n_protocols: int
 
 def _timeline_panel(ax: Any, mn: str, rows: list[tuple[str, Mapping[str, Any]]], total: int,
                     comparing: bool) -> None:
-    labels = []
-    for y, (proto, h) in enumerate(rows):
-        tl = h.get("timeline") if isinstance(h.get("timeline"), Mapping) else {}
-        assert isinstance(tl, Mapping)
+    offsets: list[tuple[float, dict[str, float | None]]] = []  # (reference time, ms offsets)
+    for _, h in rows:
+        raw = h.get("timeline")
+        tl: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
         times = {k: _num(tl.get(k)) for k, _, _ in EVENTS}
         known = [t for t in times.values() if t is not None]
         ref = times["l2_down"] if times["l2_down"] is not None else (min(known) if known else 0.0)
-        xs = [(t - ref) * 1000.0 for t in known]
+        offsets.append((ref, {k: None if t is None else (t - ref) * 1000.0
+                              for k, t in times.items()}))
+    # The axis spans the handovers proper: an initial attachment's first data packet may come
+    # seconds later (when its flow starts); such far events sit at the edge, labelled.
+    moves = [v for (_, h), (_, o) in zip(rows, offsets, strict=True)
+             if h.get("kind") != "initial" for v in o.values() if v is not None]
+    every = [v for _, o in offsets for v in o.values() if v is not None]
+    span = max(moves or every or [1.0])
+    limit = max(span * 1.15, 1.0)
+    labels = []
+    for y, ((proto, h), (ref, off)) in enumerate(zip(rows, offsets, strict=True)):
+        xs = [min(v, limit) for v in off.values() if v is not None]
         if xs:
             ax.plot([min(xs), max(xs)], [y, y], color="#bbbbbb", linewidth=1.5, zorder=1)
         for key, marker, colour in EVENTS:
-            t = times[key]
-            if t is not None:
-                ax.scatter([(t - ref) * 1000.0], [y], marker=marker, color=colour, s=42,
+            v = off[key]
+            if v is not None:
+                ax.scatter([min(v, limit)], [y], marker=marker, color=colour, s=42,
                            zorder=2, label=key if y == 0 else None)
+                if v > limit:
+                    ax.annotate(f"{key} at {v:.0f} ms", (limit, y), xytext=(-9, 0),
+                                textcoords="offset points", ha="right", va="center",
+                                fontsize=7, color=colour)
             elif y == 0:  # keep one legend entry per event even when absent in row 0
                 ax.scatter([], [], marker=marker, color=colour, s=42, label=key)
         kind = h.get("kind", "?")
         prefix = f"{proto}: " if comparing else ""
         labels.append(f"{prefix}{_label(h)} {kind} @ {ref:.3f} s")
+    ax.set_xlim(-0.03 * limit, limit * 1.03)
     ax.set_yticks(range(len(rows)), labels)
     ax.set_ylim(len(rows) - 0.5, -0.5)
     ax.set_xlabel("ms since l2_down")
@@ -239,6 +256,16 @@ def plot_handovers(reports: Mapping[str, Report], path: str | Path) -> None:
             table[proto][(mn, n)] = h
             if (mn, n) not in keys:
                 keys.append((mn, n))
+    # Initial attachments are left out when there are real moves: their "latency" runs to the
+    # first data packet, which waits for the flow to start, and would dwarf every move.
+    moves = [k for k in keys
+             if any(table[p].get(k, {}).get("kind") != "initial" for p in protocols
+                    if k in table[p])]
+    note = ""
+    if moves and len(moves) < len(keys):
+        note = f"; {len(keys) - len(moves)} initial attachment(s) not shown"
+        keys = moves
+        table = {p: {k: h for k, h in t.items() if k in set(moves)} for p, t in table.items()}
     aggregate = len(keys) > MAX_HANDOVER_BARS
     with _style():
         fig = _figure(10.0, 6.0)
@@ -246,13 +273,13 @@ def plot_handovers(reports: Mapping[str, Report], path: str | Path) -> None:
         if aggregate:
             groups, lat, lost, counts = _by_kind(protocols, table)
             fig.suptitle(f"Handovers by kind, mean of {len(keys)} handovers "
-                         "(n = handovers with a value)")
+                         f"(n = handovers with a value){note}")
         else:
             groups = [_bar_label(k, table, protocols) for k in keys]
             lat = {p: [_ms(table[p].get(k, {}).get("latency")) for k in keys] for p in protocols}
             lost = {p: [_num(table[p].get(k, {}).get("lost")) for k in keys] for p in protocols}
             counts = None
-            fig.suptitle("Latency and packets lost per handover")
+            fig.suptitle(f"Latency and packets lost per handover{note}")
         _bars(ax_lat, groups, lat, counts, "latency (ms)", "{:.1f}")
         _bars(ax_lost, groups, lost, counts, "packets lost", "{:g}")
         _save(fig, path)
@@ -314,6 +341,8 @@ def _bars(ax: Any, groups: Sequence[str], values: Mapping[str, Sequence[float | 
             texts.append(t)
         ax.bar_label(bars, texts, fontsize=7, padding=2)
     ax.set_xticks(range(len(groups)), groups, fontsize=7)
+    pad = max(0.6, (4 - len(groups)) / 2)  # one or two groups: keep bars a sensible width
+    ax.set_xlim(-pad, len(groups) - 1 + pad)
     ax.set_ylabel(ylabel)
     if fmt == "{:g}":
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
