@@ -520,6 +520,11 @@ def _decode_packet(data: bytes, start: int, end: int, verify: bool, allow_traile
     pdst: bytes = dst
     payload: Payload | None
     while True:
+        dec = _DECODERS.get(nxt)
+        if dec is not None:
+            # Upper-layer protocols first: most packets reach one after 0 or 1 headers.
+            payload = dec(data, i, pend, psrc, pdst, verify)
+            break
         if nxt == NextHeader.DESTINATION_OPTIONS or nxt == NextHeader.HOP_BY_HOP:
             if nxt == NextHeader.HOP_BY_HOP and exts:
                 raise DecodeError("Hop-by-Hop Options header not directly after the IPv6 header",
@@ -617,11 +622,7 @@ def _decode_packet(data: bytes, start: int, end: int, verify: bool, allow_traile
             payload = EncapsulatingSecurityPayload(spi, seq, data[i + 8 : pend])
             break
         else:
-            dec = _DECODERS.get(nxt)
-            if dec is None:
-                payload = RawPayload(nxt, data[i:pend])
-            else:
-                payload = dec(data, i, pend, psrc, pdst, verify)
+            payload = RawPayload(nxt, data[i:pend])
             break
     return _make_packet(from_packed(src), from_packed(dst), payload, tuple(exts), hlim,
                         (first >> 20) & 0xFF, first & 0xFFFFF)
