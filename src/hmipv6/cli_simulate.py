@@ -278,7 +278,7 @@ def _ms(value: object) -> str:
 def _int(value: object) -> str:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return "-"
-    return f"{value:g}"
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 def _handover_keys(reports: Mapping[str, Mapping[str, Any]]
@@ -314,7 +314,11 @@ def print_comparison(reports: Mapping[str, Mapping[str, Any]], files: Sequence[t
                           ("protocol", "left"), ("kind", "left"), ("latency ms", "right"),
                           ("registration ms", "right"), ("lost", "right")):
         t.add_column(name, justify=justify)  # type: ignore[arg-type]
-    for mn, n in keys[:MAX_ROWS]:
+    shown = keys[:MAX_ROWS]
+    if len(keys) > MAX_ROWS:  # the summary covers everything: show moves, not attachments
+        shown = [k for k in keys if any(by_proto[p].get(k, {}).get("kind") not in (None, "initial")
+                                        for p in protocols)][:MAX_ROWS] or shown
+    for mn, n in shown:
         h0 = next(by_proto[p][(mn, n)] for p in protocols if (mn, n) in by_proto[p])
         move = f"{h0.get('from')} → {h0.get('to')}" if h0.get("from") else f"→ {h0.get('to')}"
         tl = h0.get("timeline") or {}
@@ -329,7 +333,8 @@ def print_comparison(reports: Mapping[str, Mapping[str, Any]], files: Sequence[t
                           _ms(h.get("registration")), _int(h.get("lost")),
                           end_section=i == len(protocols) - 1 and len(protocols) > 1)
     if len(keys) > MAX_ROWS:
-        t.caption = f"first {MAX_ROWS} of {len(keys)} handovers; summary by kind below"
+        t.caption = (f"{len(shown)} of {len(keys)} handovers (the first moves); "
+                     "summary by kind below")
     if not keys:
         t.caption = "no handovers"
     console.print(t)
