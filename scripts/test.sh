@@ -12,6 +12,8 @@ if ! command -v tshark >/dev/null 2>&1 || ! command -v ip >/dev/null 2>&1; then
     echo "note: tshark/iproute2 missing and not root: oracle/netns tests will be skipped" >&2
   fi
 fi
+# Debian's own python3 is "externally managed" (PEP 668); this is a disposable test machine.
+export PIP_BREAK_SYSTEM_PACKAGES=1
 python3 -m pip install -q --disable-pip-version-check -e '.[test]'
 python3 -m ruff check src tests bench
 python3 -m mypy
