@@ -252,7 +252,9 @@ def _key_lengths(suite: str) -> tuple[int, int]:
 
 class IkeInitiator:
     """The MN side: ``start(now)`` gives IKE_SA_INIT; ``receive`` the rest; ``outcome`` at the
-    end. ``rcoa=None`` asks the MAP for an RCoA (RFC 5380 R flag, RFC 4877 §9 CP)."""
+    end. ``rcoa=None`` asks the MAP for an RCoA (RFC 5380 R flag, RFC 4877 §9 CP). The IKE
+    proposal offers every supported DH group, ``dh_group`` first and in the KE payload; an
+    INVALID_KE_PAYLOAD answer makes it retry once with the group the MAP asks for (§1.2)."""
 
     def __init__(self, ipsec: IPsec, *, identity: str | IPv6Address, psk: bytes,
                  map_address: IPv6Address, rcoa: IPv6Address | None,
@@ -278,8 +280,10 @@ class IkeInitiator:
         self.outcome: Outcome | None = None
         self.keys: cr.IkeKeys | None = None
         self.counters: Counter[str] = Counter()
-        self._ni = b""
-        self._nr = b""
+        self.ni = b""
+        self.nr = b""
+        self.shared_secret = b""
+        """Ni, Nr and g^ir once IKE_SA_INIT completed (for known-answer tests and debugging)."""
         self._dh: cr.DiffieHellman | None = None
         self._init_req = b""
         self._init_resp = b""
@@ -322,16 +326,17 @@ class IkeInitiator:
         """The IKE_SA_INIT request."""
         if self._mid != 0 or self._init_req:
             raise LocalProtocolError("exchange already started")
-        self._ni = self.rng.randbytes(NONCE_LEN)
+        self.ni = self.rng.randbytes(NONCE_LEN)
         return self._send(now, self._sa_init())[0]
 
     def _sa_init(self) -> bytes:
         self._dh = cr.DiffieHellman(self.group, self.rng)
         msg = Message(self.spi_i, 0, ExchangeType.IKE_SA_INIT, Flags.INITIATOR, 0, (
-            SecurityAssociationPayload((Proposal(1, ProtocolId.IKE, b"",
-                                                 _ike_transforms(self.group)),)),
+            SecurityAssociationPayload((Proposal(1, ProtocolId.IKE, b"", (
+                *_ike_transforms(self.group),
+                *(Transform(TransformType.DH, g) for g in cr.DH_GROUPS if g != self.group))),)),
             KeyExchange(self.group, self._dh.public),
-            Nonce(self._ni)))
+            Nonce(self.ni)))
         self._init_req = msg.encode()
         return self._init_req
 
@@ -387,14 +392,14 @@ class IkeInitiator:
             raise DecodeError("IKE_SA_INIT response lacks an acceptable SA, KE or Nr",
                               field="ike.sa_init", offset=28)
         assert self._dh is not None
-        shared = self._dh.shared(kes[0].data)
+        shared = self.shared_secret = self._dh.shared(kes[0].data)
         self.spi_r = msg.spi_r
-        self._nr = nrs[0].data
+        self.nr = nrs[0].data
         self._init_resp = data
-        self.keys = cr.derive_ike_keys(self._ni, self._nr, shared, self.spi_i, self.spi_r,
+        self.keys = cr.derive_ike_keys(self.ni, self.nr, shared, self.spi_i, self.spi_r,
                                        enc_len=IKE_ENC_KEY)
         self._esp_spi = _new_spi(self.ipsec, self.rng)
-        auth = cr.psk_auth(self.psk, self.keys.sk_pi, self._init_req, self._nr,
+        auth = cr.psk_auth(self.psk, self.keys.sk_pi, self._init_req, self.nr,
                            self.id.encode_body())
         spi = self._esp_spi.to_bytes(4, "big")
         proposals = tuple(Proposal(i + 1, ProtocolId.ESP, spi, _ESP_TRANSFORMS[s])
@@ -428,14 +433,17 @@ class IkeInitiator:
             self._finish(Failed("notify", errors[0].type if errors else None))
             return []
         idr = ids[0]
-        want = cr.psk_auth(self.psk, self.keys.sk_pr, self._init_resp, self._ni, idr.encode_body())
+        want = cr.psk_auth(self.psk, self.keys.sk_pr, self._init_resp, self.ni, idr.encode_body())
         if auths[0].method != AuthMethod.SHARED_KEY_MIC or auths[0].data != want or (
                 self.map_identity is not None and idr.name != self.map_identity):
             self._finish(Failed("auth-mismatch", peer=idr.name))
             return []
         peer = idr.name
         if errors:
-            self._finish(RcoaRefused(peer, self.rcoa, errors[0].type))
+            # The IKE SA is authenticated but the Child SA was refused (§2.21.2).
+            self._finish(RcoaRefused(peer, self.rcoa, errors[0].type)
+                         if errors[0].type == NotifyType.TS_UNACCEPTABLE
+                         else Failed("notify", errors[0].type, peer))
             return []
         sas = [p for p in inner if isinstance(p, SecurityAssociationPayload)]
         tsis = [p for p in inner if isinstance(p, TrafficSelectors) and not p.responder]
@@ -456,7 +464,7 @@ class IkeInitiator:
             return []
         self.rcoa = rcoa
         enc_len, auth_len = _key_lengths(suite)
-        keymat = cr.child_keymat(self.keys.sk_d, self._ni, self._nr, enc_len, auth_len)
+        keymat = cr.child_keymat(self.keys.sk_d, self.ni, self.nr, enc_len, auth_len)
         child = _install(self.ipsec, suite, keymat, initiator=True, spi_in=self._esp_spi,
                          spi_out=int.from_bytes(prop.spi, "big"), rcoa=rcoa,
                          map_address=self.map_address, peer=peer)
