@@ -18,7 +18,8 @@ domain (RFC 4140 §7, AR-01):
    the default mechanism"), each with Valid Lifetime 0 while failure detection says the MAP
    is down (RFC 4140 §10, AR-07);
 3. the *relayed* options learned on the upstream interfaces ``relay_from`` with Dist + 1
-   (RFC 4140 §7.1.1, AR-02, AR-04; see :mod:`hmipv6.core.map_discovery`). A MAP already in 1
+   (RFC 4140 §7.1.1, AR-02, AR-04; the receive side is
+   :class:`~hmipv6.core.map_discovery.MapRelay`, shared with a relaying MAP engine). A MAP already in 1
    or 2 is not relayed again. Under the ``rfc5380`` profile relaying cannot be configured
    (RFC 5380 §7 keeps only manual configuration, X5380-06).
 
@@ -37,6 +38,12 @@ Timing (RFC 4861 §6.2.4, §6.2.6 with RFC 6275 §7.5's fast values):
   appeared or vanished) restarts the initial fast phase: RFC 4861 §6.2.4 "the router MAY
   transmit up to MAX_INITIAL_RTR_ADVERTISEMENTS unsolicited advertisements, using the same
   rules as when an interface becomes an advertising interface".
+
+An advertising interface with no prefix (``RaConfig(prefix=None)``) is *discovery-only*: a
+router-to-router link on which the RAs carry only the MAP options (router lifetime 0). An
+access router with no access link but discovery-only interfaces and ``relay_from`` is a
+plain relaying router (R1 in FLOWS §6): the simulator builds ``router`` nodes with
+``relay_maps = true`` that way.
 
 Inbound RAs (from upstream routers) are validated (RFC 4861 §6.1.2: hop limit 255, link-local
 source, code 0) and, with ``require_authenticated_router_ras``, dropped unless IPsec
@@ -60,7 +67,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv6Address, IPv6Network
 
 from hmipv6.core.events import MapFailed, MapRecovered
-from hmipv6.core.map_discovery import RelayTable
+from hmipv6.core.map_discovery import MapRelay
 from hmipv6.core.map_probe import EchoProbe, MapProbe, ProbeAction, ProbeConfig, ProbeInput
 from hmipv6.core.router import ND_HOP_LIMIT, Router, RouterConfig
 from hmipv6.core.security import Security
@@ -132,8 +139,11 @@ class MapConfig:
 class RaConfig:
     """An advertising interface (RFC 4861 §6.2.1 variables, RFC 6275 §7.5 limits)."""
 
-    prefix: IPv6Network
-    """The on-link prefix advertised (a /64 for SLAAC)."""
+    prefix: IPv6Network | None
+    """The on-link prefix advertised (a /64 for SLAAC). ``None``: a *discovery-only*
+    interface on a router-to-router link (RFC 4140 §7.1.1): its RAs carry the MAP options
+    (and the Advertisement Interval) but no prefix, with router lifetime 0 (not a default
+    router), as a MAP's own RAs do."""
     router_address: IPv6Address | None = None
     """The router's global address on the link (default: the prefix's ``::1``)."""
     min_interval: float = 198.0
@@ -159,6 +169,8 @@ class RaConfig:
     def address(self) -> IPv6Address:
         if self.router_address is not None:
             return self.router_address
+        if self.prefix is None:
+            raise LocalProtocolError("a discovery-only interface has no router address")
         return self.prefix.network_address + 1
 
     @property
@@ -240,15 +252,17 @@ class AccessRouter(Router):
         for ifname, ra in cfg.interfaces.items():
             if ifname not in self.interfaces:
                 self.add_interface(ifname)
-            self.add_address(ifname, ra.address)
-            self.add_route(ra.prefix, ifname)
+            if ra.prefix is not None:
+                self.add_address(ifname, ra.address)
+                self.add_route(ra.prefix, ifname)
             self._adv[ifname] = _Advertising(ra)
         self._own: dict[IPv6Address, MapConfig] = {m.address: m for m in cfg.own_maps}
         self._maps: dict[IPv6Address, MapConfig] = {m.address: m for m in cfg.maps}
         self._failed: set[IPv6Address] = set()
-        self.relay = RelayTable(missed_ras=cfg.relay_missed_ras,
-                                zero_lifetime_hold=cfg.relay_zero_lifetime_hold,
-                                own=self._own)
+        self.relay = MapRelay(cfg.relay_from,
+                              require_authenticated=cfg.require_authenticated_router_ras,
+                              missed_ras=cfg.relay_missed_ras,
+                              zero_lifetime_hold=cfg.relay_zero_lifetime_hold, own=self._own)
         self._own_sources: list[Callable[[], MapOption]] = []
         self.probes: dict[IPv6Address, MapProbe] = {}
         if cfg.probe is not None:
@@ -280,9 +294,7 @@ class AccessRouter(Router):
         for address in list(self.probes):
             self.timers.cancel(f"probe:{address}")
         self.timers.cancel("relay-expiry")
-        self.relay = RelayTable(missed_ras=self.ar_config.relay_missed_ras,
-                                zero_lifetime_hold=self.ar_config.relay_zero_lifetime_hold,
-                                own=[*self._own, *(s().address for s in self._own_sources)])
+        self.relay.clear()
         self._failed.clear()
         self.start(now)
 
@@ -356,15 +368,17 @@ class AccessRouter(Router):
             opts.append(MTU(ra.mtu))
         # RFC 6275 §7.2: with R set, "the Prefix field contains a complete IP address assigned
         # to the sending router"; L and A as RFC 4861 §4.6.2 for an on-link SLAAC prefix.
-        opts.append(PrefixInformation(ra.prefix.prefixlen, True, True, True, ra.valid_lifetime,
-                                      ra.preferred_lifetime, ra.address))
+        if ra.prefix is not None:
+            opts.append(PrefixInformation(ra.prefix.prefixlen, True, True, True,
+                                          ra.valid_lifetime, ra.preferred_lifetime, ra.address))
         if ra.advertisement_interval_option:
             # RFC 6275 §7.3: "this field MUST be equal to the value MaxRtrAdvInterval,
             # expressed in milliseconds" (plus §7.5's 20 ms below 200 ms).
             opts.append(AdvertisementInterval(ra.advertisement_interval_ms))
         opts.extend(self.advertised_maps(now, ifname))
         return RouterAdvertisement(cur_hop_limit=ra.cur_hop_limit,
-                                   router_lifetime=ra.lifetime, options=tuple(opts))
+                                   router_lifetime=ra.lifetime if ra.prefix is not None else 0,
+                                   options=tuple(opts))
 
     # -- timers --------------------------------------------------------------------------------
 
@@ -384,10 +398,9 @@ class AccessRouter(Router):
             if probe is not None:
                 self._probe_input(now, probe, ProbeInput.TIMER)
         elif kind == "relay-expiry":
-            before = self._relay_signature(now)
-            self.relay.purge(now)
+            changed = self.relay.expire(now)
             self._arm_relay_expiry()
-            if self._relay_signature(now) != before:
+            if changed:
                 self._advertisement_changed(now)
         else:
             super().on_timer(now, name)
@@ -481,34 +494,18 @@ class AccessRouter(Router):
 
     def on_router_advertisement(self, now: float, ifname: str, packet: IPv6Packet,
                                 message: RouterAdvertisement, peer: str | None) -> None:
-        if ifname not in self.ar_config.relay_from:
+        if not self.relay.listens_on(ifname):
             super().on_router_advertisement(now, ifname, packet, message, peer)
             return
-        # RFC 4861 §6.1.2: "IP Source Address is a link-local address ... The IP Hop Limit
-        # field has a value of 255 ... ICMP Code is 0".
-        if packet.hop_limit != ND_HOP_LIMIT or not packet.src.is_link_local or message.code:
-            self.drop(now, "ra-invalid", f"hop limit {packet.hop_limit}, from {packet.src}")
+        heard = self.relay.hear(now, ifname, packet, message, peer)
+        if heard.drop is not None:
+            self.drop(now, heard.drop, heard.detail)
             return
-        # RFC 4140 §7: "router advertisements that are sent between routers for Dynamic MAP
-        # discovery SHOULD be authenticated (e.g., using AH, ESP, or SEND)" (AR-06).
-        if self.ar_config.require_authenticated_router_ras and peer is None:
-            self.drop(now, "ra-unauthenticated", f"from {packet.src} on {ifname}")
-            return
-        interval: float | None = None
-        for ai in options_of(message.options, AdvertisementInterval):
-            interval = ai.interval / 1000.0 if ai.interval > 0 else None
-        before = self._relay_signature(now)
-        for option in options_of(message.options, MapOption):
-            reason = self.relay.learn(now, ifname, option, interval)
-            if reason is not None:
-                self.counters[f"relay-ignored.{reason}"] += 1
+        for reason in heard.ignored:
+            self.counters[f"relay-ignored.{reason}"] += 1
         self._arm_relay_expiry()
-        if self._relay_signature(now) != before:
+        if heard.changed:
             self._advertisement_changed(now)
-
-    def _relay_signature(self, now: float) -> tuple[tuple[IPv6Address, int, int, bool, int], ...]:
-        return tuple(sorted((r.option.address, r.option.dist, r.option.pref, r.option.r,
-                             r.option.valid_lifetime) for r in self.relay.best(now).values()))
 
     def _arm_relay_expiry(self) -> None:
         nxt = self.relay.next_expiry()

@@ -22,7 +22,12 @@ address, MAP-01):
 
 The MAP also originates its MAP option (:meth:`MobilityAnchorPoint.map_option`, the one place
 the option is built) and, on configured interfaces, sends Router Advertisements carrying it
-for dynamic MAP discovery (§7.1.2).
+for dynamic MAP discovery (§7.1.2). A MAP configured to relay (``relay_from``: its upstream
+interfaces) learns the MAP options of the RAs heard there through
+:class:`~hmipv6.core.map_discovery.MapRelay` (the same receive side as the access router's)
+and sends "its own option, together with the received option, in the same advertisement"
+(§7.1.1, AR-03): its own at Dist 1, the relayed ones at Dist + 1 (R2 in FLOWS §6). Relayed
+options are volatile (forgotten on restart); a change in them is advertised at once.
 """
 
 from __future__ import annotations
@@ -31,11 +36,12 @@ import random
 import struct
 from collections.abc import Iterable
 from ipaddress import IPv6Address, IPv6Network
-from typing import Literal
+from typing import Any, Literal
 
 from hmipv6.core.anchor import BindingAnchor
 from hmipv6.core.binding_cache import BindingCache, BindingEntry
 from hmipv6.core.events import BindingCacheUpdated
+from hmipv6.core.map_discovery import MapRelay
 from hmipv6.core.node import Transmit
 from hmipv6.core.registrar import (
     Registration,
@@ -57,6 +63,7 @@ INFINITY = 0xFFFFFFFF
 DEFAULT_PREFERENCE = 10
 """RFC 4140 §7.1.2: "A default preference value of 10 may be assigned to each MAP"."""
 RA_TIMER = "ra"
+RELAY_TIMER = "relay-expiry"
 
 # The canonical unprotected local BU (RFC 4140 §4.1): IPv6 header, Destination Options with
 # PadN(2) + Home Address option, Mobility Header BU with no options (PadN(2) tail); 80 octets.
@@ -87,6 +94,7 @@ class MobilityAnchorPoint(BindingAnchor):
                  allow_forwarding_to: Iterable[IPv6Network | str] | Literal["any"] = (),
                  preference: int = DEFAULT_PREFERENCE, dist: int = 1, r_flag: bool = True,
                  advertise_on: Iterable[str] = (), ra_interval: float = 10.0,
+                 relay_from: Iterable[str] = (),
                  cache: BindingCache | None = None,
                  link_addresses: Iterable[IPv6Address | str] = (),
                  icmp_rate: float = 10.0, rng: random.Random | None = None,
@@ -107,6 +115,8 @@ class MobilityAnchorPoint(BindingAnchor):
         self.r_flag = r_flag
         self.advertise_on = tuple(advertise_on)
         self.ra_interval = ra_interval
+        self.relay = MapRelay(relay_from, own=(self.address,))
+        """Options relayed from the ``relay_from`` interfaces (dynamic discovery, AR-02)."""
         if self.advertise_on:
             self.timers.set(RA_TIMER, 0.0)
         self.fast_path = (self.rcoa_prefix.prefixlen == 64
@@ -132,11 +142,36 @@ class MobilityAnchorPoint(BindingAnchor):
         if self.advertise_on:
             self.timers.set(RA_TIMER, now)  # tell the domain at once
 
-    def router_advertisement(self) -> RouterAdvertisement:
-        """An RA carrying only the MAP option: for dynamic MAP discovery by the routers of the
-        domain, not a default-router announcement (router lifetime 0)."""
+    def router_advertisement(self, now: float | None = None, ifname: str | None = None
+                             ) -> RouterAdvertisement:
+        """An RA carrying only MAP options: for dynamic MAP discovery by the routers of the
+        domain, not a default-router announcement (router lifetime 0). This MAP's option
+        first, then (given ``now``) the options relayed onto ``ifname`` (AR-03)."""
+        relayed = self.relay.relayed(now, ifname or "") if now is not None else []
         return RouterAdvertisement(cur_hop_limit=64, router_lifetime=0,
-                                   options=(self.map_option(),))
+                                   options=(self.map_option(), *relayed))
+
+    def on_icmpv6(self, now: float, ifname: str, packet: IPv6Packet, message: Any,
+                  tunnelled: int) -> None:
+        if isinstance(message, RouterAdvertisement) and self.relay.listens_on(ifname):
+            heard = self.relay.hear(now, ifname, packet, message, None)
+            if heard.drop is not None:
+                self.drop(now, heard.drop, heard.detail)
+                return
+            for reason in heard.ignored:
+                self.counters[f"relay-ignored.{reason}"] += 1
+            self._arm_relay_expiry()
+            if heard.changed and self.advertise_on:
+                self.timers.set(RA_TIMER, now)  # tell the routers below at once
+            return
+        super().on_icmpv6(now, ifname, packet, message, tunnelled)
+
+    def _arm_relay_expiry(self) -> None:
+        nxt = self.relay.next_expiry()
+        if nxt is None:
+            self.timers.cancel(RELAY_TIMER)
+        else:
+            self.timers.set(RELAY_TIMER, nxt)
 
     def on_timer(self, now: float, name: str) -> None:
         if name == RA_TIMER:
@@ -146,15 +181,24 @@ class MobilityAnchorPoint(BindingAnchor):
                 iface = self.interfaces.get(ifname)
                 if iface is not None and iface.up:
                     self.send_packet(now, IPv6Packet(iface.link_local, ALL_NODES,
-                                                     self.router_advertisement(), hop_limit=255),
+                                                     self.router_advertisement(now, ifname),
+                                                     hop_limit=255),
                                      ifname=ifname)
             # RFC 4861 §6.2.4: randomised intervals keep routers from synchronising.
             self.timers.set(RA_TIMER, now + self.ra_interval * self.rng.uniform(0.75, 1.0))
+            return
+        if name == RELAY_TIMER:
+            changed = self.relay.expire(now)
+            self._arm_relay_expiry()
+            if changed and self.advertise_on:
+                self.timers.set(RA_TIMER, now)
             return
         super().on_timer(now, name)
 
     def restart(self, now: float) -> None:
         super().restart(now)
+        self.relay.clear()
+        self.timers.cancel(RELAY_TIMER)
         if self.advertise_on:
             self.timers.set(RA_TIMER, now)
 

@@ -27,8 +27,18 @@ interface). What it re-sends on its advertising interfaces is :meth:`RelayTable.
 - Options for the router's own MAP address(es) are never learned (they would only be echoes
   of its own advertisement).
 
-The table is pure data: ``now`` comes in, nothing is sent; the access router decides when to
+The table is pure data: ``now`` comes in, nothing is sent; the router engine decides when to
 advertise and when to purge (:meth:`RelayTable.next_expiry`).
+
+:class:`MapRelay` is the table plus the receive side of relaying (the upstream interfaces it
+listens on, RFC 4861 §6.1.2 validity, AR-06 authentication, change detection), the one piece
+of code every relaying engine uses:
+
+- an :class:`~hmipv6.core.access_router.AccessRouter` with ``relay_from`` relays into the RAs
+  of its access links, and, with discovery-only advertising interfaces (``RaConfig`` with no
+  prefix), down router-to-router links: that is a plain relaying router (R1 of FLOWS §6);
+- a :class:`~hmipv6.core.map.MobilityAnchorPoint` with ``relay_from`` sends its own option
+  (Dist 1) together with the relayed ones in the same RA (AR-03; R2 of FLOWS §6).
 """
 
 from __future__ import annotations
@@ -37,9 +47,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from ipaddress import IPv6Address
 
-from hmipv6.wire.icmpv6 import MapOption
+from hmipv6.wire.icmpv6 import AdvertisementInterval, MapOption, RouterAdvertisement, options_of
+from hmipv6.wire.ipv6 import IPv6Packet
 
-__all__ = ["MAX_DIST", "RelayRecord", "RelayTable"]
+__all__ = ["MAX_DIST", "Heard", "MapRelay", "RelayRecord", "RelayTable"]
 
 MAX_DIST = 15
 """Dist is a 4-bit field (RFC 4140 §5)."""
@@ -116,3 +127,70 @@ class RelayTable:
                 continue
             out.append(replace(rec.option, dist=rec.option.dist + 1, reserved=0))
         return out
+
+
+@dataclass(frozen=True, slots=True)
+class Heard:
+    """What :meth:`MapRelay.hear` made of one Router Advertisement."""
+
+    drop: str | None = None
+    """A drop reason slug (the RA was not valid or not authenticated), else None."""
+    detail: str = ""
+    ignored: tuple[str, ...] = ()
+    """Reason slugs of options not learned (``own-map``, ``dist-overflow``...)."""
+    changed: bool = False
+    """What the router relays changed: advertise at once (RFC 4861 §6.2.4)."""
+
+
+class MapRelay(RelayTable):
+    """The receive side of relaying, one piece of code for every relaying router engine (the
+    access router, :mod:`hmipv6.core.access_router`, and a MAP that relays, RFC 4140 §7.1.1
+    "If the receiving router was also a MAP", :mod:`hmipv6.core.map`): the table plus the
+    interfaces it listens on, the RA validity checks and the change detection. Still pure:
+    the engine counts, drops and advertises from what :meth:`hear` and :meth:`expire` say."""
+
+    def __init__(self, relay_from: Iterable[str] = (), *, require_authenticated: bool = False,
+                 missed_ras: int = 3, zero_lifetime_hold: float = 10.0,
+                 own: Iterable[IPv6Address] = ()) -> None:
+        super().__init__(missed_ras=missed_ras, zero_lifetime_hold=zero_lifetime_hold, own=own)
+        self.relay_from = tuple(relay_from)
+        self.require_authenticated = require_authenticated
+
+    def listens_on(self, ifname: str) -> bool:
+        return ifname in self.relay_from
+
+    def signature(self, now: float) -> tuple[tuple[IPv6Address, int, int, bool, int], ...]:
+        return tuple(sorted((r.option.address, r.option.dist, r.option.pref, r.option.r,
+                             r.option.valid_lifetime) for r in self.best(now).values()))
+
+    def hear(self, now: float, ifname: str, packet: IPv6Packet, message: RouterAdvertisement,
+             peer: str | None) -> Heard:
+        """Learn the MAP options of an RA heard on the upstream interface ``ifname``."""
+        # RFC 4861 §6.1.2: "IP Source Address is a link-local address ... The IP Hop Limit
+        # field has a value of 255 ... ICMP Code is 0".
+        if packet.hop_limit != 255 or not packet.src.is_link_local or message.code:
+            return Heard("ra-invalid", f"hop limit {packet.hop_limit}, from {packet.src}")
+        # RFC 4140 §7: "router advertisements that are sent between routers for Dynamic MAP
+        # discovery SHOULD be authenticated (e.g., using AH, ESP, or SEND)" (AR-06).
+        if self.require_authenticated and peer is None:
+            return Heard("ra-unauthenticated", f"from {packet.src} on {ifname}")
+        interval: float | None = None
+        for ai in options_of(message.options, AdvertisementInterval):
+            interval = ai.interval / 1000.0 if ai.interval > 0 else None
+        before = self.signature(now)
+        ignored = []
+        for option in options_of(message.options, MapOption):
+            reason = self.learn(now, ifname, option, interval)
+            if reason is not None:
+                ignored.append(reason)
+        return Heard(ignored=tuple(ignored), changed=self.signature(now) != before)
+
+    def expire(self, now: float) -> bool:
+        """Purge expired records; True when what is relayed changed."""
+        before = self.signature(now)
+        self.purge(now)
+        return self.signature(now) != before
+
+    def clear(self) -> None:
+        """Forget everything learned (a restart: relayed options are volatile)."""
+        self._records.clear()

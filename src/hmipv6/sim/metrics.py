@@ -18,6 +18,12 @@ arrives, otherwise from ``MovementDetected.map_changed`` (and ``initial`` / ``mi
 probes of flows to that mobile node sent from ``l2_down`` (``l2_up`` for an initial
 attachment) up to ``first_data`` that never arrived.
 
+A MAP change without a move (RFC 4140 §10: the MAP in use was advertised failed, or a better
+one appeared) is a handover too: a ``MapSelected`` once the current handover has completed
+opens a record with no link-layer edges (``link`` false, ``from`` = ``to`` = the current
+access router) starting at ``map_change`` (the selection); its latency and loss run from
+there. ``MapFailed`` / ``MapRecovered`` of every node are kept in ``map_events``.
+
 Signalling (SCENARIO.md ``signalling``) is counted at the sending interface from the packet
 octets (:func:`classify`): the header chain is walked through tunnels to the innermost
 ICMPv6 / Mobility Header message. A message is counted once, by the node that originated it
@@ -45,6 +51,9 @@ from hmipv6.core.events import (
     Event,
     HandoverCompleted,
     LinkChanged,
+    MapFailed,
+    MapRecovered,
+    MapSelected,
     MovementDetected,
     RouterAdvertisementReceived,
 )
@@ -115,6 +124,10 @@ class HandoverRecord:
     map_changed: bool | None = None
     completed: float | None = None
     lost: int | None = None
+    link: bool = True
+    """False for a MAP change without a move (``l2_up`` then holds ``map_change``)."""
+    map_failed: float | None = None
+    """When the mobile node learnt its MAP had failed (the cause of a MAP-only handover)."""
 
 
 @dataclass(slots=True)
@@ -166,6 +179,9 @@ class Metrics:
                  map_addresses: set[bytes]) -> None:
         self.protocol = protocol
         self.handovers: list[HandoverRecord] = []
+        self.map_events: list[tuple[float, str, str, str]] = []
+        """``(time, node, MAP address, "failed" | "recovered")``."""
+        self._map_failed: dict[str, float] = {}
         self._open: dict[str, HandoverRecord] = {}
         self._last_down: dict[str, float] = {}
         self._last_router: dict[str, str | None] = {}
@@ -222,8 +238,22 @@ class Metrics:
             return
         if isinstance(e, BindingAcknowledged) and e.status >= 128:
             self.rejected_by[e.by.packed] += 1
+        if isinstance(e, MapFailed | MapRecovered):
+            failed = isinstance(e, MapFailed)
+            self.map_events.append((e.time, node, str(e.map), "failed" if failed else "recovered"))
+            if failed:
+                self._map_failed[node] = e.time
+            return
         rec = self._open.get(node)
         if rec is None:
+            return
+        if isinstance(e, MapSelected) and rec.completed is not None:
+            # A MAP change without a move (RFC 4140 §10 failover, or a better MAP).
+            rec = HandoverRecord(mn=node, to=rec.to, frm=rec.to, l2_down=None, l2_up=e.time,
+                                 link=False, map_failed=self._map_failed.pop(node, None),
+                                 map_changed=True, ra_received=e.time)
+            self._open[node] = rec
+            self.handovers.append(rec)
             return
         if isinstance(e, RouterAdvertisementReceived):
             if rec.ra_received is None:
@@ -299,10 +329,11 @@ class Metrics:
                 if first is not None and nxt is not None and first >= nxt:
                     first = None
                 rec.first_data = first
-                if rec.l2_down is None:
+                since = rec.l2_down if rec.link else rec.l2_up
+                if since is None:
                     rec.lost = 0
                     continue
-                rec.lost = sum(f.lost_across(rec.l2_down, first, sent.get(f.index, 0))
+                rec.lost = sum(f.lost_across(since, first, sent.get(f.index, 0))
                                for f in flows)
 
     def latency(self, rec: HandoverRecord) -> float | None:

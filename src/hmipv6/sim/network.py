@@ -5,7 +5,9 @@ Theory of operation
 :func:`run` turns a :class:`~hmipv6.sim.scenario.Scenario` into engines, links and cells:
 
 - one engine per node spec (``correspondent`` → :class:`CorrespondentNode`, ``home-agent`` →
-  :class:`HomeAgent`, ``router`` → :class:`Router`, ``map`` → :class:`MobilityAnchorPoint`,
+  :class:`HomeAgent`, ``router`` → :class:`Router` (with ``relay_maps``: an
+  :class:`AccessRouter` relaying MAP options from its first wired interface onto the others
+  with discovery-only RAs, RFC 4140 §7.1.1), ``map`` → :class:`MobilityAnchorPoint`,
   ``access-router`` → :class:`AccessRouter`, ``mobile-node`` → :class:`MobileNode`), each with
   its own ``random.Random`` seeded from ``"{seed}/node/{name}"`` so adding a node does not
   change another node's draws; interfaces named as the scenario derives them (``eth0``...,
@@ -192,8 +194,7 @@ class Network:
         sc = self.scenario
         hmip = self.protocol == "hmipv6"
         ro_cns = tuple(s.address for s in sc.of_role(CorrespondentSpec) if s.route_optimisation)
-        relay_maps = any(isinstance(s, AccessRouterSpec) and s.relay_maps
-                         for s in sc.nodes.values())
+        relay_maps = any(getattr(s, "relay_maps", False) for s in sc.nodes.values())
         for name, spec in sc.nodes.items():
             ifaces = [i.name for i in sc.interfaces.get(name, ())]
             rng = _rng(sc.seed, f"node/{name}")
@@ -209,7 +210,8 @@ class Network:
                                  security=self._security(name))
             elif isinstance(spec, MapSpec):
                 # Dynamic discovery (RFC 4140 §7.1.2): the MAP sends its option down every
-                # interface other than its first (upstream) one.
+                # interface other than its first (upstream) one; with relay_maps it also
+                # relays what it hears on that one (§7.1.1, AR-03).
                 node = MobilityAnchorPoint(
                     name, address=spec.address, ifname=ifaces[0], rcoa_prefix=spec.rcoa_prefix,
                     prefix_valid_lifetime=int(spec.valid_lifetime),
@@ -217,6 +219,7 @@ class Network:
                     valid_lcoa_prefixes=spec.valid_lcoa_prefixes or None,
                     allow_forwarding_to="any", preference=spec.preference,
                     advertise_on=tuple(ifaces[1:]) if relay_maps and hmip else (),
+                    relay_from=tuple(ifaces[:1]) if spec.relay_maps and hmip else (),
                     ra_interval=max(p.ra_interval[1], 1.0), rng=rng,
                     security=self._security(name))
             elif isinstance(spec, AccessRouterSpec):
@@ -250,6 +253,16 @@ class Network:
                     route_optimisation=bool(ro_cns), correspondents=ro_cns)
                 node = MobileNode(name, mcfg, interfaces=("wlan0",), rng=rng,
                                   security=self._security(name))
+            elif isinstance(spec, RouterSpec) and spec.relay_maps and hmip and ifaces:
+                # A relaying router (RFC 4140 §7.1.1): the access router's relay engine with
+                # discovery-only RAs (no prefix) on the links below its first (upstream) one.
+                slow = (max(p.ra_interval[0], 0.75), max(p.ra_interval[1], 1.0))
+                node = AccessRouter(name, rng=rng, config=AccessRouterConfig(
+                    interfaces={i: RaConfig(prefix=None, min_interval=slow[0],
+                                            max_interval=slow[1]) for i in ifaces[1:]},
+                    relay_from=tuple(ifaces[:1]), profile=sc.profile, probe=None))
+                if spec.address is not None:
+                    node.add_interface(ifaces[0], (spec.address,))
             else:
                 assert isinstance(spec, RouterSpec)
                 node = Router(name, rng=rng)

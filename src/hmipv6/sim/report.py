@@ -44,9 +44,14 @@ def build_report(net: Network) -> dict[str, Any]:
     now = net.sched.now
     handovers = []
     for rec in sorted(m.handovers, key=lambda r: (r.l2_up, r.mn)):
+        timeline = {k: _t(getattr(rec, k)) for k in _TIMELINE}
+        if not rec.link:  # a MAP change without a move: no link-layer edges
+            timeline["l2_up"] = None
+            timeline["map_failed"] = _t(rec.map_failed)
+            timeline["map_change"] = _t(rec.l2_up)
         handovers.append({
             "mn": rec.mn, "from": rec.frm, "to": rec.to, "kind": rec.kind,
-            "timeline": {k: _t(getattr(rec, k)) for k in _TIMELINE},
+            "timeline": timeline,
             "latency": _t(m.latency(rec)),
             "registration": _t(m.registration(rec)),
             "lost": rec.lost,
@@ -104,6 +109,8 @@ def build_report(net: Network) -> dict[str, Any]:
         "signalling": signalling,
         "nodes": nodes,
         "security": net.security,
+        "map_events": [{"time": _t(t), "node": n, "map": a, "event": what}
+                       for t, n, a, what in m.map_events],
     }
 
 

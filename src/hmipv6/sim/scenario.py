@@ -200,6 +200,9 @@ class HomeAgentSpec(NodeSpec):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RouterSpec(NodeSpec):
     address: IPv6Address | None = None
+    relay_maps: bool = False
+    """Dynamic MAP discovery (RFC 4140 §7.1.1): relay the MAP options heard on the first
+    wired interface (upstream) down the others with Dist + 1."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -209,6 +212,9 @@ class MapSpec(NodeSpec):
     """RFC 4140 §7.2 MAP option preference (0..15; 0 means "do not use")."""
     valid_lifetime: float = 3600.0
     valid_lcoa_prefixes: tuple[IPv6Network, ...] = ()
+    relay_maps: bool = False
+    """Relay the MAP options heard on the first wired interface (upstream) together with
+    this MAP's own option (RFC 4140 §7.1.1, AR-03)."""
 
     @property
     def rcoa_prefix(self) -> IPv6Network:
@@ -411,8 +417,8 @@ _ROLE_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # role: (required, optional)
     "correspondent": (("address",), ("route_optimisation",)),
     "home-agent": (("address",), ()),
-    "router": ((), ("address",)),
-    "map": (("address",), ("preference", "valid_lifetime", "valid_lcoa_prefixes")),
+    "router": ((), ("address", "relay_maps")),
+    "map": (("address",), ("preference", "valid_lifetime", "valid_lcoa_prefixes", "relay_maps")),
     "access-router": (("prefix",), ("address", "advertise_maps", "relay_maps", "probe_maps")),
     "mobile-node": (("home_agent", "home_address"), ("interface_id", "map_selection")),
 }
@@ -687,6 +693,11 @@ class _Loader:
 
         self._generate()
         nodes = {n: self.node(n, spec, defaults) for n, spec in self.nodes_raw.items()}
+        if profile == "rfc5380":
+            for relaying in (k for k, v in nodes.items() if getattr(v, "relay_maps", False)):
+                # RFC 5380 §7: manual MAP configuration only (X5380-06).
+                self.fail(f"nodes.{relaying}.relay_maps", "dynamic MAP discovery is not part "
+                          "of the rfc5380 profile: configure MAP options manually")
 
         links, interfaces = self.links(nodes)
         cells = self.cells(nodes)
@@ -751,7 +762,9 @@ class _Loader:
             return HomeAgentSpec(**common, address=self.address(t["address"], f"{key}.address"))
         if role == "router":
             return RouterSpec(**common, address=self.address(t["address"], f"{key}.address")
-                              if "address" in t else None)
+                              if "address" in t else None,
+                              relay_maps=self.boolean(t.get("relay_maps", False),
+                                                      f"{key}.relay_maps"))
         if role == "map":
             lcoa = t.get("valid_lcoa_prefixes", [])
             if not isinstance(lcoa, list):
@@ -763,7 +776,9 @@ class _Loader:
                                                         f"{key}.valid_lifetime", positive=True),
                            valid_lcoa_prefixes=tuple(
                                self.prefix(p, f"{key}.valid_lcoa_prefixes[{i}]")
-                               for i, p in enumerate(lcoa)))
+                               for i, p in enumerate(lcoa)),
+                           relay_maps=self.boolean(t.get("relay_maps", False),
+                                                   f"{key}.relay_maps"))
         if role == "access-router":
             prefix = self.prefix(t["prefix"], f"{key}.prefix")
             if prefix.prefixlen != 64:
