@@ -33,8 +33,8 @@ def _messages() -> list[bytes]:
 
 def _mutants(msgs: list[bytes], rng: random.Random, n: int) -> list[bytes]:
     out: list[bytes] = []
-    for m in msgs:
-        out += [m[:i] for i in range(len(m))]  # every truncation
+    for whole in msgs:
+        out += [whole[:i] for i in range(len(whole))]  # every truncation
     for _ in range(n):
         original = rng.choice(msgs)
         m = bytearray(original)
