@@ -305,3 +305,35 @@ def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]
         main(argv)
     assert e.value.code == 2
     assert "usage:" in capsys.readouterr().err
+
+
+def test_map_change_without_a_move_is_labelled_with_its_time() -> None:
+    """A failover to another MAP (RFC 4140 §10) is a handover with no link-layer move: the
+    table names it as a MAP change at the current AR and times it by the change."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    from hmipv6.cli_simulate import print_comparison
+
+    tl = dict.fromkeys(("l2_down", "l2_up", "coa_ready"), None) | {
+        "ra_received": 30.027, "bu_sent": 30.027, "ba_received": 30.035,
+        "home_ba_received": 30.074, "first_data": 30.079, "map_failed": 30.027,
+        "map_change": 30.027}
+    report = {"scenario": "s", "duration": 60.0, "seed": 1, "profile": "rfc4140",
+              "handovers": [{"mn": "mn", "from": "ar1", "to": "ar1", "kind": "inter-domain",
+                             "timeline": tl, "latency": 0.052, "registration": 0.0465,
+                             "lost": 5}],
+              "flows": [], "signalling": {"by_type": {}}}
+    out = StringIO()
+    print_comparison({"hmipv6": report}, [], console=Console(file=out, width=140))
+    text = out.getvalue()
+    assert "MAP change at ar1" in text and "30.027" in text and "ar1 → ar1" not in text
+
+
+def test_map_failure_builtin_compares_both_protocols(tmp_path: Path) -> None:
+    assert main(["simulate", "map-failure", "--out", str(tmp_path), "--quiet"]) == 0
+    hm = json.loads((tmp_path / "report-hmipv6.json").read_text())
+    assert any(h["kind"] == "inter-domain" and h["timeline"].get("map_failed") is not None
+               for h in hm["handovers"])
+    assert (tmp_path / "report-mipv6.json").exists()

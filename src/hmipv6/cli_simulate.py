@@ -320,9 +320,15 @@ def print_comparison(reports: Mapping[str, Mapping[str, Any]], files: Sequence[t
                                         for p in protocols)][:MAX_ROWS] or shown
     for mn, n in shown:
         h0 = next(by_proto[p][(mn, n)] for p in protocols if (mn, n) in by_proto[p])
-        move = f"{h0.get('from')} → {h0.get('to')}" if h0.get("from") else f"→ {h0.get('to')}"
         tl = h0.get("timeline") or {}
-        at = tl.get("l2_down") if tl.get("l2_down") is not None else tl.get("l2_up")
+        if h0.get("from") and h0.get("from") == h0.get("to") and tl.get("l2_down") is None:
+            # A change of MAP without a move (e.g. after a MAP failure, RFC 4140 §10).
+            move = f"MAP change at {h0.get('to')}"
+        elif h0.get("from"):
+            move = f"{h0.get('from')} → {h0.get('to')}"
+        else:
+            move = f"→ {h0.get('to')}"
+        at = next((tl[k] for k in ("l2_down", "l2_up", "map_change") if tl.get(k) is not None), None)
         for i, p in enumerate(protocols):
             h = by_proto[p].get((mn, n))
             lead = [mn, move, "-" if at is None else f"{at:.3f}"] if i == 0 else ["", "", ""]
