@@ -222,3 +222,40 @@ def test_codec_round_trips_every_payload_we_build() -> None:
     msg = Message(1, 2, ExchangeType.IKE_AUTH, Flags.INITIATOR, 1, (
         Configuration(1, ()), Notify(NotifyType.USE_TRANSPORT_MODE)))
     assert decode(msg.encode()) == msg
+
+
+@pytest.mark.req("X5380-05", "SEC-06", "SEC-04")
+def test_X5380_05_map_engine_answers_ike_on_udp_500_then_accepts_the_protected_bu() -> None:
+    from hmipv6.core.ike.engines import IkeMobilityAnchorPoint
+
+    mp = IPsec(name="map")
+    m = IkeMobilityAnchorPoint("map", address=MAP, rcoa_prefix=RCOA_PREFIX, security=mp)
+    m.add_route("::/0", "eth0", IPv6Address("fe80::1"))
+    m.ike = responder(mp)
+
+    def run(mn: IPsec, ini: IkeInitiator, lcoa: IPv6Address) -> object:
+        pending = [ini.start(0.0)]
+        while pending and ini.outcome is None:
+            req = pending.pop(0)
+            m.receive(0.0, "eth0", ike_packet(lcoa, MAP, req).encode())
+            for tx in m.datagrams_to_send(0.0):
+                pkt = decode_ipv6(tx.data)
+                data = ike_message(pkt) if pkt.dst == lcoa else None
+                if data is not None:
+                    pending += ini.receive(0.0, data)
+        return ini.outcome
+
+    a, b = IPsec(name="mn-a"), IPsec(name="mn-b")
+    assert isinstance(run(a, initiator(a), LCOA_A), Established)
+    assert m.counters["ike-in"] == 2 and m.counters["ike-out"] == 2
+    assert run(b, initiator(b, "mn-b", RCOA_A, seed=3), LCOA_B) == RcoaRefused(
+        "map", RCOA_A, NotifyType.TS_UNACCEPTABLE)
+    assert isinstance(run(b, initiator(b, "mn-b", RCOA_B, seed=4), LCOA_B), Established)
+    ba = send_bu(m, a, LCOA_A, RCOA_A, 1)
+    assert ba is not None and ba.status == 0
+    ba = send_bu(m, b, LCOA_B, RCOA_B, 1)
+    assert ba is not None and ba.status == 0
+    # Without a responder the subclass is the plain MAP: UDP 500 is just data.
+    m.ike = None
+    m.receive(0.0, "eth0", ike_packet(LCOA_A, MAP, initiator(IPsec()).start(0.0)).encode())
+    assert m.counters["ike-in"] == 6

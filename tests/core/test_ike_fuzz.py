@@ -153,3 +153,13 @@ def test_initiator_drops_and_counts_bad_responses() -> None:
     ini.receive(0.0, msgs[1])
     ini.receive(0.0, msgs[3])
     assert isinstance(ini.outcome, Established)
+
+
+@pytest.mark.req("X5380-05")
+def test_responder_state_is_bounded() -> None:
+    res = responder(IPsec(name="map"), max_sas=8)
+    for seed in range(20):
+        assert len(res.receive(0.0, initiator(IPsec(), seed=100 + seed).start(0.0))) == 1
+    assert res.counters["evicted"] == 12 and res.counters["ike-sa-init"] == 20
+    out = run_exchange(initiator(IPsec(name="mn-a"), seed=7), res, lcoa=LCOA_A)
+    assert isinstance(out, Established)

@@ -497,7 +497,8 @@ class IkeResponder:
                  rcoa_prefix: IPv6Network, psks: Mapping[str, bytes], rng: random.Random,
                  dh_groups: Sequence[int] = (19, 14),
                  suites: Sequence[str] = ("esp-null-hmac-sha256", "esp-aes-cbc-hmac-sha256",
-                                          "esp-aes-gcm")) -> None:
+                                          "esp-aes-gcm"),
+                 max_sas: int = 4096) -> None:
         self.ipsec = ipsec
         ident = id_payload(identity)
         self.id = Identification(ident.id_type, ident.data, True)
@@ -511,6 +512,9 @@ class IkeResponder:
         self.events: list[Outcome] = []
         """Per finished IKE_AUTH: :class:`Established` (peer = the MN), :class:`RcoaRefused`
         or :class:`Failed`."""
+        self.max_sas = max_sas
+        """IKE SA states kept (oldest evicted first, counted ``evicted``): no cookies (§2.6)
+        are implemented, so this bounds what a flood of IKE_SA_INIT requests can cost."""
         self._sas: dict[int, _HalfOpen] = {}
         self._by_spi_i: dict[int, int] = {}
 
@@ -590,6 +594,11 @@ class IkeResponder:
         keys = cr.derive_ike_keys(nis[0].data, nr, shared, msg.spi_i, spi_r, enc_len=IKE_ENC_KEY)
         if known is not None:
             self._sas.pop(known, None)
+        while len(self._sas) >= max(1, self.max_sas):
+            old = self._sas.pop(next(iter(self._sas)))
+            if self._by_spi_i.get(old.spi_i) == old.spi_r:
+                del self._by_spi_i[old.spi_i]
+            self.counters["evicted"] += 1
         self._sas[spi_r] = _HalfOpen(msg.spi_i, spi_r, nis[0].data, nr, keys, data, resp)
         self._by_spi_i[msg.spi_i] = spi_r
         self.counters["ike-sa-init"] += 1
