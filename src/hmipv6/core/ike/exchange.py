@@ -42,9 +42,10 @@ either side; an unknown identity is treated the same way (no oracle for which ID
 
 Not implemented: CREATE_CHILD_SA (rekeying), INFORMATIONAL (Delete, liveness), cookies,
 NAT traversal, certificates/EAP, IKE SA AES-GCM; a responder receiving them answers nothing
-and counts ``unsupported``. The responder keeps at most one exchange per (SPIi) and forgets
-an IKE SA once IKE_AUTH has completed or failed, apart from the cached last response for
-retransmitted requests.
+and counts ``unsupported``. The responder keeps one state per SPIi (a new IKE_SA_INIT with
+the same SPIi replaces a finished one), with the cached last response for retransmitted
+requests, and at most ``max_sas`` states (oldest evicted); it keeps no IKE SA for later
+exchanges, since none are implemented.
 """
 
 from __future__ import annotations
