@@ -18,9 +18,13 @@ class TimerSet:
         self._min: float | None = None
 
     def set(self, name: str, at: float) -> None:
+        old = self._deadlines.get(name)
         self._deadlines[name] = at
         if self._min is None or at < self._min:
             self._min = at
+        elif old == self._min and at > old:
+            # Moved the earliest deadline later: the minimum is another one now.
+            self._min = min(self._deadlines.values())
 
     def cancel(self, name: str) -> None:
         at = self._deadlines.pop(name, None)
