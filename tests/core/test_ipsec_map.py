@@ -6,20 +6,29 @@ is opened with the MN's IPsec; drops are observed as ``PacketDropped`` events an
 Rows: SEC-01 (unprotected / badly authenticated local BU dropped and counted), SEC-02
 (replay dropped; the binding does not move), SEC-03 (a BU for RCoA X over MN B's SA is
 refused and X keeps its binding), SEC-04 / MN-23 (a second MN claiming an existing RCoA is
-refused with 134 and succeeds with a new RCoA).
+refused with 134 and succeeds with a new RCoA), SEC-05 (an authenticated identity the PAD
+does not authorise gets no MAP service, whatever RCoA it asks for). The MAP's octet-level
+fast path for ESP-protected local BUs is checked against the general path (same octets,
+events, counters, bindings, PAD and SA state) on random valid, replayed, tampered,
+wrong-SPI, foreign-SA and out-of-window BUs.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from ipaddress import IPv6Address
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from hmipv6.core.events import Event, PacketDropped
-from hmipv6.core.ipsec import IPsec
+from hmipv6.core.ipsec import IPsec, Policy
+from hmipv6.core.ipsec.keys import MH_SIGNALLING_TYPES
+from hmipv6.core.ipsec.sad import SecurityAssociation
 from hmipv6.core.map import MobilityAnchorPoint
 from hmipv6.wire.ipv6 import EncapsulatingSecurityPayload, decode
-from hmipv6.wire.mobility import BAStatus, BindingAcknowledgement
+from hmipv6.wire.mobility import BAStatus, BindingAcknowledgement, BindingUpdate, BUFlags
 from tests.core.ipsec_support import (
     LCOA_A,
     LCOA_B,
@@ -150,3 +159,147 @@ def test_SEC_04_second_mn_with_an_existing_rcoa_is_refused_then_registers_a_new_
     a, b = m.cache.get(RCOA_A, 0.0), m.cache.get(RCOA_B, 0.0)
     assert a is not None and a.care_of == LCOA_A
     assert b is not None and b.care_of == LCOA_B and b.peer == "mn-b"
+
+
+@pytest.mark.req("SEC-05")
+def test_SEC_05_an_authenticated_identity_without_map_authorisation_is_refused_any_rcoa() -> None:
+    """RFC 4140 §12.1 (MAY): the MAP may authorise its service by MN identity. ``mn-c`` holds
+    valid SAs with the MAP (it is authenticated) but the MAP's PAD has no entry for it: every
+    local BU it sends, whatever the RCoA, gets 129 (administratively prohibited), protected
+    with its SA; no binding, no RCoA claimed, counted."""
+    d = domain()
+    m = _map(d)
+    c = IPsec(name="mn-c")
+    d.provisioner.pair(c, "mn-c", RCOA_PREFIX, d.map, "map", MAP)
+    c.add_policy(Policy.make(remote=MAP, protocol=135, types=MH_SIGNALLING_TYPES,
+                             name="MH MN-MAP"))
+    c.authorise("map", [MAP])
+    for seq, rcoa in enumerate((RCOA_A, RCOA_B, IPv6Address("2001:db8:ffff::c")), start=1):
+        _send(m, c, LCOA_B, rcoa, seq)
+        assert _ba(m, c).status == BAStatus.ADMINISTRATIVELY_PROHIBITED  # 129
+        assert m.cache.get(rcoa, 0.0) is None and d.map.pad.owner(rcoa) is None
+    assert m.counters["bu-refused.129"] == 3
+    assert d.map.counters["esp-in"] == 3  # authenticated: the refusal is authorisation's
+    # An authorised identity is served meanwhile.
+    _send(m, d.mn_a, LCOA_A, RCOA_A, 1)
+    assert _ba(m, d.mn_a).status == 0
+
+
+# -- the ESP fast path behaves exactly like the general path -----------------------------------
+
+
+@dataclass
+class _Twins:
+    """Two MAPs with identically keyed IPsec (same seed), fast path on and off, and the
+    mobile nodes' IPsec (of the first domain) that builds the BUs fed to both."""
+
+    fast: MobilityAnchorPoint
+    slow: MobilityAnchorPoint
+    fast_sec: IPsec
+    slow_sec: IPsec
+    mns: dict[str, IPsec]
+
+
+def _twins(suite: str) -> _Twins:
+    df, ds = domain(suite), domain(suite)
+    fast, slow = _map(df), _map(ds)
+    slow.fast_path = False
+    return _Twins(fast, slow, df.map, ds.map, {"a": df.mn_a, "b": df.mn_b})
+
+
+def _out_sa(mn: IPsec) -> SecurityAssociation:
+    (sa,) = [sa for sa in mn.sad if sa.direction == "out"]
+    return sa
+
+
+def _state(m: MobilityAnchorPoint, sec: IPsec) -> object:
+    sas = sorted((sa.direction, sa.spi, sa.next_sequence, sa.replay.right, sa.replay.bitmap,
+                  sa.packets) for sa in sec.sad)
+    owners = {mn: sec.pad.owned_by(mn) for mn in ("mn-a", "mn-b")}
+    return (dict(m.counters), dict(sec.counters), m.bindings(), sas, owners, m.next_timer())
+
+
+_STEP = st.tuples(
+    st.sampled_from("ab"),  # which mobile node builds the BU
+    st.sampled_from([RCOA_A, RCOA_B]),  # for which RCoA (b for A: another MN's SA, SEC-03)
+    st.sampled_from([LCOA_A, LCOA_B]),
+    st.integers(0, 6),  # BU sequence number
+    st.sampled_from([0, 8, 60, 600]),  # lifetime (0: deregistration)
+    st.sampled_from(["next", "next", "jump", "back"]),  # ESP sequence number
+    st.sampled_from(["none", "none", "none", "replay", "flip", "spi"]),
+    st.integers(0, 10_000),  # bit to flip
+    st.floats(0, 40),  # time step
+)
+
+
+def _wire(t: _Twins, step: tuple[str, IPv6Address, IPv6Address, int, int, str, str, int, float],
+          now: float, last: bytes | None) -> bytes:
+    who, rcoa, lcoa, seq, lifetime, esp_seq, mutation, bit, _ = step
+    if mutation == "replay" and last is not None:
+        return last  # SEC-02: an old BU again
+    mn = t.mns[who]
+    sa = _out_sa(mn)
+    if esp_seq == "jump":
+        sa.next_sequence += 70  # beyond the 64-packet window
+    elif esp_seq == "back":
+        sa.next_sequence = max(1, sa.next_sequence - 70)  # left of the window, or a replay
+    bu_ = BindingUpdate(seq, BUFlags.A | BUFlags.M, lifetime)
+    wire = bytearray(mn.protect(now, local_bu(lcoa, rcoa, bu_)).encode())
+    if mutation == "flip":
+        # SEC-01: mostly inside ESP (a bad ICV), sometimes in the headers in front.
+        at = 64 + bit % (len(wire) - 64) if bit % 4 else bit % 64
+        wire[at] ^= 1 << bit % 8
+    elif mutation == "spi":
+        wire[64:68] = (int.from_bytes(wire[64:68], "big") ^ 0x5A5A).to_bytes(4, "big")
+    return bytes(wire)
+
+
+@pytest.mark.req("SEC-01", "SEC-02", "SEC-03")
+@pytest.mark.parametrize("suite", ["esp-null-hmac-sha256", "esp-aes-gcm",
+                                   "esp-aes-cbc-hmac-sha256"])
+@given(steps=st.lists(_STEP, min_size=1, max_size=10))
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_esp_fast_path_behaves_exactly_like_the_general_path(
+        suite: str, steps: list[tuple[str, IPv6Address, IPv6Address, int, int, str, str, int,
+                                      float]]) -> None:
+    """SEC-01 (bad ICV dropped, protected BA), SEC-02 (replays and out-of-window sequence
+    numbers dropped, the window moved only by verified packets), SEC-03 (a BU for an RCoA over
+    another MN's SA refused): whatever the fast path accepts, the general path accepts with
+    the same octets; everything else falls back and is handled by the general path."""
+    t = _twins(suite)
+    now, last = 0.0, None
+    for step in steps:
+        now += step[-1]
+        wire = _wire(t, step, now, last)
+        last = wire
+        for m in (t.fast, t.slow):
+            m.handle_timer(now)
+            m.receive(now, "eth0", wire)
+        assert [(x.ifname, x.data, x.next_hop) for x in t.fast.datagrams_to_send(now)] == \
+            [(x.ifname, x.data, x.next_hop) for x in t.slow.datagrams_to_send(now)]
+        assert _events(t.fast) == _events(t.slow)
+        assert _state(t.fast, t.fast_sec) == _state(t.slow, t.slow_sec)
+
+
+@pytest.mark.req("SEC-01")
+@pytest.mark.parametrize("suite", ["esp-null-hmac-sha256", "esp-aes-gcm",
+                                   "esp-aes-cbc-hmac-sha256"])
+def test_esp_fast_path_takes_the_common_case_and_commits_only_when_it_accepts(suite: str) -> None:
+    """The first BU (creating the binding and claiming the RCoA), a handover and a refresh
+    go the fast path; a replay, a bad ICV and another MN's SA for a held RCoA do not (and
+    leave the SAs untouched, so the general path can drop or refuse them)."""
+    t = _twins(suite)
+    m, mn_a, mn_b = t.fast, t.mns["a"], t.mns["b"]
+    first = mn_a.protect(0.0, local_bu(LCOA_A, RCOA_A, bu(seq=1))).encode()
+    assert m._fast_esp_local_bu(0.0, first)
+    assert t.fast_sec.pad.owner(RCOA_A) == "mn-a"
+    for seq, lcoa in ((2, LCOA_B), (3, LCOA_B)):
+        wire = mn_a.protect(1.0, local_bu(lcoa, RCOA_A, bu(seq=seq))).encode()
+        assert m._fast_esp_local_bu(1.0, wire)
+    before = _state(m, t.fast_sec)
+    tampered = bytearray(mn_a.protect(2.0, local_bu(LCOA_A, RCOA_A, bu(seq=4))).encode())
+    tampered[-1] ^= 1
+    foreign = mn_b.protect(2.0, local_bu(LCOA_B, RCOA_A, bu(seq=9))).encode()
+    for wire in (first, bytes(tampered), foreign):
+        assert not m._fast_esp_local_bu(2.0, wire)
+    assert _state(m, t.fast_sec) == before

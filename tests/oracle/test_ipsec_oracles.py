@@ -12,6 +12,9 @@ the Home Address option swapped into the source (and a Type 2 routing header adv
 scapy hashes the packet as given, so for AH it is handed that image (as a Mobile IPv6 stack
 presents the packet to AH) and the result swapped back.
 
+- The BA the MAP's octet-level ESP fast path builds is verified and decrypted by scapy, and
+  is octet for octet the general path's.
+
 Rows: SEC-01 (ESP/AH transport mode for the local BU and its BA), SEC-02 (integrity).
 """
 
@@ -20,6 +23,7 @@ from __future__ import annotations
 import os
 import pathlib
 import subprocess
+from ipaddress import IPv6Address
 
 import pytest
 
@@ -198,3 +202,41 @@ def test_SEC_01_tshark_decrypts_our_esp_with_the_exported_sa_table(
     assert good[2] in ("1", "True") and good[3] in ("", "0", "False")
     assert good[4] == "100" and good[5] in ("1", "True") and good[6] == str(RCOA_A)
     assert bad[3] in ("1", "True") or bad[2] in ("0", "False")
+
+
+@pytest.mark.req("SEC-01", "SEC-02")
+@pytest.mark.parametrize("suite", ESP_SUITES)
+def test_SEC_01_scapy_verifies_the_ba_of_the_map_esp_fast_path_equal_to_the_general_paths(
+        suite: str) -> None:
+    _, IPv6 = _scapy()
+    from hmipv6.core.map import MobilityAnchorPoint
+    from hmipv6.core.registrar import binding_acknowledgement_octets
+
+    bas, downs = [], []
+    for fast in (True, False):
+        prov = Provisioner(2024, suite)
+        mn, map_ = IPsec(name="mn-a"), IPsec(name="map")
+        prov.mn_map(mn, "mn-a", map_, "map", MAP, RCOA_PREFIX)
+        downs.append(next(p for p in prov.issued if p.src is not None and p.src.prefixlen == 128))
+        m = MobilityAnchorPoint("map", address=MAP, rcoa_prefix=RCOA_PREFIX, security=map_)
+        m.add_route("::/0", "eth0", IPv6Address("fe80::1"))
+        m.fast_path = fast
+        wire = mn.protect(0.0, local_bu(LCOA_A, RCOA_A, bu(seq=42))).encode()
+        if fast:
+            assert m._fast_esp_local_bu(0.0, wire)  # the fast path, not a fallback
+        else:
+            m.receive(0.0, "eth0", wire)
+        (ba,) = [t.data for t in m.datagrams_to_send(0.0) if t.data[6] == 43]
+        bas.append(ba)
+        assert mn.unprotect(0.0, decode(ba)).peer == "map"
+    assert bas[0] == bas[1]
+    assert downs[0] == downs[1]
+    ours = bas[0]
+    assert ours[40] == 50 and int.from_bytes(ours[68:72], "big") == 1  # RH2, then ESP seq 1
+    plain = _scapy_sa(suite, downs[0]).decrypt(IPv6(ours))  # raises on a bad ICV
+    assert bytes(plain) == binding_acknowledgement_octets(MAP.packed, LCOA_A.packed,
+                                                          RCOA_A.packed, 0, 42, 60)
+    tampered = bytearray(ours)
+    tampered[-20] ^= 1
+    with pytest.raises(_scapy()[0].IPSecIntegrityError):
+        _scapy_sa(suite, downs[0]).decrypt(IPv6(bytes(tampered)))

@@ -20,7 +20,8 @@ A :class:`BindingAnchor` owns a binding cache (bound address -> care-of address)
 - answers Echo Requests (RFC 4443 §4.2; access routers probe a MAP this way, RFC 4140 §10);
 - validates Binding Updates through :class:`~hmipv6.core.registrar.Registrar`; subclasses
   supply the checks only they know in :meth:`BindingAnchor.admission`;
-- expires bindings on the ``binding-expiry`` timer.
+- expires bindings on the ``binding-expiry`` timer;
+- counts every refused BU under ``bu-refused.<BA status>``.
 """
 
 from __future__ import annotations
@@ -354,6 +355,8 @@ class BindingAnchor(Node):
         # RFC 6275 §10.3.1: "Regardless of the setting of the Acknowledge (A) bit in the
         # Binding Update, the home agent MUST return a Binding Acknowledgement".
         peer = existing.peer if existing is not None and existing.peer == reg.peer else reg.peer
+        if decision.status >= 128:
+            self.counters[f"bu-refused.{int(decision.status)}"] += 1
         self.send_packet(now, binding_acknowledgement(reg, decision), peer=peer)
 
     def bind(self, now: float, reg: Registration, decision: Decision) -> None:

@@ -20,6 +20,11 @@ address, MAP-01):
 5. a new RCoA must be unique on the MAP's link (modelled DAD against the addresses the MAP
    knows there → 134).
 
+Canonical local BUs — unprotected, or ESP-protected with any suite — that the MAP would
+accept are accepted straight from their octets (``_fast_local_bu``, ``_fast_esp_local_bu``,
+both ending in ``_fast_accept``); anything else, every refusal and every drop, takes the
+general path above. Tests hold the two paths to identical octets, events and state.
+
 The MAP also originates its MAP option (:meth:`MobilityAnchorPoint.map_option`, the one place
 the option is built) and, on configured interfaces, sends Router Advertisements carrying it
 for dynamic MAP discovery (§7.1.2). A MAP configured to relay (``relay_from``: its upstream
@@ -41,6 +46,8 @@ from typing import Any, Literal
 from hmipv6.core.anchor import BindingAnchor
 from hmipv6.core.binding_cache import BindingCache, BindingEntry
 from hmipv6.core.events import BindingCacheUpdated
+from hmipv6.core.ipsec import IPsec
+from hmipv6.core.ipsec.sad import SecurityAssociation
 from hmipv6.core.map_discovery import MapRelay
 from hmipv6.core.node import Transmit
 from hmipv6.core.registrar import (
@@ -54,7 +61,7 @@ from hmipv6.wire import checksum as ck
 from hmipv6.wire.addr import ALL_NODES, from_packed
 from hmipv6.wire.icmpv6 import MapOption, RouterAdvertisement
 from hmipv6.wire.ipv6 import IPv6Packet
-from hmipv6.wire.mobility import BAStatus, BUFlags
+from hmipv6.wire.mobility import BAStatus, BUFlags, MHType
 
 __all__ = ["INFINITY", "MobilityAnchorPoint"]
 
@@ -68,10 +75,13 @@ RELAY_TIMER = "relay-expiry"
 # The canonical unprotected local BU (RFC 4140 §4.1): IPv6 header, Destination Options with
 # PadN(2) + Home Address option, Mobility Header BU with no options (PadN(2) tail); 80 octets.
 _LOCAL_BU_DSTOPT = b"\x87\x02\x01\x02\x00\x00\xc9\x10"
+_ESP_BU_DSTOPT = b"\x32\x02\x01\x02\x00\x00\xc9\x10"
+"""The same Destination Options header announcing ESP: the protected local BU."""
 _LOCAL_BU_MH = b"\x3b\x01\x05\x00"
 _LOCAL_BU_TAIL = b"\x01\x02\x00\x00"
 _BU_FIXED = struct.Struct("!HHH")
 _AM, _AHM = int(BUFlags.A | BUFlags.M), int(BUFlags.A | BUFlags.H | BUFlags.M)
+_BA = int(MHType.BA)
 
 
 class MobilityAnchorPoint(BindingAnchor):
@@ -121,7 +131,8 @@ class MobilityAnchorPoint(BindingAnchor):
             self.timers.set(RA_TIMER, 0.0)
         self.fast_path = (self.rcoa_prefix.prefixlen == 64
                           and is_unicast_routable(self.rcoa_prefix.network_address))
-        """Take the fast path for canonical unprotected local BUs (see ``_fast_local_bu``)."""
+        """Take the fast paths for canonical local BUs, unprotected or ESP-protected (see
+        ``_fast_accept``)."""
         self._rcoa_prefix8 = self.rcoa_prefix.network_address.packed[:8]
 
     # -- MAP option (RFC 4140 §5, §7.1.2) ------------------------------------------------------
@@ -205,56 +216,99 @@ class MobilityAnchorPoint(BindingAnchor):
     # -- local Binding Updates -----------------------------------------------------------------
 
     def receive(self, now: float, ifname: str, data: bytes) -> None:
-        if (len(data) == 80 and data[6] == 60 and self.fast_path and not self.crashed
-                and self._fast_local_bu(now, data)):
+        n = len(data)
+        if n >= 80 and data[6] == 60 and self.fast_path and not self.crashed and (
+                self._fast_local_bu(now, data) if n == 80 else self._fast_esp_local_bu(now, data)):
             return
         super().receive(now, ifname, data)
 
     def _fast_local_bu(self, now: float, data: bytes) -> bool:
-        """Accept a canonical, unprotected local BU straight from its octets.
-
-        Only the *accepting* case of the general path (``on_mobility`` → ``admission`` →
-        ``Registrar.decide`` → ``bind`` → ``acknowledge``) is handled here, under conditions
-        at least as strict as the general path's: whenever any check could come out
-        differently (options, H flag, deregistration, a peer, a PAD, an unknown or expired
-        entry that fails a check, a bad checksum...) this returns False and the general path
-        decides. Tests feed the same octets to a MAP with ``fast_path`` off and compare the
-        octets and events both emit."""
-        if (data[40:48] != _LOCAL_BU_DSTOPT or data[64:68] != _LOCAL_BU_MH
-                or data[76:80] != _LOCAL_BU_TAIL or data[4:6] != b"\x00\x28"
-                or data[0] >> 4 != 6 or data[24:40] != self._addr_packed
-                or type(self.security) is not NullSecurity):
+        """Accept a canonical, unprotected local BU straight from its octets (the IPv6 and
+        Destination Options headers here, the BU itself in :meth:`_fast_accept`)."""
+        if (data[40:48] != _LOCAL_BU_DSTOPT or data[4:6] != b"\x00\x28" or data[0] >> 4 != 6
+                or data[24:40] != self._addr_packed or type(self.security) is not NullSecurity):
             return False
-        rcoa, lcoa = data[48:64], data[8:24]
-        seq, flags, units = _BU_FIXED.unpack_from(data, 70)
+        return self._fast_accept(now, data[8:24], data[48:64], data[64:80], None, None, 0)
+
+    def _fast_esp_local_bu(self, now: float, data: bytes) -> bool:
+        """Accept a canonical ESP-protected local BU (RFC 4140 §12.1; any ESP suite) straight
+        from its octets: the IPv6 and Destination Options (PadN, HAO) headers by fixed
+        offsets, then :meth:`IPsec.open_esp_octets <hmipv6.core.ipsec.IPsec.open_esp_octets>`
+        (SA by SPI, replay pre-check, ICV, SPD, selectors and PAD against the RCoA of the
+        HAO, as the general path checks them, changing nothing), then :meth:`_fast_accept`,
+        which commits the replay window only when it accepts (RFC 4303 §3.4.3)."""
+        security = self.security
+        if (type(security) is not IPsec or data[40:48] != _ESP_BU_DSTOPT or data[0] >> 4 != 6
+                or len(data) - 40 != (data[4] << 8 | data[5]) or data[24:40] != self._addr_packed
+                or data[48:56] != self._rcoa_prefix8):
+            return False
+        rcoa = data[48:64]
+        opened = security.open_esp_octets(data[64:], rcoa, self._addr_packed)
+        if opened is None or opened[2] != 135:
+            return False
+        sa, esp_seq, _, mh = opened
+        return self._fast_accept(now, data[8:24], rcoa, mh, security, sa, esp_seq)
+
+    def _fast_accept(self, now: float, lcoa: bytes, rcoa: bytes, mh: bytes,
+                     ipsec: IPsec | None, sa: SecurityAssociation | None, esp_seq: int) -> bool:
+        """Accept the canonical local BU ``mh`` (Mobility Header octets, no options) from
+        ``lcoa`` for ``rcoa``, unprotected (``ipsec`` and ``sa`` None) or arrived on inbound
+        ESP SA ``sa`` of ``ipsec`` (the node's security) with sequence number ``esp_seq``.
+
+        Only the *accepting* case of the general path (``unprotect`` → ``on_mobility`` →
+        ``admission`` → ``Registrar.decide`` → ``bind`` → ``acknowledge``) is handled here,
+        under conditions at least as strict as the general path's: whenever any check could
+        come out differently (options, H flag, deregistration, another peer's or an
+        unauthorised RCoA, an unknown or expired entry that fails a check, a bad checksum, no
+        outbound SA...) this returns False having changed nothing, and the general path
+        decides. Tests feed the same octets to a MAP with ``fast_path`` off and compare the
+        octets, events, counters and IPsec state both leave."""
+        if len(mh) != 16 or mh[:4] != _LOCAL_BU_MH or mh[12:16] != _LOCAL_BU_TAIL:
+            return False
+        seq, flags, units = _BU_FIXED.unpack_from(mh, 6)
         if (flags & _AHM != _AM or units == 0 or rcoa == lcoa or rcoa[:8] != self._rcoa_prefix8
                 or rcoa in self._local
-                or not ck.verify(rcoa, self._addr_packed, 135, data[64:80])):
+                or not ck.verify(rcoa, self._addr_packed, 135, mh)):
             return False
         lcoa_a = from_packed(lcoa)
         if not is_unicast_routable(lcoa_a) or not self.lcoa_allowed(lcoa_a):
             return False
         rcoa_a = from_packed(rcoa)
+        peer = sa.params.peer if sa is not None else None
         record = self._store_get(rcoa)
         if record is None:
             if rcoa_a in self.link_addresses:
                 return False
         else:
-            _, expires, _, last, eflags, peer = BindingCache.unpack_record(record)
-            if peer or expires <= now or not eflags & BUFlags.M or not sequence_newer(seq, last):
+            _, expires, _, last, eflags, holder = BindingCache.unpack_record(record)
+            # RFC 4140 §12.1 (SEC-03): only the peer that installed the RCoA may move it.
+            if (holder != (peer.encode() if peer else b"") or expires <= now
+                    or not eflags & BUFlags.M or not sequence_newer(seq, last)):
                 return False
         lifetime = self.registrar.grant(units * 4, self.prefix_lifetime(now, rcoa_a))
         route = self._route_to(lcoa)
         if lifetime == 0 or route is None:
             return False
-        created = self.cache.update_packed(now, rcoa, lcoa, lifetime, seq, flags)
+        ba = binding_acknowledgement_octets(self._addr_packed, lcoa, rcoa, 0, seq, lifetime)
+        if ipsec is not None and sa is not None:
+            # SEC-03/SEC-04/SEC-05: the PAD must let this identity use this RCoA.
+            if not peer or not ipsec.pad.may_use(peer, rcoa_a):
+                return False
+            out = ipsec.outbound_esp(self._addr_packed, rcoa, 135, _BA, peer)
+            if out is None:
+                return False
+            ipsec.accept_esp(sa, esp_seq)
+            # The BA's Type 2 routing header stays in front of ESP (RFC 6275 §6.4).
+            ba = ipsec.seal_esp_octets(out, ba, 40, 64)
+        created = self.cache.update_packed(now, rcoa, lcoa, lifetime, seq, flags, peer)
         if created:
+            if ipsec is not None and peer:
+                ipsec.pad.claim(peer, rcoa_a)
             self.announce(now, rcoa_a)
         self.emit(BindingCacheUpdated(time=now, home_address=rcoa_a, care_of_address=lcoa_a,
                                       lifetime=lifetime, created=created))
         self._arm_expiry()
-        self._out.append(Transmit(route[0], binding_acknowledgement_octets(
-            self._addr_packed, lcoa, rcoa, 0, seq, lifetime), route[1]))
+        self._out.append(Transmit(route[0], ba, route[1]))
         return True
 
     def lcoa_allowed(self, lcoa: IPv6Address) -> bool:

@@ -43,6 +43,18 @@ identity bound to the SA the packet arrived on. Which peer installed which RCoA 
 in the PAD (:mod:`.pad`), driven by the MAP engine: ``ipsec.pad.may_use(peer, rcoa)`` before
 accepting a BU, ``claim`` when the binding is created, ``release`` when it is deleted.
 
+Octet-level ESP for fast paths (the MAP's protected local BU): :meth:`IPsec.open_esp_octets`
+runs the inbound steps above on the octets (same functions of :mod:`.esp`, same
+:meth:`IPsec._check_inbound`) without changing anything and answers ``None`` wherever
+:meth:`IPsec.unprotect` would not accept, so the caller falls back to the general path, which
+drops and counts; :meth:`IPsec.accept_esp` then commits the replay window (RFC 4303 §3.4.3:
+only after the ICV verified, and only once the caller accepts the packet).
+:meth:`IPsec.outbound_esp` picks the SA :meth:`IPsec.protect` would pick and
+:meth:`IPsec.seal_esp_octets` seals octets with it. The policy decisions of this path (inbound
+SPD/selector/PAD checks, outbound SA choice) are memoised per (SA, addresses, protocol,
+type) and forgotten whenever the SPD, the SAD or a PAD entry changes; an outbound choice that
+depended on who holds the destination is never memoised.
+
 Determinism: no entropy is used; IVs are derived (see :mod:`.algorithms`), so the same
 scenario seed gives the same ESP octets.
 """
@@ -50,13 +62,14 @@ scenario seed gives the same ESP octets.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from ipaddress import IPv6Address, IPv6Network
 
 from hmipv6.core.ipsec import ah as _ah
 from hmipv6.core.ipsec import esp as _esp
 from hmipv6.core.ipsec.pad import PeerAuthorizationDatabase, PeerEntry
 from hmipv6.core.ipsec.sad import (
+    MAX_SEQUENCE,
     Direction,
     IPsecProtocol,
     SADatabase,
@@ -66,6 +79,7 @@ from hmipv6.core.ipsec.sad import (
 from hmipv6.core.ipsec.spd import Action, Policy, SecurityPolicyDatabase
 from hmipv6.core.security import Inbound, SecurityDrop
 from hmipv6.errors import DecodeError, LocalProtocolError
+from hmipv6.wire.addr import from_packed
 from hmipv6.wire.ipv6 import (
     AuthenticationHeader,
     EncapsulatingSecurityPayload,
@@ -90,6 +104,7 @@ __all__ = [
 
 _EXTENSION_HEADERS = frozenset((0, 43, 44, 51, 60))
 _EITHER: tuple[IPsecProtocol, ...] = ("esp", "ah")
+_MEMO_LIMIT = 1 << 16
 _TYPE_OFFSET = {135: 2, 58: 0}
 """Where the message type sits in an upper-layer payload: MH Type (RFC 6275 §6.1.1),
 ICMPv6 Type (RFC 4443 §2.1)."""
@@ -114,6 +129,11 @@ class IPsec:
         """This node's own identity (what its peers see as ``Inbound.peer``)."""
         self.counters: Counter[str] = Counter()
         """Outcomes: drop reasons, ``esp-in``/``ah-in``/``bypass-in``, ``esp-out``/...."""
+        self._memo_in: dict[tuple[SecurityAssociation, bytes, bytes, int, int | None],
+                            bool] = {}
+        self._memo_out: dict[tuple[bytes, bytes, int, int, str | None],
+                             SecurityAssociation | None] = {}
+        self._memo_state: tuple[list[Policy], Action, int, int] | None = None
 
     # -- configuration -------------------------------------------------------------------------
 
@@ -150,15 +170,13 @@ class IPsec:
                 encoded.append(payload.encode_payload(src.packed, dst.packed))
             return _type_in(protocol, encoded[0])
 
-        policy = self.spd.lookup(src, dst, protocol, type_of)
-        action = policy.action if policy is not None else self.spd.default
-        if action is Action.BYPASS:
+        try:
+            sa, _ = self._outbound(src, dst, protocol, type_of, peer)
+        except SecurityDrop as exc:
+            raise self._drop(exc) from None
+        if sa is None:
             self.counters["bypass-out"] += 1
             return packet
-        if action is Action.DISCARD:
-            raise self._drop(SecurityDrop("policy-discard", f"outbound {src} -> {dst}"))
-        assert policy is not None
-        sa = self._outbound_sa(policy, src, dst, peer)
         if sa.params.protocol == "ah":
             self.counters["ah-out"] += 1
             return _ah.seal(sa, packet)
@@ -177,12 +195,28 @@ class IPsec:
         return IPv6Packet(packet.src, packet.dst, _esp.seal(sa, nh, data), headers[:at],
                           packet.hop_limit, packet.traffic_class, packet.flow_label)
 
+    def _outbound(self, src: IPv6Address, dst: IPv6Address, protocol: int,
+                  type_of: Callable[[], int | None], peer: str | None
+                  ) -> tuple[SecurityAssociation | None, bool]:
+        """The SA outbound traffic is protected with (``None`` for BYPASS), and whether the
+        choice depended on who holds ``dst`` in the PAD. Raises :class:`SecurityDrop` (not
+        yet counted) for DISCARD or a missing SA."""
+        policy = self.spd.lookup(src, dst, protocol, type_of)
+        action = policy.action if policy is not None else self.spd.default
+        if action is Action.BYPASS:
+            return None, False
+        if action is Action.DISCARD:
+            raise SecurityDrop("policy-discard", f"outbound {src} -> {dst}")
+        assert policy is not None
+        return self._outbound_sa(policy, src, dst, peer)
+
     def _outbound_sa(self, policy: Policy, src: IPv6Address, dst: IPv6Address,
-                     peer: str | None) -> SecurityAssociation:
+                     peer: str | None) -> tuple[SecurityAssociation, bool]:
         protocols: tuple[IPsecProtocol, ...] = (policy.ipsec,) if policy.ipsec else _EITHER
         for proto in protocols:
             sas = self.sad.outbound(src, dst, proto, peer)
-            if len(sas) > 1:
+            narrowed_by_holder = len(sas) > 1
+            if narrowed_by_holder:
                 holder = self.pad.owner(dst)
                 narrowed = [sa for sa in sas if sa.peer == holder] if holder is not None else []
                 if len(narrowed) != 1:
@@ -191,10 +225,10 @@ class IPsec:
                         "pass peer= to protect()")
                 sas = narrowed
             if sas:
-                return sas[0]
-        raise self._drop(SecurityDrop(
+                return sas[0], narrowed_by_holder
+        raise SecurityDrop(
             "no-sa", f"policy {policy.name or 'PROTECT'} needs an SA for {src} -> {dst}"
-            + (f" with peer {peer}" if peer else "")))
+            + (f" with peer {peer}" if peer else ""))
 
     # -- inbound (RFC 4301 §5.2) ---------------------------------------------------------------
 
@@ -244,6 +278,19 @@ class IPsec:
                 return known
             return _type_in(protocol, payload.encode_payload(src.packed, dst.packed))
 
+        self._check_inbound(sa, src, dst, protocol, type_of)
+        if sa is None:
+            self.counters["bypass-in"] += 1
+            return Inbound(packet=packet, peer=None)
+        self.counters[f"{sa.params.protocol}-in"] += 1
+        return Inbound(packet=packet, peer=sa.params.peer)
+
+    def _check_inbound(self, sa: SecurityAssociation | None, src: IPv6Address,
+                       dst: IPv6Address, protocol: int, type_of: Callable[[], int | None]
+                       ) -> None:
+        """RFC 4301 §5.2 steps 3-4 for a packet with effective addresses ``src`` -> ``dst``
+        that arrived on ``sa`` (``None``: unprotected): SPD, the SA's selectors, the PAD.
+        Raises :class:`SecurityDrop` (not yet counted)."""
         policy = self.spd.lookup(dst, src, protocol, type_of)
         action = policy.action if policy is not None else self.spd.default
         if action is Action.DISCARD:
@@ -254,8 +301,7 @@ class IPsec:
                 raise SecurityDrop("unprotected",
                                    f"policy {policy.name or 'PROTECT'} requires protection "
                                    f"for {src} -> {dst}")
-            self.counters["bypass-in"] += 1
-            return Inbound(packet=packet, peer=None)
+            return
         params = sa.params
         if not params.matches(src, dst):
             raise SecurityDrop("selector-mismatch",
@@ -269,8 +315,97 @@ class IPsec:
                 and policy.ipsec != params.protocol):
             raise SecurityDrop("wrong-protection",
                                f"policy {policy.name or 'PROTECT'} requires {policy.ipsec}")
-        self.counters[f"{params.protocol}-in"] += 1
-        return Inbound(packet=packet, peer=params.peer)
+
+    # -- octet-level ESP for fast paths ----------------------------------------------------------
+
+    def open_esp_octets(self, esp: bytes, src: bytes, dst: bytes
+                        ) -> tuple[SecurityAssociation, int, int, bytes] | None:
+        """Inbound processing of the ESP octets ``esp`` (from the SPI on) of a packet whose
+        effective addresses are ``src`` -> ``dst`` (16 octets each) and that carries no AH:
+        the same steps and checks as :meth:`unprotect` (SA by SPI, replay pre-check, ICV,
+        trailer, SPD, selectors, PAD) but changing nothing. Returns (SA, sequence number,
+        next header, payload octets), or ``None`` wherever :meth:`unprotect` would not
+        accept the packet (the caller then takes the general path, which drops and counts).
+        The payload is not decoded: the caller must only accept octets that decode (a
+        checksum it verified). Commit with :meth:`accept_esp`."""
+        if len(esp) < 8:
+            return None
+        sa = self.sad.inbound("esp", int.from_bytes(esp[:4], "big"))
+        if sa is None:
+            return None
+        opened = _esp.open_raw(sa, esp)
+        if opened is None or opened[1] in _EXTENSION_HEADERS:
+            return None
+        seq, nh, payload = opened
+        mtype = _type_in(nh, payload)
+        self._memo_fresh()
+        memo = self._memo_in
+        key = (sa, src, dst, nh, mtype)
+        ok = memo.get(key)
+        if ok is None:
+            try:
+                self._check_inbound(sa, from_packed(src), from_packed(dst), nh, lambda: mtype)
+                ok = True
+            except SecurityDrop:
+                ok = False
+            if len(memo) >= _MEMO_LIMIT:
+                memo.clear()
+            memo[key] = ok
+        return (sa, seq, nh, payload) if ok else None
+
+    def accept_esp(self, sa: SecurityAssociation, seq: int) -> None:
+        """Commit a packet :meth:`open_esp_octets` verified (replay window, counters)."""
+        _esp.accept(sa, seq)
+        self.counters["esp-in"] += 1
+
+    def outbound_esp(self, src: bytes, dst: bytes, protocol: int, message_type: int,
+                     peer: str | None) -> SecurityAssociation | None:
+        """The ESP SA :meth:`protect` would seal this traffic (effective addresses ``src``
+        -> ``dst``, 16 octets each) with — same policy lookup and SA choice — or ``None``
+        when it would do anything else (bypass, AH, a refusal, an ambiguity) or the SA has
+        no sequence number left."""
+        self._memo_fresh()
+        memo = self._memo_out
+        key = (src, dst, protocol, message_type, peer)
+        try:
+            sa = memo[key]
+        except KeyError:
+            try:
+                sa, by_holder = self._outbound(from_packed(src), from_packed(dst), protocol,
+                                               lambda: message_type, peer)
+            except (SecurityDrop, LocalProtocolError):
+                sa, by_holder = None, False
+            if sa is not None and sa.params.protocol != "esp":
+                sa = None
+            if not by_holder:  # who holds an address changes with every binding
+                if len(memo) >= _MEMO_LIMIT:
+                    memo.clear()
+                memo[key] = sa
+        if sa is None or sa.next_sequence > MAX_SEQUENCE:
+            return None
+        return sa
+
+    def _memo_fresh(self) -> bool:
+        """Empty the memoised policy decisions of the octet-level path if what they were
+        computed from changed: the SPD (its entries, compared as a list, and its default),
+        the SAD, the PAD's peer entries. Returns whether they were kept."""
+        spd = self.spd
+        state = self._memo_state
+        if (state is not None and state[2] == self.sad.version
+                and state[3] == self.pad.version and state[1] is spd.default
+                and state[0] == spd.policies):
+            return True
+        self._memo_in.clear()
+        self._memo_out.clear()
+        self._memo_state = (list(spd.policies), spd.default, self.sad.version, self.pad.version)
+        return False
+
+    def seal_esp_octets(self, sa: SecurityAssociation, packet: bytes, nh_at: int, at: int
+                        ) -> bytes:
+        """:meth:`protect` on octets, with the SA :meth:`outbound_esp` chose (see
+        :func:`.esp.protect_octets` for ``nh_at`` and ``at``)."""
+        self.counters["esp-out"] += 1
+        return _esp.protect_octets(sa, packet, nh_at, at)
 
     @staticmethod
     def _decapsulated(packet: IPv6Packet, nh: int, data: bytes, src: IPv6Address,

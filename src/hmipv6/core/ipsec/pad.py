@@ -58,7 +58,10 @@ class PeerAuthorizationDatabase:
 
     def __init__(self) -> None:
         self._entries: dict[str, PeerEntry] = {}
-        self._owners: dict[IPv6Address, str] = {}
+        self._owners: dict[int, str] = {}
+        """RCoA (as an integer: hashing an ``IPv6Address`` costs a Python call) -> holder."""
+        self.version = 0
+        """Bumped whenever a peer entry changes (:meth:`authorise`), not by RCoA claims."""
 
     # -- authorisation ------------------------------------------------------------------------
 
@@ -71,6 +74,7 @@ class PeerAuthorizationDatabase:
             nets = tuple(n for n in (as_selector(a) for a in addresses) if n is not None)
         entry = PeerEntry(identity, nets)
         self._entries[identity] = entry
+        self.version += 1
         return entry
 
     def entry(self, identity: str) -> PeerEntry | None:
@@ -85,14 +89,14 @@ class PeerAuthorizationDatabase:
 
     def owner(self, address: IPv6Address) -> str | None:
         """The peer that installed a binding for ``address``, if any."""
-        return self._owners.get(address)
+        return self._owners.get(int(address))
 
     def may_use(self, peer: str | None, address: IPv6Address) -> bool:
         """May ``peer`` register ``address`` (e.g. a BU for this RCoA)? Yes when the peer is
         authenticated, authorised for the address range, and no *other* peer holds it."""
         if peer is None or not self.authorised(peer, address):
             return False
-        holder = self._owners.get(address)
+        holder = self._owners.get(int(address))
         return holder is None or holder == peer
 
     def claim(self, peer: str, address: IPv6Address) -> bool:
@@ -100,15 +104,16 @@ class PeerAuthorizationDatabase:
         :meth:`may_use` says no."""
         if not self.may_use(peer, address):
             return False
-        self._owners[address] = peer
+        self._owners[int(address)] = peer
         return True
 
     def release(self, peer: str, address: IPv6Address) -> bool:
         """Forget ``address`` if ``peer`` holds it; returns whether it did."""
-        if self._owners.get(address) != peer:
+        key = int(address)
+        if self._owners.get(key) != peer:
             return False
-        del self._owners[address]
+        del self._owners[key]
         return True
 
     def owned_by(self, peer: str) -> set[IPv6Address]:
-        return {a for a, p in self._owners.items() if p == peer}
+        return {IPv6Address(a) for a, p in self._owners.items() if p == peer}

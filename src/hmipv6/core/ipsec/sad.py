@@ -186,10 +186,13 @@ class SADatabase:
         self._outbound: list[SecurityAssociation] = []
         self._by_peer: dict[tuple[str, str | None], list[SecurityAssociation]] = {}
         self._cache: dict[tuple[str, IPv6Address, IPv6Address], list[SecurityAssociation]] = {}
+        self.version = 0
+        """Bumped by every :meth:`add` and :meth:`remove` (memoised decisions check it)."""
 
     def add(self, params: SAParams, direction: Direction) -> SecurityAssociation:
         """Install an SA; an inbound SPI must be unique per protocol on this node."""
         sa = SecurityAssociation(params, direction)
+        self.version += 1
         if direction == "in":
             key = (params.protocol, params.spi)
             if key in self._inbound:
@@ -204,6 +207,7 @@ class SADatabase:
         return sa
 
     def remove(self, sa: SecurityAssociation) -> None:
+        self.version += 1
         if sa.direction == "in":
             self._inbound.pop((sa.params.protocol, sa.spi), None)
         elif sa in self._outbound:
