@@ -16,6 +16,7 @@ Ratios are printed against the baselines measured in the same run; targets: ours
 ours >= 0.6 x bare. No assertion: this is a benchmark, not a test.
 
     python3 bench/simulator.py [--timers 1000] [--until 8.0] [--repeat 5]
+    python3 bench/simulator.py --many-mobiles [--duration 300] [--count 1000] [--tracemalloc]
 """
 
 from __future__ import annotations
@@ -160,10 +161,13 @@ def main(argv: list[str] | None = None) -> None:
     print(f"ours / bare heapq loop:           {ours / bare:.2f}  (target >= 0.6)")
 
 
-def bench_many_mobiles(duration: float = 300.0, count: int = 1000) -> dict[str, float]:
+def bench_many_mobiles(duration: float = 300.0, count: int = 1000,
+                       trace_memory: bool = False) -> dict[str, float]:
     """Second part: the whole simulator on ``many-mobiles`` over ``duration`` simulated
-    seconds (the moves and flows are generated for that duration): wall time, scheduler
-    events and packets per wall second, peak Python memory (tracemalloc) and peak RSS."""
+    seconds (the moves and flows are generated for that duration): wall and CPU time,
+    scheduler events and packets per wall second, peak RSS of the process (``ru_maxrss``).
+    ``trace_memory`` also reports the peak of Python allocations (tracemalloc), which slows
+    the run severalfold, so its times are then not comparable."""
     import resource
     import tracemalloc
 
@@ -171,21 +175,28 @@ def bench_many_mobiles(duration: float = 300.0, count: int = 1000) -> dict[str, 
 
     overrides = (f"scenario.duration={duration}s", f"generate.mobile_nodes.count={count}",
                  f"generate.mobile_nodes.flow.stop={duration - 1}s")
-    tracemalloc.start()
-    t0 = time.perf_counter()
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if trace_memory:
+        tracemalloc.start()
+    t0, c0 = time.perf_counter(), time.process_time()
     result = run("many-mobiles", overrides=overrides)
-    wall = time.perf_counter() - t0
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     c = result.counters
-    out = {"simulated_s": duration, "mobile_nodes": count, "wall_s": wall,
+    handovers = result.report["handovers"]
+    out = {"simulated_s": duration, "mobile_nodes": count, "wall_s": wall, "cpu_s": cpu,
+           "run_loop_wall_s": c["wall_time"],
            "events": c["events"], "events_per_s": c["events"] / wall,
            "packets": c["packets"], "packets_per_s": c["packets"] / wall,
-           "handovers": len(result.report["handovers"]),
-           "peak_traced_MiB": peak / 2**20,
-           "peak_rss_MiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+           "handovers": len(handovers),
+           "handovers_registered": sum(1 for h in handovers if h["registration"] is not None),
+           "peak_rss_MiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+           "rss_before_MiB": rss_before}
+    if trace_memory:
+        out["peak_traced_MiB"] = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
     for k, v in out.items():
-        print(f"many-mobiles {k:>16}: {v:,.1f}" if isinstance(v, float) else f"{k}: {v}")
+        print(f"many-mobiles {k:>20}: {v:,.1f}" if isinstance(v, float) else
+              f"many-mobiles {k:>20}: {v:,}")
     print(f"many-mobiles speed-up over real time: {duration / wall:.2f}x")
     return out
 
@@ -194,7 +205,13 @@ if __name__ == "__main__":
     import sys
 
     if "--many-mobiles" in sys.argv:
-        sys.argv.remove("--many-mobiles")
-        bench_many_mobiles()
+        mm = argparse.ArgumentParser(description="many-mobiles: the whole simulator")
+        mm.add_argument("--many-mobiles", action="store_true")
+        mm.add_argument("--duration", type=float, default=300.0, help="simulated seconds")
+        mm.add_argument("--count", type=int, default=1000, help="mobile nodes")
+        mm.add_argument("--tracemalloc", action="store_true",
+                        help="also trace Python allocations (slow: times not comparable)")
+        a = mm.parse_args()
+        bench_many_mobiles(a.duration, a.count, a.tracemalloc)
     else:
         main()

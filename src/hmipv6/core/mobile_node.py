@@ -137,6 +137,11 @@ DISCARD_PORT = 9
 TUNNEL_OVERHEAD = 40
 """One IPv6-in-IPv6 header (RFC 2473)."""
 
+_RaView = tuple[tuple[PrefixInformation, ...], tuple[IPv6Network, ...], tuple[str, ...],
+                tuple[MapOption, ...], tuple[MTU, ...]]
+"""What ``MobileNode._ra_view`` reads from an RA (prefixes, their networks and names, MAP
+options, MTU options)."""
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MobileNodeConfig:
@@ -305,6 +310,7 @@ class MobileNode(Node):
         self._handover: _Handover | None = None
         self._attachment: tuple[IPv6Address, IPv6Address | None] | None = None
         self._last_prefix: IPv6Network | None = None
+        self._last_ra_view: tuple[RouterAdvertisement, _RaView] | None = None
 
     # == configuration helpers =================================================================
 
@@ -542,22 +548,18 @@ class MobileNode(Node):
         if link is None or not link.up:
             self.drop(now, "link-down", f"RA on {ifname}")
             return
-        prefixes = [p for p in options_of(ra.options, PrefixInformation)
-                    if p.autonomous and p.prefix_length == 64 and p.valid_lifetime > 0
-                    and p.preferred_lifetime <= p.valid_lifetime
-                    and not p.prefix.is_link_local and not p.prefix.is_multicast]
-        options = options_of(ra.options, MapOption)
+        prefixes, networks, names, options, mtus = self._ra_view(ra)
         records = tuple(MapRecord(address=o.address, dist=o.dist, pref=o.pref, r=o.r,
                                   valid_lifetime=o.valid_lifetime, received_at=now, ifname=ifname,
                                   router=packet.src, position=i) for i, o in enumerate(options))
         self.emit(RouterAdvertisementReceived(
             time=now, ifname=ifname, router=packet.src,
-            prefixes=tuple(f"{p.prefix}/64" for p in prefixes), maps=tuple(o.address for o in options)))
+            prefixes=names, maps=tuple(o.address for o in options)))
         self.timers.cancel(f"rs:{ifname}")
         if link.router != packet.src:
             link.router = packet.src
             self.add_route("::/0", ifname, packet.src)
-        for m in options_of(ra.options, MTU):
+        for m in mtus:
             if m.mtu >= 1280:
                 link.mtu = m.mtu
         # MN-01 (RFC 4140 §7.2): "A mobile node MUST store the received option(s)".
@@ -572,10 +574,9 @@ class MobileNode(Node):
                 self._failed_maps.discard(r.address)
                 self.emit(MapRecovered(time=now, map=r.address))
         current = link.prefix
-        keep = current is not None and any(
-            IPv6Network(f"{p.prefix}/64", strict=False) == current for p in prefixes)
+        keep = current is not None and any(n == current for n in networks)
         if prefixes and not keep:
-            new = IPv6Network(f"{prefixes[0].prefix}/64", strict=False)
+            new = networks[0]
             # RFC 4140 §3/§9 (MN-25): a new prefix, or a changed set of MAPs, is movement.
             if new != self._last_prefix or maps_changed:
                 self.emit(MovementDetected(time=now, ifname=ifname, new_prefix=str(new),
@@ -586,6 +587,24 @@ class MobileNode(Node):
             self.emit(MovementDetected(time=now, ifname=ifname, new_prefix=str(current),
                                        map_changed=True))
         self._reconcile(now)
+
+    def _ra_view(self, ra: RouterAdvertisement) -> _RaView:
+        """What :meth:`_on_ra` reads from an RA's options: the usable prefixes (RFC 4862
+        §5.5.3), their /64 networks and names, the MAP options, the MTU options. A pure
+        function of the (immutable) RA, memoised for the last RA object seen: a router's
+        unchanged RA decodes to the very same object, so re-reading it costs nothing."""
+        view = self._last_ra_view
+        if view is not None and view[0] is ra:
+            return view[1]
+        prefixes = tuple(p for p in options_of(ra.options, PrefixInformation)
+                         if p.autonomous and p.prefix_length == 64 and p.valid_lifetime > 0
+                         and p.preferred_lifetime <= p.valid_lifetime
+                         and not p.prefix.is_link_local and not p.prefix.is_multicast)
+        networks = tuple(IPv6Network(f"{p.prefix}/64", strict=False) for p in prefixes)
+        result = (prefixes, networks, tuple(f"{p.prefix}/64" for p in prefixes),
+                  tuple(options_of(ra.options, MapOption)), tuple(options_of(ra.options, MTU)))
+        self._last_ra_view = (ra, result)
+        return result
 
     def _configure_lcoa(self, now: float, link: LinkState, prefix: IPv6Network) -> None:
         """RFC 4140 §6.1 / RFC 4862 §5.5.3: LCoA = advertised prefix + interface identifier,

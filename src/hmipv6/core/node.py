@@ -107,6 +107,8 @@ class Node:
         self._events: deque[Event] = deque()
         self._local: set[bytes] = set()
         self.crashed = False
+        self._lookup_seen: tuple[list[Route], int, dict[IPv6Address, Route | None]] = (
+            self.routes, 0, {})
 
     # -- configuration -------------------------------------------------------------------------
 
@@ -144,11 +146,27 @@ class Node:
         self.routes = [r for r in self.routes if r.prefix != net]
 
     def lookup_route(self, dst: IPv6Address) -> Route | None:
-        """Longest-prefix match (routes are kept sorted longest first)."""
-        for r in self.routes:
+        """Longest-prefix match (routes are kept sorted longest first). Results are cached
+        per destination until the route list changes (``add_route`` / ``remove_route``
+        replace the list, so its identity and length tell)."""
+        routes = self.routes
+        seen = self._lookup_seen
+        if seen[0] is not routes or seen[1] != len(routes):
+            seen = self._lookup_seen = (routes, len(routes), {})
+        cache = seen[2]
+        try:
+            return cache[dst]
+        except KeyError:
+            pass
+        found = None
+        for r in routes:
             if dst in r.prefix:
-                return r
-        return None
+                found = r
+                break
+        if len(cache) >= 4096:
+            cache.clear()
+        cache[dst] = found
+        return found
 
     def is_local(self, address: IPv6Address) -> bool:
         return address.packed in self._local
@@ -170,6 +188,18 @@ class Node:
             self.drop(now, "malformed", str(exc))
             return
         self.process(now, ifname, packet, data)
+
+    def receive_packet(self, now: float, ifname: str, packet: IPv6Packet, raw: bytes) -> None:
+        """:meth:`receive` for octets ``raw`` the driver already decoded into ``packet`` (the
+        simulator decodes a multicast frame once and hands the same immutable packet to every
+        station of the cell). Behaves exactly as ``receive(now, ifname, raw)``: a node type
+        that overrides :meth:`receive` (octet-level fast paths) gets the octets."""
+        if type(self).receive is not Node.receive:
+            self.receive(now, ifname, raw)
+            return
+        if self.crashed:
+            return
+        self.process(now, ifname, packet, raw)
 
     def handle_timer(self, now: float) -> None:
         if self.crashed:

@@ -61,6 +61,7 @@ from hmipv6.core.mobile_node import MobileNode, MobileNodeConfig
 from hmipv6.core.node import Node, link_local_for
 from hmipv6.core.router import Router
 from hmipv6.core.security import NullSecurity, Security
+from hmipv6.errors import DecodeError
 from hmipv6.sim import metrics as _metrics
 from hmipv6.sim.links import Cell, Radio, WiredLink, pcap_tap
 from hmipv6.sim.scenario import (
@@ -79,7 +80,7 @@ from hmipv6.sim.scenario import (
 from hmipv6.sim.scheduler import URGENT, Scheduler, TimerHandle
 from hmipv6.sim.traffic import CBR_PORT_BASE, Sink, Source, decode_probe, echo_fields
 from hmipv6.wire.icmpv6 import EchoReply, EchoRequest
-from hmipv6.wire.ipv6 import IPv6Packet
+from hmipv6.wire.ipv6 import IPv6Packet, decode
 from hmipv6.wire.pcap import PcapWriter
 from hmipv6.wire.udp import UDP
 
@@ -172,6 +173,9 @@ class Network:
         self.event_log: list[tuple[str, Event]] | None = [] if keep_events else None
         """Every engine event as ``(node, event)`` when ``keep_events`` (for tests)."""
         self._is_local: dict[str, Callable[[bytes], bool]] = {}
+        self._shared_raw: bytes | None = None
+        self._shared_packet: IPv6Packet | None = None
+        """The last cell frame decoded by ``_deliver_shared`` (None: it did not decode)."""
         self._captures: dict[str, BytesIO] = {}
         ha = {s.address.packed for s in sc.of_role(HomeAgentSpec)}
         cn = {s.address.packed for s in sc.of_role(CorrespondentSpec)}
@@ -343,7 +347,7 @@ class Network:
             cell = Cell(s, c.router, delay=c.delay, bandwidth=c.bandwidth, queue=c.queue,
                         loss=c.loss, rng=_rng(sc.seed, f"cell/{c.router}"))
             port = _CellPort(cell)
-            cell.attach(c.router, partial(self._deliver, c.router, "wlan0"))
+            cell.attach(c.router, partial(self._deliver_shared, c.router, "wlan0"))
             router = self.nodes[c.router]
             port.learn(c.router, router.interfaces["wlan0"].link_local.packed)
             for address in router.interfaces["wlan0"].addresses:
@@ -354,7 +358,7 @@ class Network:
                 self._capture(cell.name, cell.taps)
         for spec in sc.of_role(MobileNodeSpec):
             name = spec.name
-            self.radios[name] = Radio(s, name, partial(self._deliver, name, "wlan0"),
+            self.radios[name] = Radio(s, name, partial(self._deliver_shared, name, "wlan0"),
                                       on_down=partial(self._radio_down, name),
                                       on_up=partial(self._radio_up, name))
 
@@ -440,6 +444,24 @@ class Network:
     def _deliver(self, name: str, ifname: str, data: bytes) -> None:
         self.packets += 1
         self.nodes[name].receive(self.sched.now, ifname, data)
+        self.service(name)
+
+    def _deliver_shared(self, name: str, ifname: str, data: bytes) -> None:
+        """A cell frame reaching a station: a multicast frame reaches every station of the
+        cell with the same octets (the same object), decoded here once and handed to each
+        as the same immutable packet (``Node.receive_packet``, equivalent to ``receive``)."""
+        self.packets += 1
+        if data is not self._shared_raw:
+            self._shared_raw = data
+            try:
+                self._shared_packet = decode(data)
+            except DecodeError:
+                self._shared_packet = None
+        packet = self._shared_packet
+        if packet is None:
+            self.nodes[name].receive(self.sched.now, ifname, data)
+        else:
+            self.nodes[name].receive_packet(self.sched.now, ifname, packet, data)
         self.service(name)
 
     def _transmit(self, name: str, node: Node, ifname: str, data: bytes,

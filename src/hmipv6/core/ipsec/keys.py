@@ -279,5 +279,5 @@ class Provisioner:
 
 
 def _ensure_policy(node: IPsec, policy: Policy) -> None:
-    if policy not in node.spd.policies:
+    if policy not in node.spd:
         node.add_policy(policy)

@@ -30,6 +30,7 @@ import enum
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from ipaddress import IPv6Address, IPv6Network
+from typing import Any
 
 from hmipv6.core.ipsec.sad import IPsecProtocol, Range, Selector, as_selector, in_range, to_range
 
@@ -116,23 +117,111 @@ class Policy:
         return self.types is None or type_of() in self.types
 
 
+class _PolicyList(list[Policy]):
+    """The SPD's ordered entries: a plain list that tells its database when it changes (tests
+    and tools edit ``spd.policies`` in place), so the lookup cache is never stale."""
+
+    __slots__ = ("_changed",)
+
+    def __init__(self, policies: Iterable[Policy], changed: Callable[[], None]) -> None:
+        super().__init__(policies)
+        self._changed = changed
+
+
+def _changing(name: str) -> Callable[..., Any]:
+    method = getattr(list, name)
+
+    def changing(self: _PolicyList, *args: Any, **kwargs: Any) -> Any:
+        self._changed()
+        return method(self, *args, **kwargs)
+
+    changing.__name__ = name
+    return changing
+
+
+for _name in ("__setitem__", "__delitem__", "__iadd__", "__imul__", "append", "extend",
+              "insert", "pop", "remove", "clear", "sort", "reverse"):
+    setattr(_PolicyList, _name, _changing(_name))
+del _name
+
+
 class SecurityPolicyDatabase:
-    """An ordered policy list with a default action."""
+    """An ordered policy list with a default action.
+
+    Lookups are cached per protocol (the entries that could apply to it: a mobile node's
+    entries all concern the Mobility Header, so its ICMPv6 costs nothing) and per (local,
+    remote, protocol): the cache holds, in SPD order, the entries whose address and protocol
+    selectors match; a lookup then returns the first of
+    them whose message types (computed lazily, as before) match. So a node with thousands
+    of entries (a home agent or MAP serving thousands of mobile nodes) decides in constant
+    time, with exactly the first-match result of scanning the list. Any change to
+    :attr:`policies` empties the cache and bumps :attr:`version`."""
+
+    _CACHE_LIMIT = 8192
 
     def __init__(self, policies: Iterable[Policy] = (), *,
                  default: Action = Action.BYPASS) -> None:
-        self.policies: list[Policy] = list(policies)
+        self._cache: dict[tuple[IPv6Address, IPv6Address, int], tuple[Policy, ...]] = {}
+        self._by_protocol: dict[int, tuple[Policy, ...]] = {}
+        self._members: set[Policy] | None = None
+        self.version = 0
+        """Bumped whenever the entries change."""
+        self._policies = _PolicyList(policies, self._changed)
         self.default = default
+
+    @property
+    def policies(self) -> list[Policy]:
+        """The ordered entries (a list; editing it in place is allowed)."""
+        return self._policies
+
+    @policies.setter
+    def policies(self, policies: Iterable[Policy]) -> None:
+        self._changed()
+        self._policies = _PolicyList(policies, self._changed)
+
+    def _changed(self) -> None:
+        self._cache.clear()
+        self._by_protocol.clear()
+        self._members = None
+        self.version += 1
 
     def add(self, policy: Policy) -> Policy:
         """Append ``policy`` (it applies after every entry already present)."""
-        self.policies.append(policy)
+        members = self._members
+        self._policies.append(policy)
+        if members is not None:
+            members.add(policy)
+            self._members = members
         return policy
+
+    def __contains__(self, policy: object) -> bool:
+        """Is an entry equal to ``policy`` present? (Constant time: provisioning thousands of
+        mobile nodes asks this for every policy it installs.)"""
+        if self._members is None:
+            self._members = set(self._policies)
+        return policy in self._members
 
     def lookup(self, local: IPv6Address, remote: IPv6Address, protocol: int,
                type_of: Callable[[], int | None]) -> Policy | None:
         """The first matching entry, or ``None`` (then :attr:`default` applies)."""
-        for p in self.policies:
-            if p.matches(local, remote, protocol, type_of):
+        same = self._by_protocol.get(protocol)
+        if same is None:
+            same = self._by_protocol[protocol] = tuple(
+                p for p in self._policies if p.protocol is None or p.protocol == protocol)
+        if not same:
+            return None
+        key = (local, remote, protocol)
+        candidates = self._cache.get(key)
+        if candidates is None:
+            lo, re = int(local), int(remote)
+            candidates = tuple(
+                p for p in same
+                if (p._local_range is None or lo >> p._local_range[1] == p._local_range[0])
+                and (p._remote_range is None or re >> p._remote_range[1] == p._remote_range[0]))
+            if len(self._cache) >= self._CACHE_LIMIT:
+                self._cache.clear()
+            self._cache[key] = candidates
+        for p in candidates:
+            if p.types is None or type_of() in p.types:
                 return p
         return None
