@@ -49,20 +49,22 @@ from ipaddress import IPv6Address
 from pathlib import Path
 from typing import Any
 
-from hmipv6.core.access_router import AccessRouter, AccessRouterConfig, MapConfig, RaConfig
-from hmipv6.core.correspondent import CorrespondentNode
+from hmipv6.core.access_router import AccessRouter
 from hmipv6.core.events import Event
-from hmipv6.core.home_agent import HomeAgent
-from hmipv6.core.ipsec import IPsec
 from hmipv6.core.ipsec.keys import Provisioner
 from hmipv6.core.map import MobilityAnchorPoint
-from hmipv6.core.map_probe import ProbeConfig
-from hmipv6.core.mobile_node import MobileNode, MobileNodeConfig
-from hmipv6.core.node import Node, link_local_for
-from hmipv6.core.router import Router
-from hmipv6.core.security import NullSecurity, Security
+from hmipv6.core.mobile_node import MobileNode
+from hmipv6.core.node import Node
 from hmipv6.errors import DecodeError
 from hmipv6.sim import metrics as _metrics
+from hmipv6.sim.engines import (
+    SUITES,  # noqa: F401  (re-exported: moved to hmipv6.sim.engines)
+    build_engines,
+    emit_probe,
+    make_provisioner,
+    observe,
+    provision,
+)
 from hmipv6.sim.links import Cell, Radio, WiredLink, pcap_tap
 from hmipv6.sim.scenario import (
     AccessRouterSpec,
@@ -73,21 +75,15 @@ from hmipv6.sim.scenario import (
     MapSpec,
     MobileNodeSpec,
     Move,
-    RouterSpec,
     Scenario,
     load,
 )
 from hmipv6.sim.scheduler import URGENT, Scheduler, TimerHandle
-from hmipv6.sim.traffic import CBR_PORT_BASE, Sink, Source, decode_probe, echo_fields
-from hmipv6.wire.icmpv6 import EchoReply, EchoRequest
+from hmipv6.sim.traffic import Sink, Source, decode_probe
 from hmipv6.wire.ipv6 import IPv6Packet, decode
 from hmipv6.wire.pcap import PcapWriter
-from hmipv6.wire.udp import UDP
 
 __all__ = ["Network", "SimulationResult", "run"]
-
-SUITES = {"esp": "esp-null-hmac-sha256", "ah": "ah-hmac-sha256"}
-"""``defaults.security`` → the provisioning suite of :mod:`hmipv6.core.ipsec.keys`."""
 
 Progress = Callable[[float, float], object]
 """``progress(now, duration)``: called about every simulated second."""
@@ -164,8 +160,7 @@ class Network:
         """By access router name."""
         self.radios: dict[str, Radio] = {}
         self.security = sc.defaults.security
-        self.provisioner: Provisioner | None = (
-            Provisioner(sc.seed, SUITES[self.security]) if self.security in SUITES else None)
+        self.provisioner: Provisioner | None = make_provisioner(sc)
         self.sources: dict[int, Source] = {}
         self.sinks: dict[int, Sink] = {}
         self._sinks_at: dict[str, dict[int, Sink]] = {}
@@ -189,117 +184,22 @@ class Network:
 
     # -- construction ----------------------------------------------------------------------------
 
-    def _security(self, name: str) -> Security:
-        if self.provisioner is None:
-            return NullSecurity()
-        return IPsec(name=name)
-
     def _build_nodes(self) -> None:
-        sc = self.scenario
-        hmip = self.protocol == "hmipv6"
-        ro_cns = tuple(s.address for s in sc.of_role(CorrespondentSpec) if s.route_optimisation)
-        relay_maps = any(getattr(s, "relay_maps", False) for s in sc.nodes.values())
-        for name, spec in sc.nodes.items():
-            ifaces = [i.name for i in sc.interfaces.get(name, ())]
-            rng = _rng(sc.seed, f"node/{name}")
-            p = spec.parameters
-            node: Node
-            if isinstance(spec, CorrespondentSpec):
-                node = CorrespondentNode(name, address=spec.address, ifname=ifaces[0],
-                                         route_optimisation=spec.route_optimisation, rng=rng)
-            elif isinstance(spec, HomeAgentSpec):
-                node = HomeAgent(name, address=spec.address, ifname=ifaces[0],
-                                 home_prefixes=(spec.home_prefix,),
-                                 max_lifetime=max(600, int(p.binding_lifetime)), rng=rng,
-                                 security=self._security(name))
-            elif isinstance(spec, MapSpec):
-                # Dynamic discovery (RFC 4140 §7.1.2): the MAP sends its option down every
-                # interface other than its first (upstream) one; with relay_maps it also
-                # relays what it hears on that one (§7.1.1, AR-03).
-                node = MobilityAnchorPoint(
-                    name, address=spec.address, ifname=ifaces[0], rcoa_prefix=spec.rcoa_prefix,
-                    prefix_valid_lifetime=int(spec.valid_lifetime),
-                    max_lifetime=max(600, int(p.binding_lifetime)),
-                    valid_lcoa_prefixes=spec.valid_lcoa_prefixes or None,
-                    allow_forwarding_to="any", preference=spec.preference,
-                    advertise_on=tuple(ifaces[1:]) if relay_maps and hmip else (),
-                    relay_from=tuple(ifaces[:1]) if spec.relay_maps and hmip else (),
-                    ra_interval=max(p.ra_interval[1], 1.0), rng=rng,
-                    security=self._security(name))
-            elif isinstance(spec, AccessRouterSpec):
-                maps: list[MapConfig] = []
-                if hmip:
-                    for m in spec.advertise_maps:
-                        ms = sc.nodes[m]
-                        assert isinstance(ms, MapSpec)
-                        maps.append(MapConfig(address=ms.address, pref=ms.preference,
-                                              valid_lifetime=int(ms.valid_lifetime),
-                                              probe=spec.probe_maps))
-                wired = tuple(i for i in ifaces if i != "wlan0")
-                cfg = AccessRouterConfig(
-                    interfaces={"wlan0": RaConfig(prefix=spec.prefix, router_address=spec.address,
-                                                  min_interval=p.ra_interval[0],
-                                                  max_interval=p.ra_interval[1])},
-                    maps=tuple(maps),
-                    relay_from=wired if spec.relay_maps and hmip else (),
-                    profile=sc.profile,
-                    probe=ProbeConfig() if spec.probe_maps and hmip else None)
-                node = AccessRouter(name, rng=rng, config=cfg)
-            elif isinstance(spec, MobileNodeSpec):
-                has = sc.nodes[spec.home_agent]
-                assert isinstance(has, HomeAgentSpec)
-                mcfg = MobileNodeConfig(
-                    home_address=spec.home_address, home_agent=has.address,
-                    interface_id=int(spec.interface_id), dad=p.dad,  # type: ignore[arg-type]
-                    map_selection=spec.map_selection,  # type: ignore[arg-type]
-                    profile=sc.profile,  # type: ignore[arg-type]
-                    binding_lifetime=int(p.binding_lifetime), hmipv6=hmip,
-                    route_optimisation=bool(ro_cns), correspondents=ro_cns)
-                node = MobileNode(name, mcfg, interfaces=("wlan0",), rng=rng,
-                                  security=self._security(name))
-            elif isinstance(spec, RouterSpec) and spec.relay_maps and hmip and ifaces:
-                # A relaying router (RFC 4140 §7.1.1): the access router's relay engine with
-                # discovery-only RAs (no prefix) on the links below its first (upstream) one.
-                slow = (max(p.ra_interval[0], 0.75), max(p.ra_interval[1], 1.0))
-                node = AccessRouter(name, rng=rng, config=AccessRouterConfig(
-                    interfaces={i: RaConfig(prefix=None, min_interval=slow[0],
-                                            max_interval=slow[1]) for i in ifaces[1:]},
-                    relay_from=tuple(ifaces[:1]), profile=sc.profile, probe=None))
-                if spec.address is not None:
-                    node.add_interface(ifaces[0], (spec.address,))
-            else:
-                assert isinstance(spec, RouterSpec)
-                node = Router(name, rng=rng)
-                if spec.address is not None and ifaces:
-                    node.add_interface(ifaces[0], (spec.address,))
-            for ifname in ifaces:
-                if ifname not in node.interfaces:
-                    node.add_interface(ifname)
+        for name, node in build_engines(self.scenario, self.protocol, self.provisioner).items():
             self.nodes[name] = node
             self._is_local[name] = partial(_is_local, node)
-            self.roles[name] = spec.role
+            self.roles[name] = self.scenario.nodes[name].role
             self._timers[name] = None
             self._observe(name, node)
-        routing = sc.routing
-        if routing is not None:
-            for name in routing.nodes:
-                node = self.nodes[name]
-                for hop in routing.table(name):
-                    if hop.via is None:
-                        continue
-                    iface = sc.interface_towards(name, hop.via)
-                    assert iface.peer_ifname is not None
-                    node.add_route(hop.prefix, iface.name,
-                                   link_local_for(hop.via, iface.peer_ifname)[0])
 
     def _observe(self, name: str, node: Node) -> None:
-        """Watch what the node's applications receive, as a socket would (flows' sinks)."""
+        """Feed the flows' sinks at this node with what its applications receive."""
         sinks = self._sinks_at.setdefault(name, {})
-        on_data = node.on_data
-        on_icmpv6 = node.on_icmpv6
         metrics = self.metrics
 
         def seen(now: float, data: bytes) -> bool:
+            if not sinks:
+                return False
             probe = decode_probe(data)
             if probe is None:
                 return False
@@ -311,24 +211,7 @@ class Network:
                 return True
             return False
 
-        def data_hook(now: float, ifname: str, packet: IPv6Packet, payload: Any,
-                      tunnelled: int) -> None:
-            on_data(now, ifname, packet, payload, tunnelled)
-            data = getattr(payload, "data", None)
-            if sinks and isinstance(data, bytes):
-                seen(now, data)
-
-        def icmp_hook(now: float, ifname: str, packet: IPv6Packet, message: Any,
-                      tunnelled: int) -> None:
-            # An Echo Reply of a ping flow is the application's; any other (an access
-            # router's MAP probe, RFC 4140 §10) is the engine's.
-            if (isinstance(message, EchoReply) and sinks and not isinstance(node, MobileNode)
-                    and seen(now, message.data)):
-                return
-            on_icmpv6(now, ifname, packet, message, tunnelled)
-
-        node.on_data = data_hook  # type: ignore[method-assign]
-        node.on_icmpv6 = icmp_hook  # type: ignore[method-assign]
+        observe(node, seen)
 
     def _build_links(self, capture: bool) -> None:
         sc = self.scenario
@@ -367,23 +250,7 @@ class Network:
         taps.append(pcap_tap(PcapWriter(buf)))
 
     def _provision(self) -> None:
-        prov = self.provisioner
-        if prov is None:
-            return
-        sc = self.scenario
-        maps = sc.of_role(MapSpec) if self.protocol == "hmipv6" else []
-        for spec in sc.of_role(MobileNodeSpec):
-            mn_sec = self.nodes[spec.name].security
-            assert isinstance(mn_sec, IPsec)
-            for m in maps:
-                map_sec = self.nodes[m.name].security
-                assert isinstance(map_sec, IPsec)
-                prov.mn_map(mn_sec, spec.name, map_sec, m.name, m.address, m.rcoa_prefix)
-            ha = sc.nodes[spec.home_agent]
-            assert isinstance(ha, HomeAgentSpec)
-            ha_sec = self.nodes[ha.name].security
-            assert isinstance(ha_sec, IPsec)
-            prov.mn_ha(mn_sec, spec.name, ha_sec, ha.name, spec.home_address, ha.address)
+        provision(self.scenario, self.protocol, self.provisioner, self.nodes)
 
     def _build_flows(self) -> None:
         sc = self.scenario
@@ -570,31 +437,7 @@ class Network:
     # -- applications ------------------------------------------------------------------------------
 
     def _emit(self, flow: Flow, sequence: int, payload: bytes) -> None:
-        now = self.sched.now
-        src = self.nodes[flow.src]
-        dst = self.scenario.address_of(flow.dst)
-        assert dst is not None
-        if src.crashed:
-            return
-        if flow.kind == "cbr":
-            port = CBR_PORT_BASE + flow.index
-            if isinstance(src, MobileNode):
-                src.send(now, dst, UDP(port, port, payload))
-            elif isinstance(src, CorrespondentNode):
-                src.send(now, dst, payload, src_port=port, dst_port=port)
-            else:
-                own = self.scenario.address_of(flow.src)
-                assert own is not None
-                src.send_packet(now, IPv6Packet(own, dst, UDP(port, port, payload)))
-        else:
-            ident, seq = echo_fields(flow.index, sequence)
-            req = EchoRequest(identifier=ident, sequence=seq, data=payload)
-            if isinstance(src, MobileNode):
-                src.send(now, dst, req)
-            else:
-                own = self.scenario.address_of(flow.src)
-                assert own is not None
-                src.send_packet(now, IPv6Packet(own, dst, req))
+        emit_probe(self.scenario, flow, self.nodes[flow.src], self.sched.now, sequence, payload)
         self.service(flow.src)
 
     # -- running -----------------------------------------------------------------------------------

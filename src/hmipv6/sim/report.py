@@ -2,12 +2,16 @@
 
 Theory of operation
 -------------------
-:func:`build_report` reads a finished :class:`~hmipv6.sim.network.Network` — its metrics
-(events and arrivals), its sources and sinks, and what the engines expose for inspection
-(binding caches, counters) — and returns a plain dict whose key order is fixed here: the
-format's keys first, in SCENARIO.md's order, then additions. Lists are in a stable order
-(handovers by time then mobile node, flows by index, nodes in scenario order), times are
-rounded to the nanosecond (so float noise never changes a report) and counters are sorted by
+One code path for both worlds: :func:`assemble_report` takes the metrics (fed with the
+engines' events and the flows' arrivals), the flows' statistics and each node's
+:func:`node_state` (binding caches, counters: what the engines expose for inspection).
+:func:`build_report` gathers those from a finished simulator
+:class:`~hmipv6.sim.network.Network`; the testbed (``hmipv6.net.testbed``) from the daemons'
+event logs (times there are wall-clock seconds since the start). The result is a plain
+dict whose key order is fixed here: the format's keys first, in SCENARIO.md's order, then
+additions. Lists are in a stable order (handovers by time then mobile node, flows by index,
+nodes in scenario order), times are rounded to the nanosecond (so float noise never changes a
+report) and counters are sorted by
 name. :func:`dumps` is the one way to write it: ``json.dumps(sort_keys=False, indent=2)``,
 so the same scenario and seed give byte-identical files.
 """
@@ -16,17 +20,22 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from hmipv6.core.anchor import BindingAnchor
 from hmipv6.core.correspondent import CorrespondentNode
 from hmipv6.core.map import MobilityAnchorPoint
 from hmipv6.core.mobile_node import MobileNode
+from hmipv6.core.node import Node
+from hmipv6.sim.metrics import Metrics
+from hmipv6.sim.scenario import Scenario
+from hmipv6.sim.traffic import FlowStats
 
 if TYPE_CHECKING:
     from hmipv6.sim.network import Network
 
-__all__ = ["FORMAT", "build_report", "dumps"]
+__all__ = ["FORMAT", "assemble_report", "build_report", "dumps", "node_state"]
 
 FORMAT = "hmipv6-report/1"
 
@@ -39,9 +48,45 @@ def _t(x: float | None) -> float | None:
 
 
 def build_report(net: Network) -> dict[str, Any]:
+    """The report of a finished simulation."""
     sc = net.scenario
-    m = net.metrics
     now = net.sched.now
+    flows = {f.index: net.sinks[f.index].stats(net.sources[f.index].sent) for f in sc.flows}
+    states = {name: node_state(node, net.roles[name], now) for name, node in net.nodes.items()}
+    return assemble_report(sc, net.protocol, net.security, net.metrics, flows, states,
+                           world="simulation")
+
+
+def node_state(node: Node, role: str, now: float) -> dict[str, Any]:
+    """What a report shows of one engine at the end of a run (``nodes.<name>``), before the
+    counters derived from events are added by :func:`assemble_report`. A testbed daemon
+    computes it in its own process and logs it."""
+    entry: dict[str, Any] = {"role": role}
+    if isinstance(node, BindingAnchor | CorrespondentNode):
+        cache = []
+        for b in sorted(node.cache, key=lambda b: int(b.address)):
+            remaining = max(int(b.expires - now), 0)
+            if isinstance(node, MobilityAnchorPoint):
+                cache.append({"rcoa": str(b.address), "lcoa": str(b.care_of),
+                              "lifetime": remaining})
+            else:
+                cache.append({"hoa": str(b.address), "coa": str(b.care_of),
+                              "lifetime": remaining})
+        entry["binding_cache"] = cache
+    if isinstance(node, MobileNode):
+        entry["home_address"] = str(node.config.home_address)
+        entry["lcoa"] = None if node.lcoa() is None else str(node.lcoa())
+        entry["rcoa"] = None if node.rcoa() is None else str(node.rcoa())
+    entry["counters"] = {k: v for k, v in node.counters.items() if v}
+    return entry
+
+
+def assemble_report(sc: Scenario, protocol: str, security: str, m: Metrics,
+                    flow_stats: Mapping[int, FlowStats], states: Mapping[str, dict[str, Any]],
+                    *, world: str) -> dict[str, Any]:
+    """The report from what both worlds have: the metrics fed with every node's events
+    (``m.finish`` already called), each flow's statistics and each node's
+    :func:`node_state` (nodes missing from ``states`` are left out)."""
     handovers = []
     for rec in sorted(m.handovers, key=lambda r: (r.l2_up, r.mn)):
         timeline = {k: _t(getattr(rec, k)) for k in _TIMELINE}
@@ -58,8 +103,7 @@ def build_report(net: Network) -> dict[str, Any]:
         })
     flows = []
     for flow in sc.flows:
-        stats = net.sinks[flow.index].stats(net.sources[flow.index].sent)
-        row = stats.as_report(src=flow.src, dst=flow.dst, kind=flow.kind)
+        row = flow_stats[flow.index].as_report(src=flow.src, dst=flow.dst, kind=flow.kind)
         for k in ("max_gap", "delay_mean", "delay_max"):
             v = row[k]
             row[k] = _t(v) if isinstance(v, float) else v
@@ -72,43 +116,33 @@ def build_report(net: Network) -> dict[str, Any]:
         "bytes_on_wireless": m.bytes_on_wireless,
     }
     nodes: dict[str, Any] = {}
-    for name, node in net.nodes.items():
-        entry: dict[str, Any] = {"role": net.roles[name]}
-        if isinstance(node, BindingAnchor | CorrespondentNode):
-            cache = []
-            for b in sorted(node.cache, key=lambda b: int(b.address)):
-                remaining = max(int(b.expires - now), 0)
-                if isinstance(node, MobilityAnchorPoint):
-                    cache.append({"rcoa": str(b.address), "lcoa": str(b.care_of),
-                                  "lifetime": remaining})
-                else:
-                    cache.append({"hoa": str(b.address), "coa": str(b.care_of),
-                                  "lifetime": remaining})
-            entry["binding_cache"] = cache
-        counters = {k: v for k, v in node.counters.items() if v}
-        if isinstance(node, BindingAnchor | CorrespondentNode):
+    for name in sc.nodes:
+        state = states.get(name)
+        if state is None:
+            continue
+        entry = {k: v for k, v in state.items() if k != "counters"}
+        counters = dict(state.get("counters", {}))
+        if "binding_cache" in state:  # a binding anchor (MAP, HA) or a correspondent
+            address = sc.address_of(name)
             from_events = m.node_counts.get(name, Counter())
             counters["bu_accepted"] = from_events.get("bu_accepted", 0)
-            counters["bu_rejected"] = m.rejected_by.get(node.address.packed, 0)
-        if isinstance(node, MobileNode):
-            entry["home_address"] = str(node.config.home_address)
-            entry["lcoa"] = None if node.lcoa() is None else str(node.lcoa())
-            entry["rcoa"] = None if node.rcoa() is None else str(node.rcoa())
+            counters["bu_rejected"] = (0 if address is None
+                                       else m.rejected_by.get(address.packed, 0))
         entry["counters"] = dict(sorted(counters.items()))
         nodes[name] = entry
     return {
         "format": FORMAT,
         "scenario": sc.name,
-        "protocol": net.protocol,
+        "protocol": protocol,
         "profile": sc.profile,
         "seed": sc.seed,
         "duration": float(sc.duration),
-        "world": "simulation",
+        "world": world,
         "handovers": handovers,
         "flows": flows,
         "signalling": signalling,
         "nodes": nodes,
-        "security": net.security,
+        "security": security,
         "map_events": [{"time": _t(t), "node": n, "map": a, "event": what}
                        for t, n, a, what in m.map_events],
     }

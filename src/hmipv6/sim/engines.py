@@ -1,0 +1,246 @@
+"""Engines from a scenario, for both worlds: the simulator and the testbed's daemons.
+
+Theory of operation
+-------------------
+:func:`build_engines` turns every node spec of a :class:`~hmipv6.sim.scenario.Scenario` into
+its sans-IO engine (``correspondent`` → :class:`CorrespondentNode`, ``home-agent`` →
+:class:`HomeAgent`, ``router`` → :class:`Router` (with ``relay_maps``: an
+:class:`AccessRouter` relaying MAP options, RFC 4140 §7.1.1), ``map`` →
+:class:`MobilityAnchorPoint`, ``access-router`` → :class:`AccessRouter`, ``mobile-node`` →
+:class:`MobileNode`), each with its own ``random.Random`` seeded from ``"{seed}/node/{name}"``,
+interfaces named as the scenario derives them and static routes whose next hops are the
+neighbours' deterministic link-local addresses (:func:`~hmipv6.core.node.link_local_for`).
+:func:`provision` installs the seed-derived MN–MAP and MN–HA security associations.
+
+Nothing here owns a clock or touches the OS: the simulator (``sim.network``) builds every
+engine in one process; a testbed daemon (``net.daemon``) builds them all too (it is cheap and
+gives every process the same configuration and keys) and drives only its own.
+
+:func:`observe` hooks what a node's applications receive (as a socket would) and
+:func:`emit_probe` hands one flow probe (``sim.traffic`` payload) to its sending engine.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from typing import Any
+
+from hmipv6.core.access_router import AccessRouter, AccessRouterConfig, MapConfig, RaConfig
+from hmipv6.core.correspondent import CorrespondentNode
+from hmipv6.core.home_agent import HomeAgent
+from hmipv6.core.ipsec import IPsec
+from hmipv6.core.ipsec.keys import Provisioner
+from hmipv6.core.map import MobilityAnchorPoint
+from hmipv6.core.map_probe import ProbeConfig
+from hmipv6.core.mobile_node import MobileNode, MobileNodeConfig
+from hmipv6.core.node import Node, link_local_for
+from hmipv6.core.router import Router
+from hmipv6.core.security import NullSecurity, Security
+from hmipv6.sim.scenario import (
+    AccessRouterSpec,
+    CorrespondentSpec,
+    Flow,
+    HomeAgentSpec,
+    MapSpec,
+    MobileNodeSpec,
+    RouterSpec,
+    Scenario,
+)
+from hmipv6.sim.traffic import CBR_PORT_BASE, echo_fields
+from hmipv6.wire.icmpv6 import EchoReply, EchoRequest
+from hmipv6.wire.ipv6 import IPv6Packet
+from hmipv6.wire.udp import UDP
+
+__all__ = ["SUITES", "build_engines", "emit_probe", "make_provisioner", "observe", "provision"]
+
+SUITES = {"esp": "esp-null-hmac-sha256", "ah": "ah-hmac-sha256"}
+"""``defaults.security`` → the provisioning suite of :mod:`hmipv6.core.ipsec.keys`."""
+
+
+def _rng(seed: int, what: str) -> random.Random:
+    return random.Random(f"{seed}/{what}")
+
+
+def make_provisioner(sc: Scenario) -> Provisioner | None:
+    """The scenario's key provisioner (``None`` when ``security = "none"``)."""
+    security = sc.defaults.security
+    return Provisioner(sc.seed, SUITES[security]) if security in SUITES else None
+
+
+def build_engines(sc: Scenario, protocol: str, provisioner: Provisioner | None
+                  ) -> dict[str, Node]:
+    """One engine per node spec, in scenario order, with interfaces and static routes."""
+    hmip = protocol == "hmipv6"
+    ro_cns = tuple(s.address for s in sc.of_role(CorrespondentSpec) if s.route_optimisation)
+    relay_maps = any(getattr(s, "relay_maps", False) for s in sc.nodes.values())
+
+    def security(name: str) -> Security:
+        return NullSecurity() if provisioner is None else IPsec(name=name)
+
+    nodes: dict[str, Node] = {}
+    for name, spec in sc.nodes.items():
+        ifaces = [i.name for i in sc.interfaces.get(name, ())]
+        rng = _rng(sc.seed, f"node/{name}")
+        p = spec.parameters
+        node: Node
+        if isinstance(spec, CorrespondentSpec):
+            node = CorrespondentNode(name, address=spec.address, ifname=ifaces[0],
+                                     route_optimisation=spec.route_optimisation, rng=rng)
+        elif isinstance(spec, HomeAgentSpec):
+            node = HomeAgent(name, address=spec.address, ifname=ifaces[0],
+                             home_prefixes=(spec.home_prefix,),
+                             max_lifetime=max(600, int(p.binding_lifetime)), rng=rng,
+                             security=security(name))
+        elif isinstance(spec, MapSpec):
+            # Dynamic discovery (RFC 4140 §7.1.2): the MAP sends its option down every
+            # interface other than its first (upstream) one; with relay_maps it also
+            # relays what it hears on that one (§7.1.1, AR-03).
+            node = MobilityAnchorPoint(
+                name, address=spec.address, ifname=ifaces[0], rcoa_prefix=spec.rcoa_prefix,
+                prefix_valid_lifetime=int(spec.valid_lifetime),
+                max_lifetime=max(600, int(p.binding_lifetime)),
+                valid_lcoa_prefixes=spec.valid_lcoa_prefixes or None,
+                allow_forwarding_to="any", preference=spec.preference,
+                advertise_on=tuple(ifaces[1:]) if relay_maps and hmip else (),
+                relay_from=tuple(ifaces[:1]) if spec.relay_maps and hmip else (),
+                ra_interval=max(p.ra_interval[1], 1.0), rng=rng,
+                security=security(name))
+        elif isinstance(spec, AccessRouterSpec):
+            maps: list[MapConfig] = []
+            if hmip:
+                for m in spec.advertise_maps:
+                    ms = sc.nodes[m]
+                    assert isinstance(ms, MapSpec)
+                    maps.append(MapConfig(address=ms.address, pref=ms.preference,
+                                          valid_lifetime=int(ms.valid_lifetime),
+                                          probe=spec.probe_maps))
+            wired = tuple(i for i in ifaces if i != "wlan0")
+            cfg = AccessRouterConfig(
+                interfaces={"wlan0": RaConfig(prefix=spec.prefix, router_address=spec.address,
+                                              min_interval=p.ra_interval[0],
+                                              max_interval=p.ra_interval[1])},
+                maps=tuple(maps),
+                relay_from=wired if spec.relay_maps and hmip else (),
+                profile=sc.profile,
+                probe=ProbeConfig() if spec.probe_maps and hmip else None)
+            node = AccessRouter(name, rng=rng, config=cfg)
+        elif isinstance(spec, MobileNodeSpec):
+            has = sc.nodes[spec.home_agent]
+            assert isinstance(has, HomeAgentSpec)
+            mcfg = MobileNodeConfig(
+                home_address=spec.home_address, home_agent=has.address,
+                interface_id=int(spec.interface_id), dad=p.dad,  # type: ignore[arg-type]
+                map_selection=spec.map_selection,  # type: ignore[arg-type]
+                profile=sc.profile,  # type: ignore[arg-type]
+                binding_lifetime=int(p.binding_lifetime), hmipv6=hmip,
+                route_optimisation=bool(ro_cns), correspondents=ro_cns)
+            node = MobileNode(name, mcfg, interfaces=("wlan0",), rng=rng,
+                              security=security(name))
+        elif isinstance(spec, RouterSpec) and spec.relay_maps and hmip and ifaces:
+            # A relaying router (RFC 4140 §7.1.1): the access router's relay engine with
+            # discovery-only RAs (no prefix) on the links below its first (upstream) one.
+            slow = (max(p.ra_interval[0], 0.75), max(p.ra_interval[1], 1.0))
+            node = AccessRouter(name, rng=rng, config=AccessRouterConfig(
+                interfaces={i: RaConfig(prefix=None, min_interval=slow[0],
+                                        max_interval=slow[1]) for i in ifaces[1:]},
+                relay_from=tuple(ifaces[:1]), profile=sc.profile, probe=None))
+            if spec.address is not None:
+                node.add_interface(ifaces[0], (spec.address,))
+        else:
+            assert isinstance(spec, RouterSpec)
+            node = Router(name, rng=rng)
+            if spec.address is not None and ifaces:
+                node.add_interface(ifaces[0], (spec.address,))
+        for ifname in ifaces:
+            if ifname not in node.interfaces:
+                node.add_interface(ifname)
+        nodes[name] = node
+    routing = sc.routing
+    if routing is not None:
+        for name in routing.nodes:
+            node = nodes[name]
+            for hop in routing.table(name):
+                if hop.via is None:
+                    continue
+                iface = sc.interface_towards(name, hop.via)
+                assert iface.peer_ifname is not None
+                node.add_route(hop.prefix, iface.name,
+                               link_local_for(hop.via, iface.peer_ifname)[0])
+    return nodes
+
+
+def provision(sc: Scenario, protocol: str, provisioner: Provisioner | None,
+              nodes: dict[str, Node]) -> None:
+    """Install the seed-derived SAs of every MN–MAP (HMIPv6 only) and MN–HA pair."""
+    if provisioner is None:
+        return
+    maps = sc.of_role(MapSpec) if protocol == "hmipv6" else []
+    for spec in sc.of_role(MobileNodeSpec):
+        mn_sec = nodes[spec.name].security
+        assert isinstance(mn_sec, IPsec)
+        for m in maps:
+            map_sec = nodes[m.name].security
+            assert isinstance(map_sec, IPsec)
+            provisioner.mn_map(mn_sec, spec.name, map_sec, m.name, m.address, m.rcoa_prefix)
+        ha = sc.nodes[spec.home_agent]
+        assert isinstance(ha, HomeAgentSpec)
+        ha_sec = nodes[ha.name].security
+        assert isinstance(ha_sec, IPsec)
+        provisioner.mn_ha(mn_sec, spec.name, ha_sec, ha.name, spec.home_address, ha.address)
+
+
+def observe(node: Node, seen: Callable[[float, bytes], bool]) -> None:
+    """Watch what the node's applications receive, as a socket would: ``seen(now, data)`` gets
+    the data of every UDP datagram delivered, and of every Echo Reply reaching a node other
+    than a mobile node (it returns True when a flow's sink took it, and the engine then does
+    not see the reply: an access router's MAP-probe replies, RFC 4140 §10, stay the
+    engine's)."""
+    on_data = node.on_data
+    on_icmpv6 = node.on_icmpv6
+
+    def data_hook(now: float, ifname: str, packet: IPv6Packet, payload: Any,
+                  tunnelled: int) -> None:
+        on_data(now, ifname, packet, payload, tunnelled)
+        data = getattr(payload, "data", None)
+        if isinstance(data, bytes):
+            seen(now, data)
+
+    def icmp_hook(now: float, ifname: str, packet: IPv6Packet, message: Any,
+                  tunnelled: int) -> None:
+        if (isinstance(message, EchoReply) and not isinstance(node, MobileNode)
+                and seen(now, message.data)):
+            return
+        on_icmpv6(now, ifname, packet, message, tunnelled)
+
+    node.on_data = data_hook  # type: ignore[method-assign]
+    node.on_icmpv6 = icmp_hook  # type: ignore[method-assign]
+
+
+def emit_probe(sc: Scenario, flow: Flow, src: Node, now: float, sequence: int,
+               payload: bytes) -> None:
+    """Hand one probe of ``flow`` to its sending engine: a UDP datagram (both ports
+    ``CBR_PORT_BASE + flow``) for ``cbr``, an Echo Request for ``ping``."""
+    dst = sc.address_of(flow.dst)
+    assert dst is not None
+    if src.crashed:
+        return
+    if flow.kind == "cbr":
+        port = CBR_PORT_BASE + flow.index
+        if isinstance(src, MobileNode):
+            src.send(now, dst, UDP(port, port, payload))
+        elif isinstance(src, CorrespondentNode):
+            src.send(now, dst, payload, src_port=port, dst_port=port)
+        else:
+            own = sc.address_of(flow.src)
+            assert own is not None
+            src.send_packet(now, IPv6Packet(own, dst, UDP(port, port, payload)))
+    else:
+        ident, seq = echo_fields(flow.index, sequence)
+        req = EchoRequest(identifier=ident, sequence=seq, data=payload)
+        if isinstance(src, MobileNode):
+            src.send(now, dst, req)
+        else:
+            own = sc.address_of(flow.src)
+            assert own is not None
+            src.send_packet(now, IPv6Packet(own, dst, req))
