@@ -295,7 +295,10 @@ class AccessRouter(Router):
             self.timers.cancel(f"probe:{address}")
         self.timers.cancel("relay-expiry")
         self.relay.clear()
-        self._failed.clear()
+        # The failure state is volatile too: advertise those MAPs normally again (and say so,
+        # so that anything built from events agrees) until probing finds them failed anew.
+        for address in sorted(self._failed):
+            self.set_map_failed(now, address, False)
         self.start(now)
 
     def set_map_preference(self, now: float, address: IPv6Address, pref: int) -> None:

@@ -408,6 +408,7 @@ class BindingAnchor(Node):
             # durable store keeps it).
             for entry in list(self.cache):
                 self.cache.remove(entry.address)
+                self.emit(BindingRemoved(time=now, home_address=entry.address, reason="lost"))
                 self.on_unbound(now, entry)
         self.cache.expire(now)
         self._arm_expiry()

@@ -284,4 +284,5 @@ class CorrespondentNode(Node):
         self.timers.cancel(NONCE_TIMER)
         for entry in list(self.cache):
             self.cache.remove(entry.address)
+            self.emit(BindingRemoved(time=now, home_address=entry.address, reason="lost"))
         self._arm_expiry()

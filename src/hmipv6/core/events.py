@@ -139,7 +139,8 @@ class BindingCacheUpdated(Event):
 class BindingRemoved(Event):
     home_address: IPv6Address
     reason: str
-    """"deregistered", "expired" or "replaced"."""
+    """"deregistered", "expired", "replaced", or "lost" (the node restarted with a volatile
+    binding cache, RFC 4140 §10)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
