@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hmipv6 import __version__, cli_simulate, decode_cmd
+from hmipv6 import __version__, cli_simulate, cli_testbed, decode_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -14,6 +14,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     cli_simulate.register(sub)
     decode_cmd.register(sub)
+    cli_testbed.register(sub)
     return p
 
 

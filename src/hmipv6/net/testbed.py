@@ -1,0 +1,216 @@
+"""``hmipv6 testbed run``: a scenario on real kernels — namespaces, veths, one daemon per node.
+
+Theory of operation
+-------------------
+:func:`run` loads the scenario (built-in name or file, ``--set`` overrides, ``--duration``),
+builds its :class:`~hmipv6.net.topology.Topology`, opens one capture socket (``AF_PACKET``,
+every EtherType, made inside the link's namespace) per link and cell, and launches one
+daemon process per node (``python -m hmipv6.cli node ... --netns NS``: the daemon enters its
+namespace itself, through pyroute2's ``setns``). Once every daemon printed ``ready`` it picks
+the run's origin ``t0`` (a monotonic time slightly ahead) and sends ``start t0`` to all, so
+they share one clock. Moves are applied at wall-clock times as link state: detaching sets the
+mobile node's end of its cell down at ``at``, attaching sets the new one up ``l2_handover``
+later (at once for a first attachment), as the simulator's radio does. At ``t0 + duration``
+every daemon gets ``stop``, writes its final state and exits; the logs are replayed into the
+report (:func:`hmipv6.net.eventlog.report_from_logs`, ``"world": "testbed"``), and the
+topology is deleted whatever happened.
+
+Output directory::
+
+    report.json            format hmipv6-report/1, times in wall-clock seconds since t0
+    pcap/<link>.pcap       Ethernet (LINKTYPE 1) captures, timestamps = seconds since t0
+    logs/<node>.jsonl      each daemon's log (net.eventlog); logs/<node>.err its stderr
+
+Determinism: the engines' seeds, keys and addresses are the scenario's, as in the simulator,
+but the times are the machine's: two runs differ in timings (and possibly in RA instants and
+packets lost during a handover), never in what is exchanged. Faults are not supported yet.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hmipv6.errors import HMIPv6Error
+from hmipv6.net.eventlog import read_logs, report_from_logs
+from hmipv6.net.topology import Topology
+from hmipv6.sim.report import dumps
+from hmipv6.sim.scenario import Scenario, load
+from hmipv6.wire.pcap import LINKTYPE_ETHERNET, PcapWriter
+
+__all__ = ["TestbedError", "TestbedResult", "check_environment", "run"]
+
+ETH_P_ALL = 0x0003
+START_MARGIN = 0.3
+"""Seconds between the decision to start and ``t0`` (so every daemon has it in time)."""
+
+
+class TestbedError(HMIPv6Error):
+    """The testbed cannot run here (not root, no network namespaces) or a daemon failed."""
+
+
+@dataclass
+class TestbedResult:
+    report: dict[str, Any]
+    out: Path
+    pcap_files: dict[str, Path] = field(default_factory=dict)
+    logs: dict[str, Path] = field(default_factory=dict)
+
+
+def check_environment() -> None:
+    """Raise :class:`TestbedError` unless this process can build namespaces."""
+    if os.geteuid() != 0:
+        raise TestbedError("the testbed needs root (network namespaces, veth, AF_PACKET)")
+    if not os.path.exists("/proc/self/ns/net"):
+        raise TestbedError("this kernel has no network namespace support (/proc/self/ns/net)")
+    try:
+        import pyroute2  # noqa: F401
+    except ImportError as e:  # pragma: no cover - pyroute2 is a dependency
+        raise TestbedError(f"pyroute2 is needed: {e}") from None
+
+
+class _Capture:
+    """One thread writing every capture socket's frames to its pcap."""
+
+    def __init__(self, topo: Topology, pcap_dir: Path) -> None:
+        from pyroute2 import netns
+
+        self.t0 = time.monotonic()
+        self.files: dict[str, Path] = {}
+        self._socks: list[tuple[socket.socket, PcapWriter, Any]] = []
+        pcap_dir.mkdir(parents=True, exist_ok=True)
+        for name, (node, ifname) in topo.plan.captures.items():
+            s = netns.create_socket(topo.namespace(node), socket.AF_PACKET, socket.SOCK_RAW,
+                                    socket.htons(ETH_P_ALL))
+            s.bind((ifname, ETH_P_ALL))
+            s.setblocking(False)
+            path = pcap_dir / f"{name}.pcap"
+            f = path.open("wb")
+            self._socks.append((s, PcapWriter(f, LINKTYPE_ETHERNET), f))
+            self.files[name] = path
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        by_fd = {s.fileno(): (s, w) for s, w, _ in self._socks}
+        while not self._stop.is_set():
+            ready, _, _ = select.select(list(by_fd), [], [], 0.1)
+            for fd in ready:
+                s, w = by_fd[fd]
+                while True:
+                    try:
+                        frame = s.recv(65535)
+                    except BlockingIOError:
+                        break
+                    w.write(frame, max(time.monotonic() - self.t0, 0.0))
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        for s, _, f in self._socks:
+            s.close()
+            f.close()
+
+
+def _link_ops(sc: Scenario) -> list[tuple[float, str, str, bool]]:
+    """``(at, mn, ar, up)`` link changes carrying out the moves (the simulator's radio)."""
+    ops: list[tuple[float, str, str, bool]] = []
+    cell: dict[str, str | None] = {}
+    for mv in sc.moves:
+        gap = sc.nodes[mv.mn].parameters.l2_handover
+        current = cell.get(mv.mn)
+        initial = mv.mn not in cell
+        if current is not None:
+            ops.append((mv.at, mv.mn, current, False))
+        cell[mv.mn] = mv.attach
+        if mv.attach is not None:
+            ops.append((mv.at if initial else mv.at + gap, mv.mn, mv.attach, True))
+    return sorted(ops, key=lambda o: o[0])
+
+
+def run(scenario: str | Path, *, overrides: tuple[str, ...] = (), duration: float | None = None,
+        out: str | Path = "hmipv6-testbed", protocol: str | None = None,
+        nodes: tuple[str, ...] | None = None) -> TestbedResult:
+    """Run ``scenario`` on network namespaces and report (module docstring). ``nodes``: run
+    only these nodes' daemons (the others' namespaces and links exist, silent)."""
+    check_environment()
+    if duration is not None:
+        # A shorter run: flows stop at its end (the scenario requires stop <= duration).
+        full = load(scenario, overrides)
+        overrides = (*overrides, f"scenario.duration={float(duration)}",
+                     *(f"flows[{i}].stop={float(duration)}" for i, f in enumerate(full.flows)
+                       if f.stop > duration))
+    sc = load(scenario, overrides)
+    if sc.faults:
+        raise TestbedError(f"{sc.source}: faults are not supported by the testbed yet")
+    proto = protocol or sc.protocol
+    out = Path(out)
+    (out / "logs").mkdir(parents=True, exist_ok=True)
+    logs = {n: out / "logs" / f"{n}.jsonl" for n in sc.nodes if nodes is None or n in nodes}
+    procs: dict[str, subprocess.Popen[str]] = {}
+    capture: _Capture | None = None
+    with Topology(sc) as topo:
+        try:
+            capture = _Capture(topo, out / "pcap")
+            for name, log in logs.items():
+                cmd = [sys.executable, "-m", "hmipv6.cli", "node", "--scenario", str(scenario),
+                       "--name", name, "--log", str(log), "--netns", topo.namespace(name),
+                       "--run", topo.plan.run, "--protocol", proto]
+                for o in overrides:
+                    cmd += ["--set", o]
+                err = (out / "logs" / f"{name}.err").open("w")
+                procs[name] = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                               stderr=err, text=True)
+                err.close()
+            for name, p in procs.items():
+                assert p.stdout is not None
+                line = p.stdout.readline()  # blocks until ready (or the daemon died)
+                if line.strip() != "ready":
+                    raise TestbedError(f"daemon {name} failed to start (see "
+                                       f"{out / 'logs' / (name + '.err')})")
+            t0 = time.monotonic() + START_MARGIN
+            capture.t0 = t0
+            for p in procs.values():
+                assert p.stdin is not None
+                p.stdin.write(f"start {t0!r}\n")
+                p.stdin.flush()
+            for at, mn, ar, up in _link_ops(sc):
+                if at >= sc.duration:
+                    break
+                time.sleep(max(t0 + at - time.monotonic(), 0.0))
+                topo.set_attached(mn, ar, up)
+            time.sleep(max(t0 + sc.duration - time.monotonic(), 0.0))
+        finally:
+            for p in procs.values():
+                try:
+                    assert p.stdin is not None
+                    p.stdin.write("stop\n")
+                    p.stdin.close()
+                except (OSError, ValueError):
+                    pass
+            for p in procs.values():
+                try:
+                    p.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+            if capture is not None:
+                capture.close()
+    failed = [n for n, p in procs.items() if p.returncode != 0]
+    if failed:
+        raise TestbedError(f"daemons failed: {', '.join(failed)} (see {out / 'logs'})")
+    report = report_from_logs(sc, proto, read_logs(logs.values()))
+    report["testbed"] = {"kernel": os.uname().release, "daemons": sorted(procs),
+                         "clock": "wall-clock seconds since the run's start (monotonic)"}
+    (out / "report.json").write_text(dumps(report), encoding="utf-8")
+    return TestbedResult(report=report, out=out,
+                         pcap_files=capture.files if capture is not None else {}, logs=logs)
