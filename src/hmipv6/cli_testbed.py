@@ -13,6 +13,8 @@ stderr, exit status 2.
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -55,6 +57,10 @@ def register(sub: Any) -> None:
 def _run(args: argparse.Namespace) -> int:
     from hmipv6.net.testbed import run
 
+    # SIGTERM unwinds like Ctrl-C, so the daemons are stopped and the namespaces deleted.
+    # (Only in this process: pyroute2's forked helpers are ended with SIGTERM and must just go.)
+    pid = os.getpid()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143) if os.getpid() == pid else os._exit(0))
     try:
         result = run(args.scenario, overrides=tuple(args.overrides), duration=args.duration,
                      out=args.out, protocol=args.protocol)

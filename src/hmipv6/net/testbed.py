@@ -24,6 +24,10 @@ Output directory::
 Determinism: the engines' seeds, keys and addresses are the scenario's, as in the simulator,
 but the times are the machine's: two runs differ in timings (and possibly in RA instants and
 packets lost during a handover), never in what is exchanged. Faults are not supported yet.
+
+Links are real veth pairs and bridges at full speed: a link's ``delay``, ``bandwidth`` and
+``loss`` are NOT applied (this kernel has no netem), so latencies here are the daemons' own
+processing and scheduling times, not the scenario's propagation delays.
 """
 
 from __future__ import annotations
@@ -158,7 +162,12 @@ def run(scenario: str | Path, *, overrides: tuple[str, ...] = (), duration: floa
     logs = {n: out / "logs" / f"{n}.jsonl" for n in sc.nodes if nodes is None or n in nodes}
     procs: dict[str, subprocess.Popen[str]] = {}
     capture: _Capture | None = None
-    with Topology(sc) as topo:
+    topo = Topology(sc)
+    try:
+        topo.create()
+    except OSError as e:
+        raise TestbedError(f"cannot build the topology: {e}") from e
+    with topo:
         try:
             capture = _Capture(topo, out / "pcap")
             for name, log in logs.items():

@@ -126,9 +126,11 @@ class Topology:
         self.plan = plan(sc, run)
         self.created: list[str] = []
         self._atexit = False
+        self._pid = os.getpid()
 
     def __enter__(self) -> Topology:
-        self.create()
+        if not self.created:
+            self.create()
         return self
 
     def __exit__(self, t: type[BaseException] | None, e: BaseException | None,
@@ -147,8 +149,10 @@ class Topology:
         sc, p = self.scenario, self.plan
         try:
             for ns in p.namespaces.values():
-                netns.create(ns)
                 self.created.append(ns)
+                netns.create(ns)
+                if ns not in netns.listnetns():  # seen once, with runs in parallel: retry
+                    netns.create(ns)
                 for key in ("all", "default"):
                     _write_sysctl(ns, f"net.ipv6.conf.{key}.disable_ipv6", "1")
             for link in sc.links:
@@ -200,9 +204,12 @@ class Topology:
             nm.link("set", index=i, state="up" if up else "down")
 
     def destroy(self) -> None:
-        """Remove every namespace this topology created (idempotent)."""
+        """Remove every namespace this topology created (idempotent). Only in the process
+        that created them: pyroute2 forks helpers, which must not run this at their exit."""
         from pyroute2 import netns
 
+        if os.getpid() != self._pid:
+            return
         while self.created:
             ns = self.created.pop()
             with suppress(OSError):
