@@ -30,17 +30,22 @@ def pseudo_header(src: bytes, dst: bytes, length: int, next_header: int) -> byte
 
 
 def checksum(src: bytes, dst: bytes, next_header: int, data: bytes) -> int:
-    """The checksum to put in a message whose checksum field in ``data`` is zero."""
-    s = ones_sum(pseudo_header(src, dst, len(data), next_header) + data)
-    return (~s) & 0xFFFF
+    """The checksum to put in a message whose checksum field in ``data`` is zero.
 
-
-def verify(src: bytes, dst: bytes, next_header: int, data: bytes) -> bool:
-    """True when ``data`` (checksum field included) sums to 0xFFFF with the pseudo-header.
-
-    The pseudo-header's Next Header octet is never zero, so the sum is never the all-zero
-    case and "sums to 0xFFFF" is exactly "the big integer is a multiple of 0xFFFF"."""
+    The pseudo-header's Upper-Layer Packet Length and Next Header words sum to
+    ``len(data) + next_header`` modulo 0xFFFF, so only the addresses and the data need
+    converting; the result is never the all-zero sum (Next Header is not zero)."""
     n = len(data)
     if n & 1:
         data += b"\x00"
-    return int.from_bytes(src + dst + _PSEUDO_TAIL.pack(n, next_header) + data, "big") % 0xFFFF == 0
+    s = (int.from_bytes(src + dst + data, "big") + n + next_header) % 0xFFFF
+    return 0xFFFF - s if s else 0
+
+
+def verify(src: bytes, dst: bytes, next_header: int, data: bytes) -> bool:
+    """True when ``data`` (checksum field included) sums to 0xFFFF with the pseudo-header
+    (that is, the sum is a multiple of 0xFFFF; see :func:`checksum`)."""
+    n = len(data)
+    if n & 1:
+        data += b"\x00"
+    return (int.from_bytes(src + dst + data, "big") + n + next_header) % 0xFFFF == 0

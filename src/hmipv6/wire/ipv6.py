@@ -35,6 +35,7 @@ from typing import ClassVar, Protocol, TypeAlias, runtime_checkable
 
 from hmipv6.errors import DecodeError, EncodeError
 from hmipv6.wire._fast import maker
+from hmipv6.wire.addr import _CACHE as _ADDRESSES
 from hmipv6.wire.addr import from_packed
 
 __all__ = [
@@ -500,6 +501,8 @@ def decode(data: bytes, *, verify: bool = True, allow_trailer: bool = False) -> 
 
 
 def _decode_packet(data: bytes, start: int, end: int, verify: bool, allow_trailer: bool) -> IPv6Packet:
+    # Next Header values are literals in this loop (0 hop-by-hop, 43 routing, 44 fragment,
+    # 51 AH, 59 none, 41 IPv6, 50 ESP, 60 destination options): it runs for every packet.
     if end - start < IPV6_HEADER_LEN:
         raise DecodeError(f"{end - start} octets, an IPv6 header needs 40", field="ipv6",
                           offset=start)
@@ -525,11 +528,11 @@ def _decode_packet(data: bytes, start: int, end: int, verify: bool, allow_traile
             # Upper-layer protocols first: most packets reach one after 0 or 1 headers.
             payload = dec(data, i, pend, psrc, pdst, verify)
             break
-        if nxt == NextHeader.DESTINATION_OPTIONS or nxt == NextHeader.HOP_BY_HOP:
-            if nxt == NextHeader.HOP_BY_HOP and exts:
+        if nxt == 60 or nxt == 0:
+            if nxt == 0 and exts:
                 raise DecodeError("Hop-by-Hop Options header not directly after the IPv6 header",
                                   field="ipv6.next_header", offset=i)
-            name = "destination_options" if nxt == NextHeader.DESTINATION_OPTIONS else "hop_by_hop"
+            name = "destination_options" if nxt == 60 else "hop_by_hop"
             if pend - i < 2:
                 raise DecodeError("truncated", field=name, offset=i)
             hend = i + 8 + data[i + 1] * 8
@@ -537,16 +540,16 @@ def _decode_packet(data: bytes, start: int, end: int, verify: bool, allow_traile
                 raise DecodeError("header length overruns the payload", field=f"{name}.length",
                                   offset=i + 1)
             if hend - i == 24 and data[i + 2 : i + 8] == _CANONICAL_HAO_AREA_PREFIX and (
-                    nxt == NextHeader.DESTINATION_OPTIONS):
+                    nxt == 60):
                 # Fast path: a Destination Options header holding just the Home Address
                 # option, padded as the encoder pads it (every BU and reverse-tunnelled packet).
                 psrc = data[i + 8 : hend]
-                exts.append(_make_destopts((_make_hao(from_packed(psrc)),)))
+                exts.append(_make_destopts((_make_hao(_ADDRESSES.get(psrc) or from_packed(psrc)),)))
                 nxt = data[i]
                 i = hend
                 continue
             opts = decode_options(data, i + 2, hend, name)
-            if nxt == NextHeader.DESTINATION_OPTIONS:
+            if nxt == 60:
                 d = _make_destopts(opts)
                 hoa = d.home_address
                 if hoa is not None:
@@ -556,7 +559,7 @@ def _decode_packet(data: bytes, start: int, end: int, verify: bool, allow_traile
                 exts.append(HopByHopOptions(opts))
             nxt = data[i]
             i = hend
-        elif nxt == NextHeader.ROUTING:
+        elif nxt == 43:
             if pend - i < 8:
                 raise DecodeError("truncated", field="routing", offset=i)
             n, hlen, rtype, segs, reserved = _RH_FIXED.unpack_from(data, i)
@@ -580,7 +583,7 @@ def _decode_packet(data: bytes, start: int, end: int, verify: bool, allow_traile
                 exts.append(RoutingHeader(rtype, segs, data[i + 4 : hend]))
             nxt = n
             i = hend
-        elif nxt == NextHeader.FRAGMENT:
+        elif nxt == 44:
             if pend - i < 8:
                 raise DecodeError("truncated", field="fragment", offset=i)
             n, res8, off, ident = _FRAG.unpack_from(data, i)
@@ -591,7 +594,7 @@ def _decode_packet(data: bytes, start: int, end: int, verify: bool, allow_traile
                 payload = RawPayload(n, data[i:pend])
                 break
             nxt = n
-        elif nxt == NextHeader.AH:
+        elif nxt == 51:
             if pend - i < 12:
                 raise DecodeError("truncated", field="ah", offset=i)
             n, alen, reserved, spi, seq = _AH_FIXED.unpack_from(data, i)
@@ -605,17 +608,17 @@ def _decode_packet(data: bytes, start: int, end: int, verify: bool, allow_traile
             exts.append(AuthenticationHeader(spi, seq, data[i + 12 : hend], reserved))
             nxt = n
             i = hend
-        elif nxt == NextHeader.NO_NEXT_HEADER:
+        elif nxt == 59:
             if i != pend:
                 # RFC 8200 §4.7: octets after No Next Header are ignored; keep them visible.
-                payload = RawPayload(NextHeader.NO_NEXT_HEADER, data[i:pend])
+                payload = RawPayload(59, data[i:pend])
             else:
                 payload = None
             break
-        elif nxt == NextHeader.IPV6:
+        elif nxt == 41:
             payload = _decode_packet(data, i, pend, verify, False)
             break
-        elif nxt == NextHeader.ESP:
+        elif nxt == 50:
             if pend - i < 8:
                 raise DecodeError("truncated", field="esp", offset=i)
             spi, seq = _U32x2.unpack_from(data, i)
@@ -624,7 +627,9 @@ def _decode_packet(data: bytes, start: int, end: int, verify: bool, allow_traile
         else:
             payload = RawPayload(nxt, data[i:pend])
             break
-    return _make_packet(from_packed(src), from_packed(dst), payload, tuple(exts), hlim,
+    # The address cache is consulted inline: a hit costs no function call.
+    return _make_packet(_ADDRESSES.get(src) or from_packed(src),
+                        _ADDRESSES.get(dst) or from_packed(dst), payload, tuple(exts), hlim,
                         (first >> 20) & 0xFF, first & 0xFFFFF)
 
 

@@ -723,7 +723,8 @@ def _decode_mobility(data: bytes, start: int, end: int, src: bytes, dst: bytes, 
             opts: tuple[MobilityOption, ...] = ()
         else:
             opts = _decode_options(data, start, start + 12, end)
-        return _make_bu(seq, _bu_flags(flags), units * 4, opts, proto, hres)
+        return _make_bu(seq, _BU_FLAGS.get(flags) or _bu_flags(flags), units * 4, opts, proto,
+                        hres)
     if mht == 6:
         if n < 16:
             raise _too_short("Binding Acknowledgement", hlen, start)
