@@ -54,6 +54,7 @@ from hmipv6.core.registrar import (
     Registration,
     binding_acknowledgement_octets,
     is_unicast_routable,
+    is_unicast_routable_packed,
     sequence_newer,
 )
 from hmipv6.core.security import NullSecurity, Security
@@ -81,6 +82,7 @@ _LOCAL_BU_MH = b"\x3b\x01\x05\x00"
 _LOCAL_BU_TAIL = b"\x01\x02\x00\x00"
 _BU_FIXED = struct.Struct("!HHH")
 _AM, _AHM = int(BUFlags.A | BUFlags.M), int(BUFlags.A | BUFlags.H | BUFlags.M)
+_M = int(BUFlags.M)  # plain ints: IntFlag arithmetic is a Python-level call
 _BA = int(MHType.BA)
 
 
@@ -270,8 +272,10 @@ class MobilityAnchorPoint(BindingAnchor):
                 or rcoa in self._local
                 or not ck.verify(rcoa, self._addr_packed, 135, mh)):
             return False
+        if not is_unicast_routable_packed(lcoa):
+            return False
         lcoa_a = from_packed(lcoa)
-        if not is_unicast_routable(lcoa_a) or not self.lcoa_allowed(lcoa_a):
+        if not self.lcoa_allowed(lcoa_a):
             return False
         rcoa_a = from_packed(rcoa)
         peer = sa.params.peer if sa is not None else None
@@ -283,7 +287,7 @@ class MobilityAnchorPoint(BindingAnchor):
             _, expires, _, last, eflags, holder = BindingCache.unpack_record(record)
             # RFC 4140 §12.1 (SEC-03): only the peer that installed the RCoA may move it.
             if (holder != (peer.encode() if peer else b"") or expires <= now
-                    or not eflags & BUFlags.M or not sequence_newer(seq, last)):
+                    or not eflags & _M or not sequence_newer(seq, last)):
                 return False
         lifetime = self.registrar.grant(units * 4, self.prefix_lifetime(now, rcoa_a))
         route = self._route_to(lcoa)

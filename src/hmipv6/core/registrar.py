@@ -72,6 +72,18 @@ def is_unicast_routable(address: IPv6Address) -> bool:
                 or address.is_link_local)
 
 
+_UNSPECIFIED = bytes(16)
+_LOOPBACK = bytes(15) + b"\x01"
+
+
+def is_unicast_routable_packed(address: bytes) -> bool:
+    """:func:`is_unicast_routable` on 16 octets (for the octet-level fast paths): not
+    multicast (ff00::/8), unspecified, loopback or link-local (fe80::/10)."""
+    first = address[0]
+    return not (first == 0xFF or (first == 0xFE and address[1] & 0xC0 == 0x80)
+                or address in (_UNSPECIFIED, _LOOPBACK))
+
+
 @dataclass(frozen=True, slots=True)
 class Registration:
     """A Binding Update with the addresses RFC 6275 §9.5.1 derives from its packet."""

@@ -387,17 +387,17 @@ class IPsec:
 
     def _memo_fresh(self) -> bool:
         """Empty the memoised policy decisions of the octet-level path if what they were
-        computed from changed: the SPD (its entries, compared as a list, and its default),
+        computed from changed: the SPD (its entries, by their version counter, and its default),
         the SAD, the PAD's peer entries. Returns whether they were kept."""
         spd = self.spd
         state = self._memo_state
         if (state is not None and state[2] == self.sad.version
                 and state[3] == self.pad.version and state[1] is spd.default
-                and state[0] == spd.policies):
+                and state[0] == spd.version):
             return True
         self._memo_in.clear()
         self._memo_out.clear()
-        self._memo_state = (list(spd.policies), spd.default, self.sad.version, self.pad.version)
+        self._memo_state = (spd.version, spd.default, self.sad.version, self.pad.version)
         return False
 
     def seal_esp_octets(self, sa: SecurityAssociation, packet: bytes, nh_at: int, at: int

@@ -62,6 +62,8 @@ class PeerAuthorizationDatabase:
         """RCoA (as an integer: hashing an ``IPv6Address`` costs a Python call) -> holder."""
         self.version = 0
         """Bumped whenever a peer entry changes (:meth:`authorise`), not by RCoA claims."""
+        self._memo: dict[tuple[str, int], bool] = {}
+        self._memo_version = 0
 
     # -- authorisation ------------------------------------------------------------------------
 
@@ -81,9 +83,20 @@ class PeerAuthorizationDatabase:
         return self._entries.get(identity)
 
     def authorised(self, identity: str, address: IPv6Address) -> bool:
-        """Does the entry of ``identity`` cover ``address``? (No entry: no.)"""
-        e = self._entries.get(identity)
-        return e is not None and e.covers(address)
+        """Does the entry of ``identity`` cover ``address``? (No entry: no.) Answers are
+        remembered until an entry changes (every BU asks; range tests are Python-level)."""
+        if self._memo_version != self.version:
+            self._memo.clear()
+            self._memo_version = self.version
+        key = (identity, int(address))
+        ok = self._memo.get(key)
+        if ok is None:
+            e = self._entries.get(identity)
+            ok = e is not None and e.covers(address)
+            if len(self._memo) >= 65536:
+                self._memo.clear()
+            self._memo[key] = ok
+        return ok
 
     # -- RCoA ownership (RFC 4140 §12.1) ------------------------------------------------------
 
