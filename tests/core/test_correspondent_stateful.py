@@ -113,7 +113,10 @@ class CorrespondentMachine(RuleBasedStateMachine):
         self.last_seq[mn] = seq
         coa = COAS[(COAS.index(tok.coa) + 1) % 3] if fault == "wrong-coa" else tok.coa
         flags = (BUFlags.A if ack else 0) | (BUFlags.H if fault == "home" else 0)
-        kbm = rr.binding_management_key(tok.hot.keygen_token, tok.cot.keygen_token)
+        # RFC 6275 §5.2.5 / §9.5.1: a request to delete a binding (lifetime 0) is
+        # authorised with the home keygen token alone, Kbm = SHA1(home keygen token).
+        kbm = rr.binding_management_key(tok.hot.keygen_token,
+                                        None if lifetime == 0 else tok.cot.keygen_token)
         if fault == "forged":
             kbm = bytes(20)
         nonces = NonceIndices(tok.hot.home_nonce_index, tok.cot.care_of_nonce_index)

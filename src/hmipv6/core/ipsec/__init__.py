@@ -133,7 +133,7 @@ class IPsec:
                             bool] = {}
         self._memo_out: dict[tuple[bytes, bytes, int, int, str | None],
                              SecurityAssociation | None] = {}
-        self._memo_state: tuple[list[Policy], Action, int, int] | None = None
+        self._memo_state: tuple[int, Action, int, int] | None = None
 
     # -- configuration -------------------------------------------------------------------------
 
