@@ -107,7 +107,9 @@ def register(sub: Any) -> None:
                    help="output directory (default hmipv6-out)")
     p.add_argument("--export-sa", type=Path, metavar="FILE",
                    help="write the IPsec SAs as a Wireshark esp_sa file (per protocol, "
-                        "FILE-<protocol> when comparing)")
+                        "FILE-<protocol> when comparing); under profile rfc5380 the "
+                        "IKE-negotiated Child SAs are included and the IKE SAs' keys "
+                        "written to FILE.ikev2 (Wireshark ikev2_decryption_table)")
     p.add_argument("--quiet", "-q", action="store_true",
                    help="print nothing but errors (no table, no progress bar)")
     p.set_defaults(handler=run_simulate)
@@ -216,6 +218,10 @@ def run_simulate(args: argparse.Namespace) -> int:
         files.append((pcap_dir, _FILES_HELP["pcap"]))
         if export_sa is not None and export_sa.exists():
             files.append((export_sa, "IPsec SAs for Wireshark (copy to ~/.config/wireshark/esp_sa)"))
+            ikev2 = export_sa.with_name(f"{export_sa.name}.ikev2")
+            if ikev2.exists():
+                files.append((ikev2, "IKEv2 SAs for Wireshark (copy to "
+                                     "~/.config/wireshark/ikev2_decryption_table)"))
 
     from hmipv6.sim.plots import write_plots  # matplotlib is slow to import
 

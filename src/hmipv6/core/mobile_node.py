@@ -52,9 +52,20 @@ Limitations (documented, not hidden): the node is always away from home (no home
 detection or deregistration, RFC 6275 §11.5.5); no Mobile Prefix Discovery or DHAAD; a
 duplicate LCoA found by DAD is replaced by one with a random interface identifier (RFC 4862
 §5.4.5 would stop; a mobile node must keep moving); under the RFC 5380 profile an RCoA the MAP
-allocates (R flag, RFC 4877 §9) is obtained from key management, which is outside this
-engine: the node emits :class:`RegionalCareOfAddressRequested` (or calls
-``rcoa_allocator``) and waits for :meth:`MobileNode.assign_rcoa`.
+allocates (R flag, RFC 4877 §9) is obtained from key management: the node emits
+:class:`RegionalCareOfAddressRequested` (and calls ``rcoa_allocator`` if given) and waits for
+:meth:`MobileNode.assign_rcoa`.
+
+IKEv2 with the MAP (RFC 5380 §12.1, X5380-05). With an ``ike`` collaborator
+(:class:`~hmipv6.core.ike.client.IkeClient`, which owns one sans-IO
+:class:`~hmipv6.core.ike.exchange.IkeInitiator` per MAP) that key management is in-band: on
+that request the node starts an exchange with the MAP (if it has a PSK for it), sends the IKE
+messages in UDP 500 → 500 from the LCoA of the link advertising the MAP, unprotected (IKE
+bypasses IPsec), feeds back the port-500 datagrams the MAP returns (``on_data``) and
+arms the initiator's retransmission deadline as timer ``ike:<MAP>``. Established → the
+Child SA is in the node's IPsec and :meth:`assign_rcoa` registers the allocated RCoA with an
+ESP-protected local BU; RcoaRefused or Failed → :meth:`rcoa_refused` (MN-23; at most
+``max_rcoa_attempts`` exchanges per MAP, then the MAP is given up for this LCoA).
 """
 
 from __future__ import annotations
@@ -63,7 +74,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from ipaddress import IPv6Address, IPv6Network
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from hmipv6.core import return_routability as rr
 from hmipv6.core.binding_update_list import BindingKind, BindingUpdateList, BulEntry
@@ -80,6 +91,9 @@ from hmipv6.core.events import (
     RegionalCareOfAddressRequested,
     RouterAdvertisementReceived,
 )
+from hmipv6.core.ike.exchange import Established
+from hmipv6.core.ike.message import IKE_PORT
+from hmipv6.core.ike.transport import ike_packet
 from hmipv6.core.map_selection import MapPolicy, MapRecord, MapStore, Profile, select_map, selectable
 from hmipv6.core.node import Node
 from hmipv6.core.security import Security
@@ -119,6 +133,10 @@ from hmipv6.wire.mobility import (
     NonceIndices,
 )
 from hmipv6.wire.udp import UDP
+
+if TYPE_CHECKING:
+    from hmipv6.core.ike.client import IkeClient
+    from hmipv6.core.ike.exchange import Outcome
 
 __all__ = ["DadMode", "MobileNode", "MobileNodeConfig"]
 
@@ -286,7 +304,7 @@ class MobileNode(Node):
     def __init__(self, name: str, config: MobileNodeConfig, *, interfaces: tuple[str, ...] = ("wlan0",),
                  rng: random.Random | None = None, security: Security | None = None,
                  rcoa_allocator: Callable[[IPv6Address, IPv6Address], IPv6Address | None] | None
-                 = None) -> None:
+                 = None, ike: IkeClient | None = None) -> None:
         super().__init__(name, rng=rng, security=security)
         self.config = config
         self.links: dict[str, LinkState] = {}
@@ -301,6 +319,8 @@ class MobileNode(Node):
         self.correspondents: dict[IPv6Address, CorrespondentState] = {
             cn: CorrespondentState(cn) for cn in config.correspondents}
         self.rcoa_allocator = rcoa_allocator
+        self.ike = ike
+        """IKEv2 key management with R-flag MAPs under the RFC 5380 profile (module doc)."""
         self._rcoa_iid = config.interface_id
         self._failed_maps: set[IPv6Address] = set()
         self._rejected: set[tuple[IPv6Address, IPv6Address]] = set()
@@ -463,6 +483,10 @@ class MobileNode(Node):
             if st is not None and not st.disabled:
                 st.timeout = min(st.timeout * 2, self.config.max_bindack_timeout)
                 self._start_rr(now, st, retransmission=True)
+        elif kind == "ike" and self.ike is not None:
+            m = IPv6Address(rest)
+            out, outcome = self.ike.handle_timer(now, m)
+            self._ike_output(now, m, out, outcome)
         elif kind == "maps":
             self.counters["map_options_expired"] += len(self.maps.expire(now))
             self._arm_map_expiry()
@@ -496,6 +520,17 @@ class MobileNode(Node):
             self.drop(now, "unexpected-tunnel", f"from {outer.src}")
             return
         super().on_decapsulated(now, ifname, outer, inner, tunnelled)
+
+    def on_data(self, now: float, ifname: str, packet: IPv6Packet, payload: Payload | None,
+                tunnelled: int) -> None:
+        ike = self.ike
+        if (ike is not None and isinstance(payload, UDP) and payload.dst_port == IKE_PORT
+                and not tunnelled and packet.src in ike.initiators):
+            # IKE from a MAP we run an exchange with (RFC 7296 §2.11: UDP port 500).
+            out, outcome = ike.receive(now, packet.src, payload.data)
+            self._ike_output(now, packet.src, out, outcome)
+            return
+        super().on_data(now, ifname, packet, payload, tunnelled)
 
     def on_icmpv6(self, now: float, ifname: str, packet: IPv6Packet, message: Any,
                   tunnelled: int) -> None:
@@ -788,14 +823,7 @@ class MobileNode(Node):
             return region
         region = self.regions[target.address] = Region(target.address, None)
         if self.config.profile == "rfc5380" and target.r:
-            # X5380-02 (RFC 5380 §5): R set means "the mobile node is allocated the RCoA by the
-            # MAP based on Section 9 of [RFC4877]" -- key management hands it to us.
-            self.emit(RegionalCareOfAddressRequested(time=now, map=target.address, lcoa=lcoa))
-            if self.rcoa_allocator is not None:
-                allocated = self.rcoa_allocator(target.address, lcoa)
-                if allocated is not None:
-                    region.rcoa = IPv6Address(allocated)
-                    self._virtual.add(region.rcoa)
+            self._request_rcoa(now, region, lcoa)
             return region
         # MN-04 (RFC 4140 §6): "This RCoA is formed in a stateless manner by combining the
         # mobile node's interface identifier and the subnet prefix received in the MAP option"
@@ -803,6 +831,52 @@ class MobileNode(Node):
         region.rcoa = interface_address(target.address, self._rcoa_iid)
         self._virtual.add(region.rcoa)
         return region
+
+    def _request_rcoa(self, now: float, region: Region, lcoa: IPv6Address) -> None:
+        # X5380-02 (RFC 5380 §5): R set means "the mobile node is allocated the RCoA by the
+        # MAP based on Section 9 of [RFC4877]" -- key management hands it to us.
+        self.emit(RegionalCareOfAddressRequested(time=now, map=region.map, lcoa=lcoa))
+        if self.rcoa_allocator is not None:
+            allocated = self.rcoa_allocator(region.map, lcoa)
+            if allocated is not None:
+                region.rcoa = IPv6Address(allocated)
+                self._virtual.add(region.rcoa)
+                return
+        if self.ike is not None and self.ike.knows(region.map):
+            # X5380-05: IKEv2 with CP(CFG_REQUEST) INTERNAL_IP6_ADDRESS (RFC 4877 §9).
+            self.counters["ike_started"] += 1
+            self._ike_output(now, region.map, self.ike.start(now, region.map), None)
+
+    def _ike_output(self, now: float, map_address: IPv6Address, out: list[bytes],
+                    outcome: Outcome | None) -> None:
+        """Send the IKE messages for ``map_address`` from the LCoA of the link advertising it
+        (unprotected: IKE bypasses IPsec), re-arm the retransmission timer, act on an
+        outcome (assign the allocated RCoA, or MN-23 on a refusal or failure)."""
+        assert self.ike is not None
+        link = self._primary_link(map_address)
+        for data in out:
+            if link is None or link.lcoa is None:
+                self.counters["ike_unsent"] += 1  # no LCoA now: the retransmission will go
+                break
+            self.send_packet(now, ike_packet(link.lcoa, map_address, data), ifname=link.ifname,
+                             next_hop=link.router, protect=False)
+        deadline = self.ike.next_timer(map_address)
+        if deadline is None:
+            self.timers.cancel(f"ike:{map_address}")
+        else:
+            self.timers.set(f"ike:{map_address}", deadline)
+        if outcome is None:
+            return
+        region = self.regions.get(map_address)
+        if region is None or region.rcoa is not None:
+            self.counters["ike_outcome_unused"] += 1  # the region went away meanwhile
+            return
+        if isinstance(outcome, Established):
+            self.counters["ike_established"] += 1
+            self.assign_rcoa(now, map_address, outcome.rcoa)
+        else:
+            self.counters["ike_refused"] += 1
+            self.rcoa_refused(now, map_address)
 
     def _local_lifetime(self, record: MapRecord | None) -> int:
         life = self.config.binding_lifetime
@@ -1273,7 +1347,12 @@ class MobileNode(Node):
             self.current_map = None  # re-selected below, with MapSelected for the new RCoA
         rec = self.maps.current(region.map)
         if self.config.profile == "rfc5380" and rec is not None and rec.r:
-            del self.regions[region.map]
+            # MN-23 under R: ask the MAP for a new allocation; the region (and its attempt
+            # count) stays, without an RCoA until the answer.
+            region.rcoa = None
+            link = self._primary_link(region.map)
+            if link is not None and link.lcoa is not None:
+                self._request_rcoa(now, region, link.lcoa)
         else:
             self._rcoa_iid = self._random_iid(avoid=self._rcoa_iid)
             region.rcoa = interface_address(region.map, self._rcoa_iid)

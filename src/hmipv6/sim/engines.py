@@ -12,6 +12,18 @@ interfaces named as the scenario derives them and static routes whose next hops 
 neighbours' deterministic link-local addresses (:func:`~hmipv6.core.node.link_local_for`).
 :func:`provision` installs the seed-derived MN–MAP and MN–HA security associations.
 
+Under the ``rfc5380`` profile (HMIPv6) the MAP option's R flag means the MAP allocates the RCoA
+(RFC 5380 §5, RFC 4877 §9), obtained with IKEv2 (§12.1, X5380-05): every MAP is an
+:class:`~hmipv6.core.ike.engines.IkeMobilityAnchorPoint` with an
+:class:`~hmipv6.core.ike.exchange.IkeResponder` (rng ``"{seed}/ike/{name}"``) holding one
+pre-shared key per mobile node identity (the node name), and every mobile node an
+:class:`~hmipv6.core.ike.client.IkeClient` with the matching key per MAP address; the keys are
+derived from the seed (:func:`ike_psk`, HKDF as for the provisioned SAs). The MN–MAP SAs are
+then not provisioned: the Child SA negotiated over UDP 500 protects the local BU (always an
+ESP suite, ``esp-null-hmac-sha256``, even with ``security = "ah"``). With ``security =
+"none"`` IKE still runs (the RCoA must come from the MAP) with a private IPsec on each side
+whose SAs nothing uses. :func:`ike_exports` gives the negotiated SAs for ``--export-sa``.
+
 Nothing here owns a clock or touches the OS: the simulator (``sim.network``) builds every
 engine in one process; a testbed daemon (``net.daemon``) builds them all too (it is cheap and
 gives every process the same configuration and keys) and drives only its own.
@@ -29,8 +41,11 @@ from typing import Any
 from hmipv6.core.access_router import AccessRouter, AccessRouterConfig, MapConfig, RaConfig
 from hmipv6.core.correspondent import CorrespondentNode
 from hmipv6.core.home_agent import HomeAgent
+from hmipv6.core.ike.client import IkeClient
+from hmipv6.core.ike.engines import IkeMobilityAnchorPoint
+from hmipv6.core.ike.exchange import IkeResponder
 from hmipv6.core.ipsec import IPsec
-from hmipv6.core.ipsec.keys import Provisioner
+from hmipv6.core.ipsec.keys import Provisioner, derive_key
 from hmipv6.core.map import MobilityAnchorPoint
 from hmipv6.core.map_probe import ProbeConfig
 from hmipv6.core.mobile_node import MobileNode, MobileNodeConfig
@@ -52,7 +67,8 @@ from hmipv6.wire.icmpv6 import EchoReply, EchoRequest
 from hmipv6.wire.ipv6 import IPv6Packet
 from hmipv6.wire.udp import UDP
 
-__all__ = ["SUITES", "build_engines", "emit_probe", "make_provisioner", "observe", "provision"]
+__all__ = ["SUITES", "build_engines", "emit_probe", "ike_exports", "ike_psk", "make_provisioner",
+           "observe", "provision", "uses_ike"]
 
 SUITES = {"esp": "esp-null-hmac-sha256", "ah": "ah-hmac-sha256"}
 """``defaults.security`` → the provisioning suite of :mod:`hmipv6.core.ipsec.keys`."""
@@ -60,6 +76,27 @@ SUITES = {"esp": "esp-null-hmac-sha256", "ah": "ah-hmac-sha256"}
 
 def _rng(seed: int, what: str) -> random.Random:
     return random.Random(f"{seed}/{what}")
+
+
+def uses_ike(sc: Scenario, protocol: str) -> bool:
+    """MN–MAP keys and RCoAs come from IKEv2 (RFC 5380 profile, HMIPv6; module docstring)."""
+    return protocol == "hmipv6" and sc.profile == "rfc5380"
+
+
+def ike_psk(sc: Scenario, mn: str, map_: str) -> bytes:
+    """The seed-derived IKEv2 pre-shared key between mobile node ``mn`` and MAP ``map_``."""
+    return derive_key(sc.seed, f"ike-psk|{mn}|{map_}", 32)
+
+
+def ike_exports(nodes: dict[str, Node]) -> tuple[str, str]:
+    """The IKE-negotiated ESP SAs (Wireshark ``esp_sa`` lines) and IKE SAs (Wireshark
+    ``ikev2_decryption_table`` lines) of every mobile node, in node order."""
+    esp, ike = "", ""
+    for node in nodes.values():
+        if isinstance(node, MobileNode) and node.ike is not None:
+            esp += node.ike.esp_sa_table()
+            ike += node.ike.ikev2_decryption_table()
+    return esp, ike
 
 
 def make_provisioner(sc: Scenario) -> Provisioner | None:
@@ -96,7 +133,7 @@ def build_engines(sc: Scenario, protocol: str, provisioner: Provisioner | None
             # Dynamic discovery (RFC 4140 §7.1.2): the MAP sends its option down every
             # interface other than its first (upstream) one; with relay_maps it also
             # relays what it hears on that one (§7.1.1, AR-03).
-            node = MobilityAnchorPoint(
+            node = (IkeMobilityAnchorPoint if uses_ike(sc, protocol) else MobilityAnchorPoint)(
                 name, address=spec.address, ifname=ifaces[0], rcoa_prefix=spec.rcoa_prefix,
                 prefix_valid_lifetime=int(spec.valid_lifetime),
                 max_lifetime=max(600, int(p.binding_lifetime)),
@@ -106,6 +143,13 @@ def build_engines(sc: Scenario, protocol: str, provisioner: Provisioner | None
                 relay_from=tuple(ifaces[:1]) if spec.relay_maps and hmip else (),
                 ra_interval=max(p.ra_interval[1], 1.0), rng=rng,
                 security=security(name))
+            if isinstance(node, IkeMobilityAnchorPoint):
+                sec = node.security
+                node.ike = IkeResponder(
+                    sec if isinstance(sec, IPsec) else IPsec(name=name), identity=name,
+                    address=spec.address, rcoa_prefix=spec.rcoa_prefix,
+                    psks={m.name: ike_psk(sc, m.name, name) for m in sc.of_role(MobileNodeSpec)},
+                    rng=_rng(sc.seed, f"ike/{name}"))
         elif isinstance(spec, AccessRouterSpec):
             maps: list[MapConfig] = []
             if hmip:
@@ -135,8 +179,17 @@ def build_engines(sc: Scenario, protocol: str, provisioner: Provisioner | None
                 profile=sc.profile,  # type: ignore[arg-type]
                 binding_lifetime=int(p.binding_lifetime), hmipv6=hmip,
                 route_optimisation=bool(ro_cns), correspondents=ro_cns)
-            node = MobileNode(name, mcfg, interfaces=("wlan0",), rng=rng,
-                              security=security(name))
+            mn_sec = security(name)
+            ike = None
+            if uses_ike(sc, protocol):
+                maps_ = sc.of_role(MapSpec)
+                ike = IkeClient(mn_sec if isinstance(mn_sec, IPsec) else IPsec(name=name),
+                                identity=name, psks={m.address: ike_psk(sc, name, m.name)
+                                                     for m in maps_},
+                                map_identities={m.address: m.name for m in maps_},
+                                rng=_rng(sc.seed, f"ike/{name}"))
+            node = MobileNode(name, mcfg, interfaces=("wlan0",), rng=rng, security=mn_sec,
+                              ike=ike)
         elif isinstance(spec, RouterSpec) and spec.relay_maps and hmip and ifaces:
             # A relaying router (RFC 4140 §7.1.1): the access router's relay engine with
             # discovery-only RAs (no prefix) on the links below its first (upstream) one.
@@ -172,10 +225,11 @@ def build_engines(sc: Scenario, protocol: str, provisioner: Provisioner | None
 
 def provision(sc: Scenario, protocol: str, provisioner: Provisioner | None,
               nodes: dict[str, Node]) -> None:
-    """Install the seed-derived SAs of every MN–MAP (HMIPv6 only) and MN–HA pair."""
+    """Install the seed-derived SAs of every MN–MAP (HMIPv6 only, and not under the RFC 5380
+    profile: IKEv2 negotiates those) and MN–HA pair."""
     if provisioner is None:
         return
-    maps = sc.of_role(MapSpec) if protocol == "hmipv6" else []
+    maps = sc.of_role(MapSpec) if protocol == "hmipv6" and not uses_ike(sc, protocol) else []
     for spec in sc.of_role(MobileNodeSpec):
         mn_sec = nodes[spec.name].security
         assert isinstance(mn_sec, IPsec)

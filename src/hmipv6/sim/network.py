@@ -61,6 +61,7 @@ from hmipv6.sim.engines import (
     SUITES,  # noqa: F401  (re-exported: moved to hmipv6.sim.engines)
     build_engines,
     emit_probe,
+    ike_exports,
     make_provisioner,
     observe,
     provision,
@@ -471,7 +472,11 @@ def run(scenario: Scenario | str | Path, *, protocol: str | None = None,
     (``a-b``) and cell (``cell-<ar>``), raw-IPv6 linktype. ``capture``: keep the pcaps in
     memory only (``SimulationResult.pcaps``). ``keep_events``: keep every engine event in
     ``result.network.event_log``. ``export_sa``: write Wireshark's ``esp_sa``
-    table of every SA provisioned (empty when ``security = "none"``). ``progress(now,
+    table of every SA provisioned (empty when ``security = "none"``) and, under the
+    ``rfc5380`` profile, of every Child SA negotiated with IKEv2; the IKE SAs' keys then go
+    to ``<export_sa>.ikev2``, Wireshark's ``ikev2_decryption_table`` (copy it to
+    ``~/.config/wireshark/ikev2_decryption_table``, or give each line to tshark as ``-o
+    'uat:ikev2_decryption_table:LINE'``). ``progress(now,
     duration)``: called every simulated second.
 
     Deterministic: the same scenario, protocol and seed give byte-identical reports and pcaps.
@@ -502,6 +507,12 @@ def run(scenario: Scenario | str | Path, *, protocol: str | None = None,
             result.pcap_files[name] = path
     if export_sa is not None:
         table = net.provisioner.esp_sa_table() if net.provisioner is not None else ""
+        esp, ike = ike_exports(net.nodes)
+        if net.provisioner is not None:
+            table += "".join(line + "\n" for line in esp.splitlines()
+                             if line not in table.splitlines())
         Path(export_sa).write_text(table, encoding="utf-8")
+        if ike:
+            Path(f"{export_sa}.ikev2").write_text(ike, encoding="utf-8")
     return result
 

@@ -8,6 +8,10 @@ establishment RFC 4140 §12.1 leaves to IKE (SEC-06).
   IKE_SA_INIT + IKE_AUTH and installing the ESP Child SA into :class:`~hmipv6.core.ipsec.IPsec`.
 - :mod:`.transport`: IKE messages in UDP port 500 datagrams (:mod:`hmipv6.wire.udp`) and a
   loop that runs an exchange between two endpoints.
+- :mod:`.engines`: :class:`~.engines.IkeMobilityAnchorPoint`, a MAP answering IKE on UDP 500.
+- :mod:`.client`: :class:`~.client.IkeClient`, the mobile node's initiators (one per MAP),
+  composed into ``MobileNode`` (``ike=``); Wireshark ``esp_sa`` / ``ikev2_decryption_table``
+  lines for what it negotiated.
 
 Randomness comes only from the ``random.Random`` handed in; real deployments hand in
 ``random.SystemRandom()``.

@@ -12,9 +12,9 @@ own IPsec, so the MN's first local BU, protected with them, is accepted by the s
 (SEC-03: the RCoA is already claimed for the MN's identity in the PAD).
 
 Only additive: the base engine is untouched, and without ``ike`` (``None``) the subclass
-behaves exactly like it. The mobile-node side is not wired into ``MobileNode`` yet: a harness
-runs an :class:`~hmipv6.core.ike.exchange.IkeInitiator` (sans-IO) before the first local BU
-and sends its octets with :func:`~hmipv6.core.ike.transport.ike_packet`.
+behaves exactly like it. The mobile-node side is ``MobileNode(..., ike=IkeClient(...))``
+(:mod:`.client`); the simulator builds both under the ``rfc5380`` profile
+(:mod:`hmipv6.sim.engines`).
 """
 
 from __future__ import annotations

@@ -14,10 +14,10 @@ initiator's retransmission timer when a message is lost (``lose(i, octets)`` dec
 tests). It returns the initiator's outcome; the Child SA is then in both ``IPsec`` objects and
 the MN's first local BU can be sent protected.
 
-The engines (``MobileNode``, ``MobilityAnchorPoint``) are not wired to it yet: a harness runs
-:func:`run_exchange` (or feeds ``receive`` from its own UDP handling) before the first local
-BU, and on :class:`~hmipv6.core.ike.exchange.RcoaRefused` forms a new RCoA (MN-23) and runs
-it again.
+The engines do not need it: ``MobileNode`` with an :class:`~hmipv6.core.ike.client.
+IkeClient` and :class:`~hmipv6.core.ike.engines.IkeMobilityAnchorPoint` exchange the same
+packets themselves (the simulator's ``rfc5380`` profile); :func:`run_exchange` stays for
+harnesses that drive the exchange outside the engines.
 """
 
 from __future__ import annotations
