@@ -295,19 +295,17 @@ class MobilityAnchorPoint(BindingAnchor):
             return False
         ba = binding_acknowledgement_octets(self._addr_packed, lcoa, rcoa, 0, seq, lifetime)
         if ipsec is not None and sa is not None:
-            # SEC-03/SEC-04/SEC-05: the PAD must let this identity use this RCoA.
-            if not peer or not ipsec.pad.may_use(peer, rcoa_a):
-                return False
             out = ipsec.outbound_esp(self._addr_packed, rcoa, 135, _BA, peer)
-            if out is None:
+            # SEC-03/SEC-04/SEC-05: the PAD must let this identity use this RCoA; a new
+            # binding claims it (RFC 4140 §12.1) in the same call. Nothing below refuses.
+            if out is None or not peer or not ipsec.pad.may_use_packed(peer, rcoa,
+                                                                         record is None):
                 return False
             ipsec.accept_esp(sa, esp_seq)
             # The BA's Type 2 routing header stays in front of ESP (RFC 6275 §6.4).
             ba = ipsec.seal_esp_octets(out, ba, 40, 64)
         created = self.cache.update_packed(now, rcoa, lcoa, lifetime, seq, flags, peer)
-        if created:
-            if ipsec is not None and peer:
-                ipsec.pad.claim(peer, rcoa_a)
+        if created:  # == (record is None): the PAD claim above was made
             self.announce(now, rcoa_a)
         self.emit(BindingCacheUpdated(time=now, home_address=rcoa_a, care_of_address=lcoa_a,
                                       lifetime=lifetime, created=created))

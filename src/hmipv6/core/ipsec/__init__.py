@@ -328,16 +328,16 @@ class IPsec:
         accept the packet (the caller then takes the general path, which drops and counts).
         The payload is not decoded: the caller must only accept octets that decode (a
         checksum it verified). Commit with :meth:`accept_esp`."""
-        if len(esp) < 8:
+        sa = self.sad.esp_inbound.get(int.from_bytes(esp[:4], "big"))
+        if sa is None or len(esp) < 8:
             return None
-        sa = self.sad.inbound("esp", int.from_bytes(esp[:4], "big"))
-        if sa is None:
+        try:
+            seq, nh, payload = _esp.open_octets(sa, esp, False)  # changes nothing
+        except SecurityDrop:
             return None
-        opened = _esp.open_raw(sa, esp)
-        if opened is None or opened[1] in _EXTENSION_HEADERS:
+        if nh in _EXTENSION_HEADERS:
             return None
-        seq, nh, payload = opened
-        mtype = _type_in(nh, payload)
+        mtype = payload[2] if nh == 135 and len(payload) > 2 else _type_in(nh, payload)
         self._memo_fresh()
         memo = self._memo_in
         key = (sa, src, dst, nh, mtype)

@@ -62,6 +62,8 @@ class Integrity:
 
     name = "NULL"
     icv_len = 0
+    template: _hmac.HMAC | None = None
+    """The keyed HMAC context that ICVs are copied from (``None`` for NULL)."""
 
     def icv(self, data: bytes) -> bytes:
         return b""
@@ -85,7 +87,7 @@ class HmacSha256_128(Integrity):
         # vectors, whose keys are not.
         if len(key) != 32 and not any_key_length:
             raise LocalProtocolError(f"HMAC-SHA-256-128 needs a 32-octet key, got {len(key)}")
-        self._template = _hmac.HMAC(key, hashes.SHA256())
+        self._template = self.template = _hmac.HMAC(key, hashes.SHA256())
 
     def icv(self, data: bytes) -> bytes:
         h = self._template.copy()

@@ -16,7 +16,10 @@ Extended (64-bit) sequence numbers are not used by this project.
 
 from __future__ import annotations
 
-__all__ = ["ReplayWindow"]
+__all__ = ["MAX_SEQUENCE", "ReplayWindow"]
+
+MAX_SEQUENCE = 0xFFFFFFFF
+"""The last 32-bit sequence number an SA may send (RFC 4303 §3.3.3)."""
 
 
 class ReplayWindow:

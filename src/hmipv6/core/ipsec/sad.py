@@ -20,8 +20,9 @@ then binds the RCoA to the identity, see :mod:`.pad`).
 on the MAP, the MAP's name on the mobile node. It is what :attr:`Inbound.peer` reports.
 
 Mutable state (the outbound sequence counter, the inbound replay window, packet counters)
-lives on the :class:`SecurityAssociation`; the transforms keyed from the parameters are built
-once, when the SA is added.
+lives on the :class:`SecurityAssociation`; the transforms keyed from the parameters, and the
+ESP constants derived from them (:class:`~hmipv6.core.ipsec.esp.EspCodec`), are built once,
+when the SA is added.
 """
 
 from __future__ import annotations
@@ -32,10 +33,12 @@ from ipaddress import IPv6Address, IPv6Network
 from typing import Literal
 
 from hmipv6.core.ipsec.algorithms import Encryption, Integrity, make_encryption, make_integrity
-from hmipv6.core.ipsec.replay import ReplayWindow
+from hmipv6.core.ipsec.esp import EspCodec
+from hmipv6.core.ipsec.replay import MAX_SEQUENCE, ReplayWindow
 from hmipv6.errors import LocalProtocolError
 
 __all__ = [
+    "MAX_SEQUENCE",
     "Direction",
     "IPsecProtocol",
     "Range",
@@ -51,8 +54,6 @@ __all__ = [
 IPsecProtocol = Literal["esp", "ah"]
 Direction = Literal["in", "out"]
 Selector = IPv6Network | None
-
-MAX_SEQUENCE = 0xFFFFFFFF
 
 
 def as_selector(a: IPv6Address | IPv6Network | str | None) -> Selector:
@@ -144,6 +145,8 @@ class SecurityAssociation:
     direction: Direction
     encryption: Encryption = field(init=False)
     integrity: Integrity = field(init=False)
+    esp: EspCodec = field(init=False)
+    """The ESP constants of this SA (:mod:`.esp`), computed once from the transforms."""
     next_sequence: int = 1
     """Outbound: the sequence number the next packet carries (RFC 4303 §3.3.3)."""
     replay: ReplayWindow = field(init=False)
@@ -154,6 +157,7 @@ class SecurityAssociation:
         p = self.params
         self.encryption = make_encryption(p.enc, p.enc_key)
         self.integrity = make_integrity(p.auth, p.auth_key)
+        self.esp = EspCodec.make(p.spi, self.encryption, self.integrity)
         self.replay = ReplayWindow(p.replay_window)
 
     @property
@@ -183,6 +187,9 @@ class SADatabase:
 
     def __init__(self) -> None:
         self._inbound: dict[tuple[str, int], SecurityAssociation] = {}
+        self.esp_inbound: dict[int, SecurityAssociation] = {}
+        """Inbound ESP SAs by SPI (read-only view of ``inbound("esp", spi)`` for fast
+        paths: no key tuple per packet)."""
         self._outbound: list[SecurityAssociation] = []
         self._by_peer: dict[tuple[str, str | None], list[SecurityAssociation]] = {}
         self._cache: dict[tuple[str, IPv6Address, IPv6Address], list[SecurityAssociation]] = {}
@@ -198,6 +205,8 @@ class SADatabase:
             if key in self._inbound:
                 raise LocalProtocolError(f"inbound {params.protocol} SPI 0x{params.spi:08x} in use")
             self._inbound[key] = sa
+            if params.protocol == "esp":
+                self.esp_inbound[params.spi] = sa
         elif direction == "out":
             self._outbound.append(sa)
             self._by_peer.setdefault((params.protocol, params.peer), []).append(sa)
@@ -209,7 +218,9 @@ class SADatabase:
     def remove(self, sa: SecurityAssociation) -> None:
         self.version += 1
         if sa.direction == "in":
-            self._inbound.pop((sa.params.protocol, sa.spi), None)
+            if (self._inbound.pop((sa.params.protocol, sa.spi), None) is not None
+                    and sa.params.protocol == "esp"):
+                self.esp_inbound.pop(sa.spi, None)
         elif sa in self._outbound:
             self._outbound.remove(sa)
             self._by_peer[(sa.params.protocol, sa.peer)].remove(sa)
