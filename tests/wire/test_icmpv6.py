@@ -453,8 +453,9 @@ u8 = st.integers(0, 0xFF)
 u16 = st.integers(0, 0xFFFF)
 u32 = st.integers(0, 0xFFFFFFFF)
 addrs = st.integers(0, (1 << 128) - 1).map(IPv6Address)
-KNOWN_OPTIONS = {1, 2, 3, 4, 5, 7, 8, 23}
-KNOWN_TYPES = {1, 2, 3, 4, 128, 129, 133, 134, 135, 136, 137, 144, 145, 146, 147}
+# 17-20 and 154: FMIPv6 (RFC 5568 §11, RFC 4068 §9), registered by hmipv6.wire.fmipv6.
+KNOWN_OPTIONS = {1, 2, 3, 4, 5, 7, 8, 17, 18, 19, 20, 23}
+KNOWN_TYPES = {1, 2, 3, 4, 128, 129, 133, 134, 135, 136, 137, 144, 145, 146, 147, 154}
 padded_8n_2 = st.integers(1, 4).flatmap(lambda n: st.binary(min_size=8 * n - 2, max_size=8 * n - 2))
 
 options = st.one_of(

@@ -271,7 +271,8 @@ def test_W04_every_rfc_status_code_is_named() -> None:
     }
     assert {s.value: s.name for s in BEStatus} == {
         1: "UNKNOWN_BINDING_FOR_HOME_ADDRESS_OPTION", 2: "UNRECOGNIZED_MH_TYPE"}
-    assert [int(t) for t in MHType] == list(range(10))
+    # 8-10, 14, 15: RFC 5568 / RFC 4068 (FMIPv6), decoded by hmipv6.wire.fmipv6.
+    assert [int(t) for t in MHType] == [*range(11), 14, 15]
 
 
 @pytest.mark.req("W-04")
@@ -338,7 +339,7 @@ def test_W04_unknown_mh_type_is_kept_raw() -> None:
     # RFC 6275 §9.2: the engine answers it with a Binding Error, status 2; the codec decodes.
     p = decode(raw("unknown_type")).payload
     assert p == UnknownMobilityMessage(42, bytes(range(10)))
-    for t in (MHType.FBU, MHType.FBACK, 255):
+    for t in (11, 16, 255):  # 8-10, 14, 15 are FMIPv6's (hmipv6.wire.fmipv6)
         m = UnknownMobilityMessage(int(t), b"\0" * 10)
         assert decode(IPv6Packet(A_LCOA, A_MAP, m).encode()).payload == m
     with pytest.raises(EncodeError, match="multiple of 8"):
@@ -590,13 +591,18 @@ lifetimes = st.integers(0, 0xFFFF).map(lambda u: u * 4)
 addrs = st.integers(0, (1 << 128) - 1).map(addr)
 eight = st.binary(min_size=8, max_size=8)
 
+FMIP_OPTIONS = {7, 21, 34}  # MH-LLA, BADF, MH IP Address/Prefix (RFC 5568 §11)
+FMIP_TYPES = {8, 9, 10, 14, 15}  # FBU, FBack, FNA, HI, HAck (RFC 5568 §11, RFC 4068 §9)
+
 options_st: st.SearchStrategy[MobilityOption] = st.one_of(
     lifetimes.map(BindingRefreshAdvice),
     addrs.map(AlternateCareOfAddress),
     st.builds(NonceIndices, u16, u16),
     st.binary(max_size=40).map(BindingAuthorizationData),
-    # Unknown options with the codes of RFC 6275 (0..5) would decode as those options.
-    st.builds(UnknownMobilityOption, st.integers(6, 255), st.binary(max_size=30)),
+    # Unknown options with the codes of RFC 6275 (0..5) would decode as those options, and
+    # those of RFC 5568 (7, 21, 34) as the classes of hmipv6.wire.fmipv6.
+    st.builds(UnknownMobilityOption, st.integers(6, 255).filter(lambda t: t not in FMIP_OPTIONS),
+              st.binary(max_size=30)),
 )
 opt_lists = st.lists(options_st, max_size=5).map(tuple)
 padded_lists = st.lists(st.one_of(options_st, st.just(Pad1()), st.binary(max_size=6).map(PadN)),
@@ -613,7 +619,7 @@ messages: st.SearchStrategy[MobilityMessage] = st.one_of(
                                               else s),
               u8.map(BAFlags), u16, lifetimes, opt_lists),
     st.builds(BindingError, u8.map(lambda s: BEStatus(s) if s in (1, 2) else s), addrs, opt_lists, u8),
-    st.builds(UnknownMobilityMessage, st.integers(8, 255),
+    st.builds(UnknownMobilityMessage, st.integers(8, 255).filter(lambda t: t not in FMIP_TYPES),
               st.integers(0, 12).flatmap(lambda k: st.binary(min_size=8 * k + 2, max_size=8 * k + 2))),
 )
 

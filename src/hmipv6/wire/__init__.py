@@ -1,9 +1,11 @@
 """Wire codecs: octets <-> frozen dataclasses. No state, no I/O.
 
-Importing this package registers every upper-layer decoder (UDP, ICMPv6, Mobility Header),
+Importing this package registers every upper-layer decoder (UDP, ICMPv6, Mobility Header,
+and the FMIPv6 messages and options of RFC 5568 that plug into the last two),
 so :func:`hmipv6.wire.decode` understands a whole packet.
 """
 
+from hmipv6.wire import fmipv6 as fmipv6
 from hmipv6.wire import icmpv6 as icmpv6
 from hmipv6.wire import mobility as mobility
 from hmipv6.wire import udp as udp

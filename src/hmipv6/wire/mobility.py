@@ -33,12 +33,17 @@ small for the MH Type is a :class:`DecodeError` at the Header Len octet (the poi
 
 Implements RFC 6275 §6.1-§6.2 (= RFC 3775 §6.1-§6.2), the M flag of RFC 4140 §4.1, the R flag
 and status codes 140-143 of RFC 3963 §4.1-§4.2 and the P flag of RFC 5213 §8.1-§8.2; the MH
-Types of RFC 5568 (FBU 8, FBack 9) are named but decode as :class:`UnknownMobilityMessage`.
+Types of RFC 5568 (FBU 8, FBack 9, HI 14, HAck 15) and RFC 4068 (FNA 10) are named here and
+decoded by :mod:`hmipv6.wire.fmipv6`, which plugs in through the two extension points below:
+:func:`register_message` (a decoder for an MH Type) and :func:`register_option` (a class derived
+from :class:`ExtensionMobilityOption` and its decoder). Until a module registers a type, it
+decodes as :class:`UnknownMobilityMessage` / :class:`UnknownMobilityOption`.
 """
 
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum, IntFlag
 from ipaddress import IPv6Address
@@ -48,7 +53,7 @@ from hmipv6.errors import ChecksumError, DecodeError, EncodeError, LocalProtocol
 from hmipv6.wire import checksum as ck
 from hmipv6.wire._fast import maker
 from hmipv6.wire.addr import from_packed
-from hmipv6.wire.ipv6 import NextHeader, Pad1, PadN, register_payload
+from hmipv6.wire.ipv6 import NextHeader, Pad1, PadN, Payload, register_payload
 
 __all__ = [
     "MOBILITY_MESSAGES",
@@ -65,6 +70,7 @@ __all__ = [
     "BindingUpdate",
     "CareOfTest",
     "CareOfTestInit",
+    "ExtensionMobilityOption",
     "HomeTest",
     "HomeTestInit",
     "MHType",
@@ -76,6 +82,12 @@ __all__ = [
     "PadN",
     "UnknownMobilityMessage",
     "UnknownMobilityOption",
+    "decode_mobility_options",
+    "encode_mobility_options",
+    "frame_mobility_header",
+    "register_message",
+    "register_option",
+    "to_4s_units",
 ]
 
 IPPROTO_NONE = NextHeader.NO_NEXT_HEADER
@@ -107,9 +119,15 @@ class MHType(IntEnum):
     BE = 7
     """Binding Error."""
     FBU = 8
-    """Fast Binding Update (RFC 5568); decoded as :class:`UnknownMobilityMessage`."""
+    """Fast Binding Update (RFC 5568 §6.2.2; class in :mod:`hmipv6.wire.fmipv6`)."""
     FBACK = 9
-    """Fast Binding Acknowledgment (RFC 5568); decoded as :class:`UnknownMobilityMessage`."""
+    """Fast Binding Acknowledgment (RFC 5568 §6.2.3; class in :mod:`hmipv6.wire.fmipv6`)."""
+    FNA = 10
+    """Fast Neighbor Advertisement (RFC 4068 §6.3.3, deprecated by RFC 5568 §8)."""
+    HI = 14
+    """Handover Initiate (RFC 5568 §6.2.1.1, §11)."""
+    HACK = 15
+    """Handover Acknowledge (RFC 5568 §6.2.1.2, §11)."""
 
 
 class MobilityOptionType(IntEnum):
@@ -121,6 +139,12 @@ class MobilityOptionType(IntEnum):
     ALTERNATE_CARE_OF_ADDRESS = 3
     NONCE_INDICES = 4
     BINDING_AUTHORIZATION_DATA = 5
+    MH_LINK_LAYER_ADDRESS = 7
+    """RFC 5568 §6.4.4 (class in :mod:`hmipv6.wire.fmipv6`)."""
+    BINDING_AUTHORIZATION_DATA_FMIPV6 = 21
+    """RFC 5568 §6.4.5 (class in :mod:`hmipv6.wire.fmipv6`)."""
+    MH_IP_ADDRESS_PREFIX = 34
+    """RFC 5568 §6.4.2 and §11 (class in :mod:`hmipv6.wire.fmipv6`)."""
 
 
 class BUFlags(IntFlag):
@@ -282,6 +306,21 @@ class UnknownMobilityOption:
     data: bytes
 
 
+class ExtensionMobilityOption:
+    """Base of mobility option classes defined in other modules (FMIPv6, RFC 5568 §6.4):
+    ``option_type`` and ``alignment`` (``(x, y)`` for ``xn+y``, or None) are class-level, and
+    :meth:`option_data` gives the octets after Type and Length. Install the class with
+    :func:`register_option`."""
+
+    __slots__ = ()
+    option_type: ClassVar[int]
+    alignment: ClassVar[tuple[int, int] | None] = None
+
+    def option_data(self) -> bytes:
+        """The option's data (Option Length is derived from it)."""
+        raise NotImplementedError
+
+
 MobilityOption: TypeAlias = (
     Pad1
     | PadN
@@ -290,7 +329,15 @@ MobilityOption: TypeAlias = (
     | NonceIndices
     | BindingAuthorizationData
     | UnknownMobilityOption
+    | ExtensionMobilityOption
 )
+
+OptionDecoder: TypeAlias = Callable[[bytes, int, int], ExtensionMobilityOption]
+"""``decoder(data, i, length)``: the option whose Type octet is ``data[i]`` and whose data is
+``data[i + 2 : i + 2 + length]`` (already checked to fit); raises DecodeError with absolute
+offsets (``field`` beginning ``mobility.option.``)."""
+
+_EXT_OPTIONS: dict[int, OptionDecoder] = {}
 
 _ALIGN: dict[type, tuple[int, int]] = {
     BindingRefreshAdvice: (2, 0),
@@ -299,6 +346,22 @@ _ALIGN: dict[type, tuple[int, int]] = {
     BindingAuthorizationData: (8, 2),
 }
 _ALIGN_BY_TYPE: dict[int, tuple[int, int]] = {2: (2, 0), 3: (8, 6), 4: (2, 0), 5: (8, 2)}
+
+
+_BUILTIN_OPTIONS = frozenset(range(6))  # Pad1 .. Binding Authorization Data (RFC 6275 §6.2)
+
+
+def register_option(cls: type[ExtensionMobilityOption], decoder: OptionDecoder) -> None:
+    """Install an option class defined elsewhere (e.g. RFC 5568's MH-LLA option) and its
+    decoder; its ``alignment`` then governs padding and the misalignment rule as for the
+    options of RFC 6275."""
+    if cls.option_type in _BUILTIN_OPTIONS:
+        raise ValueError(f"mobility option type {cls.option_type} is built in")
+    _EXT_OPTIONS[cls.option_type] = decoder
+    if cls.alignment is not None:
+        _ALIGN[cls] = cls.alignment
+        _ALIGN_BY_TYPE[cls.option_type] = cls.alignment
+
 
 # Padding of n octets (n < 8): Pad1 for one, PadN for more (RFC 6275 §6.2.2-§6.2.3).
 _PADS = (b"", b"\x00", *(bytes((1, n - 2)) + bytes(n - 2) for n in range(2, 8)))
@@ -327,6 +390,11 @@ def _option_bytes(opt: MobilityOption) -> bytes:
         return bytes((1, len(opt.data))) + opt.data
     if isinstance(opt, Pad1):
         return b"\x00"
+    if isinstance(opt, ExtensionMobilityOption):
+        data = opt.option_data()
+        if len(data) > 255:
+            raise EncodeError(f"{type(opt).__name__} data of {len(data)} octets exceeds 255")
+        return bytes((opt.option_type, len(data))) + data
     if not 0 <= opt.option_type <= 255 or len(opt.data) > 255:
         raise EncodeError(f"option type {opt.option_type} or length {len(opt.data)} out of range")
     return bytes((opt.option_type, len(opt.data))) + opt.data
@@ -401,7 +469,8 @@ def _decode_options(data: bytes, mh: int, start: int, end: int) -> tuple[Mobilit
                 raise _bad_length("binding_refresh_advice", olen, 2, i)
             opt = BindingRefreshAdvice(_U16.unpack(body)[0] * 4)
         else:
-            opt = UnknownMobilityOption(t, body)
+            ext = _EXT_OPTIONS.get(t)
+            opt = UnknownMobilityOption(t, body) if ext is None else ext(data, i, olen)
         if t in _ALIGN_BY_TYPE:
             x, y = _ALIGN_BY_TYPE[t]
             if (i - mh) % x != y:
@@ -698,8 +767,32 @@ _make_bu = maker(BindingUpdate)
 _make_ba = maker(BindingAcknowledgement)
 
 
+MessageDecoder: TypeAlias = Callable[[bytes, int, int, int, int], Payload]
+"""``decoder(data, start, end, payload_proto, header_reserved)`` decodes the Mobility Header
+at ``data[start:end]`` (Header Len and checksum already checked, so ``end - start`` is a
+multiple of 8, at least 8); raises DecodeError with absolute offsets."""
+
+_EXT_MESSAGES: dict[int, MessageDecoder] = {}
+
+
+def register_message(mh_type: int, decoder: MessageDecoder) -> None:
+    """Install the decoder for an MH Type this module does not decode (types 0-7 are built
+    in), e.g. RFC 5568's FBU (8) and HI (14)."""
+    if mh_type in MOBILITY_MESSAGES:
+        raise ValueError(f"MH Type {mh_type} is built in")
+    _EXT_MESSAGES[mh_type] = decoder
+
+
+# Building blocks for message classes defined in other modules (same rules as the classes
+# here: RFC 6275 §6.1.1 framing and checksum, §6.2 option padding, 4-second units).
+frame_mobility_header = _frame
+encode_mobility_options = _encode_options
+decode_mobility_options = _decode_options
+to_4s_units = _units
+
+
 def _decode_mobility(data: bytes, start: int, end: int, src: bytes, dst: bytes, verify: bool
-                     ) -> MobilityMessage:
+                     ) -> MobilityMessage | Payload:
     n = end - start
     if n < 8:
         raise DecodeError(f"{n} octets, a Mobility Header needs at least 8", field="mobility",
@@ -760,6 +853,9 @@ def _decode_mobility(data: bytes, start: int, end: int, src: bytes, dst: bytes, 
         opts = _decode_options(data, start, start + 24, end)
         return BindingError(_BE_STATUS.get(status, status), from_packed(hoa), opts, res, proto,
                             hres)
+    ext = _EXT_MESSAGES.get(mht)
+    if ext is not None:
+        return ext(data, start, end, proto, hres)
     return UnknownMobilityMessage(mht, data[d:end], proto, hres)
 
 
