@@ -42,10 +42,12 @@ def test_no_module_level_random_calls() -> None:
 
 
 # The parts of ``sim`` that are not the simulator: what both worlds share (the scenario format,
-# engines built from it, flow payloads and sinks, metrics and reports from events). ``net``
-# may use these; never the scheduler, links or the simulated network.
+# engines built from it, flow payloads and sinks, metrics and reports from events, the
+# clock-agnostic link model). ``net`` may use these; never the scheduler, links or the
+# simulated network.
 WORLD_NEUTRAL = {"hmipv6.sim.scenario", "hmipv6.sim.engines", "hmipv6.sim.traffic",
-                 "hmipv6.sim.metrics", "hmipv6.sim.report", "hmipv6.sim.routing"}
+                 "hmipv6.sim.metrics", "hmipv6.sim.report", "hmipv6.sim.routing",
+                 "hmipv6.sim.linkmodel"}
 
 
 def test_layer_imports_point_downwards() -> None:

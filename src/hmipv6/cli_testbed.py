@@ -1,12 +1,16 @@
 """``hmipv6 testbed run`` and ``hmipv6 node``: a scenario on real kernels (``hmipv6.net``).
 
-``testbed run [SCENARIO|NAME] [--duration D] [--out DIR] [--set K=V]`` builds the scenario
+``testbed run [SCENARIO|NAME] [--duration D] [--out DIR] [--set K=V] [--no-shaping]`` builds the scenario
 from network namespaces and one daemon per node (:func:`hmipv6.net.testbed.run`), writes
 ``report.json`` (``"world": "testbed"``), ``pcap/<link>.pcap`` and ``logs/`` under ``--out``
 and prints each handover in one line. Not root, no namespaces, a bad scenario: one line on
 stderr, exit status 2.
 
-``node --scenario S --name N --log FILE [--netns NS]`` runs one node's daemon
+Each daemon emulates its links at the sender (the scenario's delay, bandwidth, queue and loss;
+no netem needed); ``--no-shaping`` runs the veths at full speed. Faults (crash, restart,
+link-down/up, preference) are applied at their wall-clock times.
+
+``node --scenario S --name N --log FILE [--netns NS] [--no-shaping]`` runs one node's daemon
 (:mod:`hmipv6.net.daemon`); the testbed launches these, one per node.
 """
 
@@ -40,6 +44,9 @@ def register(sub: Any) -> None:
     r.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a scenario key (repeatable), as for simulate")
     r.add_argument("--protocol", choices=PROTOCOLS)
+    r.add_argument("--no-shaping", dest="shaping", action="store_false",
+                   help="do not emulate the links' delay, bandwidth, queue and loss in the "
+                        "daemons (full-speed veths)")
     r.set_defaults(handler=_run)
 
     n = sub.add_parser("node", help="run one node's daemon (the testbed launches these)",
@@ -51,6 +58,8 @@ def register(sub: Any) -> None:
     n.add_argument("--run", default=None, help="the testbed run id (interface naming)")
     n.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     n.add_argument("--protocol", choices=PROTOCOLS)
+    n.add_argument("--no-shaping", dest="shaping", action="store_false",
+                   help="send frames at once (no link emulation)")
     n.set_defaults(handler=_node)
 
 
@@ -63,7 +72,7 @@ def _run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143) if os.getpid() == pid else os._exit(0))
     try:
         result = run(args.scenario, overrides=tuple(args.overrides), duration=args.duration,
-                     out=args.out, protocol=args.protocol)
+                     out=args.out, protocol=args.protocol, shaping=args.shaping)
     except HMIPv6Error as e:
         print(f"hmipv6 testbed: {e}", file=sys.stderr)
         return 2
@@ -94,4 +103,5 @@ def _node(args: argparse.Namespace) -> int:
         print(f"hmipv6 node: no node {args.name!r} in {sc.source}", file=sys.stderr)
         return 2
     return main(sc, args.name, args.log, netns=args.netns,
-                run=args.run if args.run is not None else "0", protocol=args.protocol)
+                run=args.run if args.run is not None else "0", protocol=args.protocol,
+                shaping=args.shaping)

@@ -26,30 +26,59 @@ setting them up and down; up → ``link_up(now, "wlan0", router=ar)`` and ``wlan
 transmits through that end; down (of the current one) → ``link_down``. So the handover's L2
 edges are the kernel's own.
 
+Link emulation (egress shaping): this kernel has no netem, so the daemon applies each link's
+``delay``, ``bandwidth``, ``queue`` and ``loss`` itself, to every frame it transmits, with the
+simulator's model (:class:`hmipv6.sim.linkmodel.Egress`: a FIFO transmitter serialising at the
+link's bandwidth, a finite queue with tail drop, a seeded loss draw, then the propagation
+delay). The frame is handed to the kernel at its computed arrival time, by one asyncio timer
+per interface draining that interface's FIFO; the veth then carries it in microseconds. So the
+link is emulated at the sender: each end of a wired link shapes its own direction (as the
+simulator's two transmitters do), and on a cell the access router's ``wlan0`` and each mobile
+node's end of that cell apply the cell's parameters to what they send. Unlike the simulator's
+cell, the stations do not share one transmitter (no half-duplex contention between the
+router and the mobile nodes), and the loss draws come from one ``random.Random`` per sender
+(seeded ``"{seed}/link/<link>/<node>"``), not one per link. A frame lost or tail-dropped is
+counted in that interface's :class:`~hmipv6.sim.linkmodel.LinkCounters`, written in the final log
+line (``egress``; ``delivered`` there counts frames handed to the kernel at their arrival
+time). Precision: the asyncio timers (``loop.call_at`` on the monotonic clock)
+fire a fraction of a millisecond late on an idle machine, and a few milliseconds late on a
+loaded 2-core one (every node is a process competing for the CPUs); lateness adds to, never
+subtracts from, the emulated delay. ``--no-shaping`` sends every frame at once (full speed).
+
 Control (stdin, one line each): ``start <t0>`` starts the engines and flows (an access router
-starts advertising), ``stop`` or end of input writes the final state and exits. The daemon
-prints ``ready`` once its sockets are open.
+starts advertising), ``stop`` or end of input writes the final state and exits. Faults, sent
+by the launcher at the scenario's times: ``crash`` / ``restart`` (the engine's ``crash`` /
+``restart``), ``iface <ifname> up|down`` (the engine's interface follows the kernel's, set by
+the launcher; going down loses what that interface still had queued, as the simulator's links
+do), ``preference <n>`` (a MAP's ``set_preference``) and ``map-preference <address> <n>`` (an
+access router's ``set_map_preference``). The daemon prints ``ready`` once its sockets are open.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import math
+import random
 import socket
 import struct
 import sys
 import time
+from collections import deque
+from dataclasses import asdict
 from functools import partial
 from ipaddress import IPv6Address
 from pathlib import Path
 from typing import IO, Any
 
 from hmipv6.core.access_router import AccessRouter
+from hmipv6.core.map import MobilityAnchorPoint
 from hmipv6.core.mobile_node import MobileNode
 from hmipv6.core.node import Node
 from hmipv6.net.eventlog import encode_event
 from hmipv6.net.topology import Port, plan
 from hmipv6.sim.engines import build_engines, emit_probe, make_provisioner, observe, provision
+from hmipv6.sim.linkmodel import Egress, LinkCounters, Transmitter
 from hmipv6.sim.metrics import classify
 from hmipv6.sim.report import node_state
 from hmipv6.sim.scenario import MobileNodeSpec, Scenario
@@ -73,8 +102,51 @@ def mac_for(address: IPv6Address) -> bytes | None:
     return bytes((b[8] ^ 0x02,)) + b[9:11] + b[13:16]
 
 
+class _Shaper:
+    """One interface's egress: the link model and the FIFO of frames waiting for their
+    arrival time, drained by one asyncio timer (module docstring)."""
+
+    def __init__(self, egress: Egress) -> None:
+        self.egress = egress
+        self.pending: deque[tuple[float, bytes, bytes]] = deque()
+        """(arrival, frame, destination MAC), in order."""
+        self.timer: asyncio.TimerHandle | None = None
+
+    def drop_pending(self) -> None:
+        """The link went down: what is queued or in flight is lost."""
+        self.egress.counters.dropped_down += len(self.pending)
+        self.pending.clear()
+        self.egress.clear()
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+
+def _egress_models(sc: Scenario, name: str, ports: list[Port]) -> dict[str, Egress]:
+    """The link model of each of ``name``'s ports (kernel name → model): a wired link's
+    parameters for its end, the cell's for an access router's ``wlan0`` and a mobile node's
+    cell ends."""
+    out: dict[str, Egress] = {}
+    for p in ports:
+        if p.cell is not None or p.engine == "wlan0":
+            ar = p.cell if p.cell is not None else name
+            c = next(c for c in sc.cells if c.router == ar)
+            key, delay, bandwidth, queue, loss = c.key, c.delay, c.bandwidth, c.queue, c.loss
+        else:
+            link = next(lk for lk in sc.links
+                        if any(n == name and i == p.kernel
+                               for n, i in zip(lk.between, lk.ifnames, strict=True)))
+            key, delay, bandwidth = link.key, link.delay, link.bandwidth
+            queue, loss = link.queue, link.loss
+        out[p.kernel] = Egress(Transmitter(bandwidth, queue), delay=delay, loss=loss,
+                               rng=random.Random(f"{sc.seed}/link/{key}/{name}"),
+                               counters=LinkCounters())
+    return out
+
+
 class Daemon:
-    def __init__(self, sc: Scenario, name: str, log: IO[str], run: str, protocol: str) -> None:
+    def __init__(self, sc: Scenario, name: str, log: IO[str], run: str, protocol: str,
+                 shaping: bool = True) -> None:
         self.sc, self.name, self.log = sc, name, log
         prov = make_provisioner(sc)
         nodes = build_engines(sc, protocol, prov)
@@ -93,6 +165,8 @@ class Daemon:
         self.sent: dict[int, int] = {}
         self.done = asyncio.Event()
         self.loop = asyncio.get_running_loop()
+        self.shapers = ({k: _Shaper(e) for k, e in _egress_models(sc, name, self.ports).items()}
+                        if shaping else {})
         observe(self.node, self._seen)
 
     # -- I/O set-up --------------------------------------------------------------------------
@@ -169,6 +243,35 @@ class Daemon:
             self.done.set()
         elif words[0] == "start":
             self.start(float(words[1]))
+        elif self.started:
+            self.fault(words)
+
+    def fault(self, words: list[str]) -> None:
+        """A fault from the launcher (module docstring)."""
+        node, now = self.node, self.now()
+        kind = words[0]
+        if kind == "crash":
+            node.crash(now)
+        elif kind == "restart":
+            node.restart(now)
+        elif kind == "iface":
+            ifname, up = words[1], words[2] == "up"
+            if ifname in node.interfaces:
+                node.interfaces[ifname].up = up
+            if not up:
+                for p in self.ports:
+                    if p.engine == ifname and p.kernel in self.shapers:
+                        self.shapers[p.kernel].drop_pending()
+        elif kind == "preference" and isinstance(node, MobilityAnchorPoint):
+            node.set_preference(now, int(words[1]))
+        elif kind == "map-preference" and isinstance(node, AccessRouter):
+            node.set_map_preference(now, IPv6Address(words[1]), int(words[2]))
+        else:
+            print(f"hmipv6 node {self.name}: unknown control {' '.join(words)!r}",
+                  file=sys.stderr)
+            return
+        self.write("fault", now, fault=" ".join(words))
+        self.service()
 
     def _timer(self) -> None:
         self.timer = None
@@ -245,21 +348,49 @@ class Daemon:
         if c is not None:
             self.write("tx", now, role=self.role, local=self.node.is_local(IPv6Address(c[1])),
                        wireless=ifname == "wlan0", data=data.hex())
+        shaper = self.shapers.get(port.kernel)
+        if shaper is None:
+            self._transmit(port.kernel, data, mac)
+            return
+        at = shaper.egress.send(now, len(data))
+        if at is None or at == math.inf:
+            return  # tail-dropped or lost: counted by the model
+        shaper.pending.append((at, data, mac))
+        if shaper.timer is None:
+            shaper.timer = self.loop.call_at(self.t0 + at, self._drain, port.kernel, shaper)
+
+    def _drain(self, kernel: str, shaper: _Shaper) -> None:
+        """Hand the kernel every frame of ``shaper`` whose arrival time has come."""
+        shaper.timer = None
+        q = shaper.pending
+        due = self.now()
+        while q and q[0][0] <= due:
+            _, data, mac = q.popleft()
+            if self._transmit(kernel, data, mac):
+                shaper.egress.counters.delivered += 1
+        if q:
+            shaper.timer = self.loop.call_at(self.t0 + q[0][0], self._drain, kernel, shaper)
+
+    def _transmit(self, kernel: str, data: bytes, mac: bytes) -> bool:
         try:
-            self.socks[port.kernel].sendto(data, (port.kernel, ETH_P_IPV6, 0, 0, mac))
+            self.socks[kernel].sendto(data, (kernel, ETH_P_IPV6, 0, 0, mac))
         except OSError:
             self.node.counters["dropped.link-down"] += 1
+            return False
+        return True
 
     def finish(self) -> None:
         now = self.now()
         self.write("final", now, state=node_state(self.node, self.role, now),
-                   sent={str(i): n for i, n in self.sent.items()})
+                   sent={str(i): n for i, n in self.sent.items()},
+                   egress={k: asdict(sh.egress.counters) for k, sh in self.shapers.items()})
         self.log.flush()
 
 
-async def _amain(sc: Scenario, name: str, log_path: Path, run: str, protocol: str) -> None:
+async def _amain(sc: Scenario, name: str, log_path: Path, run: str, protocol: str,
+                 shaping: bool) -> None:
     with log_path.open("w", encoding="utf-8") as log:
-        d = Daemon(sc, name, log, run, protocol)
+        d = Daemon(sc, name, log, run, protocol, shaping)
         d.open()
         print("ready", flush=True)
         await d.done.wait()
@@ -267,10 +398,10 @@ async def _amain(sc: Scenario, name: str, log_path: Path, run: str, protocol: st
 
 
 def main(sc: Scenario, name: str, log_path: Path, *, netns: str | None, run: str,
-         protocol: str | None = None) -> int:
+         protocol: str | None = None, shaping: bool = True) -> int:
     if netns is not None:
         from pyroute2 import netns as _netns
 
         _netns.setns(netns, flags=0)
-    asyncio.run(_amain(sc, name, log_path, run, protocol or sc.protocol))
+    asyncio.run(_amain(sc, name, log_path, run, protocol or sc.protocol, shaping))
     return 0

@@ -12,8 +12,10 @@ A daemon (``net.daemon``) writes what the simulator's metrics would have seen, e
   on an interface (hex octets; ``local``: the node originated it), for ``Metrics.on_transmit``;
 - ``{"kind": "arrival", "flow", "probe"}``: a flow probe its application received (the
   16-octet ``sim.traffic`` header, hex);
-- ``{"kind": "final", "state", "sent"}``: the node's ``report.node_state`` at the end and the
-  probes its sources sent.
+- ``{"kind": "fault", "fault"}``: a fault the launcher applied to the node (the control line);
+- ``{"kind": "final", "state", "sent", "egress"}``: the node's ``report.node_state`` at the
+  end, the probes its sources sent and each interface's link-emulation counters
+  (``sim.linkmodel.LinkCounters`` fields; empty without shaping).
 
 :func:`report_from_logs` replays every line of every node, in time order, into one
 :class:`~hmipv6.sim.metrics.Metrics` and the flows' :class:`~hmipv6.sim.traffic.Sink` s, then

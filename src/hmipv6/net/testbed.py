@@ -21,13 +21,24 @@ Output directory::
     pcap/<link>.pcap       Ethernet (LINKTYPE 1) captures, timestamps = seconds since t0
     logs/<node>.jsonl      each daemon's log (net.eventlog); logs/<node>.err its stderr
 
+Faults are applied at their wall-clock times too, by the launcher: ``crash`` / ``restart``
+and ``preference`` (to the MAP, and ``set_map_preference`` to every access router advertising
+it) are control lines to the daemons (:mod:`hmipv6.net.daemon`); ``link-down`` / ``link-up``
+set the kernel links down or up (both ends of each wired link concerned, an access router's
+cell bridge) and tell the daemons at both ends, whose engines mark the interface as the
+simulator does. With ``--duration``, moves and faults after the end are not applied.
+
 Determinism: the engines' seeds, keys and addresses are the scenario's, as in the simulator,
 but the times are the machine's: two runs differ in timings (and possibly in RA instants and
-packets lost during a handover), never in what is exchanged. Faults are not supported yet.
+packets lost during a handover), never in what is exchanged.
 
-Links are real veth pairs and bridges at full speed: a link's ``delay``, ``bandwidth`` and
-``loss`` are NOT applied (this kernel has no netem), so latencies here are the daemons' own
-processing and scheduling times, not the scenario's propagation delays.
+Links: this kernel has no netem, so the daemons emulate each link at its sender (egress
+shaping with the simulator's link model: delay, serialisation at the bandwidth, finite queue,
+seeded loss; see :mod:`hmipv6.net.daemon` for the model's limits and precision). Latencies are
+then the scenario's plus the daemons' processing and timer lateness (typically under a
+millisecond per hop on an idle machine, a few on a loaded one). ``shaping=False``
+(``--no-shaping``) runs the veths at full speed. Each interface's emulation counters (tail
+drops, losses) are in the report under ``testbed.egress``.
 """
 
 from __future__ import annotations
@@ -40,6 +51,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +59,7 @@ from hmipv6.errors import HMIPv6Error
 from hmipv6.net.eventlog import read_logs, report_from_logs
 from hmipv6.net.topology import Topology
 from hmipv6.sim.report import dumps
-from hmipv6.sim.scenario import Scenario, load
+from hmipv6.sim.scenario import AccessRouterSpec, Fault, MapSpec, Scenario, load
 from hmipv6.wire.pcap import LINKTYPE_ETHERNET, PcapWriter
 
 __all__ = ["TestbedError", "TestbedResult", "check_environment", "run"]
@@ -113,7 +125,7 @@ class _Capture:
                 while True:
                     try:
                         frame = s.recv(65535)
-                    except BlockingIOError:
+                    except OSError:  # nothing more now, or ENETDOWN (a link-down fault)
                         break
                     w.write(frame, max(time.monotonic() - self.t0, 0.0))
 
@@ -141,21 +153,50 @@ def _link_ops(sc: Scenario) -> list[tuple[float, str, str, bool]]:
     return sorted(ops, key=lambda o: o[0])
 
 
+def _fault(sc: Scenario, topo: Topology, tell: Any, f: Fault) -> None:
+    """Apply one fault (module docstring); ``tell(node, line)`` sends a daemon a control
+    line."""
+    if f.kind in ("crash", "restart"):
+        tell(f.node, f.kind)
+    elif f.kind == "preference":
+        tell(f.node, f"preference {f.value}")
+        spec = sc.nodes[f.node]
+        assert isinstance(spec, MapSpec)
+        for name, other in sc.nodes.items():
+            if isinstance(other, AccessRouterSpec) and f.node in other.advertise_maps:
+                tell(name, f"map-preference {spec.address} {f.value}")
+    else:
+        up = f.kind == "link-up"
+        state = "up" if up else "down"
+        for iface in sc.interfaces.get(f.node, ()):
+            if f.peer is not None and iface.peer != f.peer:
+                continue
+            if iface.peer is not None and iface.peer_ifname is not None:
+                topo.set_link(f.node, iface.name, up)
+                topo.set_link(iface.peer, iface.peer_ifname, up)
+                tell(iface.peer, f"iface {iface.peer_ifname} {state}")
+            elif isinstance(sc.nodes[f.node], AccessRouterSpec):
+                topo.set_link(f.node, iface.name, up)  # the cell's bridge
+            tell(f.node, f"iface {iface.name} {state}")
+
+
 def run(scenario: str | Path, *, overrides: tuple[str, ...] = (), duration: float | None = None,
         out: str | Path = "hmipv6-testbed", protocol: str | None = None,
-        nodes: tuple[str, ...] | None = None) -> TestbedResult:
+        nodes: tuple[str, ...] | None = None, shaping: bool = True) -> TestbedResult:
     """Run ``scenario`` on network namespaces and report (module docstring). ``nodes``: run
-    only these nodes' daemons (the others' namespaces and links exist, silent)."""
+    only these nodes' daemons (the others' namespaces and links exist, silent).
+    ``shaping=False``: no link emulation (full-speed veths)."""
     check_environment()
     if duration is not None:
-        # A shorter run: flows stop at its end (the scenario requires stop <= duration).
+        # A shorter run: flows stop at its end (the scenario requires stop <= duration), and
+        # later moves and faults move to the end (where they are not applied).
         full = load(scenario, overrides)
         overrides = (*overrides, f"scenario.duration={float(duration)}",
                      *(f"flows[{i}].stop={float(duration)}" for i, f in enumerate(full.flows)
-                       if f.stop > duration))
+                       if f.stop > duration),
+                     *(f"{m.key}.at={float(duration)}" for m in full.moves if m.at > duration),
+                     *(f"{f.key}.at={float(duration)}" for f in full.faults if f.at > duration))
     sc = load(scenario, overrides)
-    if sc.faults:
-        raise TestbedError(f"{sc.source}: faults are not supported by the testbed yet")
     proto = protocol or sc.protocol
     out = Path(out)
     (out / "logs").mkdir(parents=True, exist_ok=True)
@@ -176,6 +217,8 @@ def run(scenario: str | Path, *, overrides: tuple[str, ...] = (), duration: floa
                        "--run", topo.plan.run, "--protocol", proto]
                 for o in overrides:
                     cmd += ["--set", o]
+                if not shaping:
+                    cmd.append("--no-shaping")
                 err = (out / "logs" / f"{name}.err").open("w")
                 procs[name] = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                                stderr=err, text=True)
@@ -192,11 +235,21 @@ def run(scenario: str | Path, *, overrides: tuple[str, ...] = (), duration: floa
                 assert p.stdin is not None
                 p.stdin.write(f"start {t0!r}\n")
                 p.stdin.flush()
-            for at, mn, ar, up in _link_ops(sc):
+            def tell(node: str, line: str) -> None:
+                p = procs.get(node)
+                if p is not None and p.stdin is not None:
+                    p.stdin.write(line + "\n")
+                    p.stdin.flush()
+
+            ops: list[tuple[float, int, Any]] = [
+                (at, 0, partial(topo.set_attached, mn, ar, up))
+                for at, mn, ar, up in _link_ops(sc)]
+            ops += [(f.at, 1, partial(_fault, sc, topo, tell, f)) for f in sc.faults]
+            for at, _, op in sorted(ops, key=lambda o: (o[0], o[1])):
                 if at >= sc.duration:
                     break
                 time.sleep(max(t0 + at - time.monotonic(), 0.0))
-                topo.set_attached(mn, ar, up)
+                op()
             time.sleep(max(t0 + sc.duration - time.monotonic(), 0.0))
         finally:
             for p in procs.values():
@@ -217,9 +270,13 @@ def run(scenario: str | Path, *, overrides: tuple[str, ...] = (), duration: floa
     failed = [n for n, p in procs.items() if p.returncode != 0]
     if failed:
         raise TestbedError(f"daemons failed: {', '.join(failed)} (see {out / 'logs'})")
-    report = report_from_logs(sc, proto, read_logs(logs.values()))
+    lines = read_logs(logs.values())
+    report = report_from_logs(sc, proto, lines)
     report["testbed"] = {"kernel": os.uname().release, "daemons": sorted(procs),
-                         "clock": "wall-clock seconds since the run's start (monotonic)"}
+                         "clock": "wall-clock seconds since the run's start (monotonic)",
+                         "shaping": shaping,
+                         "egress": {d["node"]: d.get("egress", {}) for d in lines
+                                    if d["kind"] == "final"}}
     (out / "report.json").write_text(dumps(report), encoding="utf-8")
     return TestbedResult(report=report, out=out,
                          pcap_files=capture.files if capture is not None else {}, logs=logs)

@@ -203,6 +203,15 @@ class Topology:
             i = nm.link_lookup(ifname=port.kernel)[0]
             nm.link("set", index=i, state="up" if up else "down")
 
+    def set_link(self, node: str, ifname: str, up: bool) -> None:
+        """Set the kernel interface ``ifname`` of ``node`` (a veth end, a cell's bridge) up or
+        down (a ``link-down`` / ``link-up`` fault)."""
+        from pyroute2 import NetNS
+
+        with NetNS(self.plan.namespaces[node]) as ns:
+            i = ns.link_lookup(ifname=ifname)[0]
+            ns.link("set", index=i, state="up" if up else "down")
+
     def destroy(self) -> None:
         """Remove every namespace this topology created (idempotent). Only in the process
         that created them: pyroute2 forks helpers, which must not run this at their exit."""

@@ -27,6 +27,11 @@ the ``on_down`` / ``on_up`` hooks the runner uses to tell the engine (``link_dow
 Links go down and up (:meth:`WiredLink.set_up`, :meth:`Cell.set_up`): packets sent while down
 are dropped, and packets in flight when a link goes down are lost (counted ``dropped_down``).
 
+The per-packet model (FIFO transmitter, finite queue, seeded loss, propagation delay) is
+:class:`~hmipv6.sim.linkmodel.Egress`, which owns no clock: the simulator's links schedule its
+arrivals on their :class:`~hmipv6.sim.scheduler.Scheduler`; the testbed's daemons
+(``net.daemon``) apply the same model to each frame they transmit, with asyncio's timers.
+
 Taps: every link and cell has a ``taps`` list of ``tap(time, data)`` callables, called once for
 each packet or frame that arrives, at its arrival time, before it is handed to receivers. So
 a tap sees time-ordered packets as a capture at the receiving end would; :func:`pcap_tap`
@@ -35,41 +40,23 @@ adapts a :class:`~hmipv6.wire.pcap.PcapWriter`.
 
 from __future__ import annotations
 
+import math
 import random
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
 
 from hmipv6.errors import LocalProtocolError
+from hmipv6.sim.linkmodel import Egress, LinkCounters, Transmitter
 from hmipv6.sim.scheduler import URGENT, Scheduler, TimerHandle
 from hmipv6.wire.pcap import PcapWriter
 
-__all__ = ["Cell", "LinkCounters", "Radio", "Receiver", "Tap", "WiredLink", "pcap_tap"]
+__all__ = ["Cell", "Egress", "LinkCounters", "Radio", "Receiver", "Tap", "Transmitter", "WiredLink",
+           "pcap_tap"]
 
 Tap = Callable[[float, bytes], object]
 """``tap(time, data)``: called for each packet that arrives."""
 Receiver = Callable[[bytes], object]
 """``receiver(data)``: hands an arriving packet to a node's interface (time is the clock's)."""
-
-
-@dataclass(slots=True)
-class LinkCounters:
-    """What a link or cell did, per packet (or frame), in both directions together."""
-
-    sent: int = 0
-    """Accepted for transmission (includes those later lost)."""
-    delivered: int = 0
-    """Packets (frames, for a cell) that arrived."""
-    bytes_sent: int = 0
-    dropped_queue: int = 0
-    """Tail drops: the queue was full."""
-    dropped_loss: int = 0
-    """Lost on the link (the seeded loss probability)."""
-    dropped_down: int = 0
-    """Sent while the link was down, or in flight when it went down."""
-    dropped_detached: int = 0
-    """Cells: sender not attached, or receiver detached before the frame arrived."""
 
 
 def pcap_tap(writer: PcapWriter) -> Tap:
@@ -80,30 +67,6 @@ def pcap_tap(writer: PcapWriter) -> Tap:
     return tap
 
 
-class _Transmitter:
-    """One FIFO transmitter with a finite waiting queue (see the module docstring)."""
-
-    __slots__ = ("bandwidth", "finishing", "queue")
-
-    def __init__(self, bandwidth: float, queue: int) -> None:
-        if bandwidth <= 0 or queue < 0:
-            raise LocalProtocolError("bandwidth must be positive and queue not negative")
-        self.bandwidth = bandwidth
-        self.queue = queue
-        self.finishing: deque[float] = deque()
-
-    def admit(self, now: float, size: int) -> float | None:
-        """The time the packet's last bit leaves, or ``None`` when the queue is full."""
-        q = self.finishing
-        while q and q[0] <= now:
-            q.popleft()
-        if len(q) > self.queue:
-            return None
-        finish = (q[-1] if q else now) + size * 8 / self.bandwidth
-        q.append(finish)
-        return finish
-
-
 class WiredLink:
     """A point-to-point link between nodes ``a`` and ``b`` (see the module docstring)."""
 
@@ -112,8 +75,6 @@ class WiredLink:
                  name: str | None = None) -> None:
         if a == b:
             raise LocalProtocolError("a link needs two different ends")
-        if delay < 0 or not 0.0 <= loss <= 1.0:
-            raise LocalProtocolError("delay must not be negative and loss must be in [0, 1]")
         self.scheduler = scheduler
         self.name = name if name is not None else f"{a}-{b}"
         self.ends = (a, b)
@@ -123,7 +84,8 @@ class WiredLink:
         self.up = True
         self.counters = LinkCounters()
         self.taps: list[Tap] = []
-        self._tx = {a: _Transmitter(bandwidth, queue), b: _Transmitter(bandwidth, queue)}
+        self._tx = {end: Egress(Transmitter(bandwidth, queue), delay=delay, loss=loss,
+                                rng=self.rng, counters=self.counters) for end in (a, b)}
         self._peer = {a: b, b: a}
         self._receivers: dict[str, Receiver] = {}
         self._epoch = 0
@@ -141,17 +103,10 @@ class WiredLink:
         if not self.up:
             c.dropped_down += 1
             return False
-        finish = self._tx[sender].admit(self.scheduler.now, len(data))
-        if finish is None:
-            c.dropped_queue += 1
-            return False
-        c.sent += 1
-        c.bytes_sent += len(data)
-        if self.loss and self.rng.random() < self.loss:
-            c.dropped_loss += 1
-            return True
-        self.scheduler.schedule(finish + self.delay,
-                                partial(self._arrive, self._peer[sender], self._epoch, data))
+        at = self._tx[sender].send(self.scheduler.now, len(data))
+        if at is None or at == math.inf:
+            return at is not None  # tail drop: refused; lost on the way: accepted
+        self.scheduler.schedule(at, partial(self._arrive, self._peer[sender], self._epoch, data))
         return True
 
     def _arrive(self, end: str, epoch: int, data: bytes) -> None:
@@ -174,7 +129,7 @@ class WiredLink:
         if not up:
             self._epoch += 1
             for tx in self._tx.values():
-                tx.finishing.clear()
+                tx.clear()
 
 
 class Cell:
@@ -183,8 +138,6 @@ class Cell:
     def __init__(self, scheduler: Scheduler, router: str, *, delay: float, bandwidth: float,
                  queue: int = 100, loss: float = 0.0, rng: random.Random | None = None,
                  name: str | None = None) -> None:
-        if delay < 0 or not 0.0 <= loss <= 1.0:
-            raise LocalProtocolError("delay must not be negative and loss must be in [0, 1]")
         self.scheduler = scheduler
         self.router = router
         self.name = name if name is not None else f"cell-{router}"
@@ -194,7 +147,8 @@ class Cell:
         self.up = True
         self.counters = LinkCounters()
         self.taps: list[Tap] = []
-        self._tx = _Transmitter(bandwidth, queue)
+        self._tx = Egress(Transmitter(bandwidth, queue), delay=delay, loss=loss, rng=self.rng,
+                          counters=self.counters)
         self._stations: dict[str, tuple[Receiver, int]] = {}
         self._attachments = 0
         self._epoch = 0
@@ -228,21 +182,14 @@ class Cell:
         if sender not in self._stations or (to is not None and to not in self._stations):
             c.dropped_detached += 1
             return False
-        finish = self._tx.admit(self.scheduler.now, len(data))
-        if finish is None:
-            c.dropped_queue += 1
-            return False
-        c.sent += 1
-        c.bytes_sent += len(data)
-        if self.loss and self.rng.random() < self.loss:
-            c.dropped_loss += 1
-            return True
+        at = self._tx.send(self.scheduler.now, len(data))
+        if at is None or at == math.inf:
+            return at is not None  # tail drop: refused; lost on the way: accepted
         if to is None:
             targets = tuple((s, gen) for s, (_, gen) in self._stations.items() if s != sender)
         else:
             targets = ((to, self._stations[to][1]),)
-        self.scheduler.schedule(finish + self.delay,
-                                partial(self._arrive, targets, self._epoch, data))
+        self.scheduler.schedule(at, partial(self._arrive, targets, self._epoch, data))
         return True
 
     def _arrive(self, targets: tuple[tuple[str, int], ...], epoch: int, data: bytes) -> None:
@@ -269,7 +216,7 @@ class Cell:
         self.up = up
         if not up:
             self._epoch += 1
-            self._tx.finishing.clear()
+            self._tx.clear()
 
 
 class Radio:
