@@ -31,12 +31,14 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from ipaddress import IPv6Address
-from typing import ClassVar, Protocol, TypeAlias, runtime_checkable
+from typing import ClassVar, Protocol, TypeAlias, TypeVar, runtime_checkable
 
 from hmipv6.errors import DecodeError, EncodeError
 from hmipv6.wire._fast import maker
 from hmipv6.wire.addr import _CACHE as _ADDRESSES
 from hmipv6.wire.addr import from_packed
+
+_T = TypeVar("_T")
 
 __all__ = [
     "IPV6_HEADER_LEN",
@@ -396,6 +398,23 @@ def _encode_extension(h: ExtensionHeader, nxt: int) -> bytes:
     raise EncodeError(f"not an extension header: {h!r}")
 
 
+# Interned header values. A Destination Options header holding only a Home Address option
+# (every BU, every reverse-tunnelled packet) and a Type 2 routing header (every BA, every
+# route-optimised packet) are functions of one 16-octet address, and a node sees the same few
+# addresses again and again; the values are frozen, so decoders share one instance per
+# address, as the address cache in ``wire.addr`` does (bounded the same way).
+_HAO_HEADERS: dict[bytes, DestinationOptions] = {}
+_RH2_HEADERS: dict[bytes, RoutingHeaderType2] = {}
+_INTERN_MAX = 1 << 16
+
+
+def _intern(table: dict[bytes, _T], key: bytes, value: _T) -> _T:
+    if len(table) >= _INTERN_MAX:
+        table.clear()
+    table[key] = value
+    return value
+
+
 _make_destopts = maker(DestinationOptions)
 _make_hao = maker(HomeAddressOption)
 _make_rh2 = maker(RoutingHeaderType2)
@@ -544,7 +563,10 @@ def _decode_packet(data: bytes, start: int, end: int, verify: bool, allow_traile
                 # Fast path: a Destination Options header holding just the Home Address
                 # option, padded as the encoder pads it (every BU and reverse-tunnelled packet).
                 psrc = data[i + 8 : hend]
-                exts.append(_make_destopts((_make_hao(_ADDRESSES.get(psrc) or from_packed(psrc)),)))
+                d = _HAO_HEADERS.get(psrc)
+                if d is None:
+                    d = _intern(_HAO_HEADERS, psrc, _make_destopts((_make_hao(from_packed(psrc)),)))
+                exts.append(d)
                 nxt = data[i]
                 i = hend
                 continue
@@ -578,7 +600,13 @@ def _decode_packet(data: bytes, start: int, end: int, verify: bool, allow_traile
                 raw = data[i + 8 : i + 24]
                 if segs:
                     pdst = raw
-                exts.append(_make_rh2(from_packed(raw), segs, reserved))
+                if segs == 1 and reserved == 0:
+                    rh2 = _RH2_HEADERS.get(raw)
+                    if rh2 is None:
+                        rh2 = _intern(_RH2_HEADERS, raw, _make_rh2(from_packed(raw), 1, 0))
+                    exts.append(rh2)
+                else:
+                    exts.append(_make_rh2(from_packed(raw), segs, reserved))
             else:
                 exts.append(RoutingHeader(rtype, segs, data[i + 4 : hend]))
             nxt = n
