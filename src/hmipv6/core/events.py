@@ -18,15 +18,24 @@ __all__ = [
     "CareOfAddressConfigured",
     "DataReceived",
     "Event",
+    "FastBindingAcknowledged",
+    "FastBindingUpdateSent",
+    "FastHandoverBufferFlushed",
+    "HandoverAcknowledgeReceived",
     "HandoverCompleted",
+    "HandoverInitiateSent",
     "LinkChanged",
     "MapFailed",
     "MapRecovered",
     "MapSelected",
     "MovementDetected",
     "PacketDropped",
+    "ProxyRouterAdvertisementReceived",
     "RegionalCareOfAddressRequested",
     "RouterAdvertisementReceived",
+    "SimultaneousBindingEnded",
+    "SimultaneousBindingStarted",
+    "UnsolicitedNeighborAdvertisementSent",
 ]
 
 
@@ -172,3 +181,96 @@ class RegionalCareOfAddressRequested(Event):
 
     map: IPv6Address
     lcoa: IPv6Address
+
+
+# -- Fast handovers (FMIPv6 with HMIPv6: RFC 4140 Appendix A, RFC 5568) --------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProxyRouterAdvertisementReceived(Event):
+    """A mobile node heard the PrRtAdv answering its RtSolPr (RFC 5568 §6.1.2)."""
+
+    ifname: str
+    prefix: str | None
+    """The new access router's prefix (None: the PAR knew nothing of the new AP)."""
+    maps: tuple[IPv6Address, ...]
+    """MAP options of the new access router (RFC 4140 Appendix A)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FastBindingUpdateSent(Event):
+    """A mobile node sent a Fast Binding Update to its MAP (RFC 4140 Appendix A)."""
+
+    to: IPv6Address
+    rcoa: IPv6Address
+    pcoa: IPv6Address
+    ncoa: IPv6Address
+    sequence: int
+    predictive: bool
+    """True when sent from the previous link (RFC 5568 §3.1), False from the new one (§3.3)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FastBindingAcknowledged(Event):
+    """A mobile node accepted the FBack for its outstanding FBU."""
+
+    by: IPv6Address
+    status: int
+    sequence: int
+    ncoa: IPv6Address
+    """The NCoA to use (the one proposed, or the one the NAR assigned)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnsolicitedNeighborAdvertisementSent(Event):
+    """A mobile node announced its NCoA on the new link (UNA, RFC 5568 §6.3)."""
+
+    ifname: str
+    address: IPv6Address
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HandoverInitiateSent(Event):
+    """A MAP sent (or re-sent) a Handover Initiate to a NAR (RFC 4140 Appendix A)."""
+
+    nar: IPv6Address
+    ncoa: IPv6Address
+    sequence: int
+    retransmission: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HandoverAcknowledgeReceived(Event):
+    """A MAP accepted a NAR's Handover Acknowledge."""
+
+    nar: IPv6Address
+    code: int
+    ncoa: IPv6Address | None
+    """Where the MAP now forwards (None: the NAR refused the handover)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SimultaneousBindingStarted(Event):
+    """A MAP sends what arrives for ``rcoa`` to every address of ``care_of_addresses``
+    until ``until`` (RFC 4140 Appendix A, simultaneous bindings)."""
+
+    rcoa: IPv6Address
+    care_of_addresses: tuple[IPv6Address, ...]
+    until: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SimultaneousBindingEnded(Event):
+    rcoa: IPv6Address
+    care_of: IPv6Address | None
+    """The single care-of address the binding now has."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FastHandoverBufferFlushed(Event):
+    """A NAR delivered the packets it buffered for an arriving mobile node (RFC 5568 §3.1)."""
+
+    address: IPv6Address
+    packets: int
+    dropped: int
+    """Packets the bounded buffer had to refuse."""

@@ -40,12 +40,20 @@ from typing import Any
 
 from hmipv6.core.access_router import AccessRouter, AccessRouterConfig, MapConfig, RaConfig
 from hmipv6.core.correspondent import CorrespondentNode
+from hmipv6.core.fast_handover import (
+    FastAccessRouter,
+    FastHandoverConfig,
+    FastMobileNode,
+    FastMobilityAnchorPoint,
+    NeighbourRouter,
+)
 from hmipv6.core.home_agent import HomeAgent
 from hmipv6.core.ike.client import IkeClient
 from hmipv6.core.ike.engines import IkeMobilityAnchorPoint
 from hmipv6.core.ike.exchange import IkeResponder
 from hmipv6.core.ipsec import IPsec
 from hmipv6.core.ipsec.keys import Provisioner, derive_key
+from hmipv6.core.ipsec.spd import Policy
 from hmipv6.core.map import MobilityAnchorPoint
 from hmipv6.core.map_probe import ProbeConfig
 from hmipv6.core.mobile_node import MobileNode, MobileNodeConfig
@@ -63,12 +71,16 @@ from hmipv6.sim.scenario import (
     Scenario,
 )
 from hmipv6.sim.traffic import CBR_PORT_BASE, echo_fields
-from hmipv6.wire.icmpv6 import EchoReply, EchoRequest
+from hmipv6.wire.icmpv6 import EchoReply, EchoRequest, MapOption
 from hmipv6.wire.ipv6 import IPv6Packet
 from hmipv6.wire.udp import UDP
 
-__all__ = ["SUITES", "build_engines", "emit_probe", "ike_exports", "ike_psk", "make_provisioner",
-           "observe", "provision", "uses_ike"]
+__all__ = ["FAST_MH_TYPES", "SUITES", "build_engines", "emit_probe", "fast_neighbours",
+           "ike_exports", "ike_psk", "make_provisioner", "observe", "provision", "uses_ike"]
+
+FAST_MH_TYPES = (8, 9)
+"""FBU and FBack: under ``fhmipv6`` the MN–MAP SA protects them like the BU and BA (RFC 4140
+Appendix A: the FBU goes to the MAP; §12.1's protection of the local BU applies)."""
 
 SUITES = {"esp": "esp-null-hmac-sha256", "ah": "ah-hmac-sha256"}
 """``defaults.security`` → the provisioning suite of :mod:`hmipv6.core.ipsec.keys`."""
@@ -105,10 +117,40 @@ def make_provisioner(sc: Scenario) -> Provisioner | None:
     return Provisioner(sc.seed, SUITES[security]) if security in SUITES else None
 
 
+def _map_options(sc: Scenario, spec: AccessRouterSpec) -> tuple[MapOption, ...]:
+    out = []
+    for m in spec.advertise_maps:
+        ms = sc.nodes[m]
+        assert isinstance(ms, MapSpec)
+        out.append(MapOption(dist=1, pref=ms.preference, r=True,
+                             valid_lifetime=int(ms.valid_lifetime), address=ms.address))
+    return tuple(out)
+
+
+def fast_neighbours(sc: Scenario, ar: str) -> dict[bytes, NeighbourRouter]:
+    """``fhmipv6``: what access router ``ar`` knows of its neighbours (RFC 5568 §3.1
+    [AP-ID, AR-Info]), derived from the topology: every other access router advertising one
+    of its MAPs, keyed by that router's access point (its ``wlan0`` link-layer address)."""
+    spec = sc.nodes[ar]
+    assert isinstance(spec, AccessRouterSpec)
+    out: dict[bytes, NeighbourRouter] = {}
+    for name, other in sc.nodes.items():
+        if (name == ar or not isinstance(other, AccessRouterSpec)
+                or not set(other.advertise_maps) & set(spec.advertise_maps)):
+            continue
+        mac = link_local_for(name, "wlan0")[1]
+        out[mac] = NeighbourRouter(ap_lla=mac, nar_lla=mac, nar_address=other.address,
+                                   prefix=other.prefix, maps=_map_options(sc, other))
+    return out
+
+
 def build_engines(sc: Scenario, protocol: str, provisioner: Provisioner | None
                   ) -> dict[str, Node]:
-    """One engine per node spec, in scenario order, with interfaces and static routes."""
-    hmip = protocol == "hmipv6"
+    """One engine per node spec, in scenario order, with interfaces and static routes.
+    ``fhmipv6`` builds the fast-handover subclasses (:mod:`hmipv6.core.fast_handover`) of the
+    MAP, access router and mobile node engines, otherwise configured as for ``hmipv6``."""
+    fast = protocol == "fhmipv6"
+    hmip = protocol == "hmipv6" or fast
     ro_cns = tuple(s.address for s in sc.of_role(CorrespondentSpec) if s.route_optimisation)
     relay_maps = any(getattr(s, "relay_maps", False) for s in sc.nodes.values())
 
@@ -133,8 +175,17 @@ def build_engines(sc: Scenario, protocol: str, provisioner: Provisioner | None
             # Dynamic discovery (RFC 4140 §7.1.2): the MAP sends its option down every
             # interface other than its first (upstream) one; with relay_maps it also
             # relays what it hears on that one (§7.1.1, AR-03).
-            node = (IkeMobilityAnchorPoint if uses_ike(sc, protocol) else MobilityAnchorPoint)(
-                name, address=spec.address, ifname=ifaces[0], rcoa_prefix=spec.rcoa_prefix,
+            extra: dict[str, Any] = {}
+            map_cls: type[MobilityAnchorPoint] = (
+                IkeMobilityAnchorPoint if uses_ike(sc, protocol) else MobilityAnchorPoint)
+            if fast:
+                map_cls = FastMobilityAnchorPoint
+                extra = {"fast": FastHandoverConfig(simultaneous_bindings=p.simultaneous_bindings),
+                         "fast_neighbours": {
+                             a.prefix: a.address for a in sc.of_role(AccessRouterSpec)
+                             if name in a.advertise_maps}}
+            node = map_cls(
+                name, **extra, address=spec.address, ifname=ifaces[0], rcoa_prefix=spec.rcoa_prefix,
                 prefix_valid_lifetime=int(spec.valid_lifetime),
                 max_lifetime=max(600, int(p.binding_lifetime)),
                 valid_lcoa_prefixes=spec.valid_lcoa_prefixes or None,
@@ -168,7 +219,11 @@ def build_engines(sc: Scenario, protocol: str, provisioner: Provisioner | None
                 relay_from=wired if spec.relay_maps and hmip else (),
                 profile=sc.profile,
                 probe=ProbeConfig() if spec.probe_maps and hmip else None)
-            node = AccessRouter(name, rng=rng, config=cfg)
+            if fast:
+                node = FastAccessRouter(name, rng=rng, config=cfg,
+                                        neighbours=fast_neighbours(sc, name))
+            else:
+                node = AccessRouter(name, rng=rng, config=cfg)
         elif isinstance(spec, MobileNodeSpec):
             has = sc.nodes[spec.home_agent]
             assert isinstance(has, HomeAgentSpec)
@@ -188,8 +243,13 @@ def build_engines(sc: Scenario, protocol: str, provisioner: Provisioner | None
                                                      for m in maps_},
                                 map_identities={m.address: m.name for m in maps_},
                                 rng=_rng(sc.seed, f"ike/{name}"))
-            node = MobileNode(name, mcfg, interfaces=("wlan0",), rng=rng, security=mn_sec,
-                              ike=ike)
+            if fast:
+                node = FastMobileNode(name, mcfg, interfaces=("wlan0",), rng=rng,
+                                      security=mn_sec, fast=FastHandoverConfig(
+                                          simultaneous_bindings=p.simultaneous_bindings))
+            else:
+                node = MobileNode(name, mcfg, interfaces=("wlan0",), rng=rng, security=mn_sec,
+                                  ike=ike)
         elif isinstance(spec, RouterSpec) and spec.relay_maps and hmip and ifaces:
             # A relaying router (RFC 4140 §7.1.1): the access router's relay engine with
             # discovery-only RAs (no prefix) on the links below its first (upstream) one.
@@ -229,7 +289,8 @@ def provision(sc: Scenario, protocol: str, provisioner: Provisioner | None,
     profile: IKEv2 negotiates those) and MN–HA pair."""
     if provisioner is None:
         return
-    maps = sc.of_role(MapSpec) if protocol == "hmipv6" and not uses_ike(sc, protocol) else []
+    maps = (sc.of_role(MapSpec) if protocol in ("hmipv6", "fhmipv6")
+            and not uses_ike(sc, protocol) else [])
     for spec in sc.of_role(MobileNodeSpec):
         mn_sec = nodes[spec.name].security
         assert isinstance(mn_sec, IPsec)
@@ -237,6 +298,16 @@ def provision(sc: Scenario, protocol: str, provisioner: Provisioner | None,
             map_sec = nodes[m.name].security
             assert isinstance(map_sec, IPsec)
             provisioner.mn_map(mn_sec, spec.name, map_sec, m.name, m.address, m.rcoa_prefix)
+            if protocol == "fhmipv6":
+                ipsec = provisioner.protocol
+                mn_pol = Policy.make(remote=m.address, protocol=135, types=FAST_MH_TYPES,
+                                     ipsec=ipsec, name="FBU/FBack MN-MAP")
+                map_pol = Policy.make(local=m.address, protocol=135, types=FAST_MH_TYPES,
+                                      ipsec=ipsec, name="FBU/FBack MAP-MN")
+                if mn_pol not in mn_sec.spd:
+                    mn_sec.add_policy(mn_pol)
+                if map_pol not in map_sec.spd:
+                    map_sec.add_policy(map_pol)
         ha = sc.nodes[spec.home_agent]
         assert isinstance(ha, HomeAgentSpec)
         ha_sec = nodes[ha.name].security

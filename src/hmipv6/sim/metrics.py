@@ -18,6 +18,13 @@ arrives, otherwise from ``MovementDetected.map_changed`` (and ``initial`` / ``mi
 probes of flows to that mobile node sent from ``l2_down`` (``l2_up`` for an initial
 attachment) up to ``first_data`` that never arrived.
 
+Fast handovers (``fhmipv6``): the predictive Fast Binding Update and its FBack happen while
+the mobile node is still on the previous link, so they are held (``fbu_sent``,
+``fback_received``) and given to the record its next ``l2_up`` opens; a reactive FBU, a late
+FBack and the UNA (``una_sent``) belong to the record already open. The engine's
+``HandoverCompleted`` gives the kinds ``fast-predictive`` / ``fast-reactive``; such a
+handover's ``registration`` ends at the MAP's BA, as an intra-domain one.
+
 A MAP change without a move (RFC 4140 §10: the MAP in use was advertised failed, or a better
 one appeared) is a handover too: a ``MapSelected`` once the current handover has completed
 opens a record with no link-layer edges (``link`` false, ``from`` = ``to`` = the current
@@ -49,6 +56,8 @@ from hmipv6.core.events import (
     BindingUpdateSent,
     CareOfAddressConfigured,
     Event,
+    FastBindingAcknowledged,
+    FastBindingUpdateSent,
     HandoverCompleted,
     LinkChanged,
     MapFailed,
@@ -56,14 +65,20 @@ from hmipv6.core.events import (
     MapSelected,
     MovementDetected,
     RouterAdvertisementReceived,
+    UnsolicitedNeighborAdvertisementSent,
 )
 
 __all__ = ["ICMP_TYPES", "MH_TYPES", "FlowRecord", "HandoverRecord", "Metrics", "classify"]
 
 ICMP_TYPES = {133: "RS", 134: "RA", 135: "NS", 136: "NA", 137: "Redirect"}
 """ICMPv6 messages counted as signalling (Neighbor Discovery; RFC 4861)."""
-MH_TYPES = {0: "BRR", 1: "HoTI", 2: "CoTI", 3: "HoT", 4: "CoT", 5: "BU", 6: "BA", 7: "BE"}
-"""Mobility Header types (RFC 6275 §6.1)."""
+MH_TYPES = {0: "BRR", 1: "HoTI", 2: "CoTI", 3: "HoT", 4: "CoT", 5: "BU", 6: "BA", 7: "BE",
+            8: "FBU", 9: "FBack", 10: "FNA", 14: "HI", 15: "HAck"}
+"""Mobility Header types (RFC 6275 §6.1; FMIPv6's from RFC 5568 §6.2 and RFC 4068 §6.3.3)."""
+FMIPV6_SUBTYPES = {2: "RtSolPr", 3: "PrRtAdv"}
+"""ICMPv6 type 154 subtypes counted as signalling (RFC 5568 §6.1)."""
+FAST_KINDS = ("fast-predictive", "fast-reactive")
+"""Handover kinds of ``fhmipv6`` (additive to SCENARIO.md's)."""
 _EXT = frozenset((0, 43, 60))
 
 
@@ -95,6 +110,8 @@ def classify(data: bytes) -> tuple[str, bytes, bytes] | None:
             if n <= p:
                 return None
             name = ICMP_TYPES.get(data[p])
+            if data[p] == 154 and n > p + 4:
+                name = FMIPV6_SUBTYPES.get(data[p + 4])
             return (name, src, dst) if name is not None else None
         if nh == 135:
             if n <= p + 2:
@@ -128,6 +145,9 @@ class HandoverRecord:
     """False for a MAP change without a move (``l2_up`` then holds ``map_change``)."""
     map_failed: float | None = None
     """When the mobile node learnt its MAP had failed (the cause of a MAP-only handover)."""
+    fbu_sent: float | None = None
+    fback_received: float | None = None
+    una_sent: float | None = None
 
 
 @dataclass(slots=True)
@@ -200,6 +220,8 @@ class Metrics:
         """Per node: ``bu_accepted`` (BindingCacheUpdated), ``bindings_removed``."""
         self.rejected_by: Counter[bytes] = Counter()
         """Rejecting BAs (status >= 128) received by mobile nodes, by sender address."""
+        self._fast_held: dict[str, dict[str, float]] = {}
+        """Predictive FBU / FBack times waiting for the next ``l2_up`` (module docstring)."""
 
     # -- flows ---------------------------------------------------------------------------------
 
@@ -226,6 +248,10 @@ class Metrics:
                                  l2_up=e.time)
             if prev is None:
                 rec.kind = "initial"
+            held = self._fast_held.pop(node, None)
+            if held:
+                rec.fbu_sent = held.get("fbu_sent")
+                rec.fback_received = held.get("fback_received")
             self._open[node] = rec
             self.handovers.append(rec)
             self._last_router[node] = e.router
@@ -243,6 +269,10 @@ class Metrics:
             self.map_events.append((e.time, node, str(e.map), "failed" if failed else "recovered"))
             if failed:
                 self._map_failed[node] = e.time
+            return
+        if isinstance(e, FastBindingUpdateSent | FastBindingAcknowledged |
+                      UnsolicitedNeighborAdvertisementSent):
+            self._on_fast_event(node, e)
             return
         rec = self._open.get(node)
         if rec is None:
@@ -277,6 +307,19 @@ class Metrics:
             rec.completed = e.time
             if rec.kind != "initial":
                 rec.kind = e.kind
+
+    def _on_fast_event(self, node: str, e: Event) -> None:
+        held = self._fast_held.get(node)
+        rec = self._open.get(node)
+        if isinstance(e, FastBindingUpdateSent) and e.predictive:
+            self._fast_held[node] = {"fbu_sent": e.time}
+        elif isinstance(e, FastBindingAcknowledged) and held is not None:
+            held.setdefault("fback_received", e.time)
+        elif rec is not None:
+            name = ("fbu_sent" if isinstance(e, FastBindingUpdateSent) else
+                    "fback_received" if isinstance(e, FastBindingAcknowledged) else "una_sent")
+            if getattr(rec, name) is None:
+                setattr(rec, name, e.time)
 
     # -- signalling ------------------------------------------------------------------------------
 
@@ -345,6 +388,7 @@ class Metrics:
     def registration(self, rec: HandoverRecord) -> float | None:
         if rec.bu_sent is None:
             return None
-        end = rec.ba_received if rec.kind == "intra-domain" else rec.home_ba_received
+        end = (rec.ba_received if rec.kind == "intra-domain" or rec.kind in FAST_KINDS
+               else rec.home_ba_received)
         return None if end is None else end - rec.bu_sent
 

@@ -18,6 +18,11 @@ Theory of operation
   gives every node :class:`NullSecurity` (the report says ``"security": "none"``);
 - ``protocol = "mipv6"`` keeps the topology but gives the access routers no MAP option and
   turns the mobile nodes' HMIPv6 off (plain RFC 6275);
+- ``protocol = "fhmipv6"`` is HMIPv6 with fast handovers anchored at the MAP (RFC 4140
+  Appendix A, :mod:`hmipv6.core.fast_handover`). The link layer's "about to move" trigger is
+  modelled as simulators do: ``fh_anticipation`` seconds before each move (not the first
+  attachment) the runner calls the mobile node's ``anticipate`` with the new access point's
+  link-layer address;
 - one :class:`WiredLink` per ``[[links]]`` entry, one :class:`Cell` per ``[[cells]]`` entry,
   one :class:`Radio` per mobile node.
 
@@ -51,10 +56,11 @@ from typing import Any
 
 from hmipv6.core.access_router import AccessRouter
 from hmipv6.core.events import Event
+from hmipv6.core.fast_handover import FastMobileNode
 from hmipv6.core.ipsec.keys import Provisioner
 from hmipv6.core.map import MobilityAnchorPoint
 from hmipv6.core.mobile_node import MobileNode
-from hmipv6.core.node import Node
+from hmipv6.core.node import Node, link_local_for
 from hmipv6.errors import DecodeError
 from hmipv6.sim import metrics as _metrics
 from hmipv6.sim.engines import (
@@ -148,8 +154,10 @@ class Network:
         sc = scenario
         self.scenario = sc
         self.protocol = protocol if protocol is not None else sc.protocol
-        if self.protocol not in ("mipv6", "hmipv6"):
+        if self.protocol not in ("mipv6", "hmipv6", "fhmipv6"):
             raise ValueError(f"unknown protocol {self.protocol!r}")
+        if self.protocol == "fhmipv6" and sc.profile != "rfc4140":
+            raise ValueError("fhmipv6 runs under profile rfc4140 only")
         self.sched = Scheduler()
         self.nodes: dict[str, Node] = {}
         self.roles: dict[str, str] = {}
@@ -271,6 +279,9 @@ class Network:
             self.sched.schedule(mv.at, partial(self._move, mv), URGENT)
         for f in self.scenario.faults:
             self.sched.schedule(f.at, partial(self._fault, f), URGENT)
+        if self.protocol == "fhmipv6":
+            # After the moves: a trigger at the time of the previous move runs after it.
+            self._schedule_anticipations()
 
     # -- the driver loop -------------------------------------------------------------------------
 
@@ -390,6 +401,31 @@ class Network:
         port.learn(name, node.interfaces["wlan0"].link_local.packed)
         node.link_up(self.sched.now, "wlan0", router=cell.router)
         self.service(name)
+
+    def _schedule_anticipations(self) -> None:
+        """The L2 trigger of fast handovers: ``fh_anticipation`` before every move but a
+        mobile node's first, and never before its previous move."""
+        last: dict[str, float] = {}
+        for mv in sorted(self.scenario.moves, key=lambda m: m.at):
+            prev = last.get(mv.mn)
+            last[mv.mn] = mv.at
+            if prev is None or mv.attach is None:
+                continue
+            lead = self.scenario.nodes[mv.mn].parameters.fh_anticipation
+            if lead <= 0:
+                continue
+            at = max(mv.at - lead, prev)
+            self.sched.schedule(at, partial(self._anticipate, mv), URGENT)
+
+    def _anticipate(self, mv: Move) -> None:
+        node = self.nodes[mv.mn]
+        radio = self.radios[mv.mn]
+        if not isinstance(node, FastMobileNode) or mv.attach is None or radio.cell is None \
+                or radio.cell.router == mv.attach:
+            return
+        node.anticipate(self.sched.now, link_local_for(mv.attach, "wlan0")[1],
+                        router=mv.attach, ifname="wlan0")
+        self.service(mv.mn)
 
     def _move(self, mv: Move) -> None:
         radio = self.radios[mv.mn]

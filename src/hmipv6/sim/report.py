@@ -42,6 +42,9 @@ FORMAT = "hmipv6-report/1"
 _TIMELINE = ("l2_down", "l2_up", "ra_received", "coa_ready", "bu_sent", "ba_received",
              "home_ba_received", "first_data")
 
+_FAST_TIMELINE = ("fbu_sent", "fback_received", "una_sent")
+"""Added to each timeline of an ``fhmipv6`` report (not to other protocols' reports)."""
+
 
 def _t(x: float | None) -> float | None:
     return None if x is None else round(x, 9)
@@ -90,6 +93,9 @@ def assemble_report(sc: Scenario, protocol: str, security: str, m: Metrics,
     handovers = []
     for rec in sorted(m.handovers, key=lambda r: (r.l2_up, r.mn)):
         timeline = {k: _t(getattr(rec, k)) for k in _TIMELINE}
+        if protocol == "fhmipv6":  # additive keys of fast handovers
+            for k in _FAST_TIMELINE:
+                timeline[k] = _t(getattr(rec, k))
         if not rec.link:  # a MAP change without a move: no link-layer edges
             timeline["l2_up"] = None
             timeline["map_failed"] = _t(rec.map_failed)

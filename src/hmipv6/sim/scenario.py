@@ -80,7 +80,8 @@ BUILTIN_SCENARIOS = ("figure1", "two-domains", "dynamic-discovery", "map-failure
                      "route-optimisation", "many-mobiles")
 
 ROLES = ("correspondent", "home-agent", "router", "map", "access-router", "mobile-node")
-PROTOCOLS = ("mipv6", "hmipv6")
+PROTOCOLS = ("mipv6", "hmipv6", "fhmipv6")
+"""``fhmipv6``: HMIPv6 with fast handovers anchored at the MAP (RFC 4140 Appendix A)."""
 PROFILES = ("rfc4140", "rfc5380")
 DAD_MODES = ("standard", "optimistic", "none")
 SECURITY_MODES = ("esp", "ah", "none")
@@ -169,6 +170,11 @@ class Parameters:
     """Requested binding lifetime (seconds)."""
     security: str = "esp"
     """MN-MAP signalling protection: ``esp`` | ``ah`` | ``none``."""
+    fh_anticipation: float = 0.05
+    """``fhmipv6``: how long before a move the link layer announces it (the L2 trigger that
+    starts a predictive fast handover, :meth:`FastMobileNode.anticipate`)."""
+    simultaneous_bindings: float = 1.0
+    """``fhmipv6``: seconds a MAP sends to both the old and the new care-of address."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -412,7 +418,8 @@ def loads(text: str, *, source: str = "<string>", overrides: Sequence[str] = ())
 _TOP_KEYS = ("scenario", "defaults", "nodes", "links", "cells", "moves", "flows", "faults",
              "routes", "generate")
 _SCENARIO_KEYS = ("name", "duration", "seed", "protocol", "profile")
-_PARAM_KEYS = ("ra_interval", "dad", "l2_handover", "binding_lifetime", "security")
+_PARAM_KEYS = ("ra_interval", "dad", "l2_handover", "binding_lifetime", "security",
+               "fh_anticipation", "simultaneous_bindings")
 _ROLE_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # role: (required, optional)
     "correspondent": (("address",), ("route_optimisation",)),
@@ -693,6 +700,9 @@ class _Loader:
 
         self._generate()
         nodes = {n: self.node(n, spec, defaults) for n, spec in self.nodes_raw.items()}
+        if profile == "rfc5380" and protocol == "fhmipv6":
+            self.fail("scenario.protocol", "fhmipv6 runs under profile rfc4140 only (the MN-MAP "
+                      "keys of rfc5380 come from IKEv2, whose policies do not cover FBU/FBack)")
         if profile == "rfc5380":
             for relaying in (k for k, v in nodes.items() if getattr(v, "relay_maps", False)):
                 # RFC 5380 §7: manual MAP configuration only (X5380-06).
@@ -744,6 +754,11 @@ class _Loader:
             if "binding_lifetime" in t else base.binding_lifetime,
             security=self.choice(t["security"], f"{key}.security", SECURITY_MODES)
             if "security" in t else base.security,
+            fh_anticipation=self.duration(t["fh_anticipation"], f"{key}.fh_anticipation")
+            if "fh_anticipation" in t else base.fh_anticipation,
+            simultaneous_bindings=self.duration(t["simultaneous_bindings"],
+                                                f"{key}.simultaneous_bindings", positive=True)
+            if "simultaneous_bindings" in t else base.simultaneous_bindings,
         )
 
     def node(self, name: str, t: dict[str, Any], defaults: Parameters) -> NodeSpec:
