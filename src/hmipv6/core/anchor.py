@@ -403,14 +403,22 @@ class BindingAnchor(Node):
 
     def restart(self, now: float) -> None:
         super().restart(now)
-        if isinstance(self.cache.store, dict):
+        if not getattr(self.cache.store, "durable", False):
             # RFC 4140 §10: "If a MAP fails, its binding cache content will be lost" (unless a
             # durable store keeps it).
             for entry in list(self.cache):
                 self.cache.remove(entry.address)
                 self.emit(BindingRemoved(time=now, home_address=entry.address, reason="lost"))
                 self.on_unbound(now, entry)
-        self.cache.expire(now)
+        else:
+            # A durable store kept the bindings: rebuild the expiry schedule from it, as a
+            # restarted process would, and remove (RFC 6275 §9.5.2) those whose lifetime ran
+            # out while the node was down.
+            self.cache.reload()
+            for entry in self.cache.expire(now):
+                self.on_unbound(now, entry)
+                self.emit(BindingRemoved(time=now, home_address=entry.address,
+                                         reason="expired"))
         self._arm_expiry()
 
     # -- inspection ----------------------------------------------------------------------------

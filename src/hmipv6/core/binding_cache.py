@@ -37,7 +37,7 @@ from typing import Protocol
 
 from hmipv6.wire.addr import from_packed
 
-__all__ = ["BindingCache", "BindingEntry", "BindingStore", "InMemoryStore"]
+__all__ = ["BindingCache", "BindingEntry", "BindingStore", "InMemoryStore", "RetainedStore"]
 
 _RECORD = struct.Struct("!16sdIHH")
 """care-of address, expiry (engine time), granted lifetime (s), sequence, BU flags; then the
@@ -45,7 +45,12 @@ installing peer's identity in UTF-8 (empty: none)."""
 
 
 class BindingStore(Protocol):
-    """Where the packed entries live: key (16 octets) -> record (octets)."""
+    """Where the packed entries live: key (16 octets) -> record (octets).
+
+    A store may also say ``durable = True``: its content outlives the engine's crash (a
+    restarted MAP or HA keeps those bindings, re-arms their expiry and removes those whose
+    lifetime ran out while it was down). A store that does not say so is volatile: RFC 4140
+    §10, "If a MAP fails, its binding cache content will be lost"."""
 
     def get(self, key: bytes) -> bytes | None: ...
 
@@ -62,6 +67,7 @@ class InMemoryStore(dict[bytes, bytes]):
     """The default store: a ``dict`` (``get`` is the dict's own, for the fast path)."""
 
     __slots__ = ()
+    durable = False
 
     def put(self, key: bytes, record: bytes) -> None:
         self[key] = record
@@ -71,6 +77,16 @@ class InMemoryStore(dict[bytes, bytes]):
 
     def items(self) -> Iterator[tuple[bytes, bytes]]:  # type: ignore[override]
         return iter(dict.items(self))
+
+
+class RetainedStore(InMemoryStore):
+    """An :class:`InMemoryStore` that says it is durable: its owner keeps it across the
+    engine's ``crash`` / ``restart``. The simulator's model of a durable store (a simulated
+    crash keeps the engine object, so "durable" only has to mean "not dropped"); it keeps
+    nothing across a real process exit (:mod:`hmipv6.net.sqlite_store` does)."""
+
+    __slots__ = ()
+    durable = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +127,13 @@ class BindingCache:
         self._ticks = 1 / tick
         self._buckets: dict[int, list[bytes]] = {}
         self._heap: list[int] = []
+        self.reload()
+
+    def reload(self) -> None:
+        """Rebuild the expiry schedule from the store's content (what a process restarted
+        over a durable store does; :meth:`expire` then removes what ran out meanwhile)."""
+        self._buckets.clear()
+        self._heap.clear()
         for key, record in self.store.items():
             self._schedule(key, _RECORD.unpack_from(record)[1])
 

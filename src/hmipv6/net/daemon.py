@@ -52,6 +52,12 @@ by the launcher at the scenario's times: ``crash`` / ``restart`` (the engine's `
 the launcher; going down loses what that interface still had queued, as the simulator's links
 do), ``preference <n>`` (a MAP's ``set_preference``) and ``map-preference <address> <n>`` (an
 access router's ``set_map_preference``). The daemon prints ``ready`` once its sockets are open.
+
+Binding store: a MAP or home agent with ``binding_store = "durable"`` keeps its binding cache
+in SQLite (:mod:`hmipv6.net.sqlite_store`), in ``<logs>/<node>.bindings.sqlite`` next to its
+log: ``crash`` / ``restart`` keep the bindings, and a daemon process started again over the
+file within the same run (same ``t0``) finds every binding a BA acknowledged (the launcher
+removes the file before a run starts).
 """
 
 from __future__ import annotations
@@ -72,10 +78,12 @@ from pathlib import Path
 from typing import IO, Any
 
 from hmipv6.core.access_router import AccessRouter
+from hmipv6.core.binding_cache import BindingStore, RetainedStore
 from hmipv6.core.map import MobilityAnchorPoint
 from hmipv6.core.mobile_node import MobileNode
 from hmipv6.core.node import Node
 from hmipv6.net.eventlog import encode_event
+from hmipv6.net.sqlite_store import SqliteStore, store_path
 from hmipv6.net.topology import Port, plan
 from hmipv6.sim.engines import build_engines, emit_probe, make_provisioner, observe, provision
 from hmipv6.sim.linkmodel import Egress, LinkCounters, Transmitter
@@ -146,10 +154,19 @@ def _egress_models(sc: Scenario, name: str, ports: list[Port]) -> dict[str, Egre
 
 class Daemon:
     def __init__(self, sc: Scenario, name: str, log: IO[str], run: str, protocol: str,
-                 shaping: bool = True) -> None:
+                 shaping: bool = True, store_dir: Path | None = None) -> None:
         self.sc, self.name, self.log = sc, name, log
         prov = make_provisioner(sc)
-        nodes = build_engines(sc, protocol, prov)
+        self.store: SqliteStore | None = None
+
+        def durable(node: str) -> BindingStore:
+            # Every daemon builds every engine; only its own node's durable store is a file.
+            if node != name or store_dir is None:
+                return RetainedStore()
+            self.store = SqliteStore(store_path(store_dir, name))
+            return self.store
+
+        nodes = build_engines(sc, protocol, prov, durable_store=durable)
         provision(sc, protocol, prov, nodes)
         self.node: Node = nodes[name]
         self.role = sc.nodes[name].role
@@ -385,12 +402,14 @@ class Daemon:
                    sent={str(i): n for i, n in self.sent.items()},
                    egress={k: asdict(sh.egress.counters) for k, sh in self.shapers.items()})
         self.log.flush()
+        if self.store is not None:
+            self.store.close()
 
 
 async def _amain(sc: Scenario, name: str, log_path: Path, run: str, protocol: str,
                  shaping: bool) -> None:
     with log_path.open("w", encoding="utf-8") as log:
-        d = Daemon(sc, name, log, run, protocol, shaping)
+        d = Daemon(sc, name, log, run, protocol, shaping, store_dir=log_path.parent)
         d.open()
         print("ready", flush=True)
         await d.done.wait()

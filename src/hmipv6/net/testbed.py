@@ -57,6 +57,7 @@ from typing import Any
 
 from hmipv6.errors import HMIPv6Error
 from hmipv6.net.eventlog import read_logs, report_from_logs
+from hmipv6.net.sqlite_store import store_path
 from hmipv6.net.topology import Topology
 from hmipv6.sim.report import dumps
 from hmipv6.sim.scenario import AccessRouterSpec, Fault, MapSpec, Scenario, load
@@ -201,6 +202,10 @@ def run(scenario: str | Path, *, overrides: tuple[str, ...] = (), duration: floa
     out = Path(out)
     (out / "logs").mkdir(parents=True, exist_ok=True)
     logs = {n: out / "logs" / f"{n}.jsonl" for n in sc.nodes if nodes is None or n in nodes}
+    for n in logs:
+        # A durable binding store holds engine times of its own run: never carry one over.
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{store_path(out / 'logs', n)}{suffix}").unlink(missing_ok=True)
     procs: dict[str, subprocess.Popen[str]] = {}
     capture: _Capture | None = None
     topo = Topology(sc)

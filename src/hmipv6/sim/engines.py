@@ -39,6 +39,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hmipv6.core.access_router import AccessRouter, AccessRouterConfig, MapConfig, RaConfig
+from hmipv6.core.binding_cache import BindingCache, BindingStore, RetainedStore
 from hmipv6.core.correspondent import CorrespondentNode
 from hmipv6.core.fast_handover import (
     FastAccessRouter,
@@ -144,11 +145,21 @@ def fast_neighbours(sc: Scenario, ar: str) -> dict[bytes, NeighbourRouter]:
     return out
 
 
-def build_engines(sc: Scenario, protocol: str, provisioner: Provisioner | None
+def build_engines(sc: Scenario, protocol: str, provisioner: Provisioner | None, *,
+                  durable_store: Callable[[str], BindingStore] | None = None
                   ) -> dict[str, Node]:
     """One engine per node spec, in scenario order, with interfaces and static routes.
     ``fhmipv6`` builds the fast-handover subclasses (:mod:`hmipv6.core.fast_handover`) of the
-    MAP, access router and mobile node engines, otherwise configured as for ``hmipv6``."""
+    MAP, access router and mobile node engines, otherwise configured as for ``hmipv6``.
+    ``durable_store(name)``: the binding store of a MAP or HA whose ``binding_store`` is
+    ``"durable"`` (default: a :class:`~hmipv6.core.binding_cache.RetainedStore`, the
+    simulator's; a testbed daemon passes SQLite for its own node)."""
+
+    def cache(name: str, kind: str) -> BindingCache | None:
+        if kind != "durable":
+            return None  # the engine's default: an InMemoryStore, lost on crash
+        return BindingCache(RetainedStore() if durable_store is None else durable_store(name))
+
     fast = protocol == "fhmipv6"
     hmip = protocol == "hmipv6" or fast
     ro_cns = tuple(s.address for s in sc.of_role(CorrespondentSpec) if s.route_optimisation)
@@ -170,7 +181,7 @@ def build_engines(sc: Scenario, protocol: str, provisioner: Provisioner | None
             node = HomeAgent(name, address=spec.address, ifname=ifaces[0],
                              home_prefixes=(spec.home_prefix,),
                              max_lifetime=max(600, int(p.binding_lifetime)), rng=rng,
-                             security=security(name))
+                             security=security(name), cache=cache(name, spec.binding_store))
         elif isinstance(spec, MapSpec):
             # Dynamic discovery (RFC 4140 §7.1.2): the MAP sends its option down every
             # interface other than its first (upstream) one; with relay_maps it also
@@ -193,7 +204,7 @@ def build_engines(sc: Scenario, protocol: str, provisioner: Provisioner | None
                 advertise_on=tuple(ifaces[1:]) if relay_maps and hmip else (),
                 relay_from=tuple(ifaces[:1]) if spec.relay_maps and hmip else (),
                 ra_interval=max(p.ra_interval[1], 1.0), rng=rng,
-                security=security(name))
+                security=security(name), cache=cache(name, spec.binding_store))
             if isinstance(node, IkeMobilityAnchorPoint):
                 sec = node.security
                 node.ike = IkeResponder(

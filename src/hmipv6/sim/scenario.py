@@ -196,6 +196,8 @@ class CorrespondentSpec(NodeSpec):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HomeAgentSpec(NodeSpec):
     address: IPv6Address
+    binding_store: str = "memory"
+    """``"memory"`` (lost on crash) or ``"durable"`` (kept through crash / restart)."""
 
     @property
     def home_prefix(self) -> IPv6Network:
@@ -221,6 +223,9 @@ class MapSpec(NodeSpec):
     relay_maps: bool = False
     """Relay the MAP options heard on the first wired interface (upstream) together with
     this MAP's own option (RFC 4140 §7.1.1, AR-03)."""
+    binding_store: str = "memory"
+    """``"memory"`` (lost on crash, RFC 4140 §10) or ``"durable"`` (kept through crash /
+    restart: the simulator's retained store, SQLite in the testbed)."""
 
     @property
     def rcoa_prefix(self) -> IPv6Network:
@@ -423,12 +428,14 @@ _PARAM_KEYS = ("ra_interval", "dad", "l2_handover", "binding_lifetime", "securit
 _ROLE_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # role: (required, optional)
     "correspondent": (("address",), ("route_optimisation",)),
-    "home-agent": (("address",), ()),
+    "home-agent": (("address",), ("binding_store",)),
     "router": ((), ("address", "relay_maps")),
-    "map": (("address",), ("preference", "valid_lifetime", "valid_lcoa_prefixes", "relay_maps")),
+    "map": (("address",), ("preference", "valid_lifetime", "valid_lcoa_prefixes", "relay_maps",
+                           "binding_store")),
     "access-router": (("prefix",), ("address", "advertise_maps", "relay_maps", "probe_maps")),
     "mobile-node": (("home_agent", "home_address"), ("interface_id", "map_selection")),
 }
+_STORES = ("memory", "durable")
 _LINK_KEYS = ("between", "delay", "bandwidth", "loss", "queue")
 _CELL_KEYS = ("router", "delay", "bandwidth", "loss", "queue")
 _MOVE_KEYS = ("mn", "at", "attach", "detach")
@@ -774,7 +781,9 @@ class _Loader:
                                          t.get("route_optimisation", False),
                                          f"{key}.route_optimisation"))
         if role == "home-agent":
-            return HomeAgentSpec(**common, address=self.address(t["address"], f"{key}.address"))
+            return HomeAgentSpec(**common, address=self.address(t["address"], f"{key}.address"),
+                                 binding_store=self.choice(t.get("binding_store", "memory"),
+                                                           f"{key}.binding_store", _STORES))
         if role == "router":
             return RouterSpec(**common, address=self.address(t["address"], f"{key}.address")
                               if "address" in t else None,
@@ -793,7 +802,9 @@ class _Loader:
                                self.prefix(p, f"{key}.valid_lcoa_prefixes[{i}]")
                                for i, p in enumerate(lcoa)),
                            relay_maps=self.boolean(t.get("relay_maps", False),
-                                                   f"{key}.relay_maps"))
+                                                   f"{key}.relay_maps"),
+                           binding_store=self.choice(t.get("binding_store", "memory"),
+                                                     f"{key}.binding_store", _STORES))
         if role == "access-router":
             prefix = self.prefix(t["prefix"], f"{key}.prefix")
             if prefix.prefixlen != 64:
