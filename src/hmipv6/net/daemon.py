@@ -79,9 +79,10 @@ from typing import IO, Any
 
 from hmipv6.core.access_router import AccessRouter
 from hmipv6.core.binding_cache import BindingStore, RetainedStore
+from hmipv6.core.fast_handover import FastMobileNode
 from hmipv6.core.map import MobilityAnchorPoint
 from hmipv6.core.mobile_node import MobileNode
-from hmipv6.core.node import Node
+from hmipv6.core.node import Node, link_local_for
 from hmipv6.net.eventlog import encode_event
 from hmipv6.net.sqlite_store import SqliteStore, store_path
 from hmipv6.net.topology import Port, plan
@@ -283,6 +284,11 @@ class Daemon:
             node.set_preference(now, int(words[1]))
         elif kind == "map-preference" and isinstance(node, AccessRouter):
             node.set_map_preference(now, IPv6Address(words[1]), int(words[2]))
+        elif kind == "anticipate" and isinstance(node, FastMobileNode):
+            # The L2 trigger of a fast handover (RFC 5568 §3.1): the new access router's
+            # access point, as the simulator's runner gives it.
+            ar = words[1]
+            node.anticipate(now, link_local_for(ar, "wlan0")[1], router=ar, ifname="wlan0")
         else:
             print(f"hmipv6 node {self.name}: unknown control {' '.join(words)!r}",
                   file=sys.stderr)

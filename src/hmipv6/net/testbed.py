@@ -154,6 +154,24 @@ def _link_ops(sc: Scenario) -> list[tuple[float, str, str, bool]]:
     return sorted(ops, key=lambda o: o[0])
 
 
+def _anticipations(sc: Scenario, protocol: str) -> list[tuple[float, str, str]]:
+    """``(at, mn, new_ar)``: the L2 trigger of fast handovers, ``fh_anticipation`` before every
+    move but a mobile node's first (and never before its previous move), as the simulator
+    gives it (:meth:`hmipv6.sim.network.Network._schedule_anticipations`)."""
+    if protocol != "fhmipv6":
+        return []
+    out: list[tuple[float, str, str]] = []
+    last: dict[str, float] = {}
+    for mv in sorted(sc.moves, key=lambda m: m.at):
+        prev = last.get(mv.mn)
+        last[mv.mn] = mv.at
+        lead = sc.nodes[mv.mn].parameters.fh_anticipation
+        if prev is None or mv.attach is None or lead <= 0:
+            continue
+        out.append((max(mv.at - lead, prev), mv.mn, mv.attach))
+    return out
+
+
 def _fault(sc: Scenario, topo: Topology, tell: Any, f: Fault) -> None:
     """Apply one fault (module docstring); ``tell(node, line)`` sends a daemon a control
     line."""
@@ -250,6 +268,8 @@ def run(scenario: str | Path, *, overrides: tuple[str, ...] = (), duration: floa
                 (at, 0, partial(topo.set_attached, mn, ar, up))
                 for at, mn, ar, up in _link_ops(sc)]
             ops += [(f.at, 1, partial(_fault, sc, topo, tell, f)) for f in sc.faults]
+            ops += [(at, 0, partial(tell, mn, f"anticipate {ar}"))
+                    for at, mn, ar in _anticipations(sc, proto)]
             for at, _, op in sorted(ops, key=lambda o: (o[0], o[1])):
                 if at >= sc.duration:
                     break
