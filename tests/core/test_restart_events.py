@@ -48,3 +48,16 @@ def test_access_router_restart_reports_failed_maps_as_advertised_again() -> None
     ar.restart(3.0)
     ev = [e for e in events(ar) if isinstance(e, MapFailed | MapRecovered)]
     assert [(type(e), e.map, e.time) for e in ev] == [(MapRecovered, MAP, 3.0)]
+
+
+def test_restart_after_a_long_crash_leaves_no_stale_deadline() -> None:
+    """Found by the MAP state machine: a binding of 4 s, a crash, 60 s down, a restart: the
+    lost binding's expiry must not survive as a deadline in the past (next_timer() >= now)."""
+    m = MobilityAnchorPoint("map", address=MAP, ifname="link")
+    m.add_route("::/0", "link", IPv6Address("fe80::1"))
+    m.receive(0.0, "link", binding_update(LCOA, MAP, RCOA, lifetime=4).encode())
+    m.crash(1.0)
+    m.restart(60.0)
+    t = m.next_timer()
+    assert t is None or t >= 60.0, t
+    assert m.bindings() == []

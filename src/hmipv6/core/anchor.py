@@ -410,6 +410,7 @@ class BindingAnchor(Node):
                 self.cache.remove(entry.address)
                 self.emit(BindingRemoved(time=now, home_address=entry.address, reason="lost"))
                 self.on_unbound(now, entry)
+            self.cache.reload()  # an empty schedule: no deadline of a lost binding survives
         else:
             # A durable store kept the bindings: rebuild the expiry schedule from it, as a
             # restarted process would, and remove (RFC 6275 §9.5.2) those whose lifetime ran

@@ -113,11 +113,12 @@ from hmipv6.wire.mobility import (
     MHType,
     MobilityOption,
     MobilityOptionType,
+    binding_acknowledgement_octets,
+    binding_update_octets,
     decode_mobility_options,
     encode_mobility_options,
     frame_mobility_header,
     register_option,
-    to_4s_units,
 )
 from hmipv6.wire.mobility import register_message as register_mh_message
 
@@ -611,14 +612,7 @@ class FastBindingUpdate:
                              self.payload_proto, self.header_reserved)
 
     def encode_payload(self, src: bytes, dst: bytes) -> bytes:
-        try:
-            fixed = _BU.pack(self.sequence, self.flags, to_4s_units("lifetime", self.lifetime))
-        except struct.error:
-            raise EncodeError(f"sequence {self.sequence} or flags {int(self.flags):#x} "
-                              "out of 0..65535") from None
-        body = fixed + encode_mobility_options(self.options, 12)
-        return frame_mobility_header(self.payload_proto, MHType.FBU, self.header_reserved, body,
-                                     src, dst)
+        return binding_update_octets(MHType.FBU, self, src, dst)
 
 
 @dataclass(frozen=True, slots=True)
@@ -651,15 +645,7 @@ class FastBindingAcknowledgement:
                    ba.payload_proto, ba.header_reserved)
 
     def encode_payload(self, src: bytes, dst: bytes) -> bytes:
-        try:
-            fixed = _BA.pack(self.status, self.flags, self.sequence,
-                             to_4s_units("lifetime", self.lifetime))
-        except struct.error:
-            raise EncodeError(f"status {self.status}, flags {int(self.flags):#x} or sequence "
-                              f"{self.sequence} out of range") from None
-        body = fixed + encode_mobility_options(self.options, 12)
-        return frame_mobility_header(self.payload_proto, MHType.FBACK, self.header_reserved,
-                                     body, src, dst)
+        return binding_acknowledgement_octets(MHType.FBACK, self, src, dst)
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,7 +47,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum, IntFlag
 from ipaddress import IPv6Address
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Protocol, TypeAlias
 
 from hmipv6.errors import ChecksumError, DecodeError, EncodeError, LocalProtocolError
 from hmipv6.wire import checksum as ck
@@ -651,13 +651,7 @@ class BindingUpdate:
     header_reserved: int = 0
 
     def encode_payload(self, src: bytes, dst: bytes) -> bytes:
-        try:
-            fixed = _BU.pack(self.sequence, self.flags, _units("lifetime", self.lifetime))
-        except struct.error:
-            raise EncodeError(f"sequence {self.sequence} or flags {int(self.flags):#x} "
-                              "out of 0..65535") from None
-        body = fixed + _encode_options(self.options, 12)
-        return _frame(self.payload_proto, MHType.BU, self.header_reserved, body, src, dst)
+        return binding_update_octets(MHType.BU, self, src, dst)
 
 
 @dataclass(frozen=True, slots=True)
@@ -682,14 +676,7 @@ class BindingAcknowledgement:
         return self.status < 128
 
     def encode_payload(self, src: bytes, dst: bytes) -> bytes:
-        try:
-            fixed = _BA.pack(self.status, self.flags, self.sequence,
-                             _units("lifetime", self.lifetime))
-        except struct.error:
-            raise EncodeError(f"status {self.status}, flags {int(self.flags):#x} or sequence "
-                              f"{self.sequence} out of range") from None
-        body = fixed + _encode_options(self.options, 12)
-        return _frame(self.payload_proto, MHType.BA, self.header_reserved, body, src, dst)
+        return binding_acknowledgement_octets(MHType.BA, self, src, dst)
 
 
 @dataclass(frozen=True, slots=True)
@@ -757,6 +744,63 @@ MOBILITY_MESSAGES: dict[int, type[MobilityMessage]] = {
     MHType.BE: BindingError,
 }
 """MH Type -> message class for the types this module decodes."""
+
+
+class _BindingUpdateLike(Protocol):
+    @property
+    def sequence(self) -> int: ...
+    @property
+    def flags(self) -> BUFlags: ...
+    @property
+    def lifetime(self) -> int: ...
+    @property
+    def options(self) -> tuple[MobilityOption, ...]: ...
+    @property
+    def payload_proto(self) -> int: ...
+    @property
+    def header_reserved(self) -> int: ...
+
+
+class _BindingAcknowledgementLike(Protocol):
+    @property
+    def status(self) -> int: ...
+    @property
+    def flags(self) -> BAFlags: ...
+    @property
+    def sequence(self) -> int: ...
+    @property
+    def lifetime(self) -> int: ...
+    @property
+    def options(self) -> tuple[MobilityOption, ...]: ...
+    @property
+    def payload_proto(self) -> int: ...
+    @property
+    def header_reserved(self) -> int: ...
+
+
+def binding_update_octets(mh_type: int, bu: _BindingUpdateLike, src: bytes, dst: bytes) -> bytes:
+    """The Mobility Header of a Binding Update (RFC 6275 §6.1.7) or of a message with the same
+    layout under another MH Type (the Fast Binding Update, RFC 5568 §6.2.3)."""
+    try:
+        fixed = _BU.pack(bu.sequence, bu.flags, _units("lifetime", bu.lifetime))
+    except struct.error:
+        raise EncodeError(f"sequence {bu.sequence} or flags {int(bu.flags):#x} "
+                          "out of 0..65535") from None
+    body = fixed + _encode_options(bu.options, 12)
+    return _frame(bu.payload_proto, mh_type, bu.header_reserved, body, src, dst)
+
+
+def binding_acknowledgement_octets(mh_type: int, ba: _BindingAcknowledgementLike, src: bytes,
+                                   dst: bytes) -> bytes:
+    """The Mobility Header of a Binding Acknowledgement (RFC 6275 §6.1.8) or of a message with
+    the same layout under another MH Type (the Fast Binding Acknowledgment, RFC 5568 §6.2.3)."""
+    try:
+        fixed = _BA.pack(ba.status, ba.flags, ba.sequence, _units("lifetime", ba.lifetime))
+    except struct.error:
+        raise EncodeError(f"status {ba.status}, flags {int(ba.flags):#x} or sequence "
+                          f"{ba.sequence} out of range") from None
+    body = fixed + _encode_options(ba.options, 12)
+    return _frame(ba.payload_proto, mh_type, ba.header_reserved, body, src, dst)
 
 
 # --------------------------------------------------------------------------------------------
