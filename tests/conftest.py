@@ -11,8 +11,17 @@ import os
 import shutil
 
 import pytest
+from hypothesis import settings
 
 REQUIRE_ORACLES = os.environ.get("HMIPV6_REQUIRE_ORACLES") == "1"
+
+# CI replays the same hypothesis examples on every run (a fresh machine must not turn red on a
+# newly drawn example, and a loaded machine must not trip deadlines); local runs explore at
+# random, and ENGINE_FUZZ / MN_FUZZ run many more examples. Bugs found locally become
+# explicit regression tests.
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+settings.register_profile("dev", deadline=None, print_blob=True)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
 def need_tool(name: str) -> str:
