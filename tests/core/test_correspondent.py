@@ -241,3 +241,22 @@ def test_mutated_bus_never_raise_and_never_bind_unauthorised() -> None:
     # both (then the BU is the genuine one): nothing but the genuine binding can appear.
     assert all(e.address == HOA and e.care_of == RCOA2 for e in cn.cache)
     assert cn.counters["dropped.malformed"] > 0
+
+
+@pytest.mark.req("CN-01")
+def test_CN01_deletion_is_authorised_by_the_home_token_from_any_care_of_address() -> None:
+    """RFC 6275 §5.2.5 / §9.5.1: a request to delete a binding uses Kbm = SHA1(home keygen
+    token) and care-of nonce indices are not inspected, so it verifies from a care-of address
+    other than the tested one (found by the correspondent state machine). A registration from
+    that address does not."""
+    cn = make_cn()
+    hot, cot = run_rr(cn, 0.0)
+    cn.receive(1.0, "eth0", correspondent_bu(hot, cot, lifetime=400))
+    assert cn.cache.get(HOA) is not None
+    sent(cn, 1.0)
+    cn.receive(2.0, "eth0", correspondent_bu(hot, cot, coa=RCOA2, sequence=2, lifetime=200))
+    assert sent(cn, 2.0) == [] and "bu-bad-authenticator" in drops(cn)
+    cn.receive(3.0, "eth0", correspondent_bu(hot, None, coa=RCOA2, sequence=3, lifetime=0))
+    pkt, ba = ba_of(cn, 3.0)
+    assert ba.status == BAStatus.ACCEPTED and pkt.dst == RCOA2
+    assert cn.cache.get(HOA) is None

@@ -140,7 +140,11 @@ class CorrespondentMachine(RuleBasedStateMachine):
             (p,) = bas
             assert isinstance(p.payload, BindingAcknowledgement)
             assert p.payload.status in ({136} if lifetime == 0 else {136, 137, 138})
-        elif fault in ("wrong-coa", "forged"):
+        elif fault == "forged" or (fault == "wrong-coa" and lifetime != 0):
+            # A care-of address other than the tested one makes another care-of keygen
+            # token, so Kbm and the authenticator do not verify. A deletion (lifetime 0) has
+            # no care-of token (RFC 6275 §5.2.5, §9.5.1): it verifies from any care-of
+            # address, and is handled as below.
             assert bas == [] and self.drops() == ["bu-bad-authenticator"]
         elif existing is not None and not sequence_newer(seq, existing.sequence):
             (p,) = bas
