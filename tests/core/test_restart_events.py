@@ -61,3 +61,19 @@ def test_restart_after_a_long_crash_leaves_no_stale_deadline() -> None:
     t = m.next_timer()
     assert t is None or t >= 60.0, t
     assert m.bindings() == []
+
+
+def test_correspondent_restart_after_a_long_crash_leaves_no_stale_deadline() -> None:
+    """Found by the correspondent state machine: the same as for the MAP, for a CN binding."""
+    from tests.core.test_correspondent import correspondent_bu, make_cn, run_rr
+
+    cn = make_cn()
+    hot, cot = run_rr(cn, 0.0)
+    cn.receive(0.5, "eth0", correspondent_bu(hot, cot, lifetime=4))
+    assert len(cn.cache) == 1
+    cn.crash(1.0)
+    cn.restart(60.0)
+    t = cn.next_timer()
+    assert t is None or t >= 60.0, t
+    assert len(cn.cache) == 0
+    assert [e.reason for e in events(cn) if isinstance(e, BindingRemoved)] == ["lost"]

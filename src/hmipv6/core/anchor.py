@@ -406,11 +406,9 @@ class BindingAnchor(Node):
         if not getattr(self.cache.store, "durable", False):
             # RFC 4140 §10: "If a MAP fails, its binding cache content will be lost" (unless a
             # durable store keeps it).
-            for entry in list(self.cache):
-                self.cache.remove(entry.address)
+            for entry in self.cache.clear():
                 self.emit(BindingRemoved(time=now, home_address=entry.address, reason="lost"))
                 self.on_unbound(now, entry)
-            self.cache.reload()  # an empty schedule: no deadline of a lost binding survives
         else:
             # A durable store kept the bindings: rebuild the expiry schedule from it, as a
             # restarted process would, and remove (RFC 6275 §9.5.2) those whose lifetime ran

@@ -193,6 +193,16 @@ class BindingCache:
         self.store.delete(key)
         return _unpack(key, record)
 
+    def clear(self) -> list[BindingEntry]:
+        """Remove every entry and every expiry deadline (a volatile cache after a crash);
+        returns the entries removed."""
+        gone = list(self)
+        for entry in gone:
+            self.store.delete(entry.address.packed)
+        self._buckets.clear()
+        self._heap.clear()
+        return gone
+
     def next_expiry(self) -> float | None:
         """The earliest bucket deadline (may be a stale one: :meth:`expire` then removes
         nothing and the next deadline moves on)."""

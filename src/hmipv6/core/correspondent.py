@@ -282,7 +282,8 @@ class CorrespondentNode(Node):
         super().restart(now)
         self.nonces = None
         self.timers.cancel(NONCE_TIMER)
-        for entry in list(self.cache):
-            self.cache.remove(entry.address)
+        # The binding cache is volatile (RFC 6275 §9.1 keeps no state across a restart): its
+        # entries and their expiry deadlines go.
+        for entry in self.cache.clear():
             self.emit(BindingRemoved(time=now, home_address=entry.address, reason="lost"))
         self._arm_expiry()
