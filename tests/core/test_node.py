@@ -71,3 +71,74 @@ def test_tunnel_exit_delivers_the_inner_packet() -> None:
     n.receive(0.0, "eth0", data)
     (ev,) = _events(n)
     assert isinstance(ev, DataReceived) and ev.tunnelled == 1 and ev.dst == B and ev.size == 3
+
+
+# -- RFC 6275 §9.2 / §9.3.3: what every node does with a Mobility Header it cannot use ------
+
+def _cn() -> object:
+    from tests.core.test_correspondent import make_cn
+
+    return make_cn()
+
+
+from tests.core.test_correspondent import CN as CN_ADDR  # noqa: E402
+
+
+def test_unknown_mh_type_is_answered_with_binding_error_status_2() -> None:
+    """MH Type unknown: discard, and a Binding Error (status 2) to the wire source address,
+    with the Home Address option's address copied, from the address it was sent to."""
+    from hmipv6.core.correspondent import CorrespondentNode
+    from hmipv6.wire import DestinationOptions, HomeAddressOption
+    from hmipv6.wire.mobility import BEStatus, BindingError, UnknownMobilityMessage
+
+    cn = _cn()
+    assert isinstance(cn, CorrespondentNode)
+    coa, hoa, me = addr("2001:db8:a1::9"), addr("2001:db8:f::100"), CN_ADDR
+    odd = IPv6Packet(coa, me, UnknownMobilityMessage(50, bytes(10)),
+                     (DestinationOptions((HomeAddressOption(hoa),)),))
+    cn.receive(1.0, "eth0", odd.encode())
+    (t,) = cn.datagrams_to_send(1.0)
+    reply = decode(t.data)
+    assert (reply.src, reply.dst) == (me, coa) and isinstance(reply.payload, BindingError)
+    assert reply.payload.status == BEStatus.UNRECOGNIZED_MH_TYPE
+    assert reply.payload.home_address == hoa
+    assert cn.counters["dropped.unknown-mh-type"] == 1
+    # Without a Home Address option the field is the unspecified address.
+    cn.receive(1.0, "eth0", IPv6Packet(coa, me, UnknownMobilityMessage(50, bytes(10))).encode())
+    (t,) = cn.datagrams_to_send(1.0)
+    be = decode(t.data).payload
+    assert isinstance(be, BindingError) and be.home_address == addr("::")
+
+
+def test_binding_errors_are_rate_limited_and_never_sent_to_non_unicast_sources() -> None:
+    from hmipv6.wire.mobility import UnknownMobilityMessage
+
+    cn = _cn()
+    me = CN_ADDR
+    odd = IPv6Packet(addr("2001:db8:a1::9"), me, UnknownMobilityMessage(50, bytes(10))).encode()
+    for _ in range(25):
+        cn.receive(5.0, "eth0", odd)  # type: ignore[attr-defined]
+    sent_now = cn.datagrams_to_send(5.0)  # type: ignore[attr-defined]
+    assert 1 <= len(sent_now) <= 10  # a burst of at most 10 (RFC 4443 §2.4 (f) style)
+    assert cn.counters["dropped.unknown-mh-type"] == 25  # type: ignore[attr-defined]
+    cn.receive(6.0, "eth0", IPv6Packet(addr("::"), me,  # type: ignore[attr-defined]
+                                       UnknownMobilityMessage(50, bytes(10))).encode())
+    assert cn.datagrams_to_send(6.0) == []  # type: ignore[attr-defined]
+
+
+def test_payload_proto_other_than_59_gets_parameter_problem_pointing_at_it() -> None:
+    """Payload Proto must be IPPROTO_NONE: discard, ICMP Parameter Problem code 0 whose
+    Pointer is the Payload Proto field's offset in the invoking packet."""
+    from hmipv6.wire.icmpv6 import ParameterProblem
+    from hmipv6.wire.mobility import BindingRefreshRequest
+
+    cn = _cn()
+    src, me = addr("2001:db8:a1::9"), CN_ADDR
+    bad = IPv6Packet(src, me, BindingRefreshRequest(payload_proto=17)).encode()
+    cn.receive(2.0, "eth0", bad)  # type: ignore[attr-defined]
+    (t,) = cn.datagrams_to_send(2.0)  # type: ignore[attr-defined]
+    pp = decode(t.data)
+    assert pp.dst == src and isinstance(pp.payload, ParameterProblem)
+    assert pp.payload.code == 0 and pp.payload.pointer == 40
+    assert pp.payload.invoking == bad and bad[40] == 17
+    assert cn.counters["dropped.mh-payload-proto"] == 1  # type: ignore[attr-defined]

@@ -35,6 +35,7 @@ from typing import Any
 from hmipv6.core.binding_cache import BindingCache, BindingEntry
 from hmipv6.core.events import BindingCacheUpdated, BindingRemoved
 from hmipv6.core.node import Node, Transmit
+from hmipv6.core.ratelimit import TokenBucket
 from hmipv6.core.registrar import (
     Decision,
     Registrar,
@@ -80,27 +81,6 @@ def neighbor_advertisement_octets(src: bytes, dst: bytes, target: bytes, lladdr:
     raw = _NA.pack(0x60000000, 32, 58, 255, src, dst, 136, 0, 0, word, target, 2, 1, lladdr)
     c = ck.checksum(src, dst, 58, raw[40:])
     return raw[:42] + c.to_bytes(2, "big") + raw[44:]
-
-
-class TokenBucket:
-    """Rate limiting for ICMPv6 errors and Binding Errors (RFC 4443 §2.4(f): "an IPv6 node
-    MUST limit the rate of ICMPv6 error messages it originates"; RFC 6275 §9.3.3)."""
-
-    __slots__ = ("burst", "last", "rate", "tokens")
-
-    def __init__(self, rate: float, burst: int) -> None:
-        self.rate = rate
-        self.burst = float(burst)
-        self.tokens = float(burst)
-        self.last = 0.0
-
-    def take(self, now: float) -> bool:
-        self.tokens = min(self.burst, self.tokens + max(0.0, now - self.last) * self.rate)
-        self.last = now
-        if self.tokens < 1.0:
-            return False
-        self.tokens -= 1.0
-        return True
 
 
 class BindingAnchor(Node):

@@ -29,10 +29,10 @@ import random
 from ipaddress import IPv6Address
 from typing import Any
 
-from hmipv6.core.anchor import TokenBucket
 from hmipv6.core.binding_cache import BindingCache
 from hmipv6.core.events import BindingCacheUpdated, BindingRemoved
 from hmipv6.core.node import Node
+from hmipv6.core.ratelimit import TokenBucket
 from hmipv6.core.registrar import Decision, Registration, is_unicast_routable, sequence_newer
 from hmipv6.core.return_routability import (
     MAX_RR_BINDING_LIFETIME,

@@ -34,11 +34,14 @@ from ipaddress import IPv6Address, IPv6Network
 from typing import Any
 
 from hmipv6.core.events import DataReceived, Event, PacketDropped
+from hmipv6.core.ratelimit import TokenBucket
 from hmipv6.core.security import NullSecurity, Security, SecurityDrop
 from hmipv6.core.timers import TimerSet
 from hmipv6.errors import DecodeError, EncodeError
 from hmipv6.wire.addr import from_packed
+from hmipv6.wire.icmpv6 import ParameterProblem
 from hmipv6.wire.ipv6 import EncapsulatingSecurityPayload, IPv6Packet, Payload, decode
+from hmipv6.wire.mobility import BEStatus, BindingError, UnknownMobilityMessage
 
 __all__ = ["Interface", "Node", "Route", "Transmit", "encapsulate_raw", "link_local_for"]
 
@@ -107,6 +110,8 @@ class Node:
         self._events: deque[Event] = deque()
         self._local: set[bytes] = set()
         self.crashed = False
+        self._error_limit = TokenBucket(10.0, 10)
+        """Binding Errors and ICMPv6 errors this base class originates (RFC 6275 §9.3.3)."""
         self._lookup_seen: tuple[list[Route], int, dict[IPv6Address, Route | None]] = (
             self.routes, 0, {})
 
@@ -273,11 +278,48 @@ class Node:
         if nh == 58:
             self.on_icmpv6(now, ifname, packet, payload, tunnelled)
         elif nh == 135:
-            self.on_mobility(now, ifname, packet, payload, peer, tunnelled)
+            if self._mobility_header_acceptable(now, ifname, packet, payload):
+                self.on_mobility(now, ifname, packet, payload, peer, tunnelled)
         elif isinstance(payload, EncapsulatingSecurityPayload):
             self.drop(now, "no-sa", "ESP packet left unprocessed")
         else:
             self.on_data(now, ifname, packet, payload, tunnelled)
+
+    def _mobility_header_acceptable(self, now: float, ifname: str, packet: IPv6Packet,
+                                    message: Any) -> bool:
+        """RFC 6275 §9.2, the checks every IPv6 node applies to a Mobility Header before any
+        protocol logic (the checksum and Header Len are checked by the codec)."""
+        if getattr(message, "payload_proto", 59) != 59:
+            # "The Payload Proto field MUST be IPPROTO_NONE (59 decimal). Otherwise, the node
+            # MUST discard the message and SHOULD send ICMP Parameter Problem, Code 0 ...
+            # The Pointer field ... SHOULD point at the Payload Proto field."
+            self.drop(now, "mh-payload-proto", f"Payload Proto {message.payload_proto}")
+            if packet.src.is_multicast or packet.src.is_unspecified:
+                return False
+            if self._error_limit.take(now):
+                raw = packet.encode()
+                mh = len(message.encode_payload(packet.effective_src.packed,
+                                                packet.effective_dst.packed))
+                src = packet.dst if self.is_local(packet.dst) else self.address_on(ifname)
+                self.send_packet(now, IPv6Packet(src, packet.src, ParameterProblem(
+                    0, len(raw) - mh, raw[:1232])))
+            return False
+        if isinstance(message, UnknownMobilityMessage):
+            # "The MH Type field MUST have a known value. Otherwise, the node MUST discard the
+            # message and issue a Binding Error message as described in Section 9.3.3, with
+            # the Status field set to 2." §9.3.3: to the Source Address from the wire, never
+            # to a non-unicast one, Home Address copied from the HAO (else unspecified), rate
+            # limited like ICMPv6 errors.
+            self.drop(now, "unknown-mh-type", f"MH Type {message.mh_type} from {packet.src}")
+            if packet.src.is_multicast or packet.src.is_unspecified:
+                return False
+            if self._error_limit.take(now):
+                src = packet.dst if self.is_local(packet.dst) else self.address_on(ifname)
+                be = BindingError(BEStatus.UNRECOGNIZED_MH_TYPE,
+                                  packet.home_address or IPv6Address("::"))
+                self.send_packet(now, IPv6Packet(src, packet.src, be))
+            return False
+        return True
 
     def on_icmpv6(self, now: float, ifname: str, packet: IPv6Packet, message: Any,
                   tunnelled: int) -> None:

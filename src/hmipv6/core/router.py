@@ -38,6 +38,7 @@ from ipaddress import IPv6Address
 from typing import Any
 
 from hmipv6.core.node import Node
+from hmipv6.core.ratelimit import TokenBucket
 from hmipv6.core.security import Security, SecurityDrop
 from hmipv6.wire.addr import ALL_NODES, UNSPECIFIED, solicited_node
 from hmipv6.wire.icmpv6 import (
@@ -74,28 +75,6 @@ class RouterConfig:
     icmp_error_burst: int = 10
     """Token bucket depth (RFC 4443 §2.4 (f) example B)."""
     send_icmp_errors: bool = True
-
-
-class TokenBucket:
-    """RFC 4443 §2.4 (f)'s recommended rate limiter (time comes in as ``now``)."""
-
-    __slots__ = ("_last", "_tokens", "burst", "rate")
-
-    def __init__(self, rate: float, burst: int) -> None:
-        self.rate = rate
-        self.burst = float(burst)
-        self._tokens = float(burst)
-        self._last: float | None = None
-
-    def take(self, now: float) -> bool:
-        if self._last is not None and now > self._last:
-            self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
-        if self._last is None or now > self._last:
-            self._last = now
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
-            return True
-        return False
 
 
 class Router(Node):
