@@ -38,7 +38,6 @@ from hmipv6.core.ratelimit import TokenBucket
 from hmipv6.core.security import NullSecurity, Security, SecurityDrop
 from hmipv6.core.timers import TimerSet
 from hmipv6.errors import DecodeError, EncodeError
-from hmipv6.wire.addr import from_packed
 from hmipv6.wire.icmpv6 import ParameterProblem
 from hmipv6.wire.ipv6 import EncapsulatingSecurityPayload, IPv6Packet, Payload, decode
 from hmipv6.wire.mobility import BEStatus, BindingError, UnknownMobilityMessage
@@ -400,7 +399,3 @@ class Node:
         self.counters[f"dropped.{reason}"] += 1
         self.emit(PacketDropped(time=now, reason=reason, detail=detail))
 
-
-def dst_of(raw: bytes) -> IPv6Address:
-    """The destination address of encoded octets (the fast paths peek before decoding)."""
-    return from_packed(raw[24:40])

@@ -8,10 +8,6 @@ packet in one big-integer operation instead of a loop over words.
 
 from __future__ import annotations
 
-import struct
-
-_PSEUDO_TAIL = struct.Struct("!IxxxB")
-
 
 def ones_sum(data: bytes) -> int:
     """One's-complement sum of ``data`` (padded with a zero octet when odd), in 0..0xFFFF."""
@@ -22,11 +18,6 @@ def ones_sum(data: bytes) -> int:
         return 0
     s = n % 0xFFFF
     return s if s else 0xFFFF
-
-
-def pseudo_header(src: bytes, dst: bytes, length: int, next_header: int) -> bytes:
-    """RFC 8200 §8.1: source, final destination, upper-layer length, next header."""
-    return src + dst + _PSEUDO_TAIL.pack(length, next_header)
 
 
 def checksum(src: bytes, dst: bytes, next_header: int, data: bytes) -> int:
