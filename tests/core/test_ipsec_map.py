@@ -303,3 +303,86 @@ def test_esp_fast_path_takes_the_common_case_and_commits_only_when_it_accepts(su
     for wire in (first, bytes(tampered), foreign):
         assert not m._fast_esp_local_bu(2.0, wire)
     assert _state(m, t.fast_sec) == before
+
+
+# -- lanes: the fast path's per-SA memo follows every change the general path would see -------
+
+
+def _fast_accepts(t: _Twins, wire: bytes, now: float) -> bool:
+    """Feed ``wire`` to both MAPs; True when the fast one took its fast path. Both must
+    leave the same octets, events and state."""
+    took = t.fast._fast_esp_local_bu(now, wire)
+    if not took:
+        t.fast.receive(now, "eth0", wire)
+    t.slow.receive(now, "eth0", wire)
+    assert [x.data for x in t.fast.datagrams_to_send(now)] == \
+        [x.data for x in t.slow.datagrams_to_send(now)]
+    assert _events(t.fast) == _events(t.slow)
+    assert _state(t.fast, t.fast_sec) == _state(t.slow, t.slow_sec)
+    return took
+
+
+@pytest.mark.req("SEC-03", "SEC-04")
+def test_lane_rechecks_the_holder_after_a_release_and_another_claim() -> None:
+    """mn-a's lane remembers that it holds RCoA A; mn-a deregisters (the PAD releases A),
+    mn-b claims A: mn-a's next BU for A must be refused (134 from the general path), not
+    accepted from the lane's memory of an old holder (RFC 4140 §12.1)."""
+    t = _twins("esp-null-hmac-sha256")
+    mn_a, mn_b = t.mns["a"], t.mns["b"]
+    for seq in (1, 2):
+        assert _fast_accepts(t, mn_a.protect(0.0, local_bu(LCOA_A, RCOA_A, bu(seq=seq))).encode(),
+                             0.0)
+    dereg = mn_a.protect(1.0, local_bu(LCOA_A, RCOA_A, bu(seq=3, lifetime=0))).encode()
+    assert not _fast_accepts(t, dereg, 1.0)  # deregistration: general path, A released
+    assert t.fast_sec.pad.owner(RCOA_A) is None
+    assert _fast_accepts(t, mn_b.protect(2.0, local_bu(LCOA_B, RCOA_A, bu(seq=1))).encode(), 2.0)
+    assert t.fast_sec.pad.owner(RCOA_A) == "mn-b"
+    again = mn_a.protect(3.0, local_bu(LCOA_A, RCOA_A, bu(seq=4))).encode()
+    assert not _fast_accepts(t, again, 3.0)
+    assert t.fast.counters["bu-refused.134"] == 1
+    entry = t.fast.cache.get(RCOA_A, 3.0)
+    assert entry is not None and entry.peer == "mn-b" and entry.care_of == LCOA_B
+
+
+@pytest.mark.req("SEC-01")
+def test_lanes_are_dropped_when_the_spd_or_the_sad_changes() -> None:
+    """After fast BUs, a DISCARD policy in front of the MH policy, then the removal of the
+    MN's inbound SA, must each be obeyed by the next BU (the general path drops it:
+    ``policy-discard``, then ``unknown-spi``), not bypassed through a lane's memory."""
+    t = _twins("esp-null-hmac-sha256")
+    mn_a = t.mns["a"]
+    assert _fast_accepts(t, mn_a.protect(0.0, local_bu(LCOA_A, RCOA_A, bu(seq=1))).encode(), 0.0)
+    assert _fast_accepts(t, mn_a.protect(0.0, local_bu(LCOA_B, RCOA_A, bu(seq=2))).encode(), 0.0)
+    from hmipv6.core.ipsec import Action
+    for sec in (t.fast_sec, t.slow_sec):
+        sec.spd.policies.insert(0, Policy.make(local=MAP, protocol=135, action=Action.DISCARD,
+                                               name="maintenance"))
+    assert not _fast_accepts(t, mn_a.protect(1.0, local_bu(LCOA_A, RCOA_A, bu(seq=3))).encode(),
+                             1.0)
+    assert t.fast.counters["dropped.policy-discard"] == 1
+    for sec in (t.fast_sec, t.slow_sec):
+        del sec.spd.policies[0]
+        (sa_in,) = [sa for sa in sec.sad if sa.direction == "in" and sa.peer == "mn-a"]
+        sec.sad.remove(sa_in)
+    assert not _fast_accepts(t, mn_a.protect(2.0, local_bu(LCOA_A, RCOA_A, bu(seq=4))).encode(),
+                             2.0)
+    assert t.fast.counters["dropped.unknown-spi"] == 1
+    entry = t.fast.cache.get(RCOA_A, 2.0)
+    assert entry is not None and entry.care_of == LCOA_B and entry.sequence == 2
+
+
+@pytest.mark.req("SEC-03", "SEC-04")
+def test_lane_does_not_trust_an_old_holder_when_the_pad_changes_under_a_binding() -> None:
+    """The PAD, not the binding cache, is the authority on who holds an RCoA: when an
+    operator moves RCoA A from mn-a to mn-b in the PAD while mn-a's binding stays, mn-a's
+    next BU (its lane once saw it hold A) must get what the general path answers, 134."""
+    t = _twins("esp-null-hmac-sha256")
+    mn_a = t.mns["a"]
+    for seq in (1, 2):
+        assert _fast_accepts(t, mn_a.protect(0.0, local_bu(LCOA_A, RCOA_A, bu(seq=seq))).encode(),
+                             0.0)
+    for sec in (t.fast_sec, t.slow_sec):
+        assert sec.pad.release("mn-a", RCOA_A) and sec.pad.claim("mn-b", RCOA_A)
+    again = mn_a.protect(1.0, local_bu(LCOA_B, RCOA_A, bu(seq=3))).encode()
+    assert not _fast_accepts(t, again, 1.0)
+    assert t.fast.counters["bu-refused.134"] == 1

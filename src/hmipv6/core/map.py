@@ -47,7 +47,7 @@ from hmipv6.core.anchor import BindingAnchor
 from hmipv6.core.binding_cache import BindingCache, BindingEntry
 from hmipv6.core.events import BindingCacheUpdated
 from hmipv6.core.ipsec import IPsec
-from hmipv6.core.ipsec.sad import SecurityAssociation
+from hmipv6.core.ipsec.lane import Lane
 from hmipv6.core.map_discovery import MapRelay
 from hmipv6.core.node import Transmit
 from hmipv6.core.registrar import (
@@ -235,7 +235,7 @@ class MobilityAnchorPoint(BindingAnchor):
     def _fast_esp_local_bu(self, now: float, data: bytes) -> bool:
         """Accept a canonical ESP-protected local BU (RFC 4140 §12.1; any ESP suite) straight
         from its octets: the IPv6 and Destination Options (PadN, HAO) headers by fixed
-        offsets, then :meth:`IPsec.open_esp_octets <hmipv6.core.ipsec.IPsec.open_esp_octets>`
+        offsets, then :meth:`IPsec.open_esp_mh <hmipv6.core.ipsec.IPsec.open_esp_mh>`
         (SA by SPI, replay pre-check, ICV, SPD, selectors and PAD against the RCoA of the
         HAO, as the general path checks them, changing nothing), then :meth:`_fast_accept`,
         which commits the replay window only when it accepts (RFC 4303 §3.4.3)."""
@@ -245,17 +245,18 @@ class MobilityAnchorPoint(BindingAnchor):
                 or data[48:56] != self._rcoa_prefix8):
             return False
         rcoa = data[48:64]
-        opened = security.open_esp_octets(data[64:], rcoa, self._addr_packed)
-        if opened is None or opened[2] != 135:
+        opened = security.open_esp_mh(data[64:], rcoa, self._addr_packed)
+        if opened is None:
             return False
-        sa, esp_seq, _, mh = opened
-        return self._fast_accept(now, data[8:24], rcoa, mh, security, sa, esp_seq)
+        lane, esp_seq, mh = opened
+        return self._fast_accept(now, data[8:24], rcoa, mh, security, lane, esp_seq)
 
     def _fast_accept(self, now: float, lcoa: bytes, rcoa: bytes, mh: bytes,
-                     ipsec: IPsec | None, sa: SecurityAssociation | None, esp_seq: int) -> bool:
+                     ipsec: IPsec | None, lane: Lane | None, esp_seq: int) -> bool:
         """Accept the canonical local BU ``mh`` (Mobility Header octets, no options) from
-        ``lcoa`` for ``rcoa``, unprotected (``ipsec`` and ``sa`` None) or arrived on inbound
-        ESP SA ``sa`` of ``ipsec`` (the node's security) with sequence number ``esp_seq``.
+        ``lcoa`` for ``rcoa``, unprotected (``ipsec`` and ``lane`` None) or arrived on the
+        inbound ESP SA of ``lane`` (:mod:`hmipv6.core.ipsec.lane`) of ``ipsec`` (the node's
+        security) with sequence number ``esp_seq``.
 
         Only the *accepting* case of the general path (``unprotect`` → ``on_mobility`` →
         ``admission`` → ``Registrar.decide`` → ``bind`` → ``acknowledge``) is handled here,
@@ -278,7 +279,7 @@ class MobilityAnchorPoint(BindingAnchor):
         if not self.lcoa_allowed(lcoa_a):
             return False
         rcoa_a = from_packed(rcoa)
-        peer = sa.params.peer if sa is not None else None
+        peer = lane.peer if lane is not None else None
         record = self._store_get(rcoa)
         if record is None:
             if rcoa_a in self.link_addresses:
@@ -286,7 +287,7 @@ class MobilityAnchorPoint(BindingAnchor):
         else:
             _, expires, _, last, eflags, holder = BindingCache.unpack_record(record)
             # RFC 4140 §12.1 (SEC-03): only the peer that installed the RCoA may move it.
-            if (holder != (peer.encode() if peer else b"") or expires <= now
+            if (holder != (lane.peer_octets if lane is not None else b"") or expires <= now
                     or not eflags & _M or not sequence_newer(seq, last)):
                 return False
         lifetime = self.registrar.grant(units * 4, self.prefix_lifetime(now, rcoa_a))
@@ -294,16 +295,15 @@ class MobilityAnchorPoint(BindingAnchor):
         if lifetime == 0 or route is None:
             return False
         ba = binding_acknowledgement_octets(self._addr_packed, lcoa, rcoa, 0, seq, lifetime)
-        if ipsec is not None and sa is not None:
-            out = ipsec.outbound_esp(self._addr_packed, rcoa, 135, _BA, peer)
-            # SEC-03/SEC-04/SEC-05: the PAD must let this identity use this RCoA; a new
-            # binding claims it (RFC 4140 §12.1) in the same call. Nothing below refuses.
-            if out is None or not peer or not ipsec.pad.may_use_packed(peer, rcoa,
-                                                                         record is None):
+        if ipsec is not None and lane is not None:
+            # The BA's Type 2 routing header stays in front of ESP (RFC 6275 §6.4); the PAD
+            # must let this identity use this RCoA, and a new binding claims it (RFC 4140
+            # §12.1, SEC-03/SEC-04/SEC-05). Nothing below refuses.
+            sealed = ipsec.answer_esp(lane, esp_seq, ba, 40, 64, self._addr_packed, rcoa, _BA,
+                                      record is None)
+            if sealed is None:
                 return False
-            ipsec.accept_esp(sa, esp_seq)
-            # The BA's Type 2 routing header stays in front of ESP (RFC 6275 §6.4).
-            ba = ipsec.seal_esp_octets(out, ba, 40, 64)
+            ba = sealed
         created = self.cache.update_packed(now, rcoa, lcoa, lifetime, seq, flags, peer)
         if created:  # == (record is None): the PAD claim above was made
             self.announce(now, rcoa_a)

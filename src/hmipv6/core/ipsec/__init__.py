@@ -43,17 +43,21 @@ identity bound to the SA the packet arrived on. Which peer installed which RCoA 
 in the PAD (:mod:`.pad`), driven by the MAP engine: ``ipsec.pad.may_use(peer, rcoa)`` before
 accepting a BU, ``claim`` when the binding is created, ``release`` when it is deleted.
 
-Octet-level ESP for fast paths (the MAP's protected local BU): :meth:`IPsec.open_esp_octets`
-runs the inbound steps above on the octets (same functions of :mod:`.esp`, same
-:meth:`IPsec._check_inbound`) without changing anything and answers ``None`` wherever
-:meth:`IPsec.unprotect` would not accept, so the caller falls back to the general path, which
-drops and counts; :meth:`IPsec.accept_esp` then commits the replay window (RFC 4303 §3.4.3:
-only after the ICV verified, and only once the caller accepts the packet).
-:meth:`IPsec.outbound_esp` picks the SA :meth:`IPsec.protect` would pick and
-:meth:`IPsec.seal_esp_octets` seals octets with it. The policy decisions of this path (inbound
+Octet-level ESP for fast paths (the MAP's protected local BU): :meth:`IPsec.open_esp_mh`
+runs the inbound steps above on the octets of a packet carrying a Mobility Header (the same
+checks: :mod:`.esp`'s replay pre-check, ICV and trailer, :meth:`IPsec._check_inbound`)
+without changing anything and answers ``None`` wherever :meth:`IPsec.unprotect` would not
+accept, so the caller falls back to the general path, which drops and counts.
+:meth:`IPsec.answer_esp` then does the rest in one step: the SA :meth:`IPsec.protect` would
+pick for the answer (:meth:`IPsec.outbound_esp`), the PAD's authorisation and holder record,
+the replay window's commit (RFC 4303 §3.4.3: only after the ICV verified, and only once the
+caller accepts the packet), and the sealed answer. :meth:`IPsec.open_esp_octets` is the same
+inbound processing for any payload. The policy decisions of this path (inbound
 SPD/selector/PAD checks, outbound SA choice) are memoised per (SA, addresses, protocol,
 type) and forgotten whenever the SPD, the SAD or a PAD entry changes; an outbound choice that
-depended on who holds the destination is never memoised.
+depended on who holds the destination is never memoised. Per inbound SA they are also kept,
+with the SA's constants, in a :class:`~.lane.Lane`, so that one mobile node's BU touches few
+objects (:mod:`.lane`).
 
 Determinism: no entropy is used; IVs are derived (see :mod:`.algorithms`), so the same
 scenario seed gives the same ESP octets.
@@ -63,10 +67,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable
+from hmac import compare_digest
 from ipaddress import IPv6Address, IPv6Network
 
 from hmipv6.core.ipsec import ah as _ah
 from hmipv6.core.ipsec import esp as _esp
+from hmipv6.core.ipsec.lane import Lane
 from hmipv6.core.ipsec.pad import PeerAuthorizationDatabase, PeerEntry
 from hmipv6.core.ipsec.sad import (
     MAX_SEQUENCE,
@@ -103,6 +109,8 @@ __all__ = [
 ]
 
 _EXTENSION_HEADERS = frozenset((0, 43, 44, 51, 60))
+_PADDING = bytes(range(1, 256))
+"""ESP padding octets 1, 2, 3, ... (RFC 4303 §2.4)."""
 _EITHER: tuple[IPsecProtocol, ...] = ("esp", "ah")
 _MEMO_LIMIT = 1 << 16
 _TYPE_OFFSET = {135: 2, 58: 0}
@@ -134,6 +142,10 @@ class IPsec:
         self._memo_out: dict[tuple[bytes, bytes, int, int, str | None],
                              SecurityAssociation | None] = {}
         self._memo_state: tuple[int, Action, int, int] | None = None
+        self._lanes: dict[bytes, Lane] = {}
+        """Inbound ESP SAs by SPI octets, as lanes (:mod:`.lane`) for :meth:`open_esp_mh`."""
+        self._epoch = 0
+        """Bumped whenever the memoised decisions and the lanes are dropped."""
 
     # -- configuration -------------------------------------------------------------------------
 
@@ -327,7 +339,7 @@ class IPsec:
         next header, payload octets), or ``None`` wherever :meth:`unprotect` would not
         accept the packet (the caller then takes the general path, which drops and counts).
         The payload is not decoded: the caller must only accept octets that decode (a
-        checksum it verified). Commit with :meth:`accept_esp`."""
+        checksum it verified). Commit with :func:`.esp.accept`."""
         sa = self.sad.esp_inbound.get(int.from_bytes(esp[:4], "big"))
         if sa is None or len(esp) < 8:
             return None
@@ -339,24 +351,8 @@ class IPsec:
             return None
         mtype = payload[2] if nh == 135 and len(payload) > 2 else _type_in(nh, payload)
         self._memo_fresh()
-        memo = self._memo_in
-        key = (sa, src, dst, nh, mtype)
-        ok = memo.get(key)
-        if ok is None:
-            try:
-                self._check_inbound(sa, from_packed(src), from_packed(dst), nh, lambda: mtype)
-                ok = True
-            except SecurityDrop:
-                ok = False
-            if len(memo) >= _MEMO_LIMIT:
-                memo.clear()
-            memo[key] = ok
+        ok = self._inbound_ok(sa, src, dst, nh, mtype)
         return (sa, seq, nh, payload) if ok else None
-
-    def accept_esp(self, sa: SecurityAssociation, seq: int) -> None:
-        """Commit a packet :meth:`open_esp_octets` verified (replay window, counters)."""
-        _esp.accept(sa, seq)
-        self.counters["esp-in"] += 1
 
     def outbound_esp(self, src: bytes, dst: bytes, protocol: int, message_type: int,
                      peer: str | None) -> SecurityAssociation | None:
@@ -397,15 +393,143 @@ class IPsec:
             return True
         self._memo_in.clear()
         self._memo_out.clear()
+        self._lanes.clear()
+        self._epoch += 1
         self._memo_state = (spd.version, spd.default, self.sad.version, self.pad.version)
         return False
 
-    def seal_esp_octets(self, sa: SecurityAssociation, packet: bytes, nh_at: int, at: int
-                        ) -> bytes:
-        """:meth:`protect` on octets, with the SA :meth:`outbound_esp` chose (see
-        :func:`.esp.protect_octets` for ``nh_at`` and ``at``)."""
+    def open_esp_mh(self, esp: bytes, src: bytes, dst: bytes) -> tuple[Lane, int, bytes] | None:
+        """:meth:`open_esp_octets` for a packet that must carry a Mobility Header (RFC 4140
+        §12.1 and RFC 6275 §5.1 protect it): (the SA's :class:`~.lane.Lane`, sequence number,
+        MH octets), or ``None`` wherever :meth:`unprotect` would not accept the packet or it
+        carries anything else (the caller then takes the general path). Changes nothing;
+        :meth:`answer_esp` commits. With NULL encryption the octets are verified in place
+        with the lane's HMAC (RFC 4303 §3.4.3 replay pre-check, §3.4.4 ICV, §2.4 trailer, the
+        same steps as :func:`.esp.open_octets`); other suites go through
+        :meth:`open_esp_octets`."""
+        if len(esp) < 8:
+            return None
+        self._memo_fresh()
+        lanes = self._lanes
+        lane = lanes.get(esp[:4])
+        if lane is None:
+            sa = self.sad.esp_inbound.get(int.from_bytes(esp[:4], "big"))
+            if sa is None:
+                return None
+            if len(lanes) >= _MEMO_LIMIT:
+                lanes.clear()
+            lane = lanes[esp[:4]] = Lane(sa, self._epoch)
+        mac = lane.mac
+        if mac is None:
+            opened = self.open_esp_octets(esp, src, dst)
+            if opened is None or opened[2] != 135:
+                return None
+            return lane, opened[1], opened[3]
+        n = len(esp)
+        if n < lane.min_len:
+            return None
+        seq = int.from_bytes(esp[4:8], "big")
+        w = lane.window
+        right = w.right
+        if seq <= right and (seq == 0 or right - seq >= w.size or w.bitmap >> (right - seq) & 1):
+            return None
+        end = n - lane.icv_len
+        h = mac.copy()
+        h.update(esp[:end])
+        if not compare_digest(h.finalize()[:lane.icv_len], esp[end:]):
+            return None
+        pad = esp[end - 2]
+        stop = end - 2 - pad
+        if esp[end - 1] != 135 or stop < 11 or (pad and esp[stop:end - 2] != _PADDING[:pad]):
+            return None
+        mh = esp[8:stop]
+        key = (src, dst, mh[2])
+        if lane.inbound_key != key:
+            lane.inbound_key, lane.inbound = key, self._inbound_ok(lane.sa, src, dst, 135, mh[2])
+        return (lane, seq, mh) if lane.inbound else None
+
+    def _inbound_ok(self, sa: SecurityAssociation, src: bytes, dst: bytes, nh: int,
+                    mtype: int | None) -> bool:
+        """:meth:`_check_inbound` as a yes/no, memoised (see :meth:`_memo_fresh`)."""
+        memo = self._memo_in
+        key = (sa, src, dst, nh, mtype)
+        ok = memo.get(key)
+        if ok is None:
+            try:
+                self._check_inbound(sa, from_packed(src), from_packed(dst), nh, lambda: mtype)
+                ok = True
+            except SecurityDrop:
+                ok = False
+            if len(memo) >= _MEMO_LIMIT:
+                memo.clear()
+            memo[key] = ok
+        return ok
+
+    def answer_esp(self, lane: Lane, seq: int, packet: bytes, nh_at: int, at: int, src: bytes,
+                   dst: bytes, message_type: int, claim: bool) -> bytes | None:
+        """Accept the packet :meth:`open_esp_mh` verified on ``lane`` (sequence number
+        ``seq``) and seal the answer ``packet``: clear octets of a Mobility Header of type
+        ``message_type`` from octet ``at``, announced by the Next Header field at ``nh_at``
+        (the headers in front, a Type 2 routing header among them, stay in front: RFC 6275
+        §6.4), whose effective addresses are ``src`` -> ``dst``. In one step it does what
+        the general path does: the SPD picks the outbound SA (:meth:`outbound_esp`); the PAD
+        must let the lane's identity use ``dst`` and, when ``claim``, records it as the
+        holder (RFC 4140 §12.1, SEC-03/SEC-04); the replay window moves (RFC 4303 §3.4.3:
+        only now that the packet is accepted); the answer is sealed (§3.3). Returns the
+        protected octets, or ``None`` having changed nothing where a step would refuse."""
+        self._memo_fresh()
+        peer = lane.peer
+        if peer is None or lane.epoch != self._epoch:
+            return None  # no identity, or the lane was dropped since the request
+        key = (src, dst, message_type)
+        if lane.answer_key != key:
+            out = self.outbound_esp(src, dst, 135, message_type, peer)
+            if out is None:
+                return None
+            authorised = self.pad.authorised_packed(peer, dst)
+            if (src, dst, 135, message_type, peer) not in self._memo_out:
+                # The choice depended on who holds ``dst``: decided afresh every time.
+                if not authorised or not self.pad.hold_packed(peer, dst, claim):
+                    return None
+                return self._commit_and_seal(lane, seq, out, packet, nh_at, at)
+            lane.set_answer(key, out, authorised)
+        out = lane.answer
+        if out is None or out.next_sequence > MAX_SEQUENCE or not lane.authorised:
+            return None
+        pad = self.pad
+        if lane.held != pad.holders_version:  # else: no claim or release since it held dst
+            if not pad.hold_packed(peer, dst, claim):
+                return None
+            lane.held = pad.holders_version
+        mac = lane.answer_mac
+        if mac is None:
+            return self._commit_and_seal(lane, seq, out, packet, nh_at, at)
+        lane.window.accept(seq)
+        lane.sa.packets += 1
+        counters = self.counters
+        counters["esp-in"] += 1
+        counters["esp-out"] += 1
+        # RFC 4303 §3.3 with NULL encryption: SPI, Sequence Number, payload, trailer (§2.4),
+        # then the ICV over all of them (§3.3.4).
+        out_seq = out.next_sequence
+        out.next_sequence = out_seq + 1
+        out.packets += 1
+        payload = packet[at:]
+        body = b"".join((lane.answer_spi, out_seq.to_bytes(4, "big"), payload,
+                         lane.answer_trailers[len(payload) % lane.answer_block][135]))
+        h = mac.copy()
+        h.update(body)
+        return b"".join((packet[:4], (at - 40 + len(body) + lane.answer_icv).to_bytes(2, "big"),
+                         packet[6:nh_at], b"\x32", packet[nh_at + 1:at], body,
+                         h.finalize()[:lane.answer_icv]))
+
+    def _commit_and_seal(self, lane: Lane, seq: int, out: SecurityAssociation, packet: bytes,
+                         nh_at: int, at: int) -> bytes:
+        """The last steps of :meth:`answer_esp` through :mod:`.esp` (any suite)."""
+        _esp.accept(lane.sa, seq)
+        self.counters["esp-in"] += 1
         self.counters["esp-out"] += 1
-        return _esp.protect_octets(sa, packet, nh_at, at)
+        return _esp.protect_octets(out, packet, nh_at, at)
 
     @staticmethod
     def _decapsulated(packet: IPv6Packet, nh: int, data: bytes, src: IPv6Address,

@@ -22,8 +22,11 @@ Two questions are answered here.
    ``Inbound.peer == P`` it calls ``pad.may_use(P, X)``; when it creates the binding it calls
    ``pad.claim(P, X)``; when the binding goes away (lifetime 0, expiry) it calls
    ``pad.release(P, X)``. (A MAP restored from a durable binding cache re-claims its RCoAs
-   with the stored peer.) The MAP's octet-level fast path asks both questions in one call,
-   ``pad.may_use_packed(P, X, claim=<new binding>)``, once it knows nothing else refuses.
+   with the stored peer.) The MAP's octet-level fast path asks the same two questions on
+   octets, once it knows nothing else refuses: ``pad.authorised_packed(P, X)`` (remembered
+   in the SA's lane until a peer entry changes) and ``pad.hold_packed(P, X, claim=<new
+   binding>)`` (asked again whenever :attr:`~PeerAuthorizationDatabase.holders_version`
+   moved since the lane saw P hold X).
 """
 
 from __future__ import annotations
@@ -70,6 +73,9 @@ class PeerAuthorizationDatabase:
         """Bumped whenever a peer entry changes (:meth:`authorise`), not by RCoA claims."""
         self._memo: dict[tuple[str, int], bool] = {}
         self._memo_version = 0
+        self.holders_version = 0
+        """Bumped whenever an RCoA gets or loses its holder (a claim, a release): a fast
+        path that saw ``peer`` hold an address may rely on it while this is unchanged."""
 
     # -- authorisation ------------------------------------------------------------------------
 
@@ -123,10 +129,21 @@ class PeerAuthorizationDatabase:
         :meth:`may_use` says no."""
         return self._may_use(peer, int(address), True)
 
-    def may_use_packed(self, peer: str, address: bytes, claim: bool) -> bool:
-        """:meth:`may_use` — and, when ``claim``, :meth:`claim` — in one call, for an address
-        as 16 octets (the MAP's fast path asks once per BU)."""
-        return self._may_use(peer, int.from_bytes(address, "big"), claim)
+    def authorised_packed(self, peer: str, address: bytes) -> bool:
+        """:meth:`authorised` for an address as 16 octets."""
+        return self._authorised(peer, int.from_bytes(address, "big"))
+
+    def hold_packed(self, peer: str, address: bytes, claim: bool) -> bool:
+        """The RCoA half of :meth:`may_use`: does no *other* peer hold ``address``
+        (16 octets)? When ``claim`` and nobody holds it, ``peer`` now does."""
+        key = int.from_bytes(address, "big")
+        holder = self._owners.get(key)
+        if holder is None:
+            if claim:
+                self._owners[key] = peer
+                self.holders_version += 1
+            return True
+        return holder == peer
 
     def _may_use(self, peer: str, address: int, claim: bool) -> bool:
         ok = self._memo.get((peer, address)) if self._memo_version == self.version else None
@@ -136,6 +153,7 @@ class PeerAuthorizationDatabase:
         if holder is None:
             if claim:
                 self._owners[address] = peer
+                self.holders_version += 1
             return True
         return holder == peer
 
@@ -145,6 +163,7 @@ class PeerAuthorizationDatabase:
         if self._owners.get(key) != peer:
             return False
         del self._owners[key]
+        self.holders_version += 1
         return True
 
     def owned_by(self, peer: str) -> set[IPv6Address]:

@@ -161,7 +161,9 @@ class SecurityPolicyDatabase:
 
     def __init__(self, policies: Iterable[Policy] = (), *,
                  default: Action = Action.BYPASS) -> None:
-        self._cache: dict[tuple[IPv6Address, IPv6Address, int], tuple[Policy, ...]] = {}
+        self._cache: dict[tuple[int, int, int], tuple[Policy, ...]] = {}
+        """Candidates by (local, remote, protocol), the addresses as integers: hashing an
+        ``IPv6Address`` formats it as hexadecimal text first, a microsecond per lookup."""
         self._by_protocol: dict[int, tuple[Policy, ...]] = {}
         self._members: set[Policy] | None = None
         self.version = 0
@@ -210,10 +212,10 @@ class SecurityPolicyDatabase:
                 p for p in self._policies if p.protocol is None or p.protocol == protocol)
         if not same:
             return None
-        key = (local, remote, protocol)
+        lo, re = int(local), int(remote)
+        key = (lo, re, protocol)
         candidates = self._cache.get(key)
         if candidates is None:
-            lo, re = int(local), int(remote)
             candidates = tuple(
                 p for p in same
                 if (p._local_range is None or lo >> p._local_range[1] == p._local_range[0])
