@@ -6,6 +6,7 @@ without scapy; ``tests/oracle/test_scapy_icmpv6.py`` compares against scapy live
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 from ipaddress import IPv6Address
 
@@ -101,6 +102,35 @@ def test_W09_W01_router_advertisement_bytes_with_every_mobile_ipv6_and_map_optio
     assert I.options_of(ra.options, I.MapOption) == (MAP_OPT,)
     assert I.options_of(ra.options, I.HomeAgentInformation)[0].preference == 10
     assert I.options_of(ra.options, I.AdvertisementInterval)[0].interval == 1500
+
+
+@pytest.mark.req("W-09")
+def test_W09_a_repeated_ra_is_decoded_once_and_a_passing_one_is_not_kept() -> None:
+    """Routers repeat their RA: the second sighting is cached (the same immutable value
+    comes back, checksum verification included, since both depend only on the octets and
+    addresses), later ones are hits. RAs that do not come back soon (a capture full of
+    distinct RAs) are never kept: no entry, no object for the garbage collector."""
+    I._RA_CACHE.clear()
+    I._RA_SEEN.clear()
+    b = VECTORS["ra"].octets
+    first, second, third = decode(b).payload, decode(b).payload, decode(b).payload
+    assert first == second == third and first is not second and second is third
+    assert len(I._RA_CACHE) == 1
+    pkt = decode(b)
+    ra = pkt.payload
+    assert isinstance(ra, I.RouterAdvertisement)
+    octets = [dataclasses.replace(pkt, payload=dataclasses.replace(ra, options=tuple(
+        dataclasses.replace(o, valid_lifetime=7200 + i) if isinstance(o, I.MapOption) else o
+        for o in ra.options))).encode() for i in range(3 * I._RA_SEEN_MAX)]
+    for _ in range(2):  # each comes back only after 3 x _RA_SEEN_MAX others
+        for o in octets:
+            decode(o)
+    assert len(I._RA_CACHE) == 1
+    # A bad checksum is never served from the cache.
+    bad = bytearray(b)
+    bad[-1] ^= 1
+    with pytest.raises(ChecksumError):
+        decode(bytes(bad))
 
 
 @pytest.mark.req("W-09", "W-11")

@@ -477,6 +477,7 @@ def register_nd_option(option_type: int, decoder: NDOptionDecoder) -> None:
     """Install the decoder for an ND option type (e.g. the FMIPv6 options of RFC 5568)."""
     _OPTION_DECODERS[option_type] = decoder
     _RA_CACHE.clear()
+    _RA_SEEN.clear()
 
 
 def decode_nd_options(data: bytes, start: int, end: int) -> tuple[NDOption, ...]:
@@ -974,6 +975,7 @@ def register_message(icmp_type: int, decoder: MessageDecoder) -> None:
     """Install the decoder for an ICMPv6 type (e.g. FMIPv6's type 154, RFC 5568 §6.1)."""
     _MESSAGE_DECODERS[icmp_type] = decoder
     _RA_CACHE.clear()
+    _RA_SEEN.clear()
 
 
 # A router sends the same Router Advertisement every few seconds to every node on its link,
@@ -981,9 +983,15 @@ def register_message(icmp_type: int, decoder: MessageDecoder) -> None:
 # memoised by (pseudo-header source, destination, message octets): a hit is exactly what the
 # full path would return, checksum verification included, since both depend only on the key.
 # Values are immutable, so sharing them is safe (as with ``addr.from_packed``). Bounded, and
-# cleared whenever a decoder is registered.
+# cleared whenever a decoder is registered. An RA is admitted only when it comes again soon
+# (``_RA_SEEN`` holds the hashes of the last keys seen once, at most ``_RA_SEEN_MAX``): an
+# RA that does not come back, or only after many others (a capture of distinct RAs), costs
+# no cache entry, whose objects would stay alive for the garbage collector to walk and be
+# evicted unused.
 _RA_CACHE: dict[tuple[bytes, bytes, bytes], ICMPv6Message] = {}
 _RA_CACHE_MAX = 4096
+_RA_SEEN: set[int] = set()
+_RA_SEEN_MAX = 1024
 
 
 def _decode_icmpv6(data: bytes, start: int, end: int, src: bytes, dst: bytes, verify: bool
@@ -996,9 +1004,15 @@ def _decode_icmpv6(data: bytes, start: int, end: int, src: bytes, dst: bytes, ve
         ra = _RA_CACHE.get(key)
         if ra is None:
             ra = _decode_uncached(data, start, end, src, dst, verify)
-            if len(_RA_CACHE) >= _RA_CACHE_MAX:
-                _RA_CACHE.clear()
-            _RA_CACHE[key] = ra
+            h = hash(key)
+            if h in _RA_SEEN:
+                if len(_RA_CACHE) >= _RA_CACHE_MAX:
+                    _RA_CACHE.clear()
+                _RA_CACHE[key] = ra
+            else:
+                if len(_RA_SEEN) >= _RA_SEEN_MAX:
+                    _RA_SEEN.clear()
+                _RA_SEEN.add(h)
         return ra
     return _decode_uncached(data, start, end, src, dst, verify)
 
