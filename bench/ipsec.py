@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     ap.add_argument("--mns", type=int, default=500)
     ap.add_argument("--rounds", type=int, default=20)
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--suite", default="esp-null-hmac-sha256", choices=sorted(SUITES))
     ap.add_argument("--scaling", type=int, nargs="*", default=[1, 50, 500, 2000],
                     help="also print the ratio for these numbers of mobile nodes (CPU time)")

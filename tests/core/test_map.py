@@ -536,6 +536,15 @@ def test_fast_ba_and_na_octets_equal_the_codecs() -> None:
                     (RoutingHeaderType2(RCOA),)).encode()
     assert binding_acknowledgement_octets(MAP_ADDR.packed, LCOA.packed, RCOA.packed, 0, 513,
                                           400) == ba
+    # The ESP fast path's pieces: the MH alone (checksum over MAP -> RCoA) and the clear
+    # headers announcing ESP, whose payload length counts the routing header and the ESP.
+    from hmipv6.core.registrar import binding_acknowledgement_head, binding_acknowledgement_mh
+    assert binding_acknowledgement_mh(MAP_ADDR.packed, RCOA.packed, 0, 513, 400) == ba[64:]
+    head = binding_acknowledgement_head(MAP_ADDR.packed, LCOA.packed, RCOA.packed, 40, 135)
+    assert head == ba[:64]
+    esp_head = binding_acknowledgement_head(MAP_ADDR.packed, LCOA.packed, RCOA.packed, 68, 50)
+    assert esp_head[4:6] == (68).to_bytes(2, "big") and esp_head[40] == 50
+    assert esp_head[:4] + esp_head[6:40] + esp_head[41:] == ba[:4] + ba[6:40] + ba[41:64]
     mac = b"\x02\x11\x22\x33\x44\x55"
     na = IPv6Packet(MAP_ADDR, ALL_NODES, NeighborAdvertisement(
         RCOA, False, False, True, (TargetLinkLayerAddress(mac),)), hop_limit=255).encode()

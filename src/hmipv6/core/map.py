@@ -52,6 +52,8 @@ from hmipv6.core.map_discovery import MapRelay
 from hmipv6.core.node import Transmit
 from hmipv6.core.registrar import (
     Registration,
+    binding_acknowledgement_head,
+    binding_acknowledgement_mh,
     binding_acknowledgement_octets,
     is_unicast_routable,
     is_unicast_routable_packed,
@@ -294,16 +296,19 @@ class MobilityAnchorPoint(BindingAnchor):
         route = self._route_to(lcoa)
         if lifetime == 0 or route is None:
             return False
-        ba = binding_acknowledgement_octets(self._addr_packed, lcoa, rcoa, 0, seq, lifetime)
         if ipsec is not None and lane is not None:
-            # The BA's Type 2 routing header stays in front of ESP (RFC 6275 §6.4); the PAD
-            # must let this identity use this RCoA, and a new binding claims it (RFC 4140
-            # §12.1, SEC-03/SEC-04/SEC-05). Nothing below refuses.
-            sealed = ipsec.answer_esp(lane, esp_seq, ba, 40, 64, self._addr_packed, rcoa, _BA,
-                                      record is None)
-            if sealed is None:
+            # The PAD must let this identity use this RCoA, and a new binding claims it
+            # (RFC 4140 §12.1, SEC-03/SEC-04/SEC-05); the BA's Type 2 routing header stays in
+            # front of ESP (RFC 6275 §6.4). Nothing below refuses.
+            esp = ipsec.answer_esp(lane, esp_seq, binding_acknowledgement_mh(
+                self._addr_packed, rcoa, 0, seq, lifetime), self._addr_packed, rcoa, _BA,
+                record is None)
+            if esp is None:
                 return False
-            ba = sealed
+            ba = binding_acknowledgement_head(self._addr_packed, lcoa, rcoa, 24 + len(esp),
+                                              50) + esp
+        else:
+            ba = binding_acknowledgement_octets(self._addr_packed, lcoa, rcoa, 0, seq, lifetime)
         created = self.cache.update_packed(now, rcoa, lcoa, lifetime, seq, flags, peer)
         if created:  # == (record is None): the PAD claim above was made
             self.announce(now, rcoa_a)

@@ -318,11 +318,11 @@ class IPsec:
         if not params.matches(src, dst):
             raise SecurityDrop("selector-mismatch",
                                f"{src} -> {dst} is not covered by SA 0x{params.spi:08x}")
-        if params.peer is not None:
-            entry = self.pad.entry(params.peer)
-            if entry is not None and not entry.covers(src):
-                raise SecurityDrop("unauthorised-address",
-                                   f"peer {params.peer} may not use {src}")
+        peer = params.peer
+        # The PAD's range check, memoised (the answer's authorisation asks it again).
+        if peer is not None and self.pad.entry(peer) is not None and not self.pad.authorised(
+                peer, src):
+            raise SecurityDrop("unauthorised-address", f"peer {peer} may not use {src}")
         if (action is Action.PROTECT and policy is not None and policy.ipsec is not None
                 and policy.ipsec != params.protocol):
             raise SecurityDrop("wrong-protection",
@@ -465,18 +465,18 @@ class IPsec:
             memo[key] = ok
         return ok
 
-    def answer_esp(self, lane: Lane, seq: int, packet: bytes, nh_at: int, at: int, src: bytes,
-                   dst: bytes, message_type: int, claim: bool) -> bytes | None:
-        """Accept the packet :meth:`open_esp_mh` verified on ``lane`` (sequence number
-        ``seq``) and seal the answer ``packet``: clear octets of a Mobility Header of type
-        ``message_type`` from octet ``at``, announced by the Next Header field at ``nh_at``
-        (the headers in front, a Type 2 routing header among them, stay in front: RFC 6275
-        §6.4), whose effective addresses are ``src`` -> ``dst``. In one step it does what
-        the general path does: the SPD picks the outbound SA (:meth:`outbound_esp`); the PAD
-        must let the lane's identity use ``dst`` and, when ``claim``, records it as the
-        holder (RFC 4140 §12.1, SEC-03/SEC-04); the replay window moves (RFC 4303 §3.4.3:
-        only now that the packet is accepted); the answer is sealed (§3.3). Returns the
-        protected octets, or ``None`` having changed nothing where a step would refuse."""
+    def answer_esp(self, lane: Lane, seq: int, payload: bytes, src: bytes, dst: bytes,
+                   message_type: int, claim: bool) -> bytes | None:
+        """Accept the packet :meth:`open_esp_mh` has just verified on ``lane`` (sequence
+        number ``seq``) and seal its answer: ``payload``, the octets of a Mobility Header of
+        type ``message_type`` whose effective addresses are ``src`` -> ``dst``. In one step it
+        does what the general path does: the SPD picks the outbound SA
+        (:meth:`outbound_esp`); the PAD must let the lane's identity use ``dst`` and, when
+        ``claim``, records it as the holder (RFC 4140 §12.1, SEC-03/SEC-04); the replay window
+        moves (RFC 4303 §3.4.3: only now that the packet is accepted); the answer is sealed
+        (§3.3). Returns the ESP octets (SPI to ICV) to put after the answer's clear headers
+        (a Type 2 routing header stays in front: RFC 6275 §6.4), or ``None`` having changed
+        nothing where a step would refuse."""
         self._memo_fresh()
         peer = lane.peer
         if peer is None or lane.epoch != self._epoch:
@@ -491,7 +491,7 @@ class IPsec:
                 # The choice depended on who holds ``dst``: decided afresh every time.
                 if not authorised or not self.pad.hold_packed(peer, dst, claim):
                     return None
-                return self._commit_and_seal(lane, seq, out, packet, nh_at, at)
+                return self._commit_and_seal(lane, seq, out, payload)
             lane.set_answer(key, out, authorised)
         out = lane.answer
         if out is None or out.next_sequence > MAX_SEQUENCE or not lane.authorised:
@@ -503,8 +503,17 @@ class IPsec:
             lane.held = pad.holders_version
         mac = lane.answer_mac
         if mac is None:
-            return self._commit_and_seal(lane, seq, out, packet, nh_at, at)
-        lane.window.accept(seq)
+            return self._commit_and_seal(lane, seq, out, payload)
+        # RFC 4303 §3.4.3, as ReplayWindow.accept: the window slides to a newer number, or
+        # the bit of an older one inside it is set.
+        w = lane.window
+        right = w.right
+        if seq > right:
+            shift = seq - right
+            w.bitmap = ((w.bitmap << shift) | 1) & w._mask if shift < w.size else 1
+            w.right = seq
+        else:
+            w.bitmap |= 1 << (right - seq)
         lane.sa.packets += 1
         counters = self.counters
         counters["esp-in"] += 1
@@ -514,22 +523,19 @@ class IPsec:
         out_seq = out.next_sequence
         out.next_sequence = out_seq + 1
         out.packets += 1
-        payload = packet[at:]
         body = b"".join((lane.answer_spi, out_seq.to_bytes(4, "big"), payload,
                          lane.answer_trailers[len(payload) % lane.answer_block][135]))
         h = mac.copy()
         h.update(body)
-        return b"".join((packet[:4], (at - 40 + len(body) + lane.answer_icv).to_bytes(2, "big"),
-                         packet[6:nh_at], b"\x32", packet[nh_at + 1:at], body,
-                         h.finalize()[:lane.answer_icv]))
+        return body + h.finalize()[:lane.answer_icv]
 
-    def _commit_and_seal(self, lane: Lane, seq: int, out: SecurityAssociation, packet: bytes,
-                         nh_at: int, at: int) -> bytes:
+    def _commit_and_seal(self, lane: Lane, seq: int, out: SecurityAssociation, payload: bytes
+                         ) -> bytes:
         """The last steps of :meth:`answer_esp` through :mod:`.esp` (any suite)."""
         _esp.accept(lane.sa, seq)
         self.counters["esp-in"] += 1
         self.counters["esp-out"] += 1
-        return _esp.protect_octets(out, packet, nh_at, at)
+        return _esp.seal_raw(out, 135, payload)
 
     @staticmethod
     def _decapsulated(packet: IPv6Packet, nh: int, data: bytes, src: IPv6Address,

@@ -164,7 +164,11 @@ class SecurityPolicyDatabase:
         self._cache: dict[tuple[int, int, int], tuple[Policy, ...]] = {}
         """Candidates by (local, remote, protocol), the addresses as integers: hashing an
         ``IPv6Address`` formats it as hexadecimal text first, a microsecond per lookup."""
-        self._by_protocol: dict[int, tuple[Policy, ...]] = {}
+        self._by_protocol: dict[int, tuple[tuple[Policy, ...], bool, bool]] = {}
+        """Per protocol: the entries that could apply, and whether any of them selects on the
+        local address, on the remote address (if none does, that address is left out of
+        the cache key: every remote peer of a MAP's single "MH from anyone" entry shares
+        one cache line)."""
         self._members: set[Policy] | None = None
         self.version = 0
         """Bumped whenever the entries change."""
@@ -206,13 +210,17 @@ class SecurityPolicyDatabase:
     def lookup(self, local: IPv6Address, remote: IPv6Address, protocol: int,
                type_of: Callable[[], int | None]) -> Policy | None:
         """The first matching entry, or ``None`` (then :attr:`default` applies)."""
-        same = self._by_protocol.get(protocol)
-        if same is None:
-            same = self._by_protocol[protocol] = tuple(
-                p for p in self._policies if p.protocol is None or p.protocol == protocol)
+        entry = self._by_protocol.get(protocol)
+        if entry is None:
+            same = tuple(p for p in self._policies if p.protocol is None or p.protocol == protocol)
+            entry = self._by_protocol[protocol] = (
+                same, any(p._local_range is not None for p in same),
+                any(p._remote_range is not None for p in same))
+        same, by_local, by_remote = entry
         if not same:
             return None
-        lo, re = int(local), int(remote)
+        lo = int(local) if by_local else 0
+        re = int(remote) if by_remote else 0
         key = (lo, re, protocol)
         candidates = self._cache.get(key)
         if candidates is None:
