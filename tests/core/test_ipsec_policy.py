@@ -14,6 +14,8 @@ from __future__ import annotations
 from ipaddress import IPv6Address
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hmipv6.core.ipsec import Action, IPsec, Policy, SAParams
 from hmipv6.core.ipsec.keys import Provisioner
@@ -238,3 +240,61 @@ def test_map_policy_covers_bus_whose_rcoa_is_outside_the_prefix() -> None:
         d.map.unprotect(0.0, decode(bogus.encode()))
     assert exc.value.reason == "unprotected"
     assert RCOA_PREFIX.prefixlen == 64
+
+
+# -- the SPD's cached lookup is the first match of a scan of the list --------------------------
+
+_NETS = ["2001:db8:1::/48", "2001:db8:1:2::/64", "2001:db8:2::/48", "2001:db8::/32",
+         "2001:db8:1:2::5/128", "fe80::/10"]
+_ADDRS = [IPv6Address(a) for a in ("2001:db8:1::1", "2001:db8:1:2::5", "2001:db8:1:2::6",
+                                   "2001:db8:2::9", "2001:db8:ffff::1", "fe80::1", "2001:db9::1")]
+_POLICY = st.builds(
+    lambda local, remote, protocol, types, action: Policy.make(
+        local=local, remote=remote, protocol=protocol, types=types, action=action),
+    st.one_of(st.none(), st.sampled_from(_NETS)), st.one_of(st.none(), st.sampled_from(_NETS)),
+    st.sampled_from([None, 135, 58]), st.one_of(st.none(), st.frozensets(
+        st.sampled_from([0, 5, 6, 134, 135]), min_size=1)),
+    st.sampled_from(list(Action)))
+
+
+def _scan(policies: list[Policy], local: IPv6Address, remote: IPv6Address, protocol: int,
+          mtype: int) -> Policy | None:
+    for p in policies:
+        if ((p.local is None or local in p.local) and (p.remote is None or remote in p.remote)
+                and (p.protocol is None or p.protocol == protocol)
+                and (p.types is None or mtype in p.types)):
+            return p
+    return None
+
+
+@given(st.lists(st.one_of(
+    st.tuples(st.just("add"), _POLICY),
+    st.tuples(st.just("insert"), _POLICY),
+    st.tuples(st.just("delete"), st.integers(0, 10)),
+    st.tuples(st.just("lookup"), st.tuples(st.sampled_from(_ADDRS), st.sampled_from(_ADDRS),
+                                            st.sampled_from([135, 58, 17]),
+                                            st.sampled_from([0, 5, 6, 134, 135])))),
+    max_size=40))
+@settings(max_examples=300, deadline=None)
+def test_spd_cached_lookup_is_the_first_match_of_the_list(steps: list[tuple[str, object]]
+                                                          ) -> None:
+    """The SPD caches candidates per (local, remote, protocol), leaving out an address no
+    entry for the protocol selects on; whatever the entries and edits, a lookup answers what
+    scanning the ordered list answers (RFC 4301 §4.4.1: the first matching entry)."""
+    spd = IPsec().spd
+    for op, arg in steps:
+        if op == "add":
+            assert isinstance(arg, Policy)
+            spd.add(arg)
+        elif op == "insert":
+            assert isinstance(arg, Policy)
+            spd.policies.insert(0, arg)
+        elif op == "delete":
+            assert isinstance(arg, int)
+            if spd.policies:
+                del spd.policies[arg % len(spd.policies)]
+        else:
+            assert isinstance(arg, tuple)
+            local, remote, protocol, mtype = arg
+            assert spd.lookup(local, remote, protocol, lambda m=mtype: m) is _scan(
+                spd.policies, local, remote, protocol, mtype)
