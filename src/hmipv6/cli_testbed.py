@@ -1,6 +1,7 @@
 """``hmipv6 testbed run`` and ``hmipv6 node``: a scenario on real kernels (``hmipv6.net``).
 
-``testbed run [SCENARIO|NAME] [--duration D] [--out DIR] [--set K=V] [--no-shaping]`` builds the scenario
+``testbed run [SCENARIO|NAME] [--duration D] [--out DIR] [--set K=V] [--no-shaping]
+[--export-sa FILE]`` builds the scenario
 from network namespaces and one daemon per node (:func:`hmipv6.net.testbed.run`), writes
 ``report.json`` (``"world": "testbed"``), ``pcap/<link>.pcap`` and ``logs/`` under ``--out``
 and prints each handover in one line. Not root, no namespaces, a bad scenario: one line on
@@ -47,6 +48,11 @@ def register(sub: Any) -> None:
     r.add_argument("--no-shaping", dest="shaping", action="store_false",
                    help="do not emulate the links' delay, bandwidth, queue and loss in the "
                         "daemons (full-speed veths)")
+    r.add_argument("--export-sa", type=Path, metavar="FILE",
+                   help="write the IPsec SAs as a Wireshark esp_sa file (copy to "
+                        "~/.config/wireshark/esp_sa) so the captures' BUs and BAs show "
+                        "decrypted; under profile rfc5380 the IKE-negotiated Child SAs are "
+                        "included and the IKE SAs' keys go to FILE.ikev2")
     r.set_defaults(handler=_run)
 
     n = sub.add_parser("node", help="run one node's daemon (the testbed launches these)",
@@ -72,7 +78,8 @@ def _run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143) if os.getpid() == pid else os._exit(0))
     try:
         result = run(args.scenario, overrides=tuple(args.overrides), duration=args.duration,
-                     out=args.out, protocol=args.protocol, shaping=args.shaping)
+                     out=args.out, protocol=args.protocol, shaping=args.shaping,
+                     export_sa=args.export_sa)
     except HMIPv6Error as e:
         print(f"hmipv6 testbed: {e}", file=sys.stderr)
         return 2
@@ -87,6 +94,8 @@ def _run(args: argparse.Namespace) -> int:
         print(f"flow {f['from']} -> {f['to']} {f['kind']}: sent {f['sent']}, "
               f"received {f['received']}, lost {f['lost']}")
     print(f"written: {result.out / 'report.json'}, {len(result.pcap_files)} pcaps, logs")
+    for kind, path in result.sa_files.items():
+        print(f"written: {path} (Wireshark {'esp_sa' if kind == 'esp_sa' else 'ikev2_decryption_table'})")
     return 0
 
 

@@ -8,6 +8,7 @@ delays, so registrations take at least the scenario's round trips; upper bounds 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from ipaddress import IPv6Address, IPv6Network
 from pathlib import Path
@@ -73,7 +74,7 @@ def test_daemons_exchange_real_packets(tmp_path: Path) -> None:
     from hmipv6.net.testbed import run
 
     result = run("figure1", duration=3.0, out=tmp_path, nodes=("ar1", "map1", "mn"),
-                 overrides=("moves[1].at=2.5s",))
+                 overrides=("moves[1].at=2.5s",), export_sa=tmp_path / "esp_sa")
     mn = [d["event"] for d in _log(result.logs["mn"]) if d["kind"] == "event"]
     ras = [e for e in mn if e["type"] == "RouterAdvertisementReceived"]
     assert ras and str(MAP) in ras[0]["maps"]
@@ -91,6 +92,34 @@ def test_daemons_exchange_real_packets(tmp_path: Path) -> None:
     assert isinstance(bu.payload, EncapsulatingSecurityPayload)
     mh = bu.payload.data  # ESP-NULL: the Mobility Header in clear, then trailer and ICV
     assert mh[2] == 5 and int.from_bytes(mh[8:10], "big") & 0x8800 == 0x8800
+    # --export-sa: with the exported table, tshark checks the ICV of every captured BU and BA
+    # and dissects the Mobility Header inside (SEC-01; what a Wireshark user sees).
+    assert result.sa_files == {"esp_sa": tmp_path / "esp_sa"}
+    table = (tmp_path / "esp_sa").read_text().splitlines()
+    assert table and all(line.startswith('"IPv6",') for line in table)
+    tshark = need_tool("tshark")
+    opts = ["-o", "esp.enable_encryption_decode:TRUE",
+            "-o", "esp.enable_authentication_check:TRUE"]
+    for line in table:
+        opts += ["-o", f"uat:esp_sa:{line}"]
+    proc = subprocess.run(
+        [tshark, "-n", "-r", str(result.pcap_files["cell-ar1"]), *opts, "-Y", "esp",
+         "-T", "fields", "-E", "separator=|", "-e", "esp.icv_good", "-e", "mip6.bu.seqnr",
+         "-e", "mip6.ba.status", "-e", "ipv6.opt.mipv6.home_address",
+         "-e", "ipv6.routing.mipv6.home_address"],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "LC_ALL": "C"})
+    rows = [r.split("|") for r in proc.stdout.strip().splitlines()]
+    bu_rows = [r for r in rows if r[1]]
+    ba_rows = [r for r in rows if r[2]]
+    assert bu_rows and ba_rows, proc.stdout + proc.stderr
+    assert all(r[0] in ("1", "True") for r in rows), rows
+    # Local BUs (HAO = RCoA) with the MN-MAP SA, the BA (RH2 = RCoA) with the MAP-MN SA, and
+    # the home BUs (HAO = HoA, reverse-tunnelled through the MAP; no HA daemon runs here, so
+    # they are retransmitted) with the MN-HA SA: every SA of the scenario is in the table.
+    local = [r for r in bu_rows if r[3] == str(rcoa)]
+    home = [r for r in bu_rows if r[3] == "2001:db8:f::100"]
+    assert local and home and len(local) + len(home) == len(bu_rows), rows
+    assert all(r[4] == str(rcoa) and r[2] == "0" for r in ba_rows), rows
 
 
 @pytest.mark.req("MN-06", "MN-08", "MN-12", "MAP-01", "HA-01")
@@ -160,3 +189,40 @@ def test_figure1_on_real_kernels(tmp_path: Path) -> None:
     assert mmove["kind"] == "mipv6" and mmove["registration"] is not None
     assert 0.046 <= mmove["registration"] < 0.046 + 0.030
     assert mmove["registration"] > move["registration"]
+
+
+@pytest.mark.req("SEC-01", "X5380-05")
+def test_export_sa_on_real_kernels_under_rfc5380_opens_ike_and_esp(tmp_path: Path) -> None:
+    """``hmipv6 testbed run --export-sa`` under the RFC 5380 profile: the daemons negotiate
+    the MN-MAP Child SAs with IKEv2 over UDP 500 through real kernels; the exported tables
+    (the seed-derived MN-HA SAs, the negotiated pair, the IKE SA's keys) let tshark open
+    IKE_AUTH (the CP reply carrying the RCoA the MAP allocated) and check the captured local
+    BUs' and BAs' ICVs."""
+    need_root()
+    tshark = need_tool("tshark")
+    out, sa = tmp_path / "out", tmp_path / "esp_sa"
+    proc = subprocess.run(["hmipv6", "testbed", "run", "figure1", "--duration", "3.5s",
+                           "--set", "scenario.profile=rfc5380", "--set", "moves[1].at=3s",
+                           "--out", str(out), "--export-sa", str(sa)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert f"written: {sa} (Wireshark esp_sa)" in proc.stdout
+    assert f"written: {sa}.ikev2 (Wireshark ikev2_decryption_table)" in proc.stdout
+    rcoa = json.loads((out / "report.json").read_text())["nodes"]["mn"]["rcoa"]
+    esp_lines = sa.read_text().splitlines()
+    assert sum(rcoa in line for line in esp_lines) == 2  # the negotiated pair
+    assert sum("2001:db8:f::100" in line for line in esp_lines) == 2  # MN-HA, seed-derived
+    ike_lines = Path(f"{sa}.ikev2").read_text().splitlines()
+    assert len(ike_lines) == 1
+    opts = [a for line in esp_lines for a in ("-o", f"uat:esp_sa:{line}")]
+    opts += [a for line in ike_lines for a in ("-o", f"uat:ikev2_decryption_table:{line}")]
+    rows = [r.split("|") for r in subprocess.run(
+        [tshark, "-n", "-r", str(out / "pcap" / "cell-ar1.pcap"),
+         "-o", "esp.enable_encryption_decode:TRUE", "-o", "esp.enable_authentication_check:TRUE",
+         *opts, "-T", "fields", "-E", "separator=|", "-e", "isakmp.exchangetype",
+         "-e", "isakmp.cfg.attr.internal_ip6_address", "-e", "esp.icv_good", "-e", "mip6.mhtype"],
+        capture_output=True, text=True, timeout=60, check=True,
+        env={**os.environ, "LC_ALL": "C"}).stdout.splitlines()]
+    assert [r[1] for r in rows if r[0] == "35" and r[1]] == [rcoa]  # IKE_AUTH's CP reply
+    mh = [r for r in rows if r[3] in ("5", "6")]
+    assert {r[3] for r in mh} == {"5", "6"} and all(r[2] in ("1", "True") for r in mh), rows

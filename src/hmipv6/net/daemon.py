@@ -86,7 +86,14 @@ from hmipv6.core.node import Node, link_local_for
 from hmipv6.net.eventlog import encode_event
 from hmipv6.net.sqlite_store import SqliteStore, store_path
 from hmipv6.net.topology import Port, plan
-from hmipv6.sim.engines import build_engines, emit_probe, make_provisioner, observe, provision
+from hmipv6.sim.engines import (
+    build_engines,
+    emit_probe,
+    ike_exports,
+    make_provisioner,
+    observe,
+    provision,
+)
 from hmipv6.sim.linkmodel import Egress, LinkCounters, Transmitter
 from hmipv6.sim.metrics import classify
 from hmipv6.sim.report import node_state
@@ -404,9 +411,13 @@ class Daemon:
 
     def finish(self) -> None:
         now = self.now()
+        # The SAs this node negotiated with IKEv2 (RFC 5380 profile), for ``--export-sa``.
+        esp, ike = ike_exports({self.name: self.node})
+        extra = {"sa_export": {"esp": esp, "ikev2": ike}} if esp or ike else {}
         self.write("final", now, state=node_state(self.node, self.role, now),
                    sent={str(i): n for i, n in self.sent.items()},
-                   egress={k: asdict(sh.egress.counters) for k, sh in self.shapers.items()})
+                   egress={k: asdict(sh.egress.counters) for k, sh in self.shapers.items()},
+                   **extra)
         self.log.flush()
         if self.store is not None:
             self.store.close()

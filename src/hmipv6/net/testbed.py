@@ -21,6 +21,13 @@ Output directory::
     pcap/<link>.pcap       Ethernet (LINKTYPE 1) captures, timestamps = seconds since t0
     logs/<node>.jsonl      each daemon's log (net.eventlog); logs/<node>.err its stderr
 
+With ``export_sa`` (``--export-sa FILE``) the run also writes FILE, Wireshark's ``esp_sa``
+table of every SA the daemons used, as the simulator does: the seed-derived SAs (the same in
+every daemon, so computed here from the scenario) and, under the ``rfc5380`` profile, the
+Child SAs each mobile node negotiated with IKEv2 (from its daemon's final log record), with
+the IKE SAs' keys in ``FILE.ikev2`` (``ikev2_decryption_table``). With the table, Wireshark or
+tshark shows the captured BUs and BAs decrypted and their ICVs checked.
+
 Faults are applied at their wall-clock times too, by the launcher: ``crash`` / ``restart``
 and ``preference`` (to the MAP, and ``set_map_preference`` to every access router advertising
 it) are control lines to the daemons (:mod:`hmipv6.net.daemon`); ``link-down`` / ``link-up``
@@ -59,6 +66,7 @@ from hmipv6.errors import HMIPv6Error
 from hmipv6.net.eventlog import read_logs, report_from_logs
 from hmipv6.net.sqlite_store import store_path
 from hmipv6.net.topology import Topology
+from hmipv6.sim.engines import export_sa_tables, provisioned_sa_table
 from hmipv6.sim.report import dumps
 from hmipv6.sim.scenario import AccessRouterSpec, Fault, MapSpec, Scenario, load
 from hmipv6.wire.pcap import LINKTYPE_ETHERNET, PcapWriter
@@ -80,6 +88,8 @@ class TestbedResult:
     out: Path
     pcap_files: dict[str, Path] = field(default_factory=dict)
     logs: dict[str, Path] = field(default_factory=dict)
+    sa_files: dict[str, Path] = field(default_factory=dict)
+    """``--export-sa``: ``"esp_sa"`` (and ``"ikev2"`` under IKEv2) -> the file written."""
 
 
 def check_environment() -> None:
@@ -201,10 +211,12 @@ def _fault(sc: Scenario, topo: Topology, tell: Any, f: Fault) -> None:
 
 def run(scenario: str | Path, *, overrides: tuple[str, ...] = (), duration: float | None = None,
         out: str | Path = "hmipv6-testbed", protocol: str | None = None,
-        nodes: tuple[str, ...] | None = None, shaping: bool = True) -> TestbedResult:
+        nodes: tuple[str, ...] | None = None, shaping: bool = True,
+        export_sa: str | Path | None = None) -> TestbedResult:
     """Run ``scenario`` on network namespaces and report (module docstring). ``nodes``: run
     only these nodes' daemons (the others' namespaces and links exist, silent).
-    ``shaping=False``: no link emulation (full-speed veths)."""
+    ``shaping=False``: no link emulation (full-speed veths). ``export_sa``: write the SAs
+    for Wireshark there (module docstring)."""
     check_environment()
     if duration is not None:
         # A shorter run: flows stop at its end (the scenario requires stop <= duration), and
@@ -303,5 +315,16 @@ def run(scenario: str | Path, *, overrides: tuple[str, ...] = (), duration: floa
                          "egress": {d["node"]: d.get("egress", {}) for d in lines
                                     if d["kind"] == "final"}}
     (out / "report.json").write_text(dumps(report), encoding="utf-8")
+    sa_files: dict[str, Path] = {}
+    if export_sa is not None:
+        table, ike = export_sa_tables(provisioned_sa_table(sc, proto), [
+            (d["sa_export"]["esp"], d["sa_export"]["ikev2"]) for d in lines
+            if d["kind"] == "final" and "sa_export" in d])
+        sa_files["esp_sa"] = Path(export_sa)
+        sa_files["esp_sa"].write_text(table, encoding="utf-8")
+        if ike:
+            sa_files["ikev2"] = Path(f"{export_sa}.ikev2")
+            sa_files["ikev2"].write_text(ike, encoding="utf-8")
     return TestbedResult(report=report, out=out,
-                         pcap_files=capture.files if capture is not None else {}, logs=logs)
+                         pcap_files=capture.files if capture is not None else {}, logs=logs,
+                         sa_files=sa_files)

@@ -112,6 +112,36 @@ def ike_exports(nodes: dict[str, Node]) -> tuple[str, str]:
     return esp, ike
 
 
+def export_sa_tables(provisioned: str | None, negotiated: list[tuple[str, str]]
+                     ) -> tuple[str, str]:
+    """What ``--export-sa`` writes, in both worlds: Wireshark's ``esp_sa`` table (the
+    seed-provisioned SAs, ``provisioned``, ``None`` when ``security = "none"``; then the
+    IKE-negotiated ones not already in it) and ``ikev2_decryption_table``, from the
+    (``esp``, ``ikev2``) lines of each node's IKE (:func:`ike_exports`), in node order."""
+    table = provisioned or ""
+    have = set(table.splitlines())
+    ike = ""
+    for esp_lines, ike_lines in negotiated:
+        if provisioned is not None:
+            for line in esp_lines.splitlines():
+                if line not in have:
+                    have.add(line)
+                    table += line + "\n"
+        ike += ike_lines
+    return table, ike
+
+
+def provisioned_sa_table(sc: Scenario, protocol: str) -> str | None:
+    """The ``esp_sa`` table of the SAs :func:`provision` installs for ``sc`` under
+    ``protocol`` (``None`` when ``security = "none"``): seed-derived, so every world that
+    builds the scenario's engines installs exactly these (a testbed's daemons each do)."""
+    prov = make_provisioner(sc)
+    if prov is None:
+        return None
+    provision(sc, protocol, prov, build_engines(sc, protocol, prov))
+    return prov.esp_sa_table()
+
+
 def make_provisioner(sc: Scenario) -> Provisioner | None:
     """The scenario's key provisioner (``None`` when ``security = "none"``)."""
     security = sc.defaults.security

@@ -67,6 +67,7 @@ from hmipv6.sim.engines import (
     SUITES,  # noqa: F401  (re-exported: moved to hmipv6.sim.engines)
     build_engines,
     emit_probe,
+    export_sa_tables,
     ike_exports,
     make_provisioner,
     observe,
@@ -542,11 +543,9 @@ def run(scenario: Scenario | str | Path, *, protocol: str | None = None,
             path.write_bytes(data)
             result.pcap_files[name] = path
     if export_sa is not None:
-        table = net.provisioner.esp_sa_table() if net.provisioner is not None else ""
-        esp, ike = ike_exports(net.nodes)
-        if net.provisioner is not None:
-            table += "".join(line + "\n" for line in esp.splitlines()
-                             if line not in table.splitlines())
+        table, ike = export_sa_tables(
+            net.provisioner.esp_sa_table() if net.provisioner is not None else None,
+            [ike_exports(net.nodes)])
         Path(export_sa).write_text(table, encoding="utf-8")
         if ike:
             Path(f"{export_sa}.ikev2").write_text(ike, encoding="utf-8")
