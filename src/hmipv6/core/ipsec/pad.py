@@ -136,19 +136,12 @@ class PeerAuthorizationDatabase:
     def hold_packed(self, peer: str, address: bytes, claim: bool) -> bool:
         """The RCoA half of :meth:`may_use`: does no *other* peer hold ``address``
         (16 octets)? When ``claim`` and nobody holds it, ``peer`` now does."""
-        key = int.from_bytes(address, "big")
-        holder = self._owners.get(key)
-        if holder is None:
-            if claim:
-                self._owners[key] = peer
-                self.holders_version += 1
-            return True
-        return holder == peer
+        return self._hold(peer, int.from_bytes(address, "big"), claim)
 
     def _may_use(self, peer: str, address: int, claim: bool) -> bool:
-        ok = self._memo.get((peer, address)) if self._memo_version == self.version else None
-        if not (ok if ok is not None else self._authorised(peer, address)):
-            return False
+        return self._authorised(peer, address) and self._hold(peer, address, claim)
+
+    def _hold(self, peer: str, address: int, claim: bool) -> bool:
         holder = self._owners.get(address)
         if holder is None:
             if claim:
