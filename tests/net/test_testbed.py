@@ -226,3 +226,38 @@ def test_export_sa_on_real_kernels_under_rfc5380_opens_ike_and_esp(tmp_path: Pat
     assert [r[1] for r in rows if r[0] == "35" and r[1]] == [rcoa]  # IKE_AUTH's CP reply
     mh = [r for r in rows if r[3] in ("5", "6")]
     assert {r[3] for r in mh} == {"5", "6"} and all(r[2] in ("1", "True") for r in mh), rows
+
+
+@pytest.mark.req("SEC-06")
+def test_manually_keyed_sas_from_the_scenario_on_real_kernels(tmp_path: Path) -> None:
+    """``[[sas]]`` in a scenario file: every daemon installs the configured ``ip xfrm``
+    SAs for the mobile node's pairs with map1 and its home agent; the captured local BU and
+    BA carry the configured SPIs and tshark, given the exported table, checks their ICVs."""
+    need_root()
+    tshark = need_tool("tshark")
+    from hmipv6.sim.scenario import builtin_path
+    from tests.sim.test_manual_sas import manual_sas_toml
+
+    path = builtin_path("figure1")
+    assert path is not None
+    scenario = tmp_path / "manual.toml"
+    scenario.write_text(path.read_text().replace("[nodes.mn]", manual_sas_toml() + "\n[nodes.mn]"))
+    out, sa = tmp_path / "out", tmp_path / "esp_sa"
+    proc = subprocess.run(["hmipv6", "testbed", "run", str(scenario), "--duration", "3.5s",
+                           "--set", "moves[1].at=3s", "--out", str(out), "--export-sa", str(sa)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["handovers"][0]["timeline"]["ba_received"] is not None
+    spis = {p.payload.spi for _, p in _packets(out / "pcap" / "cell-ar1.pcap")
+            if isinstance(p.payload, EncapsulatingSecurityPayload)}
+    assert {0x1001, 0x1002} <= spis  # MN -> MAP, MAP -> MN as configured
+    opts = [a for line in sa.read_text().splitlines() for a in ("-o", f"uat:esp_sa:{line}")]
+    rows = [r.split("|") for r in subprocess.run(
+        [tshark, "-n", "-r", str(out / "pcap" / "cell-ar1.pcap"),
+         "-o", "esp.enable_encryption_decode:TRUE", "-o", "esp.enable_authentication_check:TRUE",
+         *opts, "-Y", "esp.spi == 0x1001 || esp.spi == 0x1002", "-T", "fields",
+         "-E", "separator=|", "-e", "esp.icv_good", "-e", "mip6.mhtype"],
+        capture_output=True, text=True, timeout=60, check=True,
+        env={**os.environ, "LC_ALL": "C"}).stdout.splitlines()]
+    assert {r[1] for r in rows} == {"5", "6"} and all(r[0] in ("1", "True") for r in rows), rows

@@ -327,9 +327,14 @@ def build_engines(sc: Scenario, protocol: str, provisioner: Provisioner | None, 
 def provision(sc: Scenario, protocol: str, provisioner: Provisioner | None,
               nodes: dict[str, Node]) -> None:
     """Install the seed-derived SAs of every MN–MAP (HMIPv6 only, and not under the RFC 5380
-    profile: IKEv2 negotiates those) and MN–HA pair."""
+    profile: IKEv2 negotiates those) and MN–HA pair, or the scenario's manually keyed ones
+    (``[[sas]]``) for the pairs it configures."""
     if provisioner is None:
         return
+    # ``[[sas]]``: configured pairs replace their seed-derived SAs; their SPIs are kept out
+    # of the derived ones.
+    manual = {(m.mn, m.peer): (m.to_peer, m.from_peer) for m in sc.manual_sas}
+    provisioner.reserve(p.spi for pair in manual.values() for p in pair)
     maps = (sc.of_role(MapSpec) if protocol in ("hmipv6", "fhmipv6")
             and not uses_ike(sc, protocol) else [])
     for spec in sc.of_role(MobileNodeSpec):
@@ -338,7 +343,8 @@ def provision(sc: Scenario, protocol: str, provisioner: Provisioner | None,
         for m in maps:
             map_sec = nodes[m.name].security
             assert isinstance(map_sec, IPsec)
-            provisioner.mn_map(mn_sec, spec.name, map_sec, m.name, m.address, m.rcoa_prefix)
+            provisioner.mn_map(mn_sec, spec.name, map_sec, m.name, m.address, m.rcoa_prefix,
+                               manual.get((spec.name, m.name)))
             if protocol == "fhmipv6":
                 ipsec = provisioner.protocol
                 mn_pol = Policy.make(remote=m.address, protocol=135, types=FAST_MH_TYPES,
@@ -353,7 +359,8 @@ def provision(sc: Scenario, protocol: str, provisioner: Provisioner | None,
         assert isinstance(ha, HomeAgentSpec)
         ha_sec = nodes[ha.name].security
         assert isinstance(ha_sec, IPsec)
-        provisioner.mn_ha(mn_sec, spec.name, ha_sec, ha.name, spec.home_address, ha.address)
+        provisioner.mn_ha(mn_sec, spec.name, ha_sec, ha.name, spec.home_address, ha.address,
+                          manual.get((spec.name, ha.name)))
 
 
 def observe(node: Node, seen: Callable[[float, bytes], bool]) -> None:

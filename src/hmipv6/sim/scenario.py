@@ -27,7 +27,8 @@ and the routing tables (:attr:`Scenario.routing`).
 
 Additions to SCENARIO.md's keys (documented in ``hmipv6/scenarios/README.md``): ``queue`` on
 ``[[links]]`` and ``[[cells]]``, ``detach`` in ``[[moves]]``, ``peer`` and ``value`` in
-``[[faults]]``, ``[[routes]]`` (static next hops), and ``[generate.mobile_nodes]``.
+``[[faults]]``, ``[[routes]]`` (static next hops), ``[[sas]]`` (manually keyed SAs, as
+``ip xfrm state add`` lines), and ``[generate.mobile_nodes]``.
 """
 
 from __future__ import annotations
@@ -45,8 +46,11 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, NoReturn, TypeVar
 
-from hmipv6.errors import HMIPv6Error
+from hmipv6.core.ipsec.keys import parse_xfrm_state
+from hmipv6.core.ipsec.sad import SAParams
+from hmipv6.errors import HMIPv6Error, LocalProtocolError
 from hmipv6.sim.routing import Destination, RoutingError, RoutingTables, StaticRoute, compute_routes
+from hmipv6.wire.addr import interface_address
 
 __all__ = [
     "BUILTIN_SCENARIOS",
@@ -59,6 +63,7 @@ __all__ = [
     "HomeAgentSpec",
     "InterfaceSpec",
     "Link",
+    "ManualSAs",
     "MapSpec",
     "MobileNodeSpec",
     "Move",
@@ -317,6 +322,21 @@ class Fault:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ManualSAs:
+    """``[[sas]]``: a mobile node's manually keyed SA pair with one MAP or with its home
+    agent (SEC-06; RFC 4301 §4.5), from two ``ip xfrm state add`` lines; it replaces the
+    pair's seed-derived SAs, in the simulator and in the testbed."""
+
+    key: str
+    mn: str
+    peer: str
+    """The MAP or the home agent."""
+    to_peer: SAParams
+    """Carries the mobile node's traffic to the peer (its ``dst`` covers the peer)."""
+    from_peer: SAParams
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class InterfaceSpec:
     node: str
     name: str
@@ -348,6 +368,7 @@ class Scenario:
     faults: tuple[Fault, ...]
     """Sorted by time (then by file order)."""
     static_routes: tuple[StaticRoute, ...] = ()
+    manual_sas: tuple[ManualSAs, ...] = ()
     interfaces: Mapping[str, tuple[InterfaceSpec, ...]] = field(compare=False,
                                                                default_factory=dict)
     routing: RoutingTables | None = field(compare=False, default=None, repr=False)
@@ -421,7 +442,7 @@ def loads(text: str, *, source: str = "<string>", overrides: Sequence[str] = ())
 
 
 _TOP_KEYS = ("scenario", "defaults", "nodes", "links", "cells", "moves", "flows", "faults",
-             "routes", "generate")
+             "routes", "sas", "generate")
 _SCENARIO_KEYS = ("name", "duration", "seed", "protocol", "profile")
 _PARAM_KEYS = ("ra_interval", "dad", "l2_handover", "binding_lifetime", "security",
                "fh_anticipation", "simultaneous_bindings")
@@ -442,6 +463,7 @@ _MOVE_KEYS = ("mn", "at", "attach", "detach")
 _FLOW_KEYS = ("from", "to", "kind", "interval", "size", "start", "stop")
 _FAULT_KEYS = ("at", "node", "kind", "value", "peer")
 _ROUTE_KEYS = ("node", "prefix", "via")
+_SA_KEYS = ("between", "xfrm")
 _GEN_MN_KEYS = ("count", "name", "home_agent", "first_home_address", "cells", "columns",
                 "dwell", "node", "flow")
 _GEN_FLOW_KEYS = ("from", "kind", "interval", "size", "start", "stop", "every")
@@ -732,11 +754,13 @@ class _Loader:
         flows = self.flows(nodes, duration)
         faults = self.faults(nodes, links, duration)
         static = self.static_routes(nodes)
+        manual = self.manual_sas(nodes, defaults, profile)
         routing = self.routing(nodes, links, static)
         return Scenario(source=self.source, name=name, duration=duration, seed=seed,
                         protocol=protocol, profile=profile, defaults=defaults,
                         nodes=MappingProxyType(nodes), links=tuple(links), cells=tuple(cells),
                         moves=moves, flows=flows, faults=faults, static_routes=static,
+                        manual_sas=manual,
                         interfaces=MappingProxyType({k: tuple(v) for k, v in interfaces.items()}),
                         routing=routing)
 
@@ -1017,6 +1041,72 @@ class _Loader:
                                    via=self.node_ref(t["via"], f"{key}.via"), key=key))
         return tuple(out)
 
+    def manual_sas(self, nodes: dict[str, NodeSpec], defaults: Parameters, profile: str
+                   ) -> tuple[ManualSAs, ...]:
+        out: list[ManualSAs] = []
+        pairs: set[tuple[str, str]] = set()
+        spis: dict[tuple[str, int], str] = {}  # (receiving node, SPI) -> where it was set
+        for i, t in enumerate(self.array_of_tables("sas")):
+            key = f"sas[{i}]"
+            t = self.table(t, key, _SA_KEYS, _SA_KEYS)
+            between = t["between"]
+            if not isinstance(between, list) or len(between) != 2:
+                self.fail(f"{key}.between", "expected [mobile node, its MAP or home agent], got "
+                          f"{_show(between)}")
+            names = [self.node_ref(n, f"{key}.between[{j}]", "mobile-node", "map", "home-agent")
+                     for j, n in enumerate(between)]
+            mns = [n for n in names if isinstance(nodes[n], MobileNodeSpec)]
+            if len(mns) != 1:
+                self.fail(f"{key}.between", "expected one mobile node and one MAP or home agent")
+            mn = mns[0]
+            peer = names[1] if names[0] == mn else names[0]
+            mspec, pspec = nodes[mn], nodes[peer]
+            assert isinstance(mspec, MobileNodeSpec)
+            if isinstance(pspec, HomeAgentSpec):
+                if mspec.home_agent != peer:
+                    self.fail(f"{key}.between", f"{mn!r}'s home agent is {mspec.home_agent!r}")
+                mn_addr, what = mspec.home_address, "home address"
+            else:
+                assert isinstance(pspec, MapSpec)
+                if profile == "rfc5380":
+                    self.fail(f"{key}.between", "under profile rfc5380 the MN-MAP SAs are "
+                              "negotiated with IKEv2 (RFC 5380 §12.1)")
+                mn_addr = interface_address(pspec.rcoa_prefix, mspec.interface_id)
+                what = "RCoA"
+            if defaults.security == "none":
+                self.fail(key, 'manually keyed SAs need [defaults] security = "esp" or "ah", '
+                          'not "none"')
+            if (mn, peer) in pairs:
+                self.fail(f"{key}.between", f"a second [[sas]] for {mn} and {peer}")
+            pairs.add((mn, peer))
+            lines = t["xfrm"]
+            if not isinstance(lines, list) or len(lines) != 2:
+                self.fail(f"{key}.xfrm", "expected two 'ip xfrm state add' lines, one each way")
+            params: list[SAParams] = []
+            for j, line in enumerate(lines):
+                try:
+                    params.append(parse_xfrm_state(self.string(line, f"{key}.xfrm[{j}]")))
+                except LocalProtocolError as e:
+                    self.fail(f"{key}.xfrm[{j}]", str(e))
+            peer_addr = pspec.address
+            to = [p for p in params if _covers(p.dst, peer_addr) and _covers(p.src, mn_addr)]
+            back = [p for p in params if _covers(p.src, peer_addr) and _covers(p.dst, mn_addr)]
+            if len(to) != 1 or len(back) != 1 or to[0] is back[0]:
+                self.fail(f"{key}.xfrm", f"expected one SA from {mn}'s {what} {mn_addr} (or a "
+                          f"prefix holding it) to {peer} {peer_addr}, and one back")
+            protocol = defaults.security  # "esp" or "ah": the protocol its policies require
+            for j, p in enumerate(params):
+                if p.protocol != protocol:
+                    self.fail(f"{key}.xfrm[{j}]", f"proto {p.protocol}, but the scenario's "
+                              f"security {defaults.security!r} protects with {protocol}")
+                receiver = peer if p is to[0] else mn
+                seen = spis.setdefault((receiver, p.spi), f"{key}.xfrm[{j}]")
+                if seen != f"{key}.xfrm[{j}]":
+                    self.fail(f"{key}.xfrm[{j}]", f"SPI 0x{p.spi:08x} already reaches "
+                              f"{receiver} ({seen})")
+            out.append(ManualSAs(key=key, mn=mn, peer=peer, to_peer=to[0], from_peer=back[0]))
+        return tuple(out)
+
     def routing(self, nodes: dict[str, NodeSpec], links: list[Link],
                 static: tuple[StaticRoute, ...]) -> RoutingTables:
         dests: list[Destination] = []
@@ -1045,6 +1135,10 @@ class _Loader:
                                   static)
         except RoutingError as e:
             self.fail(e.key, e.problem)
+
+
+def _covers(selector: IPv6Network | None, address: IPv6Address) -> bool:
+    return selector is None or address in selector
 
 
 def _show(value: object) -> str:

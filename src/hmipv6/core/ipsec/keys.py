@@ -5,13 +5,14 @@ Theory of operation
 RFC 4140 §12.1 leaves key establishment to IKE; RFC 4301 §4.5 requires that manual keying be
 supported. This project uses manual keys (SEC-06) in two forms:
 
-- **Configuration** (testbed and real hosts): per SA, either a mapping
+- **Configuration**: per SA, either a mapping
   (:func:`sa_from_config`: ``spi``, ``proto``, ``src``, ``dst``, ``peer``, ``enc``,
   ``enc_key``, ``auth``, ``auth_key``, keys in hex) or the line an ``ip xfrm`` user already
   has (:func:`parse_xfrm_state`, the transport-mode subset of ``ip xfrm state add``). As in
   Linux Mobile IPv6 setups, ``src``/``dst`` are the effective addresses (home address / RCoA,
-  not the care-of address).
-- **Provisioning** (simulator): :class:`Provisioner` derives SPIs and keys with HKDF-SHA-256
+  not the care-of address). Scenarios take such lines in ``[[sas]]`` (one MN–MAP or MN–HA
+  pair each, both worlds), which replace that pair's seed-derived SAs.
+- **Provisioning** (simulator and testbed): :class:`Provisioner` derives SPIs and keys with HKDF-SHA-256
   (RFC 5869) from the scenario seed and the two identities, and :meth:`Provisioner.mn_map` /
   :meth:`Provisioner.mn_ha` install the SA pair, the policies and the PAD entries on both
   ends. The same seed gives the same keys, SPIs and therefore the same ESP octets; the
@@ -23,7 +24,7 @@ Security is on by default in scenarios; ``NullSecurity`` exists for comparison r
 from __future__ import annotations
 
 import shlex
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from ipaddress import IPv6Address, IPv6Network
 from typing import TYPE_CHECKING, Final
@@ -215,6 +216,10 @@ class Provisioner:
         self.issued: list[SAParams] = []
         """Every SA this provisioner made (for the Wireshark export of a whole scenario)."""
 
+    def reserve(self, spis: Iterable[int]) -> None:
+        """Keep these SPIs (of manually keyed SAs) out of the ones this provisioner derives."""
+        self._spis.update(spis)
+
     def sa(self, sender: str, receiver: str, *, src: IPv6Address | IPv6Network | str | None,
            dst: IPv6Address | IPv6Network | str | None) -> SAParams:
         """The SA carrying ``sender``'s traffic to ``receiver`` (no ``peer`` set yet)."""
@@ -236,22 +241,31 @@ class Provisioner:
         return params
 
     def pair(self, a: IPsec, a_id: str, a_addr: IPv6Address | IPv6Network | str,
-             b: IPsec, b_id: str, b_addr: IPv6Address | IPv6Network | str) -> None:
+             b: IPsec, b_id: str, b_addr: IPv6Address | IPv6Network | str,
+             manual: tuple[SAParams, SAParams] | None = None) -> None:
         """Install the SA pair between ``a`` and ``b``; each SA's ``peer`` on each end is
-        the other end's identity."""
-        ab = self.sa(a_id, b_id, src=a_addr, dst=b_addr)
-        ba = self.sa(b_id, a_id, src=b_addr, dst=a_addr)
+        the other end's identity. ``manual``: the (a -> b, b -> a) SAs from configuration
+        (SEC-06, RFC 4301 §4.5 manual keying) instead of seed-derived ones; they are
+        exported like the others."""
+        if manual is None:
+            ab = self.sa(a_id, b_id, src=a_addr, dst=b_addr)
+            ba = self.sa(b_id, a_id, src=b_addr, dst=a_addr)
+        else:
+            ab, ba = manual
+            self.issued += [ab, ba]
         a.add_sa(replace(ab, peer=b_id), "out")
         a.add_sa(replace(ba, peer=b_id), "in")
         b.add_sa(replace(ba, peer=a_id), "out")
         b.add_sa(replace(ab, peer=a_id), "in")
 
     def mn_map(self, mn: IPsec, mn_id: str, map_: IPsec, map_id: str,
-               map_address: IPv6Address, rcoa_prefix: IPv6Network) -> None:
+               map_address: IPv6Address, rcoa_prefix: IPv6Network,
+               manual: tuple[SAParams, SAParams] | None = None) -> None:
         """SEC-01/SEC-03: the MN–MAP SAs, keyed for any RCoA of the MAP's prefix (the MN forms
         its RCoA later), policies protecting BU/BA/BRR, and PAD entries (the MN may speak for
-        RCoAs in ``rcoa_prefix``; which one it holds is the MAP's business, via the PAD)."""
-        self.pair(mn, mn_id, rcoa_prefix, map_, map_id, map_address)
+        RCoAs in ``rcoa_prefix``; which one it holds is the MAP's business, via the PAD).
+        ``manual``: configured (MN -> MAP, MAP -> MN) SAs instead of seed-derived ones."""
+        self.pair(mn, mn_id, rcoa_prefix, map_, map_id, map_address, manual)
         _ensure_policy(mn, Policy.make(remote=map_address, protocol=135,
                                        types=MH_SIGNALLING_TYPES, ipsec=self.protocol, name="MH MN-MAP"))
         _ensure_policy(map_, Policy.make(local=map_address, protocol=135,
@@ -260,10 +274,10 @@ class Provisioner:
         map_.authorise(mn_id, [rcoa_prefix])
 
     def mn_ha(self, mn: IPsec, mn_id: str, ha: IPsec, ha_id: str, home_address: IPv6Address,
-              ha_address: IPv6Address) -> None:
+              ha_address: IPv6Address, manual: tuple[SAParams, SAParams] | None = None) -> None:
         """SEC-07 (RFC 6275 §5.1, unchanged by RFC 4140 §12.3): MN–HA SAs keyed for the home
-        address, protecting BU/BA."""
-        self.pair(mn, mn_id, home_address, ha, ha_id, ha_address)
+        address, protecting BU/BA. ``manual``: configured (MN -> HA, HA -> MN) SAs instead."""
+        self.pair(mn, mn_id, home_address, ha, ha_id, ha_address, manual)
         _ensure_policy(mn, Policy.make(local=home_address, remote=ha_address, protocol=135,
                                        types=MH_SIGNALLING_TYPES, ipsec=self.protocol, name="MH MN-HA"))
         _ensure_policy(ha, Policy.make(local=ha_address, remote=home_address, protocol=135,
