@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from collections.abc import Sequence
 from ipaddress import IPv6Address, IPv6Network
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,23 @@ def _packets(path: Path) -> list[tuple[bytes, IPv6Packet]]:
         if eth.ethertype == 0x86DD:
             out.append((rec.data[6:12], decode(rec.data[off:])))
     return out
+
+
+def _tshark_esp(pcap: Path, esp_sa: list[str], fields: list[str], *, ikev2: Sequence[str] = (),
+                display: str | None = None) -> list[list[str]]:
+    """tshark's ``fields`` (one row per frame, ``|``-separated) of ``pcap`` with ESP decoding
+    and ICV checking on, given Wireshark ``esp_sa`` and ``ikev2_decryption_table`` lines."""
+    tshark = need_tool("tshark")
+    opts = ["-o", "esp.enable_encryption_decode:TRUE",
+            "-o", "esp.enable_authentication_check:TRUE"]
+    opts += [a for line in esp_sa for a in ("-o", f"uat:esp_sa:{line}")]
+    opts += [a for line in ikev2 for a in ("-o", f"uat:ikev2_decryption_table:{line}")]
+    opts += ["-Y", display] if display else []
+    out = subprocess.run([tshark, "-n", "-r", str(pcap), *opts, "-T", "fields", "-E",
+                          "separator=|", *[a for f in fields for a in ("-e", f)]],
+                         capture_output=True, text=True, timeout=60, check=True,
+                         env={**os.environ, "LC_ALL": "C"}).stdout
+    return [r.split("|") for r in out.splitlines()]
 
 
 def test_topology_is_always_deleted() -> None:
@@ -97,21 +115,13 @@ def test_daemons_exchange_real_packets(tmp_path: Path) -> None:
     assert result.sa_files == {"esp_sa": tmp_path / "esp_sa"}
     table = (tmp_path / "esp_sa").read_text().splitlines()
     assert table and all(line.startswith('"IPv6",') for line in table)
-    tshark = need_tool("tshark")
-    opts = ["-o", "esp.enable_encryption_decode:TRUE",
-            "-o", "esp.enable_authentication_check:TRUE"]
-    for line in table:
-        opts += ["-o", f"uat:esp_sa:{line}"]
-    proc = subprocess.run(
-        [tshark, "-n", "-r", str(result.pcap_files["cell-ar1"]), *opts, "-Y", "esp",
-         "-T", "fields", "-E", "separator=|", "-e", "esp.icv_good", "-e", "mip6.bu.seqnr",
-         "-e", "mip6.ba.status", "-e", "ipv6.opt.mipv6.home_address",
-         "-e", "ipv6.routing.mipv6.home_address"],
-        capture_output=True, text=True, timeout=60, env={**os.environ, "LC_ALL": "C"})
-    rows = [r.split("|") for r in proc.stdout.strip().splitlines()]
+    rows = _tshark_esp(result.pcap_files["cell-ar1"], table,
+                       ["esp.icv_good", "mip6.bu.seqnr", "mip6.ba.status",
+                        "ipv6.opt.mipv6.home_address", "ipv6.routing.mipv6.home_address"],
+                       display="esp")
     bu_rows = [r for r in rows if r[1]]
     ba_rows = [r for r in rows if r[2]]
-    assert bu_rows and ba_rows, proc.stdout + proc.stderr
+    assert bu_rows and ba_rows, rows
     assert all(r[0] in ("1", "True") for r in rows), rows
     # Local BUs (HAO = RCoA) with the MN-MAP SA, the BA (RH2 = RCoA) with the MAP-MN SA, and
     # the home BUs (HAO = HoA, reverse-tunnelled through the MAP; no HA daemon runs here, so
@@ -199,7 +209,7 @@ def test_export_sa_on_real_kernels_under_rfc5380_opens_ike_and_esp(tmp_path: Pat
     IKE_AUTH (the CP reply carrying the RCoA the MAP allocated) and check the captured local
     BUs' and BAs' ICVs."""
     need_root()
-    tshark = need_tool("tshark")
+    need_tool("tshark")  # before the run: a missing oracle fails fast
     out, sa = tmp_path / "out", tmp_path / "esp_sa"
     proc = subprocess.run(["hmipv6", "testbed", "run", "figure1", "--duration", "3.5s",
                            "--set", "scenario.profile=rfc5380", "--set", "moves[1].at=3s",
@@ -214,15 +224,9 @@ def test_export_sa_on_real_kernels_under_rfc5380_opens_ike_and_esp(tmp_path: Pat
     assert sum("2001:db8:f::100" in line for line in esp_lines) == 2  # MN-HA, seed-derived
     ike_lines = Path(f"{sa}.ikev2").read_text().splitlines()
     assert len(ike_lines) == 1
-    opts = [a for line in esp_lines for a in ("-o", f"uat:esp_sa:{line}")]
-    opts += [a for line in ike_lines for a in ("-o", f"uat:ikev2_decryption_table:{line}")]
-    rows = [r.split("|") for r in subprocess.run(
-        [tshark, "-n", "-r", str(out / "pcap" / "cell-ar1.pcap"),
-         "-o", "esp.enable_encryption_decode:TRUE", "-o", "esp.enable_authentication_check:TRUE",
-         *opts, "-T", "fields", "-E", "separator=|", "-e", "isakmp.exchangetype",
-         "-e", "isakmp.cfg.attr.internal_ip6_address", "-e", "esp.icv_good", "-e", "mip6.mhtype"],
-        capture_output=True, text=True, timeout=60, check=True,
-        env={**os.environ, "LC_ALL": "C"}).stdout.splitlines()]
+    rows = _tshark_esp(out / "pcap" / "cell-ar1.pcap", esp_lines,
+                       ["isakmp.exchangetype", "isakmp.cfg.attr.internal_ip6_address",
+                        "esp.icv_good", "mip6.mhtype"], ikev2=ike_lines)
     assert [r[1] for r in rows if r[0] == "35" and r[1]] == [rcoa]  # IKE_AUTH's CP reply
     mh = [r for r in rows if r[3] in ("5", "6")]
     assert {r[3] for r in mh} == {"5", "6"} and all(r[2] in ("1", "True") for r in mh), rows
@@ -234,7 +238,7 @@ def test_manually_keyed_sas_from_the_scenario_on_real_kernels(tmp_path: Path) ->
     SAs for the mobile node's pairs with map1 and its home agent; the captured local BU and
     BA carry the configured SPIs and tshark, given the exported table, checks their ICVs."""
     need_root()
-    tshark = need_tool("tshark")
+    need_tool("tshark")  # before the run: a missing oracle fails fast
     from hmipv6.sim.scenario import builtin_path
     from tests.sim.test_manual_sas import manual_sas_toml
 
@@ -252,12 +256,7 @@ def test_manually_keyed_sas_from_the_scenario_on_real_kernels(tmp_path: Path) ->
     spis = {p.payload.spi for _, p in _packets(out / "pcap" / "cell-ar1.pcap")
             if isinstance(p.payload, EncapsulatingSecurityPayload)}
     assert {0x1001, 0x1002} <= spis  # MN -> MAP, MAP -> MN as configured
-    opts = [a for line in sa.read_text().splitlines() for a in ("-o", f"uat:esp_sa:{line}")]
-    rows = [r.split("|") for r in subprocess.run(
-        [tshark, "-n", "-r", str(out / "pcap" / "cell-ar1.pcap"),
-         "-o", "esp.enable_encryption_decode:TRUE", "-o", "esp.enable_authentication_check:TRUE",
-         *opts, "-Y", "esp.spi == 0x1001 || esp.spi == 0x1002", "-T", "fields",
-         "-E", "separator=|", "-e", "esp.icv_good", "-e", "mip6.mhtype"],
-        capture_output=True, text=True, timeout=60, check=True,
-        env={**os.environ, "LC_ALL": "C"}).stdout.splitlines()]
+    rows = _tshark_esp(out / "pcap" / "cell-ar1.pcap", sa.read_text().splitlines(),
+                       ["esp.icv_good", "mip6.mhtype"],
+                       display="esp.spi == 0x1001 || esp.spi == 0x1002")
     assert {r[1] for r in rows} == {"5", "6"} and all(r[0] in ("1", "True") for r in rows), rows
