@@ -233,6 +233,23 @@ def test_export_sa(tmp_path: Path, small: Path) -> None:
     assert sa.exists()
 
 
+def test_security_none_runs_with_a_warning_and_says_so_in_the_report(
+        tmp_path: Path, small: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``security = "none"`` exists for comparison runs: the run works, warns on stderr that
+    signalling goes unprotected (RFC 4140 §12.1), and the report records it; a protected run
+    gives no such warning."""
+    out = tmp_path / "none"
+    assert main(["simulate", str(small), "--protocol", "hmipv6", "-q", "--out", str(out),
+                 "--set", "defaults.security=none"]) == 0
+    err = capsys.readouterr().err
+    assert 'warning: security = "none"' in err and "RFC 4140 §12.1" in err
+    assert json.loads((out / "report.json").read_text())["security"] == "none"
+    assert main(["simulate", str(small), "--protocol", "hmipv6", "-q", "--out",
+                 str(tmp_path / "esp")]) == 0
+    assert "warning" not in capsys.readouterr().err
+    assert json.loads((tmp_path / "esp" / "report.json").read_text())["security"] == "esp"
+
+
 def test_scenarios_lists_builtins(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["scenarios"]) == 0
     lines = capsys.readouterr().out.splitlines()

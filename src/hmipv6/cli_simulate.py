@@ -160,6 +160,12 @@ def _header_line(name: str) -> str:
 # hmipv6 simulate
 
 
+UNPROTECTED_WARNING = (
+    '{cmd}: warning: security = "none": binding updates and acknowledgements travel '
+    "unprotected, which RFC 4140 §12.1 forbids (any host could redirect an RCoA's traffic); "
+    "for comparison runs only (the report says \"security\": \"none\")")
+
+
 def _error(message: str) -> int:
     print(f"hmipv6 simulate: error: {message}", file=sys.stderr)
     return 2
@@ -180,6 +186,8 @@ def run_simulate(args: argparse.Namespace) -> int:
         scenario = scenario_mod.load(args.scenario, overrides)
     except ScenarioError as e:
         return _error(str(e))
+    if scenario.defaults.security == "none":
+        print(UNPROTECTED_WARNING.format(cmd="hmipv6 simulate"), file=sys.stderr)
 
     from hmipv6.sim import network  # the simulator proper: only imported when running
     from hmipv6.sim import report as report_mod

@@ -76,6 +76,14 @@ def _run(args: argparse.Namespace) -> int:
     # (Only in this process: pyroute2's forked helpers are ended with SIGTERM and must just go.)
     pid = os.getpid()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143) if os.getpid() == pid else os._exit(0))
+    from hmipv6.cli_simulate import UNPROTECTED_WARNING
+    from hmipv6.sim.scenario import ScenarioError, load
+
+    try:
+        if load(args.scenario, tuple(args.overrides)).defaults.security == "none":
+            print(UNPROTECTED_WARNING.format(cmd="hmipv6 testbed"), file=sys.stderr)
+    except ScenarioError:
+        pass  # run() reports it, with the testbed's other errors
     try:
         result = run(args.scenario, overrides=tuple(args.overrides), duration=args.duration,
                      out=args.out, protocol=args.protocol, shaping=args.shaping,
