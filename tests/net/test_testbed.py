@@ -260,3 +260,16 @@ def test_manually_keyed_sas_from_the_scenario_on_real_kernels(tmp_path: Path) ->
                        ["esp.icv_good", "mip6.mhtype"],
                        display="esp.spi == 0x1001 || esp.spi == 0x1002")
     assert {r[1] for r in rows} == {"5", "6"} and all(r[0] in ("1", "True") for r in rows), rows
+
+
+def test_export_sa_to_a_missing_directory_is_refused_before_the_run(tmp_path: Path) -> None:
+    need_root()
+    before = _namespaces()
+    proc = subprocess.run(["hmipv6", "testbed", "run", "figure1", "--duration", "1s",
+                           "--out", str(tmp_path / "out"),
+                           "--export-sa", str(tmp_path / "missing" / "esp_sa")],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == (f"hmipv6 testbed: --export-sa {tmp_path / 'missing' / 'esp_sa'}"
+                                   ": no such directory")
+    assert not (tmp_path / "out").exists() and _namespaces() == before

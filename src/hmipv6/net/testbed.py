@@ -218,6 +218,9 @@ def run(scenario: str | Path, *, overrides: tuple[str, ...] = (), duration: floa
     ``shaping=False``: no link emulation (full-speed veths). ``export_sa``: write the SAs
     for Wireshark there (module docstring)."""
     check_environment()
+    if export_sa is not None and not Path(export_sa).resolve().parent.is_dir():
+        # Found out now, not after the run.
+        raise TestbedError(f"--export-sa {export_sa}: no such directory")
     if duration is not None:
         # A shorter run: flows stop at its end (the scenario requires stop <= duration), and
         # later moves and faults move to the end (where they are not applied).
@@ -320,11 +323,15 @@ def run(scenario: str | Path, *, overrides: tuple[str, ...] = (), duration: floa
         table, ike = export_sa_tables(provisioned_sa_table(sc, proto), [
             (d["sa_export"]["esp"], d["sa_export"]["ikev2"]) for d in lines
             if d["kind"] == "final" and "sa_export" in d])
-        sa_files["esp_sa"] = Path(export_sa)
-        sa_files["esp_sa"].write_text(table, encoding="utf-8")
-        if ike:
-            sa_files["ikev2"] = Path(f"{export_sa}.ikev2")
-            sa_files["ikev2"].write_text(ike, encoding="utf-8")
+        try:
+            sa_files["esp_sa"] = Path(export_sa)
+            sa_files["esp_sa"].write_text(table, encoding="utf-8")
+            if ike:
+                sa_files["ikev2"] = Path(f"{export_sa}.ikev2")
+                sa_files["ikev2"].write_text(ike, encoding="utf-8")
+        except OSError as e:
+            raise TestbedError(f"--export-sa {e.filename or export_sa}: {e.strerror or e}"
+                               ) from None
     return TestbedResult(report=report, out=out,
                          pcap_files=capture.files if capture is not None else {}, logs=logs,
                          sa_files=sa_files)
