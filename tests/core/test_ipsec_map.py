@@ -371,6 +371,22 @@ def test_lanes_are_dropped_when_the_spd_or_the_sad_changes() -> None:
     assert entry is not None and entry.care_of == LCOA_B and entry.sequence == 2
 
 
+@pytest.mark.req("SEC-03")
+def test_lanes_are_dropped_when_a_pad_entry_changes() -> None:
+    """After fast BUs, the operator narrows mn-a's PAD entry to another prefix: its next BU
+    for RCoA A must be dropped as the general path drops it (``unauthorised-address``),
+    whatever the lane remembered of the old entry."""
+    t = _twins("esp-null-hmac-sha256")
+    mn_a = t.mns["a"]
+    assert _fast_accepts(t, mn_a.protect(0.0, local_bu(LCOA_A, RCOA_A, bu(seq=1))).encode(), 0.0)
+    assert _fast_accepts(t, mn_a.protect(0.0, local_bu(LCOA_B, RCOA_A, bu(seq=2))).encode(), 0.0)
+    for sec in (t.fast_sec, t.slow_sec):
+        sec.authorise("mn-a", ["2001:db8:eeee::/64"])
+    assert not _fast_accepts(t, mn_a.protect(1.0, local_bu(LCOA_A, RCOA_A, bu(seq=3))).encode(),
+                             1.0)
+    assert t.fast.counters["dropped.unauthorised-address"] == 1
+
+
 @pytest.mark.req("SEC-03", "SEC-04")
 def test_lane_does_not_trust_an_old_holder_when_the_pad_changes_under_a_binding() -> None:
     """The PAD, not the binding cache, is the authority on who holds an RCoA: when an

@@ -130,6 +130,9 @@ class IPsec:
 
     def __init__(self, *, sad: SADatabase | None = None, spd: SecurityPolicyDatabase | None = None,
                  pad: PeerAuthorizationDatabase | None = None, name: str = "") -> None:
+        self._stale = True
+        """Set by any change of the SAD, the SPD or a PAD entry (they call
+        :meth:`_invalidate`): the memoised decisions and lanes are dropped before next use."""
         self.sad = sad if sad is not None else SADatabase()
         self.spd = spd if spd is not None else SecurityPolicyDatabase()
         self.pad = pad if pad is not None else PeerAuthorizationDatabase()
@@ -141,13 +144,45 @@ class IPsec:
                             bool] = {}
         self._memo_out: dict[tuple[bytes, bytes, int, int, str | None],
                              SecurityAssociation | None] = {}
-        self._memo_state: tuple[int, Action, int, int] | None = None
         self._lanes: dict[bytes, Lane] = {}
         """Inbound ESP SAs by SPI octets, as lanes (:mod:`.lane`) for :meth:`open_esp_mh`."""
         self._epoch = 0
         """Bumped whenever the memoised decisions and the lanes are dropped."""
 
     # -- configuration -------------------------------------------------------------------------
+
+    @property
+    def sad(self) -> SADatabase:
+        return self._sad
+
+    @sad.setter
+    def sad(self, sad: SADatabase) -> None:
+        self._sad = sad
+        sad.watch(self._invalidate)
+        self._stale = True
+
+    @property
+    def spd(self) -> SecurityPolicyDatabase:
+        return self._spd
+
+    @spd.setter
+    def spd(self, spd: SecurityPolicyDatabase) -> None:
+        self._spd = spd
+        spd.watch(self._invalidate)
+        self._stale = True
+
+    @property
+    def pad(self) -> PeerAuthorizationDatabase:
+        return self._pad
+
+    @pad.setter
+    def pad(self, pad: PeerAuthorizationDatabase) -> None:
+        self._pad = pad
+        pad.watch(self._invalidate)
+        self._stale = True
+
+    def _invalidate(self) -> None:
+        self._stale = True
 
     def add_sa(self, params: SAParams, direction: Direction) -> SecurityAssociation:
         return self.sad.add(params, direction)
@@ -350,7 +385,8 @@ class IPsec:
         if nh in _EXTENSION_HEADERS:
             return None
         mtype = payload[2] if nh == 135 and len(payload) > 2 else _type_in(nh, payload)
-        self._memo_fresh()
+        if self._stale:
+            self._memo_fresh()
         ok = self._inbound_ok(sa, src, dst, nh, mtype)
         return (sa, seq, nh, payload) if ok else None
 
@@ -360,7 +396,8 @@ class IPsec:
         -> ``dst``, 16 octets each) with — same policy lookup and SA choice — or ``None``
         when it would do anything else (bypass, AH, a refusal, an ambiguity) or the SA has
         no sequence number left."""
-        self._memo_fresh()
+        if self._stale:
+            self._memo_fresh()
         memo = self._memo_out
         key = (src, dst, protocol, message_type, peer)
         try:
@@ -382,20 +419,17 @@ class IPsec:
         return sa
 
     def _memo_fresh(self) -> bool:
-        """Empty the memoised policy decisions of the octet-level path if what they were
-        computed from changed: the SPD (its entries, by their version counter, and its default),
-        the SAD, the PAD's peer entries. Returns whether they were kept."""
-        spd = self.spd
-        state = self._memo_state
-        if (state is not None and state[2] == self.sad.version
-                and state[3] == self.pad.version and state[1] is spd.default
-                and state[0] == spd.version):
+        """Empty the memoised policy decisions of the octet-level path (and the lanes) if what
+        they were computed from changed since: the SPD (its entries and its default), the
+        SAD, the PAD's peer entries, each of which reports its changes (:meth:`_invalidate`).
+        Returns whether they were kept. Hot paths test :attr:`_stale` first."""
+        if not self._stale:
             return True
         self._memo_in.clear()
         self._memo_out.clear()
         self._lanes.clear()
         self._epoch += 1
-        self._memo_state = (spd.version, spd.default, self.sad.version, self.pad.version)
+        self._stale = False
         return False
 
     def open_esp_mh(self, esp: bytes, src: bytes, dst: bytes) -> tuple[Lane, int, bytes] | None:
@@ -409,7 +443,8 @@ class IPsec:
         :meth:`open_esp_octets`."""
         if len(esp) < 8:
             return None
-        self._memo_fresh()
+        if self._stale:
+            self._memo_fresh()
         lanes = self._lanes
         lane = lanes.get(esp[:4])
         if lane is None:
@@ -477,7 +512,8 @@ class IPsec:
         (§3.3). Returns the ESP octets (SPI to ICV) to put after the answer's clear headers
         (a Type 2 routing header stays in front: RFC 6275 §6.4), or ``None`` having changed
         nothing where a step would refuse."""
-        self._memo_fresh()
+        if self._stale:
+            self._memo_fresh()
         peer = lane.peer
         if peer is None or lane.epoch != self._epoch:
             return None  # no identity, or the lane was dropped since the request

@@ -35,7 +35,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from ipaddress import IPv6Address, IPv6Network
 
-from hmipv6.core.ipsec.sad import Range, as_selector, in_range, to_range
+from hmipv6.core.ipsec.sad import Range, Versioned, as_selector, in_range, to_range
 
 __all__ = ["PeerAuthorizationDatabase", "PeerEntry"]
 
@@ -62,15 +62,14 @@ class PeerEntry:
                                            for r in self._ranges)
 
 
-class PeerAuthorizationDatabase:
+class PeerAuthorizationDatabase(Versioned):
     """Peer entries plus the RCoA → installing peer record."""
 
     def __init__(self) -> None:
+        super().__init__()
         self._entries: dict[str, PeerEntry] = {}
         self._owners: dict[int, str] = {}
         """RCoA (as an integer: hashing an ``IPv6Address`` costs a Python call) -> holder."""
-        self.version = 0
-        """Bumped whenever a peer entry changes (:meth:`authorise`), not by RCoA claims."""
         self._memo: dict[tuple[str, int], bool] = {}
         self._memo_version = 0
         self.holders_version = 0
@@ -88,7 +87,7 @@ class PeerAuthorizationDatabase:
             nets = tuple(n for n in (as_selector(a) for a in addresses) if n is not None)
         entry = PeerEntry(identity, nets)
         self._entries[identity] = entry
-        self.version += 1
+        self._bump()  # a peer entry changed; RCoA claims (holders_version) are not changes
         return entry
 
     def entry(self, identity: str) -> PeerEntry | None:

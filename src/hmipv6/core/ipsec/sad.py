@@ -27,7 +27,7 @@ when the SA is added.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from ipaddress import IPv6Address, IPv6Network
 from typing import Literal
@@ -178,7 +178,27 @@ class SecurityAssociation:
         return seq
 
 
-class SADatabase:
+class Versioned:
+    """A database whose every change bumps :attr:`version` and calls the callbacks given to
+    :meth:`watch` (the :class:`~hmipv6.core.ipsec.IPsec` that uses it then drops its memoised
+    decisions at once, instead of comparing versions on every packet)."""
+
+    def __init__(self) -> None:
+        self.version = 0
+        """Bumped by every change."""
+        self._watchers: list[Callable[[], None]] = []
+
+    def watch(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` after every change from now on."""
+        self._watchers.append(callback)
+
+    def _bump(self) -> None:
+        self.version += 1
+        for callback in self._watchers:
+            callback()
+
+
+class SADatabase(Versioned):
     """Installed SAs: inbound ones indexed by (protocol, SPI), outbound ones by (protocol,
     peer) and in installation order; outbound lookups are cached per (protocol, source,
     destination), so a MAP with thousands of SAs selects one in constant time."""
@@ -186,6 +206,7 @@ class SADatabase:
     _CACHE_LIMIT = 8192
 
     def __init__(self) -> None:
+        super().__init__()
         self._inbound: dict[tuple[str, int], SecurityAssociation] = {}
         self.esp_inbound: dict[int, SecurityAssociation] = {}
         """Inbound ESP SAs by SPI (read-only view of ``inbound("esp", spi)`` for fast
@@ -193,13 +214,10 @@ class SADatabase:
         self._outbound: list[SecurityAssociation] = []
         self._by_peer: dict[tuple[str, str | None], list[SecurityAssociation]] = {}
         self._cache: dict[tuple[str, IPv6Address, IPv6Address], list[SecurityAssociation]] = {}
-        self.version = 0
-        """Bumped by every :meth:`add` and :meth:`remove` (memoised decisions check it)."""
 
     def add(self, params: SAParams, direction: Direction) -> SecurityAssociation:
         """Install an SA; an inbound SPI must be unique per protocol on this node."""
         sa = SecurityAssociation(params, direction)
-        self.version += 1
         if direction == "in":
             key = (params.protocol, params.spi)
             if key in self._inbound:
@@ -213,10 +231,11 @@ class SADatabase:
             self._cache.clear()
         else:
             raise LocalProtocolError(f"direction must be 'in' or 'out', not {direction!r}")
+        self._bump()
         return sa
 
     def remove(self, sa: SecurityAssociation) -> None:
-        self.version += 1
+        self._bump()
         if sa.direction == "in":
             if (self._inbound.pop((sa.params.protocol, sa.spi), None) is not None
                     and sa.params.protocol == "esp"):

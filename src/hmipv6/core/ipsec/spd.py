@@ -32,7 +32,15 @@ from dataclasses import dataclass, field
 from ipaddress import IPv6Address, IPv6Network
 from typing import Any
 
-from hmipv6.core.ipsec.sad import IPsecProtocol, Range, Selector, as_selector, in_range, to_range
+from hmipv6.core.ipsec.sad import (
+    IPsecProtocol,
+    Range,
+    Selector,
+    Versioned,
+    as_selector,
+    in_range,
+    to_range,
+)
 
 __all__ = ["ICMPV6", "MOBILITY_HEADER", "Action", "Policy", "SecurityPolicyDatabase"]
 
@@ -145,7 +153,7 @@ for _name in ("__setitem__", "__delitem__", "__iadd__", "__imul__", "append", "e
 del _name
 
 
-class SecurityPolicyDatabase:
+class SecurityPolicyDatabase(Versioned):
     """An ordered policy list with a default action.
 
     Lookups are cached per protocol (the entries that could apply to it: a mobile node's
@@ -155,12 +163,13 @@ class SecurityPolicyDatabase:
     them whose message types (computed lazily, as before) match. So a node with thousands
     of entries (a home agent or MAP serving thousands of mobile nodes) decides in constant
     time, with exactly the first-match result of scanning the list. Any change to
-    :attr:`policies` empties the cache and bumps :attr:`version`."""
+    :attr:`policies` or :attr:`default` empties the cache and bumps :attr:`version`."""
 
     _CACHE_LIMIT = 8192
 
     def __init__(self, policies: Iterable[Policy] = (), *,
                  default: Action = Action.BYPASS) -> None:
+        super().__init__()
         self._cache: dict[tuple[int, int, int], tuple[Policy, ...]] = {}
         """Candidates by (local, remote, protocol), the addresses as integers: hashing an
         ``IPv6Address`` formats it as hexadecimal text first, a microsecond per lookup."""
@@ -170,10 +179,18 @@ class SecurityPolicyDatabase:
         the cache key: every remote peer of a MAP's single "MH from anyone" entry shares
         one cache line)."""
         self._members: set[Policy] | None = None
-        self.version = 0
-        """Bumped whenever the entries change."""
         self._policies = _PolicyList(policies, self._changed)
-        self.default = default
+        self._default = default
+
+    @property
+    def default(self) -> Action:
+        """The action for traffic no entry matches; setting it is a change like any other."""
+        return self._default
+
+    @default.setter
+    def default(self, action: Action) -> None:
+        self._default = action
+        self._changed()
 
     @property
     def policies(self) -> list[Policy]:
@@ -189,7 +206,7 @@ class SecurityPolicyDatabase:
         self._cache.clear()
         self._by_protocol.clear()
         self._members = None
-        self.version += 1
+        self._bump()
 
     def add(self, policy: Policy) -> Policy:
         """Append ``policy`` (it applies after every entry already present)."""
