@@ -81,6 +81,7 @@ from hmipv6.core.ipsec.sad import (
     SADatabase,
     SAParams,
     SecurityAssociation,
+    Versioned,
 )
 from hmipv6.core.ipsec.spd import Action, Policy, SecurityPolicyDatabase
 from hmipv6.core.security import Inbound, SecurityDrop
@@ -109,6 +110,7 @@ __all__ = [
 ]
 
 _EXTENSION_HEADERS = frozenset((0, 43, 44, 51, 60))
+_DATABASES = frozenset(("sad", "spd", "pad"))
 _PADDING = bytes(range(1, 256))
 """ESP padding octets 1, 2, 3, ... (RFC 4303 §2.4)."""
 _EITHER: tuple[IPsecProtocol, ...] = ("esp", "ah")
@@ -151,35 +153,18 @@ class IPsec:
 
     # -- configuration -------------------------------------------------------------------------
 
-    @property
-    def sad(self) -> SADatabase:
-        return self._sad
+    sad: SADatabase
+    spd: SecurityPolicyDatabase
+    pad: PeerAuthorizationDatabase
 
-    @sad.setter
-    def sad(self, sad: SADatabase) -> None:
-        self._sad = sad
-        sad.watch(self._invalidate)
-        self._stale = True
-
-    @property
-    def spd(self) -> SecurityPolicyDatabase:
-        return self._spd
-
-    @spd.setter
-    def spd(self, spd: SecurityPolicyDatabase) -> None:
-        self._spd = spd
-        spd.watch(self._invalidate)
-        self._stale = True
-
-    @property
-    def pad(self) -> PeerAuthorizationDatabase:
-        return self._pad
-
-    @pad.setter
-    def pad(self, pad: PeerAuthorizationDatabase) -> None:
-        self._pad = pad
-        pad.watch(self._invalidate)
-        self._stale = True
+    def __setattr__(self, name: str, value: object) -> None:
+        # Plain attributes (read on every packet), but installing a database makes this
+        # IPsec watch its changes and forget what it memoised from the previous one.
+        object.__setattr__(self, name, value)
+        if name in _DATABASES:
+            assert isinstance(value, Versioned)
+            value.watch(self._invalidate)
+            object.__setattr__(self, "_stale", True)
 
     def _invalidate(self) -> None:
         self._stale = True
