@@ -463,9 +463,11 @@ class IPsec:
         if esp[end - 1] != 135 or stop < 11 or (pad and esp[stop:end - 2] != _PADDING[:pad]):
             return None
         mh = esp[8:stop]
-        key = (src, dst, mh[2])
-        if lane.inbound_key != key:
-            lane.inbound_key, lane.inbound = key, self._inbound_ok(lane.sa, src, dst, 135, mh[2])
+        if src != lane.address or dst != lane.local:
+            lane.set_address(src, dst)
+        if mh[2] != lane.inbound_type:
+            lane.inbound_type, lane.inbound = mh[2], self._inbound_ok(lane.sa, src, dst, 135,
+                                                                      mh[2])
         return (lane, seq, mh) if lane.inbound else None
 
     def _inbound_ok(self, sa: SecurityAssociation, src: bytes, dst: bytes, nh: int,
@@ -502,18 +504,19 @@ class IPsec:
         peer = lane.peer
         if peer is None or lane.epoch != self._epoch:
             return None  # no identity, or the lane was dropped since the request
-        key = (src, dst, message_type)
-        if lane.answer_key != key:
+        if message_type != lane.answer_type or dst != lane.address or src != lane.local:
             out = self.outbound_esp(src, dst, 135, message_type, peer)
             if out is None:
                 return None
             authorised = self.pad.authorised_packed(peer, dst)
-            if (src, dst, 135, message_type, peer) not in self._memo_out:
-                # The choice depended on who holds ``dst``: decided afresh every time.
+            if ((src, dst, 135, message_type, peer) not in self._memo_out
+                    or dst != lane.address or src != lane.local):
+                # The choice depended on who holds ``dst`` (decided afresh every time), or
+                # this answer is not to the lane's far end.
                 if not authorised or not self.pad.hold_packed(peer, dst, claim):
                     return None
                 return self._commit_and_seal(lane, seq, out, payload)
-            lane.set_answer(key, out, authorised)
+            lane.set_answer(message_type, out, authorised)
         out = lane.answer
         if out is None or out.next_sequence > MAX_SEQUENCE or not lane.authorised:
             return None

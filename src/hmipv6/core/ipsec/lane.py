@@ -34,9 +34,10 @@ __all__ = ["Lane"]
 class Lane:
     """One inbound ESP SA's constants and memoised decisions (see the module documentation)."""
 
-    __slots__ = ("answer", "answer_block", "answer_icv", "answer_key", "answer_mac",
-                 "answer_spi", "answer_trailers", "authorised", "epoch", "held", "icv_len", "inbound",
-                 "inbound_key", "mac", "min_len", "peer", "peer_octets", "sa", "window")
+    __slots__ = ("address", "answer", "answer_block", "answer_icv", "answer_mac", "answer_spi",
+                 "answer_trailers", "answer_type", "authorised", "epoch", "held", "icv_len",
+                 "inbound", "inbound_type", "local", "mac", "min_len", "peer", "peer_octets",
+                 "sa", "window")
 
     def __init__(self, sa: SecurityAssociation, epoch: int) -> None:
         c = sa.esp
@@ -53,11 +54,16 @@ class Lane:
         self.peer: str | None = sa.params.peer
         self.peer_octets = self.peer.encode() if self.peer is not None else b""
         """The identity as the binding cache records its holder."""
-        self.inbound_key: tuple[bytes, bytes, int] | None = None
-        """(effective source, effective destination, MH type) the inbound decision is for."""
+        self.address = b""
+        """The far end's effective address (the RCoA, the home address) the decisions are
+        for: the inbound packets' source, the answers' destination."""
+        self.local = b""
+        """This node's effective address: the inbound packets' destination."""
+        self.inbound_type = -1
+        """The MH type the inbound decision is for (-1: none yet)."""
         self.inbound = False
-        self.answer_key: tuple[bytes, bytes, int] | None = None
-        """(effective source, effective destination, MH type) of the last answer."""
+        self.answer_type = -1
+        """The MH type of the answers :attr:`answer` is for (-1: none yet)."""
         self.answer: SecurityAssociation | None = None
         self.authorised = False
         """The PAD's range check of the answer's destination for :attr:`peer`."""
@@ -71,11 +77,16 @@ class Lane:
         self.answer_block = 4
         self.answer_trailers: tuple[tuple[bytes, ...], ...] = ()
 
-    def set_answer(self, key: tuple[bytes, bytes, int], out: SecurityAssociation,
-                   authorised: bool) -> None:
-        """Remember ``out`` (and the PAD's answer) for answers of ``key``."""
+    def set_address(self, address: bytes, local: bytes) -> None:
+        """The decisions are now for ``address`` <-> ``local``: forget the others."""
+        self.address, self.local = address, local
+        self.inbound_type = self.answer_type = -1
+
+    def set_answer(self, message_type: int, out: SecurityAssociation, authorised: bool) -> None:
+        """Remember ``out`` (and the PAD's answer) for answers of ``message_type`` from
+        :attr:`local` to :attr:`address`."""
         c = out.esp
-        self.answer_key, self.answer, self.authorised = key, out, authorised
+        self.answer_type, self.answer, self.authorised = message_type, out, authorised
         self.held = -1
         self.answer_mac = c.mac if c.clear else None
         self.answer_spi = c.spi_octets
