@@ -10,7 +10,7 @@ refused with 134 and succeeds with a new RCoA), SEC-05 (an authenticated identit
 does not authorise gets no MAP service, whatever RCoA it asks for). The MAP's octet-level
 fast path for ESP-protected local BUs is checked against the general path (same octets,
 events, counters, bindings, PAD and SA state) on random valid, replayed, tampered,
-wrong-SPI, foreign-SA and out-of-window BUs.
+wrong-SPI, truncated, extended, foreign-SA and out-of-window BUs.
 """
 
 from __future__ import annotations
@@ -226,7 +226,7 @@ _STEP = st.tuples(
     st.integers(0, 6),  # BU sequence number
     st.sampled_from([0, 8, 60, 600]),  # lifetime (0: deregistration)
     st.sampled_from(["next", "next", "jump", "back"]),  # ESP sequence number
-    st.sampled_from(["none", "none", "none", "replay", "flip", "spi"]),
+    st.sampled_from(["none", "none", "none", "replay", "flip", "spi", "cut", "grow"]),
     st.integers(0, 10_000),  # bit to flip
     st.floats(0, 40),  # time step
 )
@@ -251,6 +251,14 @@ def _wire(t: _Twins, step: tuple[str, IPv6Address, IPv6Address, int, int, str, s
         wire[at] ^= 1 << bit % 8
     elif mutation == "spi":
         wire[64:68] = (int.from_bytes(wire[64:68], "big") ^ 0x5A5A).to_bytes(4, "big")
+    elif mutation in ("cut", "grow"):
+        # Shorter or longer ESP with a Payload Length that agrees: the ICV or the trailer,
+        # not the IPv6 header, must catch it.
+        if mutation == "cut":
+            del wire[max(40, len(wire) - 1 - bit % 48):]
+        else:
+            wire += bytes(1 + bit % 24)
+        wire[4:6] = (len(wire) - 40).to_bytes(2, "big")
     return bytes(wire)
 
 
