@@ -49,15 +49,15 @@ checks: :mod:`.esp`'s replay pre-check, ICV and trailer, :meth:`IPsec._check_inb
 without changing anything and answers ``None`` wherever :meth:`IPsec.unprotect` would not
 accept, so the caller falls back to the general path, which drops and counts.
 :meth:`IPsec.answer_esp` then does the rest in one step: the SA :meth:`IPsec.protect` would
-pick for the answer (:meth:`IPsec.outbound_esp`), the PAD's authorisation and holder record,
-the replay window's commit (RFC 4303 §3.4.3: only after the ICV verified, and only once the
-caller accepts the packet), and the sealed answer. :meth:`IPsec.open_esp_octets` is the same
-inbound processing for any payload. The policy decisions of this path (inbound
-SPD/selector/PAD checks, outbound SA choice) are memoised per (SA, addresses, protocol,
-type) and forgotten whenever the SPD, the SAD or a PAD entry changes; an outbound choice that
-depended on who holds the destination is never memoised. Per inbound SA they are also kept,
-with the SA's constants, in a :class:`~.lane.Lane`, so that one mobile node's BU touches few
-objects (:mod:`.lane`).
+pick for the answer (the same SPD lookup and SA choice), the PAD's authorisation and holder
+record, the replay window's commit (RFC 4303 §3.4.3: only after the ICV verified, and only
+once the caller accepts the packet), and the sealed answer. :meth:`IPsec.open_esp_octets` is
+the same inbound processing for any payload. The policy decisions of this path (inbound
+SPD/selector/PAD checks, outbound SA choice) are remembered per inbound SA, with the SA's
+constants, in a :class:`~.lane.Lane` (so that one mobile node's BU touches few objects), and
+the inbound ones also per (SA, addresses, protocol, type); all are forgotten whenever the
+SPD, the SAD or a PAD entry changes. An outbound choice that depended on who holds the
+destination is never remembered.
 
 Determinism: no entropy is used; IVs are derived (see :mod:`.algorithms`), so the same
 scenario seed gives the same ESP octets.
@@ -144,8 +144,6 @@ class IPsec:
         """Outcomes: drop reasons, ``esp-in``/``ah-in``/``bypass-in``, ``esp-out``/...."""
         self._memo_in: dict[tuple[SecurityAssociation, bytes, bytes, int, int | None],
                             bool] = {}
-        self._memo_out: dict[tuple[bytes, bytes, int, int, str | None],
-                             SecurityAssociation | None] = {}
         self._lanes: dict[bytes, Lane] = {}
         """Inbound ESP SAs by SPI octets, as lanes (:mod:`.lane`) for :meth:`open_esp_mh`."""
         self._epoch = 0
@@ -375,33 +373,20 @@ class IPsec:
         ok = self._inbound_ok(sa, src, dst, nh, mtype)
         return (sa, seq, nh, payload) if ok else None
 
-    def outbound_esp(self, src: bytes, dst: bytes, protocol: int, message_type: int,
-                     peer: str | None) -> SecurityAssociation | None:
-        """The ESP SA :meth:`protect` would seal this traffic (effective addresses ``src``
-        -> ``dst``, 16 octets each) with — same policy lookup and SA choice — or ``None``
-        when it would do anything else (bypass, AH, a refusal, an ambiguity) or the SA has
-        no sequence number left."""
-        if self._stale:
-            self._memo_fresh()
-        memo = self._memo_out
-        key = (src, dst, protocol, message_type, peer)
+    def _esp_out(self, src: bytes, dst: bytes, message_type: int, peer: str
+                 ) -> tuple[SecurityAssociation | None, bool]:
+        """The ESP SA :meth:`protect` would seal a Mobility Header of ``message_type`` from
+        ``src`` to ``dst`` (effective addresses, 16 octets each) with — same policy lookup
+        and SA choice — or ``None`` when it would do anything else (bypass, AH, a refusal, an
+        ambiguity); and whether the choice depended on who holds ``dst`` in the PAD."""
         try:
-            sa = memo[key]
-        except KeyError:
-            try:
-                sa, by_holder = self._outbound(from_packed(src), from_packed(dst), protocol,
-                                               lambda: message_type, peer)
-            except (SecurityDrop, LocalProtocolError):
-                sa, by_holder = None, False
-            if sa is not None and sa.params.protocol != "esp":
-                sa = None
-            if not by_holder:  # who holds an address changes with every binding
-                if len(memo) >= _MEMO_LIMIT:
-                    memo.clear()
-                memo[key] = sa
-        if sa is None or sa.next_sequence > MAX_SEQUENCE:
-            return None
-        return sa
+            sa, by_holder = self._outbound(from_packed(src), from_packed(dst), 135,
+                                           lambda: message_type, peer)
+        except (SecurityDrop, LocalProtocolError):
+            return None, False
+        if sa is not None and sa.params.protocol != "esp":
+            return None, by_holder
+        return sa, by_holder
 
     def _memo_fresh(self) -> bool:
         """Empty the memoised policy decisions of the octet-level path (and the lanes) if what
@@ -411,7 +396,6 @@ class IPsec:
         if not self._stale:
             return True
         self._memo_in.clear()
-        self._memo_out.clear()
         self._lanes.clear()
         self._epoch += 1
         self._stale = False
@@ -493,7 +477,7 @@ class IPsec:
         number ``seq``) and seal its answer: ``payload``, the octets of a Mobility Header of
         type ``message_type`` whose effective addresses are ``src`` -> ``dst``. In one step it
         does what the general path does: the SPD picks the outbound SA
-        (:meth:`outbound_esp`); the PAD must let the lane's identity use ``dst`` and, when
+        (as :meth:`protect` would); the PAD must let the lane's identity use ``dst`` and, when
         ``claim``, records it as the holder (RFC 4140 §12.1, SEC-03/SEC-04); the replay window
         moves (RFC 4303 §3.4.3: only now that the packet is accepted); the answer is sealed
         (§3.3). Returns the ESP octets (SPI to ICV) to put after the answer's clear headers
@@ -505,15 +489,15 @@ class IPsec:
         if peer is None or lane.epoch != self._epoch:
             return None  # no identity, or the lane was dropped since the request
         if message_type != lane.answer_type or dst != lane.address or src != lane.local:
-            out = self.outbound_esp(src, dst, 135, message_type, peer)
+            out, by_holder = self._esp_out(src, dst, message_type, peer)
             if out is None:
                 return None
             authorised = self.pad.authorised_packed(peer, dst)
-            if ((src, dst, 135, message_type, peer) not in self._memo_out
-                    or dst != lane.address or src != lane.local):
+            if by_holder or dst != lane.address or src != lane.local:
                 # The choice depended on who holds ``dst`` (decided afresh every time), or
-                # this answer is not to the lane's far end.
-                if not authorised or not self.pad.hold_packed(peer, dst, claim):
+                # this answer is not to the lane's far end: nothing is remembered.
+                if (out.next_sequence > MAX_SEQUENCE or not authorised
+                        or not self.pad.hold_packed(peer, dst, claim)):
                     return None
                 return self._commit_and_seal(lane, seq, out, payload)
             lane.set_answer(message_type, out, authorised)

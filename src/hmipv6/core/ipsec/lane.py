@@ -12,8 +12,8 @@ SA chosen for the last answer with that SA's constants.
 A lane is a memo. :class:`~hmipv6.core.ipsec.IPsec` drops every lane whenever its SPD, its
 SAD or a PAD entry changes (as it drops its other memoised decisions), and the lane's
 decisions are those the general path computes (:meth:`IPsec._check_inbound
-<hmipv6.core.ipsec.IPsec._check_inbound>`, :meth:`IPsec.outbound_esp
-<hmipv6.core.ipsec.IPsec.outbound_esp>`, the PAD's authorisation), so a lane never decides
+<hmipv6.core.ipsec.IPsec._check_inbound>`, :meth:`IPsec._esp_out
+<hmipv6.core.ipsec.IPsec._esp_out>`, the PAD's authorisation), so a lane never decides
 differently from the general path; tests feed the same octets to both and compare.
 """
 
