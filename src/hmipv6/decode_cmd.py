@@ -26,6 +26,13 @@ the codecs document (seconds for lifetimes).
 Text output prints the same tree, one line per header (``name: key=value ...``) with nested
 objects indented below. ``--json`` prints one JSON object per packet per line.
 
+With ``--esp-sa FILE`` (a Wireshark ``esp_sa`` table, as ``--export-sa`` writes it), an
+ESP payload whose SPI is in the table is opened as a receiver would (RFC 4303 §3.4: ICV, then
+decryption and the trailer; no replay window, a capture may repeat packets): the ESP header
+shows ``icv`` ``"good"`` and the Next Header inside, and the decrypted payload follows,
+decoded as any other (its checksum over the effective addresses). A failing ICV shows as
+``icv`` ``"bad"`` with the payload left opaque.
+
 A packet that does not decode prints ``packet N: malformed: <field> at offset <k>: <reason>``
 (offsets count from the start of the captured frame) and decoding goes on. Exit status: 0 when
 every packet decoded, 1 when any was malformed, 2 for usage errors and unreadable inputs.
@@ -49,9 +56,19 @@ from dataclasses import dataclass
 from typing import IO, Any, ClassVar
 
 from hmipv6 import wire  # importing the package registers every upper-layer decoder
-from hmipv6.errors import DecodeError
+from hmipv6.core.ipsec.esp import open_octets
+from hmipv6.core.ipsec.sad import SecurityAssociation
+from hmipv6.core.ipsec.wireshark import parse_esp_sa_table
+from hmipv6.core.security import SecurityDrop
+from hmipv6.errors import DecodeError, LocalProtocolError
 from hmipv6.wire import pcap
-from hmipv6.wire.ipv6 import IPv6Packet, NextHeader, Payload
+from hmipv6.wire.ipv6 import (
+    EncapsulatingSecurityPayload,
+    IPv6Packet,
+    NextHeader,
+    Payload,
+    decode_payload,
+)
 
 __all__ = ["packet_headers", "register", "render", "run"]
 
@@ -232,12 +249,16 @@ def _protocol(x: object) -> int:
     return int(h) if h is not None else NextHeader.NO_NEXT_HEADER
 
 
-def packet_headers(packet: IPv6Packet) -> list[dict[str, Json]]:
+def packet_headers(packet: IPv6Packet, esp: dict[int, SecurityAssociation] | None = None,
+                   *, verify: bool = True) -> list[dict[str, Json]]:
     """The headers of a decoded packet from the outermost in: the IPv6 header, each
-    extension header, then the payload; a tunnelled packet (RFC 2473) continues the list."""
+    extension header, then the payload; a tunnelled packet (RFC 2473) continues the list.
+    An ESP payload whose SPI is in ``esp`` is opened (module documentation)."""
     out: list[dict[str, Json]] = []
     p: object = packet
+    last = packet
     while isinstance(p, IPv6Packet):
+        last = p
         chain: list[object] = [*p.extension_headers, p.payload]
         out.append({"header": "ipv6", "src": str(p.src), "dst": str(p.dst),
                     "next_header": _next_header_json(_protocol(chain[0])),
@@ -248,9 +269,39 @@ def packet_headers(packet: IPv6Packet) -> list[dict[str, Json]]:
             d["next_header"] = _next_header_json(_protocol(after))
             out.append(d)
         p = p.payload
-    if p is not None:
+    sa = esp.get(p.spi) if esp and isinstance(p, EncapsulatingSecurityPayload) else None
+    if sa is not None:
+        assert isinstance(p, EncapsulatingSecurityPayload)
+        out += _opened_esp(last, p, sa, esp, verify)
+    elif p is not None:
         out.append(_render_object(p, "header"))
     return out
+
+
+def _opened_esp(packet: IPv6Packet, payload: EncapsulatingSecurityPayload,
+                sa: SecurityAssociation, esp: dict[int, SecurityAssociation] | None,
+                verify: bool) -> list[dict[str, Json]]:
+    """The ESP header (with ``icv``) and what it protects, opened with ``sa``."""
+    head = _render_object(payload, "header")
+    octets = payload.spi.to_bytes(4, "big") + payload.sequence.to_bytes(4, "big") + payload.data
+    try:
+        _, nh, plain = open_octets(sa, octets, False)  # no commit: no replay state
+    except SecurityDrop as e:
+        head["icv"] = "bad" if e.reason == "bad-icv" else f"good; {e.reason}"
+        return [head]
+    del head["data"]
+    head["icv"] = "good"
+    head["next_header"] = _next_header_json(nh)
+    try:
+        inner = decode_payload(nh, plain, packet.effective_src.packed,
+                               packet.effective_dst.packed, verify=verify)
+    except DecodeError as e:
+        raise DecodeError(f"inside ESP SPI 0x{payload.spi:08x} (offset {e.offset} of the "
+                          f"decrypted payload): {e.reason}", field=f"esp.{e.field}",
+                          offset=0) from None
+    if isinstance(inner, IPv6Packet):
+        return [head, *packet_headers(inner, esp, verify=verify)]
+    return [head, _render_object(inner, "header")]
 
 
 # --------------------------------------------------------------------------------------------
@@ -399,7 +450,8 @@ def _hex_lines(data: bytes) -> list[bytes] | None:
 # Decoding one frame
 
 
-def _decode_frame(frame: _Frame, *, verify: bool = True) -> dict[str, Json]:
+def _decode_frame(frame: _Frame, *, verify: bool = True,
+                  esp: dict[int, SecurityAssociation] | None = None) -> dict[str, Json]:
     """The JSON record of one captured frame (``error`` or ``skipped`` when not decoded)."""
     out: dict[str, Json] = {"packet": frame.number}
     if frame.time is not None:
@@ -420,7 +472,7 @@ def _decode_frame(frame: _Frame, *, verify: bool = True) -> dict[str, Json]:
             return out
         trailer = frame.linktype == pcap.LINKTYPE_ETHERNET
         packet = wire.decode(frame.data[lp.offset : lp.end], verify=verify, allow_trailer=trailer)
-        out["headers"] = headers + packet_headers(packet)
+        out["headers"] = headers + packet_headers(packet, esp, verify=verify)
     except DecodeError as e:
         reason = e.reason
         if frame.original_length is not None and frame.original_length > len(frame.data):
@@ -455,7 +507,22 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--json", action="store_true", help="one JSON object per packet")
     p.add_argument("--no-verify", action="store_true",
                    help="do not verify ICMPv6/UDP/Mobility Header checksums")
+    p.add_argument("--esp-sa", action="append", default=[], metavar="FILE",
+                   help="open ESP with these SAs (a Wireshark esp_sa table, as --export-sa "
+                        "writes it): ICV checked, payload decrypted and decoded")
     p.set_defaults(handler=run)
+
+
+def _esp_sas(paths: list[str]) -> dict[int, SecurityAssociation]:
+    """Inbound SAs by SPI from ``esp_sa`` tables."""
+    sas: dict[int, SecurityAssociation] = {}
+    for path in paths:
+        try:
+            for params in parse_esp_sa_table(_read(path).decode("utf-8")):
+                sas[params.spi] = SecurityAssociation(params, "in")  # keys the transforms
+        except (LocalProtocolError, UnicodeDecodeError, ValueError) as e:
+            raise UsageError(f"--esp-sa {path}: {e}") from None
+    return sas
 
 
 def _sources(args: argparse.Namespace) -> list[tuple[str, bytes | None]]:
@@ -492,6 +559,7 @@ def run(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] | Non
     link = _LINKS[args.link]
     malformed = False
     try:
+        esp = _esp_sas(args.esp_sa)
         sources = _sources(args)
         multi = len(sources) > 1
         hex_count = 0
@@ -512,7 +580,7 @@ def run(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] | Non
                         "field": f.error.field, "offset": f.error.offset,
                         "reason": f.error.reason + " (the rest of the file is unreadable)"}}
                 else:
-                    rec = _decode_frame(f, verify=not args.no_verify)
+                    rec = _decode_frame(f, verify=not args.no_verify, esp=esp)
                 if multi and source is not None:
                     rec = {"source": source, **rec}
                 malformed |= "error" in rec

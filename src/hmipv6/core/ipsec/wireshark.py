@@ -16,16 +16,20 @@ wider selector as ``*`` (the SPI still identifies the SA). Put the text in
 ``-o 'uat:esp_sa:LINE'``.
 
 Only ESP SAs are exported: Wireshark verifies no AH ICV. Writing the file is left to the
-caller (``hmipv6 ... --export-sa FILE``): ``core`` does no I/O.
+caller (``hmipv6 ... --export-sa FILE``): ``core`` does no I/O. :func:`parse_esp_sa_table`
+reads such a file back (``hmipv6 decode --esp-sa FILE`` opens the ESP of a capture with it).
 """
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Iterable
 
 from hmipv6.core.ipsec.sad import SAParams, Selector
+from hmipv6.errors import LocalProtocolError
 
-__all__ = ["WIRESHARK_AUTH", "WIRESHARK_ENC", "esp_sa_line", "esp_sa_table"]
+__all__ = ["WIRESHARK_AUTH", "WIRESHARK_ENC", "esp_sa_line", "esp_sa_table",
+           "parse_esp_sa_table"]
 
 WIRESHARK_ENC = {
     "NULL": "NULL",
@@ -66,3 +70,43 @@ def esp_sa_table(sas: Iterable[SAParams]) -> str:
         if line not in lines:
             lines.append(line)
     return "".join(line + "\n" for line in lines)
+
+
+_ENC_NAMES = {v: k for k, v in WIRESHARK_ENC.items()}
+_AUTH_NAMES = {v: k for k, v in WIRESHARK_AUTH.items()}
+
+
+def parse_esp_sa_table(text: str) -> list[SAParams]:
+    """The ESP SAs of an ``esp_sa`` file (this module's lines, or a Wireshark user's with
+    the algorithms this project implements); blank lines and ``#`` comments are skipped.
+    Raises :class:`LocalProtocolError` naming the line for anything else."""
+    out: list[SAParams] = []
+    for number, row in enumerate(csv.reader(text.splitlines()), start=1):
+        if not row or not "".join(row).strip() or row[0].lstrip().startswith("#"):
+            continue
+        try:
+            if len(row) != 8:
+                raise LocalProtocolError(f"{len(row)} fields, expected 8")
+            family, src, dst, spi, enc, enc_key, auth, auth_key = (f.strip() for f in row)
+            if family != "IPv6":
+                raise LocalProtocolError(f"protocol {family!r}, only IPv6 SAs are ours")
+            if enc not in _ENC_NAMES:
+                raise LocalProtocolError(f"encryption {enc!r}; known: {sorted(_ENC_NAMES)}")
+            if auth not in _AUTH_NAMES:
+                raise LocalProtocolError(f"authentication {auth!r}; known: {sorted(_AUTH_NAMES)}")
+            out.append(SAParams.make(
+                spi=int(spi, 0), src=None if src == "*" else src,
+                dst=None if dst == "*" else dst, enc=_ENC_NAMES[enc],
+                enc_key=_key_octets(enc_key), auth=_AUTH_NAMES[auth],
+                auth_key=_key_octets(auth_key)))
+        except (LocalProtocolError, ValueError) as e:
+            raise LocalProtocolError(f"esp_sa line {number}: {e}") from None
+    return out
+
+
+def _key_octets(text: str) -> bytes:
+    if text in ("", "0x"):
+        return b""
+    if not text.lower().startswith("0x"):
+        raise ValueError(f"key {text!r} is not 0x-prefixed hex")
+    return bytes.fromhex(text[2:])
