@@ -130,6 +130,17 @@ def test_daemons_exchange_real_packets(tmp_path: Path) -> None:
     home = [r for r in bu_rows if r[3] == "2001:db8:f::100"]
     assert local and home and len(local) + len(home) == len(bu_rows), rows
     assert all(r[4] == str(rcoa) and r[2] == "0" for r in ba_rows), rows
+    # hmipv6 decode opens the same Ethernet capture with the same table: the same BUs.
+    dec = subprocess.run(["hmipv6", "decode", "--json", "--esp-sa", str(tmp_path / "esp_sa"),
+                          str(result.pcap_files["cell-ar1"])],
+                         capture_output=True, text=True, timeout=60)
+    assert dec.returncode == 0, dec.stderr
+    opened = [(h, hs[i + 1]) for rec in map(json.loads, dec.stdout.splitlines())
+              for hs in [rec.get("headers", [])] for i, h in enumerate(hs)
+              if h["header"] == "encapsulating_security_payload" and "icv" in h]
+    assert all(esp["icv"] == "good" for esp, _ in opened)
+    assert sorted(inner["sequence"] for _, inner in opened
+                  if inner["header"] == "binding_update") == sorted(int(r[1]) for r in bu_rows)
 
 
 @pytest.mark.req("MN-06", "MN-08", "MN-12", "MAP-01", "HA-01")
