@@ -16,7 +16,7 @@ import pytest
 from hmipv6.core.ipsec import IPsec
 from hmipv6.sim.network import run
 from hmipv6.sim.scenario import ScenarioError
-from hmipv6.wire.ipv6 import EncapsulatingSecurityPayload
+from hmipv6.wire.ipv6 import AuthenticationHeader, EncapsulatingSecurityPayload
 from tests.conftest import need_tool
 from tests.sim.sim_support import packets, variant
 
@@ -143,3 +143,17 @@ def test_manual_sas_need_security_and_leave_the_mn_map_pair_to_ikev2_under_rfc53
         variant("figure1", ('profile = "rfc4140"', 'profile = "rfc5380"'),
                 ('[nodes.mn]', manual_sas_toml() + '\n[nodes.mn]'))
     assert e.value.key == "sas[0].between" and "IKEv2" in str(e.value)
+
+
+@pytest.mark.req("SEC-06", "SEC-01")
+def test_configured_ah_sas_under_security_ah() -> None:
+    """The same pairs as AH SAs (``proto ah``, RFC 4302) under ``security = "ah"``: the
+    registrations succeed and the BUs carry an AH header with the configured SPIs."""
+    toml = manual_sas_toml().replace("proto esp", "proto ah").replace(" enc cipher_null ''", "")
+    sc = variant("figure1", ('security = "esp"', 'security = "ah"'),
+                 ('[nodes.mn]', toml + '\n[nodes.mn]'))
+    r = run(sc, protocol="hmipv6", capture=True)
+    assert all(h["registration"] is not None for h in r.report["handovers"])
+    spis = {h.spi for _, p, _ in packets(r.pcaps["cell-ar2"]) for h in p.extension_headers
+            if isinstance(h, AuthenticationHeader)}
+    assert {0x1001, 0x1002} <= spis
