@@ -143,3 +143,29 @@ def test_the_table_reads_back_what_it_wrote(suite: str) -> None:
         (a.spi, a.enc, a.enc_key, a.auth, a.auth_key) for a in sas]
     # A single address stays an address; a prefix was exported as "*" (any).
     assert str(back[0].dst) == "2001:db8:100::1/128" and back[0].src is None
+
+
+@pytest.mark.req("SEC-01")
+@pytest.mark.parametrize("suite", ["esp-null-hmac-sha256", "esp-aes-gcm",
+                                   "esp-aes-cbc-hmac-sha256"])
+def test_every_suite_is_opened(suite: str, tmp_path: pathlib.Path,
+                               capsys: pytest.CaptureFixture[str]) -> None:
+    """Encrypted suites too (AES-CBC + HMAC, AES-GCM-16): the BU inside is decrypted and
+    decoded, field for field what the mobile node sent."""
+    from hmipv6.core.ipsec import IPsec
+    from tests.core.ipsec_support import LCOA_A, MAP, RCOA_A, RCOA_PREFIX, bu, local_bu
+
+    prov = Provisioner(7, suite)
+    mn, map_ = IPsec(name="mn"), IPsec(name="map")
+    prov.mn_map(mn, "mn", map_, "map", MAP, RCOA_PREFIX)
+    frames = [mn.protect(0.0, local_bu(LCOA_A, RCOA_A, bu(seq=s))).encode() for s in (40, 41)]
+    path = tmp_path / "bu.pcap"
+    path.write_bytes(pc.encode_pcap([(float(i), f) for i, f in enumerate(frames)]))
+    sa = tmp_path / "esp_sa"
+    sa.write_text(mn.esp_sa_table())
+    rc, records, err = _decode(capsys, "--esp-sa", str(sa), str(path))
+    assert (rc, err) == (0, "")
+    opened = _opened(records)
+    assert [esp["icv"] for esp, _ in opened] == ["good", "good"]
+    assert [(inner["header"], inner["sequence"], inner["flags"]) for _, inner in opened] == [
+        ("binding_update", 40, "AM"), ("binding_update", 41, "AM")]
