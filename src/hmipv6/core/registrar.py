@@ -193,9 +193,11 @@ def binding_acknowledgement(reg: Registration, decision: Decision, *,
     return IPv6Packet(reg.destination, reg.source, ba, exts)
 
 
-_BA_WITH_RH2 = struct.Struct("!IHBB16s16s" "BBBBI16s" "BBBBHBBHH4s")
 _BA_HEAD = struct.Struct("!IHBB16s16s" "BBBBI16s")
+"""IPv6 header and Type 2 routing header of a BA."""
 _BA_MH = struct.Struct("!BBBBHBBHH4s")
+"""The BA's Mobility Header, options padded (PadN 2)."""
+_BA_WITH_RH2 = struct.Struct(_BA_HEAD.format + _BA_MH.format[1:])
 
 
 def binding_acknowledgement_octets(src: bytes, dst: bytes, home: bytes, status: int,

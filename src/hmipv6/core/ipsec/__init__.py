@@ -111,8 +111,6 @@ __all__ = [
 
 _EXTENSION_HEADERS = frozenset((0, 43, 44, 51, 60))
 _DATABASES = frozenset(("sad", "spd", "pad"))
-_PADDING = bytes(range(1, 256))
-"""ESP padding octets 1, 2, 3, ... (RFC 4303 §2.4)."""
 _EITHER: tuple[IPsecProtocol, ...] = ("esp", "ah")
 _MEMO_LIMIT = 1 << 16
 _TYPE_OFFSET = {135: 2, 58: 0}
@@ -444,7 +442,7 @@ class IPsec:
             return None
         pad = esp[end - 2]
         stop = end - 2 - pad
-        if esp[end - 1] != 135 or stop < 11 or (pad and esp[stop:end - 2] != _PADDING[:pad]):
+        if esp[end - 1] != 135 or stop < 11 or (pad and esp[stop:end - 2] != _esp.PADDING[:pad]):
             return None
         mh = esp[8:stop]
         if src != lane.address or dst != lane.local:

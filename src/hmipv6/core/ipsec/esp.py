@@ -58,17 +58,18 @@ from hmipv6.wire.ipv6 import EncapsulatingSecurityPayload
 if TYPE_CHECKING:
     from hmipv6.core.ipsec.sad import SecurityAssociation
 
-__all__ = ["EspCodec", "accept", "open_", "open_octets", "open_raw", "protect_octets", "seal",
-           "seal_raw", "trailer"]
+__all__ = ["PADDING", "EspCodec", "accept", "open_", "open_octets", "open_raw",
+           "protect_octets", "seal", "seal_raw", "trailer"]
 
-_PADDING = bytes(range(1, 256))
+PADDING = bytes(range(1, 256))
+"""ESP padding octets 1, 2, 3, ... (RFC 4303 §2.4): the first ``n`` of them pad ``n``."""
 _ESP = b"\x32"
 
 
 def trailer(length: int, next_header: int, block: int) -> bytes:
     """Padding, Pad Length and Next Header for a ``length``-octet payload (RFC 4303 §2.4)."""
     pad = (-(length + 2)) % block
-    return _PADDING[:pad] + bytes((pad, next_header))
+    return PADDING[:pad] + bytes((pad, next_header))
 
 
 _TRAILERS: dict[int, tuple[tuple[bytes, ...], ...]] = {}
@@ -202,7 +203,7 @@ def open_octets(sa: SecurityAssociation, esp: bytes, commit: bool) -> tuple[int,
     pad = plain[end - 2]
     nh = plain[end - 1]
     stop = end - 2 - pad
-    if stop < start or (pad and plain[stop:end - 2] != _PADDING[:pad]):
+    if stop < start or (pad and plain[stop:end - 2] != PADDING[:pad]):
         raise SecurityDrop("bad-padding", f"ESP SPI 0x{c.spi:08x}: pad length {pad}")
     if nh == 59:
         raise SecurityDrop("dummy", f"ESP SPI 0x{c.spi:08x}: dummy packet (RFC 4303 §2.6)")
