@@ -45,6 +45,7 @@ from rich.table import Table
 
 from hmipv6.errors import HMIPv6Error
 from hmipv6.sim import scenario as scenario_mod
+from hmipv6.sim.compare import is_map_change, pair_handovers
 from hmipv6.sim.scenario import BUILTIN_SCENARIOS, PROTOCOLS, ScenarioError
 
 __all__ = ["DESCRIPTIONS", "MAX_ROWS", "PROGRESS_AFTER", "register", "run_scenarios",
@@ -295,24 +296,6 @@ def _int(value: object) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
-def _handover_keys(reports: Mapping[str, Mapping[str, Any]]
-                   ) -> tuple[list[tuple[str, int]], dict[str, dict[tuple[str, int], Any]]]:
-    """Handovers matched across protocols by (mobile node, n-th handover of that node)."""
-    keys: list[tuple[str, int]] = []
-    table: dict[str, dict[tuple[str, int], Any]] = {}
-    for proto, report in reports.items():
-        seen: dict[str, int] = {}
-        table[proto] = {}
-        for h in report.get("handovers", []):
-            mn = str(h.get("mn"))
-            n = seen.get(mn, 0)
-            seen[mn] = n + 1
-            table[proto][(mn, n)] = h
-            if (mn, n) not in keys:
-                keys.append((mn, n))
-    return keys, table
-
-
 def print_comparison(reports: Mapping[str, Mapping[str, Any]], files: Sequence[tuple[Path, str]],
                      *, console: Console) -> None:
     """Print the handover, flow and signalling tables of one or more reports, then the files."""
@@ -322,43 +305,42 @@ def print_comparison(reports: Mapping[str, Mapping[str, Any]], files: Sequence[t
                   f"seed {first.get('seed')}, profile {first.get('profile')}, "
                   f"protocol{'s' if len(protocols) > 1 else ''} {', '.join(protocols)}")
 
-    keys, by_proto = _handover_keys(reports)
+    rows = pair_handovers(reports)
     t = Table(title="Handovers", title_justify="left")
     for name, justify in (("MN", "left"), ("move", "left"), ("at s", "right"),
                           ("protocol", "left"), ("kind", "left"), ("latency ms", "right"),
                           ("registration ms", "right"), ("lost", "right")):
         t.add_column(name, justify=justify)  # type: ignore[arg-type]
-    shown = keys[:MAX_ROWS]
-    if len(keys) > MAX_ROWS:  # the summary covers everything: show moves, not attachments
-        shown = [k for k in keys if any(by_proto[p].get(k, {}).get("kind") not in (None, "initial")
-                                        for p in protocols)][:MAX_ROWS] or shown
-    for mn, n in shown:
-        h0 = next(by_proto[p][(mn, n)] for p in protocols if (mn, n) in by_proto[p])
-        tl = h0.get("timeline") or {}
-        if h0.get("from") and h0.get("from") == h0.get("to") and tl.get("l2_down") is None:
+    shown = rows[:MAX_ROWS]
+    if len(rows) > MAX_ROWS:  # the summary covers everything: show moves, not attachments
+        shown = [r for r in rows if any(h.get("kind") not in (None, "initial")
+                                        for h in r.by_protocol.values())][:MAX_ROWS] or shown
+    for row in shown:
+        # One row per protocol that has this move (or MAP change): the handovers are paired
+        # by the move, not by their position in each report (hmipv6.sim.compare).
+        h0 = row.first()
+        if is_map_change(h0):
             # A change of MAP without a move (e.g. after a MAP failure, RFC 4140 §10).
             move = f"MAP change at {h0.get('to')}"
         elif h0.get("from"):
             move = f"{h0.get('from')} → {h0.get('to')}"
         else:
             move = f"→ {h0.get('to')}"
-        at = next((tl[k] for k in ("l2_down", "l2_up", "map_change") if tl.get(k) is not None), None)
-        for i, p in enumerate(protocols):
-            h = by_proto[p].get((mn, n))
-            lead = [mn, move, "-" if at is None else f"{at:.3f}"] if i == 0 else ["", "", ""]
-            if h is None:
-                t.add_row(*lead, p, "-", "-", "-", "-")
-            else:
-                t.add_row(*lead, p, str(h.get("kind")), _ms(h.get("latency")),
-                          _ms(h.get("registration")), _int(h.get("lost")),
-                          end_section=i == len(protocols) - 1 and len(protocols) > 1)
-    if len(keys) > MAX_ROWS:
-        t.caption = (f"{len(shown)} of {len(keys)} handovers (the first moves); "
+        present = [p for p in protocols if p in row.by_protocol]
+        for i, p in enumerate(present):
+            h = row.by_protocol[p]
+            lead = ([row.mn, move, "-" if row.at is None else f"{row.at:.3f}"] if i == 0
+                    else ["", "", ""])
+            t.add_row(*lead, p, str(h.get("kind")), _ms(h.get("latency")),
+                      _ms(h.get("registration")), _int(h.get("lost")),
+                      end_section=i == len(present) - 1 and len(protocols) > 1)
+    if len(rows) > MAX_ROWS:
+        t.caption = (f"{len(shown)} of {len(rows)} handovers (the first moves); "
                      "summary by kind below")
-    if not keys:
+    if not rows:
         t.caption = "no handovers"
     console.print(t)
-    if len(keys) > MAX_ROWS:
+    if len(rows) > MAX_ROWS:
         console.print(_summary_by_kind(reports))
 
     flows = Table(title="Flows", title_justify="left")

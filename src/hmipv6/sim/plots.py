@@ -43,6 +43,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from hmipv6.sim.compare import handover_time, is_map_change, pair_handovers
+
 __all__ = [
     "EVENTS",
     "MAX_HANDOVER_BARS",
@@ -119,6 +121,8 @@ def _figure(width: float, height: float) -> Figure:
 
 
 def _label(h: Mapping[str, Any]) -> str:
+    if is_map_change(h):
+        return f"MAP change at {h.get('to')}"
     src = h.get("from")
     dst = h.get("to") or "-"
     return f"{src}→{dst}" if src else f"attach {dst}"
@@ -177,15 +181,14 @@ def plot_timeline(reports: Mapping[str, Report], path: str | Path) -> None:
 
 def _timeline_rows(items: list[tuple[str, Mapping[str, Any]]], n_protocols: int
                    ) -> list[tuple[str, Mapping[str, Any]]]:
-    """At most MAX_TIMELINE_ROWS rows, keeping the protocols interleaved per handover."""
-    by_proto: dict[str, list[Mapping[str, Any]]] = {}
+    """At most MAX_TIMELINE_ROWS rows, the protocols' handovers of one move together (paired
+    by the move, :mod:`hmipv6.sim.compare`)."""
+    del n_protocols
+    reports: dict[str, dict[str, Any]] = {}
     for proto, h in items:
-        by_proto.setdefault(proto, []).append(h)
-    out: list[tuple[str, Mapping[str, Any]]] = []
-    for i in range(max(len(v) for v in by_proto.values())):
-        for proto, hs in by_proto.items():
-            if i < len(hs):
-                out.append((proto, hs[i]))
+        reports.setdefault(proto, {"handovers": []})["handovers"].append(h)
+    out = [(proto, h) for row in pair_handovers(reports)
+           for proto, h in row.by_protocol.items()]
     return out[:MAX_TIMELINE_ROWS]
 
 
@@ -244,18 +247,14 @@ def plot_handovers(reports: Mapping[str, Report], path: str | Path) -> None:
     """Latency (ms) and packets lost per handover, one bar per protocol; aggregated by kind
     (mean) when there are more than :data:`MAX_HANDOVER_BARS` handovers."""
     protocols = list(reports)
-    keys: list[tuple[str, int]] = []  # (mn, nth handover of that mn), in first-seen order
-    table: dict[str, dict[tuple[str, int], Mapping[str, Any]]] = {}
-    for proto in protocols:
-        seen: dict[str, int] = {}
-        table[proto] = {}
-        for h in _handovers(reports[proto]):
-            mn = str(h.get("mn", "?"))
-            n = seen.get(mn, 0)
-            seen[mn] = n + 1
-            table[proto][(mn, n)] = h
-            if (mn, n) not in keys:
-                keys.append((mn, n))
+    # One group per move (or MAP change), paired across protocols by the move itself
+    # (hmipv6.sim.compare), never by position: an event only one protocol has (a MAP
+    # failover) is a group of its own.
+    rows = pair_handovers(reports)
+    keys: list[tuple[str, int]] = [(r.mn, i) for i, r in enumerate(rows)]
+    table: dict[str, dict[tuple[str, int], Mapping[str, Any]]] = {
+        p: {k: r.by_protocol[p] for k, r in zip(keys, rows, strict=True) if p in r.by_protocol}
+        for p in protocols}
     # Initial attachments are left out when there are real moves: their "latency" runs to the
     # first data packet, which waits for the flow to start, and would dwarf every move.
     moves = [k for k in keys
@@ -272,6 +271,7 @@ def plot_handovers(reports: Mapping[str, Report], path: str | Path) -> None:
         ax_lat, ax_lost = fig.subplots(2, 1)
         if aggregate:
             groups, lat, lost, counts = _by_kind(protocols, table)
+            present = None
             fig.suptitle(f"Handovers by kind, mean of {len(keys)} handovers "
                          f"(n = handovers with a value){note}")
         else:
@@ -279,9 +279,10 @@ def plot_handovers(reports: Mapping[str, Report], path: str | Path) -> None:
             lat = {p: [_ms(table[p].get(k, {}).get("latency")) for k in keys] for p in protocols}
             lost = {p: [_num(table[p].get(k, {}).get("lost")) for k in keys] for p in protocols}
             counts = None
+            present = {p: [k in table[p] for k in keys] for p in protocols}
             fig.suptitle(f"Latency and packets lost per handover{note}")
-        _bars(ax_lat, groups, lat, counts, "latency (ms)", "{:.1f}")
-        _bars(ax_lost, groups, lost, counts, "packets lost", "{:g}")
+        _bars(ax_lat, groups, lat, counts, "latency (ms)", "{:.1f}", present)
+        _bars(ax_lost, groups, lost, counts, "packets lost", "{:g}", present)
         _save(fig, path)
 
 
@@ -292,13 +293,16 @@ def _ms(value: object) -> float | None:
 
 def _bar_label(key: tuple[str, int], table: Mapping[str, Mapping[tuple[str, int],
                Mapping[str, Any]]], protocols: Sequence[str]) -> str:
+    """``mn``, the move and its time, and the kinds of the protocols that have it."""
     for p in protocols:
         h = table[p].get(key)
         if h is not None:
             kinds = sorted({str(table[q][key].get("kind", "?")) for q in protocols
                             if key in table[q]})
-            return f"{key[0]} #{key[1] + 1}\n{_label(h)}\n{'/'.join(kinds)}"
-    return f"{key[0]} #{key[1] + 1}"
+            at = handover_time(h)
+            when = "" if at is None else f" @ {at:.3f} s"
+            return f"{key[0]}{when}\n{_label(h)}\n{'/'.join(kinds)}"
+    return key[0]
 
 
 def _by_kind(protocols: Sequence[str], table: Mapping[str, Mapping[tuple[str, int],
@@ -322,7 +326,10 @@ def _by_kind(protocols: Sequence[str], table: Mapping[str, Mapping[tuple[str, in
 
 
 def _bars(ax: Any, groups: Sequence[str], values: Mapping[str, Sequence[float | None]],
-          counts: Mapping[str, Sequence[int]] | None, ylabel: str, fmt: str) -> None:
+          counts: Mapping[str, Sequence[int]] | None, ylabel: str, fmt: str,
+          present: Mapping[str, Sequence[bool]] | None = None) -> None:
+    """Grouped bars; ``present[p][j]`` False: protocol ``p`` has no such handover (no bar,
+    no label), unlike a handover whose value is null (``n/a``)."""
     if not groups:
         _empty(ax, "no handovers in the report")
         ax.set_ylabel(ylabel)
@@ -335,6 +342,9 @@ def _bars(ax: Any, groups: Sequence[str], values: Mapping[str, Sequence[float | 
         bars = ax.bar(xs, ys, width, label=p, color=_PROTOCOL_COLOURS[i % len(_PROTOCOL_COLOURS)])
         texts = []
         for j, v in enumerate(values[p]):
+            if present is not None and not present[p][j]:
+                texts.append("")
+                continue
             t = "n/a" if v is None else fmt.format(v)
             if counts is not None:
                 t += f"\nn={counts[p][j]}"
