@@ -3,10 +3,12 @@
 Theory of operation
 -------------------
 ``simulate`` loads one scenario (a TOML path or a built-in name, ``figure1`` by default) with
-:func:`hmipv6.sim.scenario.load`, applying ``--seed`` (as ``scenario.seed=N``) and every
-``--set key=value`` in order. It then runs the scenario once per protocol with
-:func:`hmipv6.sim.network.run`: ``--protocol P`` runs one, otherwise ``--compare`` (default
-``mipv6,hmipv6``) runs each on the same scenario and seed. Each run's report dict (format
+:func:`hmipv6.sim.scenario.load`, applying ``--seed``, every ``--set key=value`` in order, then
+``--duration``, and checking every protocol of the run (``--protocol`` / ``--compare``)
+against the scenario, so a run that cannot happen stops before anything is written.
+It then runs the scenario once per protocol with :func:`hmipv6.sim.network.run`:
+``--protocol P`` runs one, otherwise ``--compare`` (default ``mipv6,hmipv6``) runs each on
+the same scenario and seed. Each run's report dict (format
 ``hmipv6-report/1``, /work/shared/design/SCENARIO.md) is written as JSON; nothing here edits
 it, so the files are the contract and the table is a view of them.
 
@@ -48,8 +50,8 @@ from hmipv6.sim import scenario as scenario_mod
 from hmipv6.sim.compare import is_map_change, pair_handovers
 from hmipv6.sim.scenario import BUILTIN_SCENARIOS, PROTOCOLS, ScenarioError
 
-__all__ = ["DESCRIPTIONS", "MAX_ROWS", "PROGRESS_AFTER", "register", "run_scenarios",
-           "run_simulate"]
+__all__ = ["DESCRIPTIONS", "MAX_ROWS", "PROGRESS_AFTER", "duration_arg", "register",
+           "run_scenarios", "run_simulate"]
 
 MAX_ROWS = 20
 """Handover and flow rows printed before the table is cut short (a summary follows)."""
@@ -101,6 +103,10 @@ def register(sub: Any) -> None:
                        help="run each of these protocols (default mipv6,hmipv6 when no "
                             "--protocol is given; writes report-<protocol>.json each)")
     p.add_argument("--seed", type=int, help="random seed (overrides [scenario] seed)")
+    p.add_argument("--duration", type=duration_arg, metavar="D",
+                   help="simulate D (e.g. 12s) instead of the scenario's duration: later "
+                        "moves and faults are left out, flows stop at D (applied after "
+                        "--set and after generators)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a scenario key, e.g. defaults.l2_handover=100ms or "
                         "nodes.map1.preference=3 (repeatable)")
@@ -118,6 +124,17 @@ def register(sub: Any) -> None:
     s = sub.add_parser("scenarios", help="list the built-in scenarios",
                        description="List the built-in scenarios `hmipv6 simulate NAME` runs.")
     s.set_defaults(handler=run_scenarios)
+
+
+def duration_arg(text: str) -> float:
+    """``--duration``: a positive duration (``12s``, ``1500ms``), as scenario files write them."""
+    try:
+        seconds = scenario_mod.parse_duration(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"must be greater than zero, got {text!r}")
+    return seconds
 
 
 def _protocol_list(text: str) -> list[str]:
@@ -174,17 +191,17 @@ def _error(message: str) -> int:
 
 def run_simulate(args: argparse.Namespace) -> int:
     """Run the scenario once per protocol, write reports, pcaps and plots, print the table."""
-    overrides: list[str] = []
-    if args.seed is not None:
-        overrides.append(f"scenario.seed={args.seed}")
-    overrides.extend(args.overrides)
     protocols: list[str] = ([args.protocol] if args.protocol is not None
                             else args.compare if args.compare is not None
                             else ["mipv6", "hmipv6"])
     comparing = args.protocol is None
     out: Path = args.out
     try:
-        scenario = scenario_mod.load(args.scenario, overrides)
+        # Every protocol of the run is checked here, before anything runs or is written.
+        scenario = scenario_mod.load(
+            args.scenario, args.overrides, seed=args.seed, duration=args.duration,
+            protocols=protocols,
+            protocols_from="--protocol" if args.protocol is not None else "--compare")
     except ScenarioError as e:
         return _error(str(e))
     if scenario.defaults.security == "none":

@@ -24,8 +24,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from hmipv6.cli_simulate import duration_arg
 from hmipv6.errors import HMIPv6Error
-from hmipv6.sim.scenario import PROTOCOLS, parse_duration
+from hmipv6.sim.scenario import PROTOCOLS
 
 __all__ = ["register"]
 
@@ -39,8 +40,10 @@ def register(sub: Any) -> None:
                         description="Run a scenario (file or built-in name; default figure1) on "
                                     "real kernels and write report.json, pcaps and daemon logs.")
     r.add_argument("scenario", nargs="?", default="figure1", metavar="SCENARIO|NAME")
-    r.add_argument("--duration", type=parse_duration, metavar="D",
-                   help="run for D (e.g. 12s) instead of the scenario's duration")
+    r.add_argument("--duration", type=duration_arg, metavar="D",
+                   help="run for D (e.g. 12s) instead of the scenario's duration: later "
+                        "moves and faults are left out, flows stop at D (applied after "
+                        "--set and after generators)")
     r.add_argument("--out", type=Path, default=Path("hmipv6-testbed"), metavar="DIR")
     r.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a scenario key (repeatable), as for simulate")
@@ -64,6 +67,8 @@ def register(sub: Any) -> None:
     n.add_argument("--run", default=None, help="the testbed run id (interface naming)")
     n.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     n.add_argument("--protocol", choices=PROTOCOLS)
+    n.add_argument("--duration", type=duration_arg, metavar="D",
+                   help="the run's --duration (the scenario as the launcher loaded it)")
     n.add_argument("--no-shaping", dest="shaping", action="store_false",
                    help="send frames at once (no link emulation)")
     n.set_defaults(handler=_node)
@@ -80,10 +85,14 @@ def _run(args: argparse.Namespace) -> int:
     from hmipv6.sim.scenario import ScenarioError, load
 
     try:
-        if load(args.scenario, tuple(args.overrides)).defaults.security == "none":
-            print(UNPROTECTED_WARNING.format(cmd="hmipv6 testbed"), file=sys.stderr)
-    except ScenarioError:
-        pass  # run() reports it, with the testbed's other errors
+        # The same validation as simulate's, before anything is built or written.
+        sc = load(args.scenario, tuple(args.overrides), duration=args.duration,
+                  protocols=(args.protocol,) if args.protocol else ())
+    except ScenarioError as e:
+        print(f"hmipv6 testbed: error: {e}", file=sys.stderr)
+        return 2
+    if sc.defaults.security == "none":
+        print(UNPROTECTED_WARNING.format(cmd="hmipv6 testbed"), file=sys.stderr)
     try:
         result = run(args.scenario, overrides=tuple(args.overrides), duration=args.duration,
                      out=args.out, protocol=args.protocol, shaping=args.shaping,
@@ -112,7 +121,8 @@ def _node(args: argparse.Namespace) -> int:
     from hmipv6.sim.scenario import load
 
     try:
-        sc = load(args.scenario, tuple(args.overrides))
+        sc = load(args.scenario, tuple(args.overrides), duration=args.duration,
+                  protocols=(args.protocol,) if args.protocol else ())
     except HMIPv6Error as e:
         print(f"hmipv6 node: {e}", file=sys.stderr)
         return 2

@@ -33,7 +33,8 @@ and ``preference`` (to the MAP, and ``set_map_preference`` to every access route
 it) are control lines to the daemons (:mod:`hmipv6.net.daemon`); ``link-down`` / ``link-up``
 set the kernel links down or up (both ends of each wired link concerned, an access router's
 cell bridge) and tell the daemons at both ends, whose engines mark the interface as the
-simulator does. With ``--duration``, moves and faults after the end are not applied.
+simulator does. With ``--duration``, moves and faults after the end are left out
+(:func:`hmipv6.sim.scenario.load`).
 
 Determinism: the engines' seeds, keys and addresses are the scenario's, as in the simulator,
 but the times are the machine's: two runs differ in timings (and possibly in RA instants and
@@ -221,16 +222,10 @@ def run(scenario: str | Path, *, overrides: tuple[str, ...] = (), duration: floa
     if export_sa is not None and not Path(export_sa).resolve().parent.is_dir():
         # Found out now, not after the run.
         raise TestbedError(f"--export-sa {export_sa}: no such directory")
-    if duration is not None:
-        # A shorter run: flows stop at its end (the scenario requires stop <= duration), and
-        # later moves and faults move to the end (where they are not applied).
-        full = load(scenario, overrides)
-        overrides = (*overrides, f"scenario.duration={float(duration)}",
-                     *(f"flows[{i}].stop={float(duration)}" for i, f in enumerate(full.flows)
-                       if f.stop > duration),
-                     *(f"{m.key}.at={float(duration)}" for m in full.moves if m.at > duration),
-                     *(f"{f.key}.at={float(duration)}" for f in full.faults if f.at > duration))
-    sc = load(scenario, overrides)
+    # ``duration`` is applied by the loader after the overrides and the generators (later
+    # moves and faults left out, flows cut at the end); every daemon loads it the same way.
+    sc = load(scenario, overrides, duration=duration,
+              protocols=(protocol,) if protocol else ())
     proto = protocol or sc.protocol
     out = Path(out)
     (out / "logs").mkdir(parents=True, exist_ok=True)
@@ -255,6 +250,8 @@ def run(scenario: str | Path, *, overrides: tuple[str, ...] = (), duration: floa
                        "--run", topo.plan.run, "--protocol", proto]
                 for o in overrides:
                     cmd += ["--set", o]
+                if duration is not None:
+                    cmd += ["--duration", f"{float(duration)!r}s"]
                 if not shaping:
                     cmd.append("--no-shaping")
                 err = (out / "logs" / f"{name}.err").open("w")

@@ -84,7 +84,9 @@ from hmipv6.sim.scenario import (
     MobileNodeSpec,
     Move,
     Scenario,
+    ScenarioError,
     load,
+    protocol_problem,
 )
 from hmipv6.sim.scheduler import URGENT, Scheduler, TimerHandle
 from hmipv6.sim.traffic import Sink, Source, decode_probe
@@ -157,8 +159,9 @@ class Network:
         self.protocol = protocol if protocol is not None else sc.protocol
         if self.protocol not in ("mipv6", "hmipv6", "fhmipv6"):
             raise ValueError(f"unknown protocol {self.protocol!r}")
-        if self.protocol == "fhmipv6" and sc.profile != "rfc4140":
-            raise ValueError("fhmipv6 runs under profile rfc4140 only")
+        problem = protocol_problem(self.protocol, sc.profile)
+        if problem is not None:  # load(..., protocols=...) refuses it first, for the CLIs
+            raise ScenarioError(sc.source, "scenario.profile", problem)
         self.sched = Scheduler()
         self.nodes: dict[str, Node] = {}
         self.roles: dict[str, str] = {}

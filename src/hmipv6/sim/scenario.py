@@ -101,8 +101,13 @@ CBR_HEADER_SIZE = 16
 class ScenarioError(HMIPv6Error):
     """A scenario that cannot run: names the file, the key and the problem."""
 
-    def __init__(self, file: str, key: str | None, problem: str, *, from_set: bool = False) -> None:
-        where = file if key is None else f"{file}: {key}" + (" (from --set)" if from_set else "")
+    def __init__(self, file: str, key: str | None, problem: str, *, from_set: bool = False,
+                 origin: str | None = None) -> None:
+        """``origin``: the command-line option the key's value came from (``--set``,
+        ``--seed``, ``--duration``); ``from_set`` is ``origin="--set"``."""
+        origin = origin or ("--set" if from_set else None)
+        where = file if key is None else f"{file}: {key}" + (f" (from {origin})" if origin
+                                                               else "")
         super().__init__(f"{where}: {problem}")
         self.file = file
         self.key = key
@@ -413,10 +418,21 @@ def builtin_path(name: str) -> Path | None:
     return Path(str(resources.files("hmipv6") / "scenarios" / f"{name}.toml"))
 
 
-def load(path_or_name: str | Path, overrides: Sequence[str] = ()) -> Scenario:
-    """Read, override (``"defaults.l2_handover=100ms"``), expand and validate a scenario."""
+def load(path_or_name: str | Path, overrides: Sequence[str] = (), *, seed: int | None = None,
+         duration: float | None = None, protocols: Sequence[str] = (),
+         protocols_from: str = "--protocol") -> Scenario:
+    """Read, override (``"defaults.l2_handover=100ms"``), expand and validate a scenario.
+
+    A name of a built-in scenario (``figure1``) means the built-in one unless a *file* of
+    that name exists here; a path with a ``/`` or ending in ``.toml`` is always a file (a
+    directory named ``figure1`` in the current directory does not hide the built-in).
+    ``seed`` (``--seed``) replaces ``scenario.seed`` before the ``--set`` overrides;
+    ``duration`` (``--duration``) replaces ``scenario.duration`` after them and after the
+    generators (see :class:`_Loader`); ``protocols``: the protocols the run will use
+    (``--protocol`` / ``--compare``, named by ``protocols_from``), each checked against the
+    scenario as ``scenario.protocol`` is."""
     path = Path(path_or_name)
-    if not path.exists() and isinstance(path_or_name, str):
+    if isinstance(path_or_name, str) and not path.is_file() and _looks_like_name(path_or_name):
         builtin = builtin_path(path_or_name)
         if builtin is not None:
             path = builtin
@@ -429,16 +445,34 @@ def load(path_or_name: str | Path, overrides: Sequence[str] = ()) -> Scenario:
         raise ScenarioError(str(path_or_name), None, f"no such file{hint}") from None
     except (OSError, UnicodeDecodeError) as e:
         raise ScenarioError(str(path_or_name), None, f"cannot read: {e}") from None
-    return loads(text, source=source, overrides=overrides)
+    return loads(text, source=source, overrides=overrides, seed=seed, duration=duration,
+                 protocols=protocols, protocols_from=protocols_from)
 
 
-def loads(text: str, *, source: str = "<string>", overrides: Sequence[str] = ()) -> Scenario:
+def _looks_like_name(text: str) -> bool:
+    """A bare name (no ``/``, no ``.toml``): may name a built-in scenario."""
+    return "/" not in text and "\\" not in text and not text.endswith(".toml")
+
+
+def loads(text: str, *, source: str = "<string>", overrides: Sequence[str] = (),
+          seed: int | None = None, duration: float | None = None,
+          protocols: Sequence[str] = (), protocols_from: str = "--protocol") -> Scenario:
     """Like :func:`load`, from TOML text."""
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ScenarioError(source, None, f"not valid TOML: {e}") from None
-    return _Loader(source, raw, overrides).scenario()
+    return _Loader(source, raw, overrides, seed=seed, duration=duration, protocols=protocols,
+                   protocols_from=protocols_from).scenario()
+
+
+def protocol_problem(protocol: str, profile: str) -> str | None:
+    """Why ``protocol`` cannot run under ``profile`` (None: it can). One rule for the
+    simulator and the testbed."""
+    if protocol == "fhmipv6" and profile != "rfc4140":
+        return ("fhmipv6 runs under profile rfc4140 only (the MN-MAP keys of rfc5380 come "
+                "from IKEv2, whose policies do not cover FBU/FBack)")
+    return None
 
 
 _TOP_KEYS = ("scenario", "defaults", "nodes", "links", "cells", "moves", "flows", "faults",
@@ -480,19 +514,49 @@ def default_interface_id(name: str) -> IPv6Address:
 
 
 class _Loader:
-    def __init__(self, source: str, raw: dict[str, Any], overrides: Sequence[str]) -> None:
+    """Validates one scenario (module docstring).
+
+    Command-line values are applied in this order: ``seed`` (``--seed``), the overrides
+    (``--set``, in order), the generators, then ``duration`` (``--duration``): the scenario's
+    ``duration`` becomes it; moves and faults after it are left out and flows are cut at it
+    (a flow starting at or after it sends nothing), except values given with ``--set``, which
+    are checked against it. Generators expand over the longer of the two durations, so a
+    shortened run is the start of the same scenario. Each error names the option a key's
+    value came from."""
+
+    def __init__(self, source: str, raw: dict[str, Any], overrides: Sequence[str], *,
+                 seed: int | None = None, duration: float | None = None,
+                 protocols: Sequence[str] = (), protocols_from: str = "--protocol") -> None:
         self.source = source
         self.raw = raw
-        self.set_keys: set[str] = set()
+        self.origins: dict[str, str] = {}
+        """Key (as shown in errors) -> the option that set it."""
+        self.cut = duration
+        self.protocols = tuple(protocols)
+        self.protocols_from = protocols_from
+        if seed is not None:
+            self._override(f"scenario.seed={seed}", origin="--seed")
         for item in overrides:
             self._override(item)
 
     # -- errors and value readers ----------------------------------------------------------
 
+    def origin(self, key: str | None) -> str | None:
+        """The option a key's value came from (``--set``, ``--seed``, ``--duration``)."""
+        if key is None:
+            return None
+        found = None
+        for k, origin in self.origins.items():
+            if key == k or key.startswith(k + ".") or key.startswith(k + "["):
+                found = origin
+        return found
+
     def fail(self, key: str | None, problem: str) -> NoReturn:
-        from_set = key is not None and any(key == k or key.startswith(k + ".")
-                                           for k in self.set_keys)
-        raise ScenarioError(self.source, key, problem, from_set=from_set)
+        raise ScenarioError(self.source, key, problem, origin=self.origin(key))
+
+    def end(self, duration: float) -> str:
+        """The end of the scenario, for messages (``8s``, ``8s, from --duration``)."""
+        return _secs(duration) + (", from --duration" if self.cut is not None else "")
 
     def table(self, value: object, key: str, allowed: Iterable[str],
               required: Iterable[str] = ()) -> dict[str, Any]:
@@ -592,7 +656,7 @@ class _Loader:
 
     # -- overrides and generators ----------------------------------------------------------
 
-    def _override(self, item: str) -> None:
+    def _override(self, item: str, origin: str = "--set") -> None:
         if "=" not in item:
             self.fail("--set", f"expected key=value, got {item!r}")
         path, text = item.split("=", 1)
@@ -627,7 +691,7 @@ class _Loader:
                 where[part] = value
             else:
                 where = where.setdefault(part, {})
-        self.set_keys.add(shown)
+        self.origins[shown] = origin
 
     def _generate(self) -> None:
         gen = self.table(self.raw.get("generate", {}), "generate", ("mobile_nodes",))
@@ -667,6 +731,8 @@ class _Loader:
         every = self.integer(flow.get("every", 1), f"{key}.flow.every", 1) if flow else 0
         duration = self.duration(self.raw.get("scenario", {}).get("duration", 0),
                                  "scenario.duration")
+        if self.cut is not None:  # the longer of the two (class docstring)
+            duration = max(duration, self.cut)
         seed = self.raw.get("scenario", {}).get("seed", 1)
 
         rng = random.Random(f"{seed}/{key}")
@@ -719,6 +785,11 @@ class _Loader:
 
         s = self.table(raw["scenario"], "scenario", _SCENARIO_KEYS, ("duration",))
         duration = self.duration(s["duration"], "scenario.duration", positive=True)
+        if self.cut is not None:
+            if self.cut <= 0:
+                raise ScenarioError(self.source, "--duration",
+                                    f"must be greater than zero, got {_secs(self.cut)}")
+            duration = self.cut
         seed = self.integer(s.get("seed", 1), "scenario.seed", 0)
         name = self.string(s.get("name", Path(self.source.split(" (")[0]).stem),
                            "scenario.name")
@@ -729,9 +800,7 @@ class _Loader:
 
         self._generate()
         nodes = {n: self.node(n, spec, defaults) for n, spec in self.nodes_raw.items()}
-        if profile == "rfc5380" and protocol == "fhmipv6":
-            self.fail("scenario.protocol", "fhmipv6 runs under profile rfc4140 only (the MN-MAP "
-                      "keys of rfc5380 come from IKEv2, whose policies do not cover FBU/FBack)")
+        self.check_protocols(protocol, profile, nodes)
         if profile == "rfc5380":
             for relaying in (k for k, v in nodes.items() if getattr(v, "relay_maps", False)):
                 # RFC 5380 §7: manual MAP configuration only (X5380-06).
@@ -763,6 +832,28 @@ class _Loader:
                         manual_sas=manual,
                         interfaces=MappingProxyType({k: tuple(v) for k, v in interfaces.items()}),
                         routing=routing)
+
+    def check_protocols(self, protocol: str, profile: str, nodes: dict[str, NodeSpec]) -> None:
+        """The run's protocols (``--protocol`` / ``--compare``, else ``scenario.protocol``)
+        against the profile and the MAP configuration: the same rule in both worlds."""
+        for p in dict.fromkeys((protocol, *self.protocols)):
+            from_option = p != protocol
+            asked = f" (asked by {self.protocols_from})" if from_option else ""
+            problem = protocol_problem(p, profile)
+            if problem is not None:
+                key = "scenario.profile" if from_option else "scenario.protocol"
+                self.fail(key, f"profile {profile!r} cannot run protocol {p!r}{asked}: {problem}")
+            if p == "fhmipv6":
+                for name, spec in nodes.items():
+                    if (isinstance(spec, AccessRouterSpec) and spec.relay_maps
+                            and not spec.advertise_maps):
+                        # RFC 5568 §3.1: the PAR must know its neighbours [AP-ID, AR-Info];
+                        # ours come from the MAPs each access router is configured with.
+                        self.fail(f"nodes.{name}.relay_maps", f"protocol 'fhmipv6'{asked} "
+                                  "needs each access router configured with its MAPs "
+                                  "(advertise_maps): under dynamic MAP discovery an access "
+                                  "router knows no neighbour to hand over to (RFC 5568 §3.1), "
+                                  "so fhmipv6 would run as plain hmipv6")
 
     def parameters(self, t: dict[str, Any], key: str, base: Parameters) -> Parameters:
         ra = base.ra_interval
@@ -938,8 +1029,10 @@ class _Loader:
             mn = self.node_ref(t["mn"], f"{key}.mn", "mobile-node")
             at = self.duration(t["at"], f"{key}.at")
             if at > duration:
+                if self.cut is not None and self.origin(f"{key}.at") is None:
+                    continue  # after the end of a shortened run (--duration)
                 self.fail(f"{key}.at", f"{_secs(at)} is after the end of the scenario "
-                          f"({_secs(duration)})")
+                          f"({self.end(duration)})")
             if (mn, at) in when:
                 self.fail(f"{key}.at", f"{mn!r} already moves at {_secs(at)} ({when[(mn, at)]})")
             when[(mn, at)] = key
@@ -976,10 +1069,17 @@ class _Loader:
             kind = self.choice(t.get("kind", "cbr"), f"{key}.kind", FLOW_KINDS)
             start = self.duration(t.get("start", 0), f"{key}.start")
             stop = self.duration(t.get("stop", duration), f"{key}.stop")
+            idle = False
+            if self.cut is not None:  # a shortened or longer run (--duration)
+                if stop > duration and self.origin(f"{key}.stop") is None:
+                    stop = duration
+                if start >= duration and self.origin(f"{key}.start") is None:
+                    start = stop = duration  # starts after the end: sends nothing
+                    idle = True
             if stop > duration:
                 self.fail(f"{key}.stop", f"{_secs(stop)} is after the end of the scenario "
-                          f"({_secs(duration)})")
-            if start >= stop:
+                          f"({self.end(duration)})")
+            if start >= stop and not idle:
                 self.fail(f"{key}.start", f"{_secs(start)} is not before stop ({_secs(stop)})")
             min_size = CBR_HEADER_SIZE if kind == "cbr" else 0
             flows.append(Flow(key=key, index=i, src=src, dst=dst, kind=kind,
@@ -998,8 +1098,10 @@ class _Loader:
             t = self.table(t, key, _FAULT_KEYS, ("at", "node", "kind"))
             at = self.duration(t["at"], f"{key}.at")
             if at > duration:
+                if self.cut is not None and self.origin(f"{key}.at") is None:
+                    continue  # after the end of a shortened run (--duration)
                 self.fail(f"{key}.at", f"{_secs(at)} is after the end of the scenario "
-                          f"({_secs(duration)})")
+                          f"({self.end(duration)})")
             kind = self.choice(t["kind"], f"{key}.kind", FAULT_KINDS)
             node = self.node_ref(t["node"], f"{key}.node",
                                  *(("map",) if kind == "preference" else ()))
