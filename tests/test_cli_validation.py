@@ -166,3 +166,21 @@ def test_a_directory_named_like_a_builtin_does_not_hide_it(
     (tmp_path / "figure1").rmdir()
     (tmp_path / "figure1").write_text(builtin.read_text())
     assert load("figure1").name == "two-domains"
+
+
+@pytest.mark.parametrize(("value", "problem"), [
+    ("3s", "3s is under 4s: a Binding Update's lifetime is in units of 4 seconds "
+           "(RFC 6275 §6.1.7), so it would be sent as 0, which deletes the binding"),
+    ("500ms", "0.5s is under 4s"),
+    ("262144s", "262144s is over 262140s"),
+])
+def test_binding_lifetime_outside_what_a_bu_carries_is_refused(
+        value: str, problem: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """It used to be accepted and sent as lifetime 0: every BU a deregistration."""
+    assert main(["simulate", "--set", f"defaults.binding_lifetime={value}",
+                 "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "defaults.binding_lifetime (from --set): " + problem in err
+    with pytest.raises(ScenarioError, match=r"nodes\.mn\.binding_lifetime"):
+        load("figure1", [f"nodes.mn.binding_lifetime={value}"])
+    assert load("figure1", ["defaults.binding_lifetime=4s"]).defaults.binding_lifetime == 4.0

@@ -94,6 +94,11 @@ MAP_SELECTIONS = ("furthest", "preference", "nearest")
 FLOW_KINDS = ("cbr", "ping")
 FAULT_KINDS = ("crash", "restart", "link-down", "link-up", "preference")
 
+BU_LIFETIME_UNIT = 4.0
+"""Seconds per unit of a Binding Update's Lifetime field (RFC 6275 §6.1.7)."""
+MAX_BU_LIFETIME = 0xFFFF * BU_LIFETIME_UNIT
+"""The longest lifetime a Binding Update can carry (16 bits of 4-second units)."""
+
 CBR_HEADER_SIZE = 16
 """Octets of a CBR payload taken by flow id, sequence number and send time (hmipv6.sim.traffic)."""
 
@@ -177,7 +182,8 @@ class Parameters:
     l2_handover: float = 0.05
     """Link-layer detach -> attach gap (seconds)."""
     binding_lifetime: float = 420.0
-    """Requested binding lifetime (seconds)."""
+    """Requested binding lifetime (seconds; 4 s .. 262140 s, rounded down to a multiple of 4
+    s by the mobile node: RFC 6275 §6.1.7's 4-second units)."""
     security: str = "esp"
     """MN-MAP signalling protection: ``esp`` | ``ah`` | ``none``."""
     fh_anticipation: float = 0.05
@@ -871,8 +877,8 @@ class _Loader:
             dad=self.choice(t["dad"], f"{key}.dad", DAD_MODES) if "dad" in t else base.dad,
             l2_handover=self.duration(t["l2_handover"], f"{key}.l2_handover")
             if "l2_handover" in t else base.l2_handover,
-            binding_lifetime=self.duration(t["binding_lifetime"], f"{key}.binding_lifetime",
-                                           positive=True)
+            binding_lifetime=self.binding_lifetime(t["binding_lifetime"],
+                                                   f"{key}.binding_lifetime")
             if "binding_lifetime" in t else base.binding_lifetime,
             security=self.choice(t["security"], f"{key}.security", SECURITY_MODES)
             if "security" in t else base.security,
@@ -882,6 +888,22 @@ class _Loader:
                                                 f"{key}.simultaneous_bindings", positive=True)
             if "simultaneous_bindings" in t else base.simultaneous_bindings,
         )
+
+    def binding_lifetime(self, value: object, key: str) -> float:
+        """RFC 6275 §6.1.7: the Binding Update's Lifetime counts 4-second units in 16 bits,
+        so a lifetime under 4 s would be sent as 0 (a deregistration) and one over
+        65535 * 4 s cannot be sent: both are refused. Others are rounded down to a multiple
+        of 4 s by the mobile node."""
+        seconds = self.duration(value, key, positive=True)
+        if seconds < BU_LIFETIME_UNIT:
+            self.fail(key, f"{_secs(seconds)} is under 4s: a Binding Update's lifetime is in "
+                      "units of 4 seconds (RFC 6275 §6.1.7), so it would be sent as 0, which "
+                      "deletes the binding (a deregistration)")
+        if seconds > MAX_BU_LIFETIME:
+            self.fail(key, f"{_secs(seconds)} is over {_secs(MAX_BU_LIFETIME)}, the longest "
+                      "lifetime a Binding Update carries (65535 units of 4 seconds, "
+                      "RFC 6275 §6.1.7)")
+        return seconds
 
     def node(self, name: str, t: dict[str, Any], defaults: Parameters) -> NodeSpec:
         key = f"nodes.{name}"
