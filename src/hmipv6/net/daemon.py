@@ -192,7 +192,7 @@ class Daemon:
         self.loop = asyncio.get_running_loop()
         self.shapers = ({k: _Shaper(e) for k, e in _egress_models(sc, name, self.ports).items()}
                         if shaping else {})
-        observe(self.node, self._seen)
+        observe(self.node, self._seen, self._requested)
 
     # -- I/O set-up --------------------------------------------------------------------------
 
@@ -345,6 +345,16 @@ class Daemon:
             return False
         self.write("arrival", now, flow=probe.flow, probe=data[:PROBE.size].hex())
         return True
+
+    def _requested(self, now: float, data: bytes) -> None:
+        """A ping flow's Echo Request reached this node: logged for the handover metrics."""
+        probe = decode_probe(data)
+        if probe is None or probe.flow >= len(self.sc.flows):
+            return
+        flow = self.sc.flows[probe.flow]
+        if flow.kind == "ping" and flow.dst == self.name:
+            self.write("arrival", now, flow=probe.flow, probe=data[:PROBE.size].hex(),
+                       request=True)
 
     def service(self) -> None:
         node = self.node

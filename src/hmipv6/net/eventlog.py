@@ -11,7 +11,8 @@ A daemon (``net.daemon``) writes what the simulator's metrics would have seen, e
 - ``{"kind": "tx", "role", "local", "wireless", "data"}``: a signalling packet the node put
   on an interface (hex octets; ``local``: the node originated it), for ``Metrics.on_transmit``;
 - ``{"kind": "arrival", "flow", "probe"}``: a flow probe its application received (the
-  16-octet ``sim.traffic`` header, hex);
+  16-octet ``sim.traffic`` header, hex); with ``"request": true``, the Echo Request of a
+  ping flow to this node (data for its handovers, not a round trip);
 - ``{"kind": "fault", "fault"}``: a fault the launcher applied to the node (the control line);
 - ``{"kind": "final", "state", "sent", "egress"}``: the node's ``report.node_state`` at the
   end, the probes its sources sent and each interface's link-emulation counters
@@ -109,6 +110,8 @@ def report_from_logs(sc: Scenario, protocol: str, lines: list[dict[str, Any]],
     sinks = {f.index: Sink(f.index) for f in sc.flows}
     for f in sc.flows:
         metrics.add_flow(f.index, f.dst if f.kind == "cbr" else f.src, f.interval, f.start)
+        if f.kind == "ping":
+            metrics.add_echo_requests(f.index, f.dst, f.interval, f.start)
     states: dict[str, dict[str, Any]] = {}
     sent: dict[int, int] = {}
     for d in lines:
@@ -118,6 +121,11 @@ def report_from_logs(sc: Scenario, protocol: str, lines: list[dict[str, Any]],
         elif kind == "tx":
             metrics.on_transmit(_ORIGINATED if d["local"] else _FORWARDED, d["role"],
                                 bytes.fromhex(d["data"]), bool(d["wireless"]))
+        elif kind == "arrival" and d.get("request"):  # a ping's Echo Request at its dst
+            probe = decode_probe(bytes.fromhex(d["probe"]))
+            rec = None if probe is None else metrics.echo_requests.get(probe.flow)
+            if probe is not None and rec is not None:
+                rec.arrived(t, probe.sequence)
         elif kind == "arrival":
             payload = bytes.fromhex(d["probe"])
             probe = decode_probe(payload)

@@ -363,12 +363,15 @@ def provision(sc: Scenario, protocol: str, provisioner: Provisioner | None,
                           manual.get((spec.name, ha.name)))
 
 
-def observe(node: Node, seen: Callable[[float, bytes], bool]) -> None:
+def observe(node: Node, seen: Callable[[float, bytes], bool],
+            requested: Callable[[float, bytes], object] | None = None) -> None:
     """Watch what the node's applications receive, as a socket would: ``seen(now, data)`` gets
     the data of every UDP datagram delivered, and of every Echo Reply reaching a node other
     than a mobile node (it returns True when a flow's sink took it, and the engine then does
     not see the reply: an access router's MAP-probe replies, RFC 4140 §10, stay the
-    engine's)."""
+    engine's). ``requested(now, data)`` gets the data of every Echo Request reaching the
+    node (a ping flow's probes arriving at its destination, data like any other for the
+    destination's handovers); the engine still answers it (RFC 4443 §4.2)."""
     on_data = node.on_data
     on_icmpv6 = node.on_icmpv6
 
@@ -384,6 +387,8 @@ def observe(node: Node, seen: Callable[[float, bytes], bool]) -> None:
         if (isinstance(message, EchoReply) and not isinstance(node, MobileNode)
                 and seen(now, message.data)):
             return
+        if requested is not None and isinstance(message, EchoRequest):
+            requested(now, message.data)
         on_icmpv6(now, ifname, packet, message, tunnelled)
 
     node.on_data = data_hook  # type: ignore[method-assign]

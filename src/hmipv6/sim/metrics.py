@@ -16,7 +16,10 @@ arrives, otherwise from ``MovementDetected.map_changed`` (and ``initial`` / ``mi
 ``first_data`` is the first probe of any flow that reaches the mobile node after ``l2_up``
 (through the new access router: the radio is in one cell at a time). ``lost`` counts the
 probes of flows to that mobile node sent from ``l2_down`` (``l2_up`` for an initial
-attachment) up to ``first_data`` that never arrived.
+attachment) up to ``first_data`` that never arrived. A mobile node's data is what its
+applications receive: CBR datagrams sent to it, the Echo Replies of its own pings, and the
+Echo Requests of pings sent to it (:meth:`Metrics.add_echo_requests`: a mobile node whose
+only flow is a ping gets latency and loss too).
 
 Fast handovers (``fhmipv6``): the predictive Fast Binding Update and its FBack happen while
 the mobile node is still on the previous link, so they are held (``fbu_sent``,
@@ -206,6 +209,8 @@ class Metrics:
         self._last_down: dict[str, float] = {}
         self._last_router: dict[str, str | None] = {}
         self.flows: dict[int, FlowRecord] = {}
+        self.echo_requests: dict[int, FlowRecord] = {}
+        """Ping flows' requests at their destination (:meth:`add_echo_requests`)."""
         self._flows_to: dict[str, list[FlowRecord]] = {}
         self.by_type: Counter[str] = Counter()
         self.to_home_agent = 0
@@ -226,8 +231,19 @@ class Metrics:
     # -- flows ---------------------------------------------------------------------------------
 
     def add_flow(self, index: int, dst: str, interval: float, start: float) -> FlowRecord:
+        """The probes of flow ``index`` arriving at ``dst`` (a CBR flow's destination, a ping
+        flow's source: where its sink is)."""
         rec = FlowRecord(index, dst, interval, start)
         self.flows[index] = rec
+        self._flows_to.setdefault(dst, []).append(rec)
+        return rec
+
+    def add_echo_requests(self, index: int, dst: str, interval: float, start: float
+                          ) -> FlowRecord:
+        """The Echo Requests of ping flow ``index`` arriving at its destination ``dst``:
+        data for ``dst``'s handovers (the round trips are the sink's, :meth:`add_flow`)."""
+        rec = FlowRecord(index, dst, interval, start)
+        self.echo_requests[index] = rec
         self._flows_to.setdefault(dst, []).append(rec)
         return rec
 

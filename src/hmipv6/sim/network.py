@@ -224,7 +224,13 @@ class Network:
                 return True
             return False
 
-        observe(node, seen)
+        def requested(now: float, data: bytes) -> None:
+            probe = decode_probe(data)
+            rec = None if probe is None else metrics.echo_requests.get(probe.flow)
+            if probe is not None and rec is not None and rec.dst == name:
+                rec.arrived(now, probe.sequence)
+
+        observe(node, seen, requested)
 
     def _build_links(self, capture: bool) -> None:
         sc = self.scenario
@@ -276,6 +282,8 @@ class Network:
             self._sinks_at[at][flow.index] = sink
             self.metrics.add_flow(flow.index, flow.dst if flow.kind == "cbr" else flow.src,
                                   flow.interval, flow.start)
+            if flow.kind == "ping":
+                self.metrics.add_echo_requests(flow.index, flow.dst, flow.interval, flow.start)
             src.start()
 
     def _schedule_moves_and_faults(self) -> None:
