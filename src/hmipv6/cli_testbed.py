@@ -108,8 +108,9 @@ def _run(args: argparse.Namespace) -> int:
               f"registration {'-' if reg is None else f'{reg * 1000:.1f} ms'}, "
               f"latency {'-' if lat is None else f'{lat * 1000:.1f} ms'}, lost {h['lost']}")
     for f in rep["flows"]:
+        flight = f", in flight {f['in_flight']}" if f.get("in_flight") else ""
         print(f"flow {f['from']} -> {f['to']} {f['kind']}: sent {f['sent']}, "
-              f"received {f['received']}, lost {f['lost']}")
+              f"received {f['received']}, lost {f['lost']}{flight}")
     print(f"written: {result.out / 'report.json'}, {len(result.pcap_files)} pcaps, logs")
     for kind, path in result.sa_files.items():
         print(f"written: {path} (Wireshark {'esp_sa' if kind == 'esp_sa' else 'ikev2_decryption_table'})")

@@ -37,7 +37,7 @@ from hmipv6.core.events import Event
 from hmipv6.sim.metrics import Metrics
 from hmipv6.sim.report import assemble_report
 from hmipv6.sim.scenario import CorrespondentSpec, HomeAgentSpec, MapSpec, Scenario
-from hmipv6.sim.traffic import FlowStats, Sink, decode_probe
+from hmipv6.sim.traffic import FlowStats, Sink, decode_probe, settled_count
 
 __all__ = ["decode_event", "encode_event", "read_logs", "report_from_logs"]
 
@@ -136,7 +136,11 @@ def report_from_logs(sc: Scenario, protocol: str, lines: list[dict[str, Any]],
             states[node] = d["state"]
             for index, n in d.get("sent", {}).items():
                 sent[int(index)] = sent.get(int(index), 0) + int(n)
-    metrics.finish(sent)
-    stats: dict[int, FlowStats] = {i: s.stats(sent.get(i, 0)) for i, s in sinks.items()}
+    # Probes sent in the run's last DRAIN seconds that did not arrive are in flight, not
+    # lost (hmipv6.sim.traffic.settled_count), for the flows and the handovers alike.
+    settled = {f.index: settled_count(f, sc.duration, sent.get(f.index, 0)) for f in sc.flows}
+    metrics.finish(settled)
+    stats: dict[int, FlowStats] = {i: s.stats(sent.get(i, 0), settled.get(i))
+                                   for i, s in sinks.items()}
     security = sc.defaults.security
     return assemble_report(sc, protocol, security, metrics, stats, states, world=world)

@@ -366,7 +366,9 @@ class Metrics:
     # -- the end of the run ------------------------------------------------------------------------
 
     def finish(self, sent: dict[int, int]) -> None:
-        """Fill in first data, kinds and losses once the run is over."""
+        """Fill in first data, kinds and losses once the run is over. ``sent``: per flow,
+        the probes that had time to arrive (``hmipv6.sim.traffic.settled_count``: those in
+        flight at the end are not lost)."""
         per_mn: dict[str, list[HandoverRecord]] = {}
         for rec in self.handovers:
             per_mn.setdefault(rec.mn, []).append(rec)

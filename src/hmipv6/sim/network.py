@@ -89,7 +89,7 @@ from hmipv6.sim.scenario import (
     protocol_problem,
 )
 from hmipv6.sim.scheduler import URGENT, Scheduler, TimerHandle
-from hmipv6.sim.traffic import Sink, Source, decode_probe
+from hmipv6.sim.traffic import Sink, Source, decode_probe, settled_count
 from hmipv6.wire.ipv6 import IPv6Packet, decode
 from hmipv6.wire.pcap import PcapWriter
 
@@ -537,7 +537,10 @@ def run(scenario: Scenario | str | Path, *, protocol: str | None = None,
     net = Network(sc, protocol=protocol, capture=want_pcaps, keep_events=keep_events)
     net.run(progress)
     wall = time.perf_counter() - wall
-    net.metrics.finish({i: s.sent for i, s in net.sources.items()})
+    # Probes sent in the run's last DRAIN seconds that did not arrive are in flight, not
+    # lost (hmipv6.sim.traffic.settled_count), for the flows and the handovers alike.
+    net.metrics.finish({f.index: settled_count(f, net.sched.now, net.sources[f.index].sent)
+                        for f in sc.flows})
     report = build_report(net)
     result = SimulationResult(
         report=report,

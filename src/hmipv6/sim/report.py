@@ -30,7 +30,7 @@ from hmipv6.core.mobile_node import MobileNode
 from hmipv6.core.node import Node
 from hmipv6.sim.metrics import Metrics
 from hmipv6.sim.scenario import Scenario
-from hmipv6.sim.traffic import FlowStats
+from hmipv6.sim.traffic import FlowStats, settled_count
 
 if TYPE_CHECKING:
     from hmipv6.sim.network import Network
@@ -54,7 +54,9 @@ def build_report(net: Network) -> dict[str, Any]:
     """The report of a finished simulation."""
     sc = net.scenario
     now = net.sched.now
-    flows = {f.index: net.sinks[f.index].stats(net.sources[f.index].sent) for f in sc.flows}
+    flows = {f.index: net.sinks[f.index].stats(
+        net.sources[f.index].sent, settled_count(f, now, net.sources[f.index].sent))
+        for f in sc.flows}
     states = {name: node_state(node, net.roles[name], now) for name, node in net.nodes.items()}
     return assemble_report(sc, net.protocol, net.security, net.metrics, flows, states,
                            world="simulation")

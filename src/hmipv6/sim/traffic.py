@@ -18,8 +18,13 @@ A :class:`Sink` sits where the probes arrive: at the destination for CBR, back a
 for ping (it is fed the Echo Replies' data). It is built only from what arrives, never from
 node internals, and computes the report's per-flow numbers (SCENARIO.md):
 
-- ``received``: distinct sequence numbers that arrived; ``lost = sent - received``
-  (probes still in flight when the run ends count as lost);
+- ``received``: distinct sequence numbers that arrived;
+- ``lost``: probes that had time to arrive and did not: those sent at least :data:`DRAIN`
+  before the end of the run (:func:`settled_count`) that never arrived;
+- ``in_flight``: probes sent in the last :data:`DRAIN` of the run that had not arrived when
+  it ended: not counted as lost (a flow whose ``stop`` is the end of the run, as after
+  ``--duration``, would otherwise lose the packets still on their way). ``sent = received +
+  lost + in_flight``;
 - ``duplicated``: arrivals of a sequence number already received;
 - ``reordered``: new sequence numbers arriving after a higher one had;
 - ``max_gap``: the longest time between two consecutive arrivals (``None`` with fewer than
@@ -29,6 +34,7 @@ node internals, and computes the report's per-flow numbers (SCENARIO.md):
 
 from __future__ import annotations
 
+import math
 import struct
 from bisect import bisect_right
 from collections.abc import Callable
@@ -38,8 +44,14 @@ from typing import Protocol
 from hmipv6.sim.scheduler import Scheduler
 from hmipv6.wire.udp import UDP
 
-__all__ = ["CBR_PORT_BASE", "PROBE", "FlowSpec", "FlowStats", "Probe", "Sink", "Source",
-           "cbr_datagram", "decode_probe", "echo_fields", "encode_probe"]
+__all__ = ["CBR_PORT_BASE", "DRAIN", "PROBE", "FlowSpec", "FlowStats", "Probe", "Sink",
+           "Source", "cbr_datagram", "decode_probe", "echo_fields", "encode_probe",
+           "settled_count"]
+
+DRAIN = 1.0
+"""Seconds a probe is given to arrive before the end of the run: one sent later that has not
+arrived is in flight, not lost (far above the one-way delays of the scenarios, handovers
+included; a loss in the last second of a run is reported as in flight)."""
 
 PROBE = struct.Struct("!IId")
 """Flow id (u32), sequence number (u32), send time in simulated seconds (IEEE double)."""
@@ -97,6 +109,21 @@ def echo_fields(flow: int, sequence: int) -> tuple[int, int]:
     return flow & 0xFFFF, sequence & 0xFFFF
 
 
+def settled_count(flow: FlowSpec, end: float, sent: int, drain: float = DRAIN) -> int:
+    """How many of the ``sent`` probes of ``flow`` left at least ``drain`` seconds before
+    ``end`` (the probes that had time to arrive): those ``k`` with ``start + k * interval <
+    min(stop, end - drain)``, the times :class:`Source` sends at."""
+    limit = min(flow.stop, end - drain)
+    if limit <= flow.start:
+        return 0
+    n = math.ceil((limit - flow.start) / flow.interval)
+    while n > 0 and flow.start + (n - 1) * flow.interval >= limit:
+        n -= 1
+    while flow.start + n * flow.interval < limit:
+        n += 1
+    return min(n, sent)
+
+
 class Source:
     """Emits a flow's probes at ``start + k * interval`` until ``stop``."""
 
@@ -144,13 +171,16 @@ class FlowStats:
     max_gap: float | None
     delay_mean: float | None
     delay_max: float | None
+    in_flight: int = 0
+    """Sent in the last :data:`DRAIN` of the run and not arrived: not counted in ``lost``."""
 
     def as_report(self, *, src: str, dst: str, kind: str) -> dict[str, object]:
         """The flow's entry of ``report.json`` (format version 1 keys first)."""
         return {"from": src, "to": dst, "kind": kind, "sent": self.sent,
                 "received": self.received, "lost": self.lost, "duplicated": self.duplicated,
                 "reordered": self.reordered, "max_gap": self.max_gap,
-                "delay_mean": self.delay_mean, "delay_max": self.delay_max}
+                "delay_mean": self.delay_mean, "delay_max": self.delay_max,
+                "in_flight": self.in_flight}
 
 
 class Sink:
@@ -204,10 +234,15 @@ class Sink:
         i = bisect_right(self.arrivals, t)
         return self.arrivals[i] if i < len(self.arrivals) else None
 
-    def stats(self, sent: int) -> FlowStats:
-        """The numbers of the report, given how many probes the source sent."""
+    def stats(self, sent: int, settled: int | None = None) -> FlowStats:
+        """The numbers of the report, given how many probes the source sent and how many of
+        them had time to arrive (:func:`settled_count`; all of them when ``None``)."""
         n = len(self._seen)
-        return FlowStats(sent=sent, received=n, lost=max(sent - n, 0),
+        settled = sent if settled is None else min(settled, sent)
+        arrived_settled = sum(1 for q in self._seen if q < settled)
+        lost = max(settled - arrived_settled, 0)
+        in_flight = max(sent - settled - (n - arrived_settled), 0)
+        return FlowStats(sent=sent, received=n, lost=lost, in_flight=in_flight,
                          duplicated=self.duplicated, reordered=self.reordered,
                          max_gap=self._max_gap, delay_mean=self._delay_sum / n if n else None,
                          delay_max=self._delay_max)
