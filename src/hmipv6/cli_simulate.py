@@ -29,7 +29,8 @@ A scenario that cannot run is one line on stderr naming the file, the key and th
 argparse's (status 2). A progress bar appears when a run takes more than
 :data:`PROGRESS_AFTER` seconds of wall-clock time, on a terminal, without ``--quiet``.
 
-``scenarios`` lists the built-in scenarios, one line each.
+``scenarios`` lists the built-in scenarios, one line each: the ``description`` key of each
+file's ``[scenario]`` table.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ from hmipv6.sim import scenario as scenario_mod
 from hmipv6.sim.compare import is_map_change, pair_handovers
 from hmipv6.sim.scenario import BUILTIN_SCENARIOS, PROTOCOLS, ScenarioError
 
-__all__ = ["DESCRIPTIONS", "MAX_ROWS", "PROGRESS_AFTER", "duration_arg", "register",
+__all__ = ["MAX_ROWS", "PROGRESS_AFTER", "duration_arg", "register",
            "run_scenarios", "run_simulate"]
 
 MAX_ROWS = 20
@@ -58,21 +59,6 @@ MAX_ROWS = 20
 
 PROGRESS_AFTER = 2.0
 """Wall-clock seconds of a run before its progress bar appears."""
-
-DESCRIPTIONS = {
-    "figure1": "RFC 4140 Figure 1: one MAP over two ARs; the MN moves AR1 -> AR2 at 8 s "
-               "(intra-domain) under CBR from the CN; 20 s",
-    "two-domains": "two MAP domains: an intra-domain move at 10 s, an inter-domain move "
-                   "(new MAP, BU to the HA) at 20 s",
-    "dynamic-discovery": "RFC 4140 §10 dynamic MAP discovery: two stacked MAPs; one MN selects "
-                         "'furthest', one 'nearest'",
-    "map-failure": "two MAPs, probing ARs; map1 crashes at 8 s and restarts at 14 s, map2's "
-                   "preference drops at 20 s",
-    "route-optimisation": "a CN accepting BUs (return routability), a far-away HA; CBR to the "
-                          "MN and ping from it",
-    "many-mobiles": "1000 MNs random-walking a 4 x 5 grid of 20 ARs under 4 MAPs (generated)",
-}
-"""One line per built-in scenario (as in hmipv6/scenarios/README.md)."""
 
 _FILES_HELP = {
     "report": "the report (format hmipv6-report/1): handovers, flows, signalling, node state",
@@ -155,23 +141,14 @@ def _protocol_list(text: str) -> list[str]:
 
 
 def run_scenarios(args: argparse.Namespace) -> int:
-    """Print the built-in scenarios, one line each."""
+    """Print the built-in scenarios, one line each: the ``description`` of each file."""
     del args
     width = max(len(n) for n in BUILTIN_SCENARIOS)
     for name in BUILTIN_SCENARIOS:
-        print(f"{name:<{width}}  {DESCRIPTIONS.get(name) or _header_line(name)}")
+        path = scenario_mod.builtin_path(name)
+        description = scenario_mod.description_of(path) if path is not None else ""
+        print(f"{name:<{width}}  {description or '(no description)'}")
     return 0
-
-
-def _header_line(name: str) -> str:
-    """The first comment line of a built-in scenario file (for one not in DESCRIPTIONS)."""
-    path = scenario_mod.builtin_path(name)
-    if path is None:
-        return ""
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.startswith("#"):
-            return line.lstrip("# ").strip()
-    return ""
 
 
 # --------------------------------------------------------------------------------------------

@@ -73,6 +73,7 @@ __all__ = [
     "Scenario",
     "ScenarioError",
     "builtin_path",
+    "description_of",
     "load",
     "loads",
     "parse_bandwidth",
@@ -380,6 +381,8 @@ class Scenario:
     """Sorted by time (then by file order)."""
     static_routes: tuple[StaticRoute, ...] = ()
     manual_sas: tuple[ManualSAs, ...] = ()
+    description: str = ""
+    """One line saying what the scenario shows (``hmipv6 scenarios`` prints it)."""
     interfaces: Mapping[str, tuple[InterfaceSpec, ...]] = field(compare=False,
                                                                default_factory=dict)
     routing: RoutingTables | None = field(compare=False, default=None, repr=False)
@@ -422,6 +425,18 @@ def builtin_path(name: str) -> Path | None:
     if name not in BUILTIN_SCENARIOS:
         return None
     return Path(str(resources.files("hmipv6") / "scenarios" / f"{name}.toml"))
+
+
+def description_of(path: str | Path) -> str:
+    """``[scenario] description`` of a scenario file, read without validating the rest (so
+    listing scenarios is fast); ``""`` when absent or unreadable."""
+    try:
+        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return ""
+    section = raw.get("scenario")
+    text = section.get("description") if isinstance(section, dict) else None
+    return text if isinstance(text, str) else ""
 
 
 def load(path_or_name: str | Path, overrides: Sequence[str] = (), *, seed: int | None = None,
@@ -483,7 +498,7 @@ def protocol_problem(protocol: str, profile: str) -> str | None:
 
 _TOP_KEYS = ("scenario", "defaults", "nodes", "links", "cells", "moves", "flows", "faults",
              "routes", "sas", "generate")
-_SCENARIO_KEYS = ("name", "duration", "seed", "protocol", "profile")
+_SCENARIO_KEYS = ("name", "description", "duration", "seed", "protocol", "profile")
 _PARAM_KEYS = ("ra_interval", "dad", "l2_handover", "binding_lifetime", "security",
                "fh_anticipation", "simultaneous_bindings")
 _ROLE_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -799,6 +814,7 @@ class _Loader:
         seed = self.integer(s.get("seed", 1), "scenario.seed", 0)
         name = self.string(s.get("name", Path(self.source.split(" (")[0]).stem),
                            "scenario.name")
+        description = self.string(s.get("description", ""), "scenario.description")
         protocol = self.choice(s.get("protocol", "hmipv6"), "scenario.protocol", PROTOCOLS)
         profile = self.choice(s.get("profile", "rfc4140"), "scenario.profile", PROFILES)
         defaults = self.parameters(self.table(raw.get("defaults", {}), "defaults", _PARAM_KEYS),
@@ -831,7 +847,8 @@ class _Loader:
         static = self.static_routes(nodes)
         manual = self.manual_sas(nodes, defaults, profile)
         routing = self.routing(nodes, links, static)
-        return Scenario(source=self.source, name=name, duration=duration, seed=seed,
+        return Scenario(source=self.source, name=name, description=description,
+                        duration=duration, seed=seed,
                         protocol=protocol, profile=profile, defaults=defaults,
                         nodes=MappingProxyType(nodes), links=tuple(links), cells=tuple(cells),
                         moves=moves, flows=flows, faults=faults, static_routes=static,
