@@ -9,7 +9,7 @@ against the scenario, so a run that cannot happen stops before anything is writt
 It then runs the scenario once per protocol with :func:`hmipv6.sim.network.run`:
 ``--protocol P`` runs one, otherwise ``--compare`` (default ``mipv6,hmipv6``) runs each on
 the same scenario and seed. Each run's report dict (format
-``hmipv6-report/1``, /work/shared/design/SCENARIO.md) is written as JSON; nothing here edits
+``hmipv6-report/1``, docs/report.md) is written as JSON; nothing here edits
 it, so the files are the contract and the table is a view of them.
 
 Output directory (``--out``, default ``hmipv6-out``)::

@@ -1,4 +1,4 @@
-"""Scenario files (format version 1, /work/shared/design/SCENARIO.md): TOML in, typed values out.
+"""Scenario files (format version 1, docs/scenario.md): TOML in, typed values out.
 
 Theory of operation
 -------------------
@@ -25,10 +25,10 @@ links are ``eth0``, ``eth1``, ... in ``[[links]]`` order; an access router's cel
 node's radio are ``wlan0``), mobile nodes' interface identifiers (from the name when absent),
 and the routing tables (:attr:`Scenario.routing`).
 
-Additions to SCENARIO.md's keys (documented in ``hmipv6/scenarios/README.md``): ``queue`` on
-``[[links]]`` and ``[[cells]]``, ``detach`` in ``[[moves]]``, ``peer`` and ``value`` in
-``[[faults]]``, ``[[routes]]`` (static next hops), ``[[sas]]`` (manually keyed SAs, as
-``ip xfrm state add`` lines), and ``[generate.mobile_nodes]``.
+Every key, default and unit is documented in ``docs/scenario.md`` (``tests/test_docs.py``
+checks it against the tables below), among them ``[[routes]]`` (static next hops),
+``[[sas]]`` (manually keyed SAs, as ``ip xfrm state add`` lines) and
+``[generate.mobile_nodes]``.
 """
 
 from __future__ import annotations
@@ -889,6 +889,10 @@ class _Loader:
                   self.duration(v[1], f"{key}.ra_interval[1]", positive=True))
             if ra[0] > ra[1]:
                 self.fail(f"{key}.ra_interval", "MinRtrAdvInterval is greater than MaxRtrAdvInterval")
+            if ra[0] < 0.03 or ra[1] < 0.07:
+                # RFC 6275 §7.5: MinRtrAdvInterval >= 0.03 s, MaxRtrAdvInterval >= 0.07 s.
+                self.fail(f"{key}.ra_interval", f"[{_secs(ra[0])}, {_secs(ra[1])}]: RFC 6275 §7.5 "
+                          "allows MinRtrAdvInterval >= 30ms and MaxRtrAdvInterval >= 70ms")
         return Parameters(
             ra_interval=ra,
             dad=self.choice(t["dad"], f"{key}.dad", DAD_MODES) if "dad" in t else base.dad,
