@@ -69,8 +69,22 @@ EVENTS: tuple[tuple[str, str, str], ...] = (
     ("ba_received", "<", "#9467bd"),
     ("home_ba_received", "D", "#8c564b"),
     ("first_data", "*", "#000000"),
+    ("fbu_sent", "P", "#e377c2"),
+    ("fback_received", "X", "#bcbd22"),
+    ("una_sent", "h", "#7f7f7f"),
 )
-"""The timeline events drawn, in order, with their marker and colour."""
+"""The timeline events drawn, in order, with their marker and colour (the last three only in
+``fhmipv6`` reports: the fast handover's FBU, FBack and UNA)."""
+
+FAST_EVENTS = ("fbu_sent", "fback_received", "una_sent")
+
+_MARKER_SIZE = 42
+"""Scatter marker area (points squared)."""
+_CLUSTER = 0.015
+"""Events closer than this fraction of the axis span share a spot: they are stacked
+vertically inside their row so that no marker hides another."""
+_STACK_STEP = 0.2
+"""Vertical distance (in rows) between stacked markers."""
 
 MAX_TIMELINE_NODES = 4
 MAX_TIMELINE_ROWS = 12
@@ -149,6 +163,12 @@ def _empty(ax: Any, text: str) -> None:
 
 def plot_timeline(reports: Mapping[str, Report], path: str | Path) -> None:
     """Handover timelines: a panel per mobile node (bounded sample), a row per handover."""
+    with _style():
+        _save(_timeline_figure(reports), path)
+
+
+def _timeline_figure(reports: Mapping[str, Report]) -> Figure:
+    """The figure of :func:`plot_timeline` (drawn inside :func:`_style`)."""
     protocols = list(reports)
     per_mn: dict[str, list[tuple[str, Mapping[str, Any]]]] = {}
     for proto in protocols:
@@ -159,24 +179,27 @@ def plot_timeline(reports: Mapping[str, Report], path: str | Path) -> None:
     rows = {mn: _timeline_rows(per_mn[mn], len(protocols)) for mn in shown}
     heights = [max(1, len(rows[mn])) for mn in shown] or [1]
     total = sum(heights)
-    with _style():
-        fig = _figure(10.0, min(2.0 + 0.32 * total + 0.5 * len(heights), 14.0))
-        axes = fig.subplots(len(heights), 1, squeeze=False,
-                            gridspec_kw={"height_ratios": heights})[:, 0]
-        title = "Handover timelines (ms from link-layer down; initial attachments from their " \
-                "first event)"
-        if len(names) > len(shown):
-            title += f"\nfirst {len(shown)} of {len(names)} mobile nodes"
-        fig.suptitle(title)
-        if not shown:
-            _empty(axes[0], "no handovers in the report")
-        for ax, mn in zip(axes, shown, strict=False):
-            _timeline_panel(ax, mn, rows[mn], len(per_mn[mn]), len(protocols) > 1)
-        handles = axes[0].get_legend_handles_labels()[0]
-        if shown and handles:
-            fig.legend(handles, [k for k, _, _ in EVENTS], loc="outside lower center",
-                       ncols=len(EVENTS), frameon=False)
-        _save(fig, path)
+    fast = any(isinstance(h.get("timeline"), Mapping) and any(
+        h["timeline"].get(k) is not None for k in FAST_EVENTS)
+        for items in per_mn.values() for _, h in items)
+    events = tuple(e for e in EVENTS if fast or e[0] not in FAST_EVENTS)
+    fig = _figure(10.0, min(2.0 + 0.5 * total + 0.5 * len(heights), 14.0))
+    axes = fig.subplots(len(heights), 1, squeeze=False,
+                        gridspec_kw={"height_ratios": heights})[:, 0]
+    title = "Handover timelines (ms from link-layer down; initial attachments from their " \
+            "first event)"
+    if len(names) > len(shown):
+        title += f"\nfirst {len(shown)} of {len(names)} mobile nodes"
+    fig.suptitle(title)
+    if not shown:
+        _empty(axes[0], "no handovers in the report")
+    for ax, mn in zip(axes, shown, strict=False):
+        _timeline_panel(ax, mn, rows[mn], len(per_mn[mn]), len(protocols) > 1, events)
+    handles = axes[0].get_legend_handles_labels()[0]
+    if shown and handles:
+        fig.legend(handles, [k for k, _, _ in events], loc="outside lower center",
+                   ncols=min(len(events), 6), frameon=False)
+    return fig
 
 
 def _timeline_rows(items: list[tuple[str, Mapping[str, Any]]], n_protocols: int
@@ -192,13 +215,34 @@ def _timeline_rows(items: list[tuple[str, Mapping[str, Any]]], n_protocols: int
     return out[:MAX_TIMELINE_ROWS]
 
 
+def _stacked(xs: Mapping[str, float], limit: float) -> dict[str, float]:
+    """A vertical offset (in rows) for each event so that events at (nearly) the same time
+    are drawn one above the other, centred on the row, instead of on top of each other."""
+    out: dict[str, float] = {}
+    order = sorted(xs, key=lambda k: xs[k])
+    group: list[str] = []
+
+    def flush() -> None:
+        for i, k in enumerate(group):
+            out[k] = (i - (len(group) - 1) / 2) * _STACK_STEP
+        group.clear()
+
+    for k in order:
+        if group and xs[k] - xs[group[0]] > _CLUSTER * limit:
+            flush()
+        group.append(k)
+    flush()
+    return out
+
+
 def _timeline_panel(ax: Any, mn: str, rows: list[tuple[str, Mapping[str, Any]]], total: int,
-                    comparing: bool) -> None:
+                    comparing: bool,
+                    events: tuple[tuple[str, str, str], ...] = EVENTS) -> None:
     offsets: list[tuple[float, dict[str, float | None]]] = []  # (reference time, ms offsets)
     for _, h in rows:
         raw = h.get("timeline")
         tl: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
-        times = {k: _num(tl.get(k)) for k, _, _ in EVENTS}
+        times = {k: _num(tl.get(k)) for k, _, _ in events}
         known = [t for t in times.values() if t is not None]
         ref = times["l2_down"] if times["l2_down"] is not None else (min(known) if known else 0.0)
         offsets.append((ref, {k: None if t is None else (t - ref) * 1000.0
@@ -215,21 +259,24 @@ def _timeline_panel(ax: Any, mn: str, rows: list[tuple[str, Mapping[str, Any]]],
         xs = [min(v, limit) for v in off.values() if v is not None]
         if xs:
             ax.plot([min(xs), max(xs)], [y, y], color="#bbbbbb", linewidth=1.5, zorder=1)
-        for key, marker, colour in EVENTS:
+        dy = _stacked({k: min(v, limit) for k, v in off.items() if v is not None}, limit)
+        for key, marker, colour in events:
             v = off[key]
             if v is not None:
-                ax.scatter([min(v, limit)], [y], marker=marker, color=colour, s=42,
-                           zorder=2, label=key if y == 0 else None)
+                ax.scatter([min(v, limit)], [y + dy[key]], marker=marker, color=colour,
+                           s=_MARKER_SIZE, zorder=2, label=key if y == 0 else None)
                 if v > limit:
-                    ax.annotate(f"{key} at {v:.0f} ms", (limit, y), xytext=(-9, 0),
+                    ax.annotate(f"{key} at {v:.0f} ms", (limit, y + dy[key]), xytext=(-9, 0),
                                 textcoords="offset points", ha="right", va="center",
                                 fontsize=7, color=colour)
             elif y == 0:  # keep one legend entry per event even when absent in row 0
-                ax.scatter([], [], marker=marker, color=colour, s=42, label=key)
+                ax.scatter([], [], marker=marker, color=colour, s=_MARKER_SIZE, label=key)
         kind = h.get("kind", "?")
         prefix = f"{proto}: " if comparing else ""
         labels.append(f"{prefix}{_label(h)} {kind} @ {ref:.3f} s")
-    ax.set_xlim(-0.03 * limit, limit * 1.03)
+    # A predictive fast handover's FBU and FBack come before l2_down: negative offsets.
+    low = min([0.0, *(v for v in moves or every)])
+    ax.set_xlim(low - 0.03 * (limit - low), limit * 1.03)
     ax.set_yticks(range(len(rows)), labels)
     ax.set_ylim(len(rows) - 0.5, -0.5)
     ax.set_xlabel("ms since l2_down")
@@ -265,30 +312,47 @@ def plot_handovers(reports: Mapping[str, Report], path: str | Path) -> None:
         note = f"; {len(keys) - len(moves)} initial attachment(s) not shown"
         keys = moves
         table = {p: {k: h for k, h in t.items() if k in set(moves)} for p, t in table.items()}
-    aggregate = len(keys) > MAX_HANDOVER_BARS
     with _style():
-        fig = _figure(10.0, 6.0)
-        ax_lat, ax_lost = fig.subplots(2, 1)
-        if aggregate:
-            groups, lat, lost, counts = _by_kind(protocols, table)
-            present = None
-            fig.suptitle(f"Handovers by kind, mean of {len(keys)} handovers "
-                         f"(n = handovers with a value){note}")
-        else:
-            groups = [_bar_label(k, table, protocols) for k in keys]
-            lat = {p: [_ms(table[p].get(k, {}).get("latency")) for k in keys] for p in protocols}
-            lost = {p: [_num(table[p].get(k, {}).get("lost")) for k in keys] for p in protocols}
-            counts = None
-            present = {p: [k in table[p] for k in keys] for p in protocols}
-            fig.suptitle(f"Latency and packets lost per handover{note}")
-        _bars(ax_lat, groups, lat, counts, "latency (ms)", "{:.1f}", present)
-        _bars(ax_lost, groups, lost, counts, "packets lost", "{:g}", present)
+        fig = _handovers_figure(protocols, keys, table, note)
         _save(fig, path)
+
+
+def _handovers_figure(protocols: Sequence[str], keys: list[tuple[str, int]],
+                      table: dict[str, dict[tuple[str, int], Mapping[str, Any]]],
+                      note: str) -> Figure:
+    """The figure of :func:`plot_handovers` (drawn inside :func:`_style`). The figure widens
+    with the number of bars so that the group labels below the axis do not overlap."""
+    aggregate = len(keys) > MAX_HANDOVER_BARS
+    n_groups = len({str(h.get("kind", "?")) for t in table.values() for h in t.values()}) \
+        if aggregate else len(keys)
+    width = min(max(10.0, 0.5 * n_groups * max(2, len(protocols))), 24.0)
+    fig = _figure(width, 6.0)
+    ax_lat, ax_lost = fig.subplots(2, 1)
+    if aggregate:
+        groups, lat, lost, counts = _by_kind(protocols, table)
+        present = None
+        fig.suptitle(f"Handovers by kind, mean of {len(keys)} handovers "
+                     f"(n = handovers with a value){note}")
+    else:
+        groups = [_bar_label(k, table, protocols) for k in keys]
+        lat = {p: [_ms(table[p].get(k, {}).get("latency")) for k in keys] for p in protocols}
+        lost = {p: [_num(table[p].get(k, {}).get("lost")) for k in keys] for p in protocols}
+        counts = None
+        present = {p: [k in table[p] for k in keys] for p in protocols}
+        fig.suptitle(f"Latency and packets lost per handover{note}")
+    _bars(ax_lat, groups, lat, counts, "latency (ms)", "{:.1f}", present)
+    _bars(ax_lost, groups, lost, counts, "packets lost", "{:g}", present)
+    return fig
 
 
 def _ms(value: object) -> float | None:
     v = _num(value)
     return None if v is None else v * 1000.0
+
+
+_SHORT_KINDS = {"intra-domain": "intra", "inter-domain": "inter", "fast-predictive": "fast-pred",
+                "fast-reactive": "fast-react"}
+"""Handover kinds as group labels write them (short enough not to run into the next)."""
 
 
 def _bar_label(key: tuple[str, int], table: Mapping[str, Mapping[tuple[str, int],
@@ -297,8 +361,8 @@ def _bar_label(key: tuple[str, int], table: Mapping[str, Mapping[tuple[str, int]
     for p in protocols:
         h = table[p].get(key)
         if h is not None:
-            kinds = sorted({str(table[q][key].get("kind", "?")) for q in protocols
-                            if key in table[q]})
+            kinds = sorted({_SHORT_KINDS.get(k, k) for q in protocols if key in table[q]
+                            for k in (str(table[q][key].get("kind", "?")),)})
             at = handover_time(h)
             when = "" if at is None else f" @ {at:.3f} s"
             return f"{key[0]}{when}\n{_label(h)}\n{'/'.join(kinds)}"
@@ -349,7 +413,9 @@ def _bars(ax: Any, groups: Sequence[str], values: Mapping[str, Sequence[float | 
             if counts is not None:
                 t += f"\nn={counts[p][j]}"
             texts.append(t)
-        ax.bar_label(bars, texts, fontsize=7, padding=2)
+        # Many narrow bars: values written upwards, so neighbouring labels do not overlap.
+        dense = len(groups) * len(protocols) > 10
+        ax.bar_label(bars, texts, fontsize=7, padding=2, rotation=90 if dense else 0)
     ax.set_xticks(range(len(groups)), groups, fontsize=7)
     pad = max(0.6, (4 - len(groups)) / 2)  # one or two groups: keep bars a sensible width
     ax.set_xlim(-pad, len(groups) - 1 + pad)
