@@ -12,7 +12,8 @@ the same scenario and seed. Each run's report dict (format
 ``hmipv6-report/1``, docs/report.md) is written as JSON; nothing here edits
 it, so the files are the contract and the table is a view of them.
 
-Output directory (``--out``, default ``hmipv6-out``)::
+Output directory (``--out``, default ``hmipv6-out``; the files of an earlier run listed here
+are removed first, :data:`OWNED`)::
 
     report.json                    one protocol                (report-<protocol>.json each when comparing)
     pcap/<link>.pcap               every link and cell         (pcap/<protocol>/<link>.pcap when comparing)
@@ -51,7 +52,7 @@ from hmipv6.sim import scenario as scenario_mod
 from hmipv6.sim.compare import is_map_change, pair_handovers
 from hmipv6.sim.scenario import BUILTIN_SCENARIOS, PROTOCOLS, ScenarioError
 
-__all__ = ["MAX_ROWS", "PROGRESS_AFTER", "duration_arg", "register",
+__all__ = ["MAX_ROWS", "OWNED", "PROGRESS_AFTER", "clear_outputs", "duration_arg", "register",
            "run_scenarios", "run_simulate"]
 
 MAX_ROWS = 20
@@ -181,6 +182,9 @@ def run_simulate(args: argparse.Namespace) -> int:
             protocols_from="--protocol" if args.protocol is not None else "--compare")
     except ScenarioError as e:
         return _error(str(e))
+    if args.export_sa is not None and not args.export_sa.resolve().parent.is_dir():
+        # Found out now, not after the run (as the testbed does).
+        return _error(f"--export-sa {args.export_sa}: no such directory")
     if scenario.defaults.security == "none":
         print(UNPROTECTED_WARNING.format(cmd="hmipv6 simulate"), file=sys.stderr)
 
@@ -192,6 +196,7 @@ def run_simulate(args: argparse.Namespace) -> int:
     files: list[tuple[Path, str]] = []
     try:
         out.mkdir(parents=True, exist_ok=True)
+        clear_outputs(out, OWNED)
     except OSError as e:
         return _error(f"cannot create {out}: {e.strerror or e}")
     for proto in protocols:
@@ -233,6 +238,25 @@ def run_simulate(args: argparse.Namespace) -> int:
     if not args.quiet:
         print_comparison(reports, files, console=_console())
     return 0
+
+
+OWNED = ("report.json", "report-*.json", "pcap", "timeline.png", "handovers.png",
+         "signalling.png")
+"""What ``simulate`` writes in ``--out``: removed before a run, so a reused directory never
+mixes this run's files with an earlier run's (a report of a protocol not run this time)."""
+
+
+def clear_outputs(out: Path, owned: Sequence[str]) -> None:
+    """Remove the files and folders matching ``owned`` (glob patterns) directly in ``out``;
+    nothing else in it is touched."""
+    import shutil
+
+    for pattern in owned:
+        for path in sorted(out.glob(pattern)):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
 
 
 def _console() -> Console:

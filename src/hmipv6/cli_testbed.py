@@ -28,7 +28,7 @@ from hmipv6.cli_simulate import duration_arg
 from hmipv6.errors import HMIPv6Error
 from hmipv6.sim.scenario import PROTOCOLS
 
-__all__ = ["register"]
+__all__ = ["register", "summary_lines"]
 
 
 def register(sub: Any) -> None:
@@ -100,21 +100,45 @@ def _run(args: argparse.Namespace) -> int:
     except HMIPv6Error as e:
         print(f"hmipv6 testbed: {e}", file=sys.stderr)
         return 2
-    rep = result.report
-    for h in rep["handovers"]:
-        lat = h["latency"]
-        reg = h["registration"]
-        print(f"{h['mn']}: {h['from']} -> {h['to']} {h['kind']}: "
-              f"registration {'-' if reg is None else f'{reg * 1000:.1f} ms'}, "
-              f"latency {'-' if lat is None else f'{lat * 1000:.1f} ms'}, lost {h['lost']}")
-    for f in rep["flows"]:
-        flight = f", in flight {f['in_flight']}" if f.get("in_flight") else ""
-        print(f"flow {f['from']} -> {f['to']} {f['kind']}: sent {f['sent']}, "
-              f"received {f['received']}, lost {f['lost']}{flight}")
+    for line in summary_lines(result.report):
+        print(line)
     print(f"written: {result.out / 'report.json'}, {len(result.pcap_files)} pcaps, logs")
     for kind, path in result.sa_files.items():
         print(f"written: {path} (Wireshark {'esp_sa' if kind == 'esp_sa' else 'ikev2_decryption_table'})")
     return 0
+
+
+def _shown(value: object) -> str:
+    """A report value as the summary prints it: ``-`` for a missing one (never ``None``)."""
+    return "-" if value is None else str(value)
+
+
+def _ms(value: object) -> str:
+    return f"{value * 1000:.1f} ms" if isinstance(value, int | float) else "-"
+
+
+def summary_lines(rep: dict[str, Any]) -> list[str]:
+    """One line per handover and per flow of a testbed report (no Python ``None``: a first
+    attachment is ``-> ar1``, a missing value ``-``)."""
+    from hmipv6.sim.compare import is_map_change
+
+    lines = []
+    for h in rep["handovers"]:
+        if is_map_change(h):
+            move = f"MAP change at {h['to']}"
+        elif h.get("from") is None:
+            move = f"-> {_shown(h.get('to'))}"
+        else:
+            move = f"{h['from']} -> {_shown(h.get('to'))}"
+        lines.append(f"{h['mn']}: {move} {_shown(h.get('kind'))}: "
+                     f"registration {_ms(h.get('registration'))}, "
+                     f"latency {_ms(h.get('latency'))}, lost {_shown(h.get('lost'))}")
+    for f in rep["flows"]:
+        flight = f", in flight {f['in_flight']}" if f.get("in_flight") else ""
+        lines.append(f"flow {f['from']} -> {f['to']} {f['kind']}: sent {_shown(f.get('sent'))}, "
+                     f"received {_shown(f.get('received'))}, lost {_shown(f.get('lost'))}"
+                     f"{flight}")
+    return lines
 
 
 def _node(args: argparse.Namespace) -> int:

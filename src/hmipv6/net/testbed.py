@@ -15,7 +15,8 @@ every daemon gets ``stop``, writes its final state and exits; the logs are repla
 report (:func:`hmipv6.net.eventlog.report_from_logs`, ``"world": "testbed"``), and the
 topology is deleted whatever happened.
 
-Output directory::
+Output directory (``report.json``, ``pcap/`` and ``logs/`` of an earlier run are removed
+first)::
 
     report.json            format hmipv6-report/1, times in wall-clock seconds since t0
     pcap/<link>.pcap       Ethernet (LINKTYPE 1) captures, timestamps = seconds since t0
@@ -53,6 +54,7 @@ from __future__ import annotations
 
 import os
 import select
+import shutil
 import socket
 import subprocess
 import sys
@@ -228,6 +230,12 @@ def run(scenario: str | Path, *, overrides: tuple[str, ...] = (), duration: floa
               protocols=(protocol,) if protocol else ())
     proto = protocol or sc.protocol
     out = Path(out)
+    # A reused --out keeps nothing of an earlier run: its report, captures and logs go.
+    for old in (out / "report.json",):
+        old.unlink(missing_ok=True)
+    for folder in (out / "pcap", out / "logs"):
+        if folder.is_dir() and not folder.is_symlink():
+            shutil.rmtree(folder)
     (out / "logs").mkdir(parents=True, exist_ok=True)
     logs = {n: out / "logs" / f"{n}.jsonl" for n in sc.nodes if nodes is None or n in nodes}
     for n in logs:

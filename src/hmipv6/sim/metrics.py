@@ -34,9 +34,10 @@ opens a record with no link-layer edges (``link`` false, ``from`` = ``to`` = the
 access router) starting at ``map_change`` (the selection); its latency and loss run from
 there. ``MapFailed`` / ``MapRecovered`` of every node are kept in ``map_events``.
 
-Signalling (SCENARIO.md ``signalling``) is counted at the sending interface from the packet
+Signalling (docs/report.md ``signalling``) is counted at the sending interface from the packet
 octets (:func:`classify`): the header chain is walked through tunnels to the innermost
-ICMPv6 / Mobility Header message. A message is counted once, by the node that originated it
+ICMPv6 / Mobility Header message or IKEv2 datagram (UDP port 500, under rfc5380). A message
+is counted once, by the node that originated it
 (its innermost source is one of the sender's addresses); ESP-protected signalling is opaque
 (it may be encrypted), so it is counted by who sends it: ``BU`` from a mobile node, ``BA``
 from a MAP or home agent. ``to_home_agent`` / ``to_correspondents`` / ``to_maps`` count
@@ -82,6 +83,8 @@ FMIPV6_SUBTYPES = {2: "RtSolPr", 3: "PrRtAdv"}
 """ICMPv6 type 154 subtypes counted as signalling (RFC 5568 §6.1)."""
 FAST_KINDS = ("fast-predictive", "fast-reactive")
 """Handover kinds of ``fhmipv6`` (additive to SCENARIO.md's)."""
+IKE_PORT = 500
+"""UDP port of IKEv2 (RFC 7296 §2.11): its messages count as signalling (``IKEv2``)."""
 _EXT = frozenset((0, 43, 60))
 
 
@@ -89,7 +92,8 @@ def classify(data: bytes) -> tuple[str, bytes, bytes] | None:
     """``(kind, innermost source, innermost destination)`` of a signalling packet, or None.
 
     ``kind`` is a name of :data:`ICMP_TYPES` / :data:`MH_TYPES`, ``"ESP"`` for an ESP payload
-    (opaque) or ``"MH?"`` for an unknown Mobility Header type."""
+    (opaque), ``"IKEv2"`` for a UDP datagram to or from port 500 (the rfc5380 profile's RCoA
+    and key exchange) or ``"MH?"`` for an unknown Mobility Header type."""
     off = 0
     n = len(data)
     while True:
@@ -120,6 +124,11 @@ def classify(data: bytes) -> tuple[str, bytes, bytes] | None:
             if n <= p + 2:
                 return None
             return MH_TYPES.get(data[p + 2], "MH?"), src, dst
+        if nh == 17:  # RFC 7296 §2.11: IKEv2 runs over UDP port 500 (rfc5380 profile)
+            if n >= p + 4 and IKE_PORT in (int.from_bytes(data[p:p + 2], "big"),
+                                           int.from_bytes(data[p + 2:p + 4], "big")):
+                return "IKEv2", src, dst
+            return None
         if nh == 50:
             return "ESP", src, dst
         return None
@@ -354,8 +363,8 @@ class Metrics:
         if kind == "ESP":
             kind = "BU" if sender_role == "mobile-node" else "BA"
         self.by_type[kind] += 1
-        if kind in ICMP_TYPES.values():
-            return
+        if kind in ICMP_TYPES.values() or kind == "IKEv2":
+            return  # to_* count Mobility Header messages only
         if dst in self._ha:
             self.to_home_agent += 1
         elif dst in self._cn:
