@@ -33,6 +33,10 @@ shows ``icv`` ``"good"`` and the Next Header inside, and the decrypted payload f
 decoded as any other (its checksum over the effective addresses). A failing ICV shows as
 ``icv`` ``"bad"`` with the payload left opaque.
 
+``--filter TYPES`` and ``--address ADDR`` show only the packets holding one of those message
+types, or to or from that address or prefix (:mod:`hmipv6.decode_filter`); packet numbers
+stay those of the capture.
+
 A packet that does not decode prints ``packet N: malformed: <field> at offset <k>: <reason>``
 (offsets count from the start of the captured frame) and decoding goes on. Exit status: 0 when
 every packet decoded, 1 when any was malformed, 2 for usage errors and unreadable inputs.
@@ -60,6 +64,7 @@ from hmipv6.core.ipsec.esp import open_octets
 from hmipv6.core.ipsec.sad import SecurityAssociation
 from hmipv6.core.ipsec.wireshark import parse_esp_sa_table
 from hmipv6.core.security import SecurityDrop
+from hmipv6.decode_filter import FilterError, PacketFilter
 from hmipv6.errors import DecodeError, LocalProtocolError
 from hmipv6.wire import pcap
 from hmipv6.wire.ipv6 import (
@@ -510,6 +515,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--esp-sa", action="append", default=[], metavar="FILE",
                    help="open ESP with these SAs (a Wireshark esp_sa table, as --export-sa "
                         "writes it): ICV checked, payload decrypted and decoded")
+    p.add_argument("--filter", action="append", default=[], metavar="TYPES",
+                   help="show only packets holding one of these message types, comma-"
+                        "separated: bu, ba, be, brr, hoti, hot, coti, cot, fbu, fback, fna, "
+                        "hi, hack, mh (any Mobility Header), rs, ra, ns, na, redirect, "
+                        "rtsolpr, prrtadv, echo, esp, ah, udp, ike, or a header name as "
+                        "printed (binding_update); with --esp-sa, BUs and BAs inside ESP "
+                        "match too")
+    p.add_argument("--address", action="append", default=[], metavar="ADDR",
+                   help="show only packets to or from this IPv6 address or prefix (any IPv6 "
+                        "header, tunnelled ones included, or a home address they carry; "
+                        "repeatable)")
     p.set_defaults(handler=run)
 
 
@@ -559,6 +575,10 @@ def run(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] | Non
     link = _LINKS[args.link]
     malformed = False
     try:
+        try:
+            shown = PacketFilter.parse(getattr(args, "filter", []), getattr(args, "address", []))
+        except FilterError as e:
+            raise UsageError(str(e)) from None
         esp = _esp_sas(args.esp_sa)
         sources = _sources(args)
         multi = len(sources) > 1
@@ -584,6 +604,8 @@ def run(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] | Non
                 if multi and source is not None:
                     rec = {"source": source, **rec}
                 malformed |= "error" in rec
+                if not shown.matches(rec):
+                    continue
                 if args.json:
                     print(json.dumps(rec), file=out)
                 else:
