@@ -12,6 +12,11 @@ if ! command -v tshark >/dev/null 2>&1 || ! command -v ip >/dev/null 2>&1; then
     echo "note: tshark/iproute2 missing and not root: oracle/netns tests will be skipped" >&2
   fi
 fi
+# A minimal Debian 12 image has no pip.
+if ! python3 -m pip --version >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pip >/dev/null
+fi
 # Debian's own python3 is "externally managed" (PEP 668); this is a disposable test machine.
 export PIP_BREAK_SYSTEM_PACKAGES=1
 python3 -m pip install -q --disable-pip-version-check -e '.[test]'
