@@ -7,7 +7,12 @@ from __future__ import annotations
 import csv
 import math
 import os
+import signal
+import socket
 import statistics
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +20,7 @@ import pytest
 
 from hmipv6.cli import main
 from hmipv6.study.execute import execute_run
-from hmipv6.study.runner import WORKER_DIED, run_study
+from hmipv6.study.runner import WORKER_DIED, ClusterError, run_dask, run_study
 from hmipv6.study.spec import RunSpec, Study, loads_study
 from hmipv6.study.tables import aggregate_table, tidy_table, write_table
 
@@ -211,3 +216,41 @@ def test_the_cli_refuses_a_bad_study_in_one_line(tmp_path: Path,
     assert err[0].startswith(f"hmipv6 sweep: error: {study_file}: study.protocols[0]: ")
     assert main(["sweep", "no-such-study", "--out", str(tmp_path / "o")]) == 2
     assert "built-in studies: ha-distance" in capsys.readouterr().err
+
+
+def test_an_interrupted_sweep_continues_where_it_stopped(tmp_path: Path) -> None:
+    study_file = tmp_path / "long.toml"
+    study_file.write_text(SMALL.replace("seeds = 3", "seeds = 30"))  # 120 runs
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen([sys.executable, "-m", "hmipv6.cli", "sweep", str(study_file),
+                             "--out", str(out), "--jobs", "1"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while len(list((out / "runs").glob("*.json"))) < 3 and proc.poll() is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    kept = len(list((out / "runs").glob("*.json")))
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "run the same command again to continue" in err
+    assert 3 <= kept < 120
+    assert not (out / "aggregate.csv").exists()
+    resumed = run_study(_study(SMALL.replace("seeds = 3", "seeds = 30")), out, workers=2)
+    assert (resumed.executed, resumed.reused) == (120 - kept, kept)
+    assert not resumed.failed
+
+
+def test_an_unreachable_cluster_is_a_clear_error() -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    spec = _study().runs("v")[0]
+    with pytest.raises(ClusterError, match=f"cannot reach the Dask scheduler at tcp://127.0.0.1:{port}"):
+        run_dask([spec], f"tcp://127.0.0.1:{port}", lambda r: None, connect_timeout=1.0)

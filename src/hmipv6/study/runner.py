@@ -161,12 +161,12 @@ def run_local(specs: Sequence[RunSpec], workers: int, on_result: OnResult, *,
 
 
 def run_dask(specs: Sequence[RunSpec], address: str, on_result: OnResult, *,
-             execute: Execute = execute_run) -> None:
+             execute: Execute = execute_run, connect_timeout: float = 20.0) -> None:
     """Run ``specs`` on the Dask distributed cluster whose scheduler is at ``address``."""
     from distributed import Client, as_completed
 
     try:
-        client = Client(address, timeout="20s",  # type: ignore[no-untyped-call]
+        client = Client(address, timeout=connect_timeout,  # type: ignore[no-untyped-call]
                         set_as_default=False)
     except (OSError, TimeoutError, ValueError) as e:
         raise ClusterError(f"cannot reach the Dask scheduler at {address}: {e}") from None
