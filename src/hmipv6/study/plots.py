@@ -90,7 +90,8 @@ def plot_parameter(study: Study, aggregate: Table, index: int, path: Path) -> No
                 unit = _unit(rows, metric)
                 ax.set_ylabel(f"{metric} [{'ms' if unit == 's' else unit}]")
                 ax.grid(color="#eeeeee")
-                ax.set_ylim(bottom=0)
+                top = ax.get_ylim()[1]
+                ax.set_ylim(-0.03 * top, top)  # a zero line stays visible above the axis
                 if fixed:
                     ax.set_title(", ".join(f"{k}={v}" for k, v in fixed.items()), fontsize=8)
                 if r == 0 and c == 0:

@@ -10,11 +10,13 @@ seed) whatever order they finished in, and each run is deterministic given its s
 tables are the same on one core, many cores or a cluster.
 
 Local execution (:func:`run_local`) uses a pool of ``spawn``-ed worker processes (fresh
-interpreters: no state inherited from the coordinator) and keeps at most one run per worker in
-flight. A run that raises becomes a failed result inside the worker
-(:func:`~hmipv6.study.execute.execute_run`). A worker that dies (a crash, the OOM killer)
-breaks the pool: the runs in flight then are re-run one at a time in a fresh pool, so the run
-that kills its worker again is the one reported as failed and the others complete.
+interpreters: no state inherited from the coordinator) and keeps at most :data:`IN_FLIGHT`
+runs per worker submitted (enough that a worker never waits for the coordinator to hand it
+the next run, few enough that a crash implicates only those). A run that raises becomes a
+failed result inside the worker (:func:`~hmipv6.study.execute.execute_run`). A worker that
+dies (a crash, the OOM killer) breaks the pool: the runs in flight then are re-run one at a
+time in a fresh pool, so the run that kills its worker again is the one reported as failed
+and the others complete.
 
 Cluster execution (:func:`run_dask`) connects a ``distributed.Client`` to the scheduler
 address (``tcp://host:port``), submits every run under a key derived from the run's key, and
@@ -41,7 +43,8 @@ from hmipv6.study.execute import execute_run, failed_result
 from hmipv6.study.spec import RunSpec, Study
 from hmipv6.study.store import RunStore, code_version
 
-__all__ = ["WORKER_DIED", "ClusterError", "Outcome", "run_dask", "run_local", "run_study"]
+__all__ = ["IN_FLIGHT", "WORKER_DIED", "ClusterError", "Outcome", "run_dask", "run_local",
+           "run_study"]
 
 Result = dict[str, Any]
 Execute = Callable[[RunSpec], Result]
@@ -50,6 +53,9 @@ Progress = Callable[[int, int, int], None]
 """``progress(done, total, failed)``, called once before the first run and after each."""
 
 WORKER_DIED = "the worker process died while running it (crashed or killed)"
+
+IN_FLIGHT = 2
+"""Runs submitted per local worker process at any time."""
 
 
 class ClusterError(HMIPv6Error):
@@ -136,7 +142,7 @@ def run_local(specs: Sequence[RunSpec], workers: int, on_result: OnResult, *,
             in_flight: dict[Future[Result], RunSpec] = {}
             try:
                 while todo or in_flight:
-                    while todo and len(in_flight) < workers:
+                    while todo and len(in_flight) < IN_FLIGHT * workers:
                         spec = todo.popleft()
                         try:
                             in_flight[pool.submit(execute, spec)] = spec
