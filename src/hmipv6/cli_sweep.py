@@ -54,7 +54,7 @@ def register(sub: Any) -> None:
         "sweep", help="run a parameter study: scenario keys x seeds x protocols, with CIs",
         description="Run a study (a TOML file or a built-in name) of simulator runs over a grid "
                     "of scenario parameters, seeds and protocols; write tidy and aggregate "
-                    "tables (CSV, Parquet) with 95%% confidence intervals, and plots. Finished "
+                    "tables (CSV, Parquet) with 95% confidence intervals, and plots. Finished "
                     "runs are kept in OUT/runs: an interrupted study continues where it stopped.")
     p.add_argument("study", metavar="STUDY|NAME",
                    help=f"study file or built-in study ({', '.join(BUILTIN_STUDIES)})")

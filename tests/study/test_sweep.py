@@ -220,7 +220,7 @@ def test_the_cli_refuses_a_bad_study_in_one_line(tmp_path: Path,
 
 def test_an_interrupted_sweep_continues_where_it_stopped(tmp_path: Path) -> None:
     study_file = tmp_path / "long.toml"
-    study_file.write_text(SMALL.replace("seeds = 3", "seeds = 30"))  # 120 runs
+    study_file.write_text(SMALL.replace("seeds = 3", "seeds = 12"))  # 48 runs
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     proc = subprocess.Popen([sys.executable, "-m", "hmipv6.cli", "sweep", str(study_file),
@@ -240,10 +240,10 @@ def test_an_interrupted_sweep_continues_where_it_stopped(tmp_path: Path) -> None
     kept = len(list((out / "runs").glob("*.json")))
     assert proc.returncode == 130, err
     assert "interrupted" in err and "run the same command again to continue" in err
-    assert 3 <= kept < 120
+    assert 3 <= kept < 48
     assert not (out / "aggregate.csv").exists()
-    resumed = run_study(_study(SMALL.replace("seeds = 3", "seeds = 30")), out, workers=2)
-    assert (resumed.executed, resumed.reused) == (120 - kept, kept)
+    resumed = run_study(_study(SMALL.replace("seeds = 3", "seeds = 12")), out, workers=2)
+    assert (resumed.executed, resumed.reused) == (48 - kept, kept)
     assert not resumed.failed
 
 
@@ -254,3 +254,10 @@ def test_an_unreachable_cluster_is_a_clear_error() -> None:
     spec = _study().runs("v")[0]
     with pytest.raises(ClusterError, match=f"cannot reach the Dask scheduler at tcp://127.0.0.1:{port}"):
         run_dask([spec], f"tcp://127.0.0.1:{port}", lambda r: None, connect_timeout=1.0)
+
+
+def test_a_worker_with_other_sources_refuses_the_run() -> None:
+    spec = _study().runs("0.0.9+0123456789abcdef")[0]
+    result = execute_run(spec)
+    assert result["status"] == "failed" and result["rows"] == []
+    assert "0.0.9+0123456789abcdef" in result["error"] and "this worker runs hmipv6" in result["error"]
