@@ -27,7 +27,7 @@ import math
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import (
@@ -42,6 +42,9 @@ from rich.table import Table as RichTable
 
 from hmipv6.errors import HMIPv6Error
 from hmipv6.study.spec import BUILTIN_STUDIES, Study, StudyError, load_study
+
+if TYPE_CHECKING:
+    from hmipv6.study.runner import Outcome
 
 __all__ = ["register", "run_sweep", "write_outputs"]
 
@@ -125,7 +128,7 @@ def run_sweep(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def write_outputs(study: Study, outcome: Any, out: Path) -> list[Path]:
+def write_outputs(study: Study, outcome: Outcome, out: Path) -> list[Path]:
     """Write the tidy and aggregate tables and the plots into ``out``; return the paths."""
     from hmipv6.study.analytic import study_bounds
     from hmipv6.study.plots import write_study_plots
@@ -171,7 +174,7 @@ class _Bar:
             self.progress.stop()
 
 
-def _print_summary(console: Console, study: Study, outcome: Any, wall: float,
+def _print_summary(console: Console, study: Study, outcome: Outcome, wall: float,
                    files: list[Path]) -> None:
     from hmipv6.study.measures import METRICS
 

@@ -55,6 +55,8 @@ def _slug(key: str) -> str:
 def write_study_plots(study: Study, aggregate: Table, out: Path) -> list[Path]:
     """One PNG per parameter in ``out``; return their paths (none without parameters)."""
     paths = []
+    if study.parameters:
+        out.mkdir(parents=True, exist_ok=True)
     for i in range(len(study.parameters)):
         path = out / f"plot-{_slug(study.parameters[i].key)}.png"
         plot_parameter(study, aggregate, i, path)
