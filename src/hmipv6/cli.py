@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hmipv6 import __version__, cli_simulate, cli_testbed, decode_cmd
+from hmipv6 import __version__, cli_simulate, cli_sweep, cli_testbed, decode_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,6 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_simulate.register(sub)
     decode_cmd.register(sub)
     cli_testbed.register(sub)
+    cli_sweep.register(sub)
     return p
 
 
