@@ -223,6 +223,18 @@ class IPsec:
         return IPv6Packet(packet.src, packet.dst, _esp.seal(sa, nh, data), headers[:at],
                           packet.hop_limit, packet.traffic_class, packet.flow_label)
 
+    def can_protect(self, src: IPv6Address, dst: IPv6Address, protocol: int,
+                    message_type: int | None = None) -> bool:
+        """Would :meth:`protect` send traffic with these effective addresses, upper-layer
+        protocol and message type (BYPASS, or PROTECT with an SA for it) rather than refuse
+        it? Changes nothing and counts nothing (the mobile node asks before choosing a MAP,
+        RFC 4140 §12.1)."""
+        try:
+            self._outbound(src, dst, protocol, lambda: message_type, None)
+        except (SecurityDrop, LocalProtocolError):
+            return False
+        return True
+
     def _outbound(self, src: IPv6Address, dst: IPv6Address, protocol: int,
                   type_of: Callable[[], int | None], peer: str | None
                   ) -> tuple[SecurityAssociation | None, bool]:
