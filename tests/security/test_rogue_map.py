@@ -167,3 +167,26 @@ def test_trust_keys_are_validated() -> None:
         variant("figure1", ('router = "ar1"\n', 'router = "ar1"\ntrusted_routers = ["map1"]\n'))
     with pytest.raises(ScenarioError, match=r"trusted_upstream"):
         variant("dynamic-discovery", ("[nodes.r1]\n", '[nodes.r1]\ntrusted_upstream = 3\n'))
+
+
+@pytest.mark.req("SEC-01")
+def test_no_path_sends_mobility_signalling_in_clear_to_a_map_without_an_sa() -> None:
+    """Whatever asks for it -- here an application handing the node a BU for the rogue MAP,
+    from its RCoA through the MAP tunnel -- a BU the policy cannot protect is dropped and
+    counted (``no-sa``), never sent in clear, and nothing escapes the engine."""
+    attack = Attack("figure1")
+    net = attack.net
+    mn = attack.mn()
+    results: list[bool] = []
+
+    def app() -> None:
+        bu = BindingUpdate(7, BUFlags.A | BUFlags.M, 100)
+        results.append(mn.send(net.sched.now, ROGUE_MAP, bu, use_rcoa=True))
+        net.service("mn")
+
+    net.sched.schedule(3.0, app)
+    attack.run()
+    assert results == [False]
+    (refused,) = attack.drops("mn", "no-sa")
+    assert str(ROGUE_MAP) in refused.detail
+    assert attack.report["flows"][0]["lost"] == 7

@@ -96,7 +96,7 @@ from hmipv6.core.ike.message import IKE_PORT
 from hmipv6.core.ike.transport import ike_packet
 from hmipv6.core.map_selection import MapPolicy, MapRecord, MapStore, Profile, select_map, selectable
 from hmipv6.core.node import Node
-from hmipv6.core.security import Security
+from hmipv6.core.security import Security, SecurityDrop
 from hmipv6.wire.addr import ALL_ROUTERS, UNSPECIFIED, interface_address, solicited_node
 from hmipv6.wire.icmpv6 import (
     MTU,
@@ -341,6 +341,8 @@ class MobileNode(Node):
         self._attachment: tuple[IPv6Address, IPv6Address | None] | None = None
         self._last_prefix: IPv6Network | None = None
         self._last_ra_view: tuple[RouterAdvertisement, _RaView] | None = None
+        self._trusted_router: IPv6Address | None = None
+        """The last router whose RA passed the trust check."""
         self._unusable_maps: set[IPv6Address] = set()
         """MAPs advertised to us that we could not protect a BU to (reported once each)."""
         self._be_reregistered: dict[tuple[IPv6Address, IPv6Address], float] = {}
@@ -599,7 +601,8 @@ class MobileNode(Node):
             return
         prefixes, networks, names, options, mtus = self._ra_view(ra)
         trusted = self.config.trusted_routers
-        if trusted is not None and packet.src not in trusted:
+        if trusted is not None and packet.src != self._trusted_router \
+                and packet.src not in trusted:
             # RFC 4140 §12 / RFC 6275 §15: a MAP option is only as good as the router that
             # sent it (SEND, RFC 3971, authenticates routers; the trusted list stands in).
             if options:
@@ -609,6 +612,7 @@ class MobileNode(Node):
             else:
                 self.drop(now, "untrusted-ra", f"from {packet.src}")
             return
+        self._trusted_router = packet.src  # the same router's next RA is not looked up again
         records = tuple(MapRecord(address=o.address, dist=o.dist, pref=o.pref, r=o.r,
                                   valid_lifetime=o.valid_lifetime, received_at=now, ifname=ifname,
                                   router=packet.src, position=i) for i, o in enumerate(options))
@@ -1601,9 +1605,20 @@ class MobileNode(Node):
             return self.send_packet(now, packet, ifname=link.ifname, next_hop=link.router)
         region = self._region_of_rcoa(packet.src)
         if region is not None:
-            return self._tunnel_to_map(now, region, self.security.protect(now, packet, None))
+            inner = self._protect(now, packet)
+            return inner is not None and self._tunnel_to_map(now, region, inner)
         self.drop(now, "no-care-of-address", f"source {packet.src}")
         return False
+
+    def _protect(self, now: float, packet: IPv6Packet) -> IPv6Packet | None:
+        """Outbound policy for a packet about to be tunnelled (the tunnel header itself is
+        not protected): ``None``, counted, when policy refuses it (RFC 4301 §5.1: no SA for
+        traffic that must be protected -- never sent in clear)."""
+        try:
+            return self.security.protect(now, packet, None)
+        except SecurityDrop as exc:
+            self.drop(now, exc.reason, f"outbound to {packet.dst}: {exc}")
+            return None
 
     def _tunnel_to_map(self, now: float, region: Region, inner: IPv6Packet) -> bool:
         """RFC 4140 §6.1: "The outer header contains the mobile node's LCoA in the source
@@ -1638,8 +1653,8 @@ class MobileNode(Node):
                 return False
             # MN-19 (RFC 4140 §6.5): "a mobile node can use its RCoA as the source address
             # without using a Home Address option".
-            return self._tunnel_to_map(now, region, self.security.protect(
-                now, IPv6Packet(region.rcoa, dst, body), None))
+            inner = self._protect(now, IPv6Packet(region.rcoa, dst, body))
+            return inner is not None and self._tunnel_to_map(now, region, inner)
         if not via_home:
             ro = self._ro_entry(dst)
             if ro is not None and ro.remaining(now) > 0 and ro.acked_care_of is not None:
@@ -1657,7 +1672,9 @@ class MobileNode(Node):
         if home is None or coa is None or home.remaining(now) <= 0:
             self.drop(now, "no-home-binding", f"to {dst}")
             return False
-        inner = self.security.protect(now, IPv6Packet(hoa, dst, body), None)
+        inner = self._protect(now, IPv6Packet(hoa, dst, body))
+        if inner is None:
+            return False
         region = self._region_of_rcoa(coa)
         if region is not None:
             return self._tunnel_to_map(now, region, IPv6Packet(region.rcoa or coa, self.config.home_agent,
