@@ -19,6 +19,7 @@ from hmipv6.sim.scenario import ScenarioError
 from hmipv6.wire.addr import interface_address
 from hmipv6.wire.ipv6 import DestinationOptions, HomeAddressOption, IPv6Packet, RoutingHeaderType2
 from hmipv6.wire.mobility import BAFlags, BindingAcknowledgement, BindingUpdate, BUFlags
+from tests.core.test_mobile_node_support import AR1_LL, AR2_LL, P1, make, mapopt, ra
 from tests.security.mn_attack_support import (
     ATTACKER_LL,
     ROGUE_MAP,
@@ -190,3 +191,41 @@ def test_no_path_sends_mobility_signalling_in_clear_to_a_map_without_an_sa() -> 
     (refused,) = attack.drops("mn", "no-sa")
     assert str(ROGUE_MAP) in refused.detail
     assert attack.report["flows"][0]["lost"] == 7
+
+
+@pytest.mark.req("SEC-01", "X5380-05")
+def test_rfc5380_rogue_map_without_ikev2_credentials_is_not_used() -> None:
+    """Under the RFC 5380 profile the MAP allocates the RCoA over IKEv2 (R flag): a MAP the
+    node has no IKEv2 credentials for (no PSK) cannot authenticate itself, so no exchange is
+    started with it and it is never selected; the node stays with map1."""
+    lost = baseline("figure1", overrides=("scenario.profile=rfc5380",)).report["flows"][0]["lost"]
+    attack = Attack("figure1", overrides=("scenario.profile=rfc5380",
+                                          'cells[0].trusted_routers="any"'))
+    attack.every(2.0, 8.0, 0.1, lambda: rogue_ra(pref=15, dist=2))
+    attack.run()
+    _assert_not_hijacked(attack, lost)
+    counters = attack.report["nodes"]["mn"]["counters"]
+    assert counters["ike_started"] == 1  # with map1 only
+    assert counters["maps_without_sa"] == 1
+
+
+@pytest.mark.req("MN-01")
+def test_mobile_node_engine_acts_only_on_trusted_routers() -> None:
+    """The engine alone (``MobileNodeConfig.trusted_routers``): an RA from the trusted router
+    configures an LCoA and a MAP; the same RA from another link-local source changes nothing
+    and is reported, MAP options counted; ``None`` trusts every router (the default)."""
+    h = make(trusted_routers=frozenset({AR1_LL}))
+    h.attach()
+    h.feed(ra(P1, [mapopt(MAP1), mapopt(ROGUE_MAP, pref=15)], src=AR2_LL))
+    assert h.mn.lcoa() is None and h.mn.current_map is None
+    (drop,) = [e for e in h.events if isinstance(e, PacketDropped)]
+    assert drop.reason == "untrusted-map-option" and str(AR2_LL) in drop.detail
+    assert h.mn.counters["untrusted_map_options"] == 2
+    h.feed(ra(P1, [], src=AR2_LL))
+    assert h.mn.counters["dropped.untrusted-ra"] == 1
+    h.feed(ra(P1, [mapopt(MAP1)], src=AR1_LL))
+    assert h.mn.lcoa() is not None and h.mn.current_map == MAP1
+    anyone = make()
+    anyone.attach()
+    anyone.feed(ra(P1, [mapopt(MAP1)], src=AR2_LL))
+    assert anyone.mn.current_map == MAP1
