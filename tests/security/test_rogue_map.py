@@ -15,7 +15,7 @@ from hmipv6.core.ipsec import IPsec
 from hmipv6.core.ipsec.keys import Provisioner
 from hmipv6.core.map import MobilityAnchorPoint
 from hmipv6.core.security import SecurityDrop
-from hmipv6.sim.scenario import ScenarioError
+from hmipv6.sim.scenario import RouterSpec, ScenarioError
 from hmipv6.wire.addr import interface_address
 from hmipv6.wire.ipv6 import DestinationOptions, HomeAddressOption, IPv6Packet, RoutingHeaderType2
 from hmipv6.wire.mobility import BAFlags, BindingAcknowledgement, BindingUpdate, BUFlags
@@ -166,8 +166,15 @@ def test_discovery_ra_from_an_untrusted_upstream_neighbour_is_not_relayed() -> N
 def test_trust_keys_are_validated() -> None:
     with pytest.raises(ScenarioError, match=r"cells\[0\]\.trusted_routers\[0\]"):
         variant("figure1", ('router = "ar1"\n', 'router = "ar1"\ntrusted_routers = ["map1"]\n'))
-    with pytest.raises(ScenarioError, match=r"trusted_upstream"):
+    with pytest.raises(ScenarioError, match=r"nodes\.r1\.trusted_upstream: expected a list"):
         variant("dynamic-discovery", ("[nodes.r1]\n", '[nodes.r1]\ntrusted_upstream = 3\n'))
+    with pytest.raises(ScenarioError, match=r"trusted_upstream\[0\]: 'inet' is not linked"):
+        variant("dynamic-discovery", ("[nodes.r1]\n", '[nodes.r1]\ntrusted_upstream = ["inet"]\n'))
+    sc = variant("dynamic-discovery", ("[nodes.r1]\n", '[nodes.r1]\ntrusted_upstream = "any"\n'),
+                 ('router = "ar1"\n', 'router = "ar1"\ntrusted_routers = ["ar1", "ar2"]\n'))
+    r1 = sc.nodes["r1"]
+    assert isinstance(r1, RouterSpec) and r1.trusted_upstream == "any"
+    assert sc.cells[0].trusted_routers == ("ar1", "ar2") and sc.cells[1].trusted_routers == ("ar2",)
 
 
 @pytest.mark.req("SEC-01")

@@ -764,6 +764,14 @@ class _Loader:
                 interfaces[n.name].append(InterfaceSpec(node=n.name, name="wlan0",
                                                         kind="wireless", peer=None,
                                                         peer_ifname=None, link=None))
+        for n in nodes.values():
+            trust = getattr(n, "trusted_upstream", "neighbours")
+            neighbours = {i.peer for i in interfaces[n.name] if i.kind == "wired"}
+            for i, peer in enumerate(trust if isinstance(trust, tuple) else ()):
+                if peer not in neighbours:
+                    self.fail(f"nodes.{n.name}.trusted_upstream[{i}]",
+                              f"{peer!r} is not linked to {n.name!r}: only a neighbour's "
+                              "discovery RAs reach it")
         moves = self.moves(nodes, cells, duration)
         flows = self.flows(nodes, duration)
         faults = self.faults(nodes, links, duration)
