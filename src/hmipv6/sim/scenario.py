@@ -28,7 +28,8 @@ and the routing tables (:attr:`Scenario.routing`).
 Additions to SCENARIO.md's keys (documented in ``hmipv6/scenarios/README.md``): ``queue`` on
 ``[[links]]`` and ``[[cells]]``, ``detach`` in ``[[moves]]``, ``peer`` and ``value`` in
 ``[[faults]]``, ``[[routes]]`` (static next hops), ``[[sas]]`` (manually keyed SAs, as
-``ip xfrm state add`` lines), and ``[generate.mobile_nodes]``.
+``ip xfrm state add`` lines), ``trusted_routers`` in ``[[cells]]`` and ``trusted_upstream`` on
+relaying nodes (router trust, a stand-in for SEND), and ``[generate.mobile_nodes]``.
 """
 
 from __future__ import annotations
