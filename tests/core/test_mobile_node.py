@@ -593,7 +593,10 @@ def test_MN20_lcoa_only_in_outer_headers_to_the_map() -> None:
             assert LCOA1 not in (x.src, x.dst, x.home_address, x.routing_home_address), p
             msg = x.payload
             if isinstance(msg, BindingUpdate):
-                assert not any(isinstance(o, AlternateCareOfAddress) for o in msg.options)
+                # RFC 6275 §11.7.1: the home BU carries its care-of address (the RCoA) in an
+                # Alternate CoA option; never the LCoA.
+                assert all(o.address != LCOA1 for o in msg.options
+                           if isinstance(o, AlternateCareOfAddress))
             checked += 1
     assert checked >= 6
     assert any(isinstance(innermost(p).payload, EchoReply) for p in h.sent)

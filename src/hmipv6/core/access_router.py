@@ -198,6 +198,9 @@ class AccessRouterConfig(RouterConfig):
     """This router is itself a MAP: its own option(s) (AR-03, MAP-09)."""
     relay_from: tuple[str, ...] = ()
     """Upstream interfaces whose RAs' MAP options are relayed (dynamic discovery, AR-02)."""
+    trusted_upstream: frozenset[IPv6Address] | None = None
+    """The upstream routers (link-local RA sources) whose MAP options are relayed; ``None``:
+    any (:attr:`~hmipv6.core.map_discovery.MapRelay.trusted`)."""
     profile: str = "rfc4140"
     require_authenticated_router_ras: bool = False
     """AR-06: drop RAs that IPsec did not authenticate."""
@@ -262,7 +265,8 @@ class AccessRouter(Router):
         self.relay = MapRelay(cfg.relay_from,
                               require_authenticated=cfg.require_authenticated_router_ras,
                               missed_ras=cfg.relay_missed_ras,
-                              zero_lifetime_hold=cfg.relay_zero_lifetime_hold, own=self._own)
+                              zero_lifetime_hold=cfg.relay_zero_lifetime_hold, own=self._own,
+                              trusted=cfg.trusted_upstream)
         self._own_sources: list[Callable[[], MapOption]] = []
         self.probes: dict[IPv6Address, MapProbe] = {}
         if cfg.probe is not None:

@@ -30,9 +30,10 @@ from ipaddress import IPv6Address, IPv6Network
 
 from hmipv6.core.anchor import BindingAnchor
 from hmipv6.core.binding_cache import BindingCache, BindingEntry
+from hmipv6.core.ipsec.spd import MOBILITY_HEADER, Action, SecurityPolicyDatabase
 from hmipv6.core.registrar import Registration
 from hmipv6.core.security import Security
-from hmipv6.wire.mobility import BAStatus, BUFlags
+from hmipv6.wire.mobility import AlternateCareOfAddress, BAStatus, BUFlags, MHType
 
 __all__ = ["HomeAgent"]
 
@@ -86,6 +87,13 @@ class HomeAgent(BindingAnchor):
             # RFC 6275 §10.3.1: "the home address unequivocally identifying the security
             # association that must be used".
             return BAStatus.ADMINISTRATIVELY_PROHIBITED
+        if not reg.deregistration and self._alternate_coa_missing(reg):
+            # RFC 6275 §11.7.1: the Alternate Care-of Address option "MUST be included in all
+            # home registrations, as the ESP protocol will not be able to protect care-of
+            # addresses in the IPv6 header". Without it the care-of address is the unprotected
+            # source, which anyone on the path may rewrite: refused, as policy forbids.
+            self.counters["home-bu-without-alternate-coa"] += 1
+            return BAStatus.ADMINISTRATIVELY_PROHIBITED
         if existing is None and not reg.deregistration and (
                 hoa in self.link_addresses or self.is_local(hoa)):
             # RFC 6275 §10.3.1: "If this Duplicate Address Detection fails ... MUST return ...
@@ -95,3 +103,18 @@ class HomeAgent(BindingAnchor):
 
     def prefix_lifetime(self, now: float, address: IPv6Address) -> float | None:
         return self.prefix_valid_lifetime
+
+    def _alternate_coa_missing(self, reg: Registration) -> bool:
+        """Did an ESP-protected home BU come without the Alternate Care-of Address option?
+        Only where this node's SPD protects the BU with ESP (RFC 6275 §11.7.1: AH covers the
+        source address, so it "might avoid this option"; without IPsec nothing is protected
+        anyway)."""
+        if reg.peer is None or any(isinstance(o, AlternateCareOfAddress) for o in reg.bu.options):
+            return False
+        spd = getattr(self.security, "spd", None)
+        if not isinstance(spd, SecurityPolicyDatabase):
+            return False
+        policy = spd.lookup(reg.destination, reg.address, MOBILITY_HEADER,
+                            lambda: int(MHType.BU))
+        action = policy.action if policy is not None else spd.default
+        return action is Action.PROTECT and policy is not None and policy.ipsec != "ah"

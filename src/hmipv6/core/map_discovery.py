@@ -151,10 +151,16 @@ class MapRelay(RelayTable):
 
     def __init__(self, relay_from: Iterable[str] = (), *, require_authenticated: bool = False,
                  missed_ras: int = 3, zero_lifetime_hold: float = 10.0,
-                 own: Iterable[IPv6Address] = ()) -> None:
+                 own: Iterable[IPv6Address] = (),
+                 trusted: Iterable[IPv6Address] | None = None) -> None:
         super().__init__(missed_ras=missed_ras, zero_lifetime_hold=zero_lifetime_hold, own=own)
         self.relay_from = tuple(relay_from)
         self.require_authenticated = require_authenticated
+        self.trusted: frozenset[IPv6Address] | None = (
+            None if trusted is None else frozenset(IPv6Address(a) for a in trusted))
+        """Upstream routers (link-local RA sources) whose MAP options are learned; ``None``:
+        any. RFC 4140 §7: discovery RAs "SHOULD be authenticated (e.g., using AH, ESP, or
+        SEND)" -- the list stands in for SEND's router authorisation (RFC 3971 §6)."""
 
     def listens_on(self, ifname: str) -> bool:
         return ifname in self.relay_from
@@ -174,6 +180,10 @@ class MapRelay(RelayTable):
         # discovery SHOULD be authenticated (e.g., using AH, ESP, or SEND)" (AR-06).
         if self.require_authenticated and peer is None:
             return Heard("ra-unauthenticated", f"from {packet.src} on {ifname}")
+        if self.trusted is not None and packet.src not in self.trusted:
+            options = tuple(options_of(message.options, MapOption))
+            return Heard("untrusted-map-option" if options else "untrusted-ra",
+                         f"{len(options)} MAP option(s) from {packet.src} on {ifname}")
         interval: float | None = None
         for ai in options_of(message.options, AdvertisementInterval):
             interval = ai.interval / 1000.0 if ai.interval > 0 else None

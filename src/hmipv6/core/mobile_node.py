@@ -96,7 +96,7 @@ from hmipv6.core.ike.message import IKE_PORT
 from hmipv6.core.ike.transport import ike_packet
 from hmipv6.core.map_selection import MapPolicy, MapRecord, MapStore, Profile, select_map, selectable
 from hmipv6.core.node import Node
-from hmipv6.core.security import Security
+from hmipv6.core.security import Security, SecurityDrop
 from hmipv6.wire.addr import ALL_ROUTERS, UNSPECIFIED, interface_address, solicited_node
 from hmipv6.wire.icmpv6 import (
     MTU,
@@ -119,6 +119,7 @@ from hmipv6.wire.ipv6 import (
     Payload,
 )
 from hmipv6.wire.mobility import (
+    AlternateCareOfAddress,
     BAStatus,
     BEStatus,
     BindingAcknowledgement,
@@ -130,6 +131,7 @@ from hmipv6.wire.mobility import (
     CareOfTestInit,
     HomeTest,
     HomeTestInit,
+    MHType,
     NonceIndices,
 )
 from hmipv6.wire.udp import UDP
@@ -202,12 +204,20 @@ class MobileNodeConfig:
     """MN-23: new RCoAs tried at one MAP before giving it up."""
     link_mtu: int = 1500
     """Used until an RA carries an MTU option."""
+    trusted_routers: frozenset[IPv6Address] | None = None
+    """The routers (their RAs' link-local source addresses) whose Router Advertisements this
+    node acts on; ``None``: any. A stand-in for SEND (RFC 3971), which RFC 4140 §12 and RFC
+    6275 §15 rely on to stop a rogue router advertising a MAP: an RA from anyone else is
+    dropped, its MAP options counted (``dropped.untrusted-map-option``)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "home_address", IPv6Address(self.home_address))
         object.__setattr__(self, "home_agent", IPv6Address(self.home_agent))
         object.__setattr__(self, "correspondents",
                            tuple(IPv6Address(c) for c in self.correspondents))
+        if self.trusted_routers is not None:
+            object.__setattr__(self, "trusted_routers",
+                               frozenset(IPv6Address(r) for r in self.trusted_routers))
         iid: object = self.interface_id
         if isinstance(iid, str | IPv6Address):
             iid = int(IPv6Address(iid))
@@ -331,6 +341,12 @@ class MobileNode(Node):
         self._attachment: tuple[IPv6Address, IPv6Address | None] | None = None
         self._last_prefix: IPv6Network | None = None
         self._last_ra_view: tuple[RouterAdvertisement, _RaView] | None = None
+        self._trusted_router: IPv6Address | None = None
+        """The last router whose RA passed the trust check."""
+        self._unusable_maps: set[IPv6Address] = set()
+        """MAPs advertised to us that we could not protect a BU to (reported once each)."""
+        self._be_reregistered: dict[tuple[IPv6Address, IPv6Address], float] = {}
+        """When a Binding Error last made us re-register (destination, home address)."""
 
     # == configuration helpers =================================================================
 
@@ -558,7 +574,7 @@ class MobileNode(Node):
         elif isinstance(message, BindingRefreshRequest):
             self._on_brr(now, packet)
         elif isinstance(message, BindingError):
-            self._on_be(now, packet, message)
+            self._on_be(now, packet, message, peer)
         else:
             super().on_mobility(now, ifname, packet, message, peer, tunnelled)
 
@@ -584,6 +600,19 @@ class MobileNode(Node):
             self.drop(now, "link-down", f"RA on {ifname}")
             return
         prefixes, networks, names, options, mtus = self._ra_view(ra)
+        trusted = self.config.trusted_routers
+        if trusted is not None and packet.src != self._trusted_router \
+                and packet.src not in trusted:
+            # RFC 4140 §12 / RFC 6275 §15: a MAP option is only as good as the router that
+            # sent it (SEND, RFC 3971, authenticates routers; the trusted list stands in).
+            if options:
+                self.counters["untrusted_map_options"] += len(options)
+                self.drop(now, "untrusted-map-option", f"{len(options)} MAP option(s) "
+                          f"({', '.join(str(o.address) for o in options)}) from {packet.src}")
+            else:
+                self.drop(now, "untrusted-ra", f"from {packet.src}")
+            return
+        self._trusted_router = packet.src  # the same router's next RA is not looked up again
         records = tuple(MapRecord(address=o.address, dist=o.dist, pref=o.pref, r=o.r,
                                   valid_lifetime=o.valid_lifetime, received_at=now, ifname=ifname,
                                   router=packet.src, position=i) for i, o in enumerate(options))
@@ -731,7 +760,8 @@ class MobileNode(Node):
             return None
         candidates = [r for lk in links for r in self.maps.advertised(lk.ifname)
                       if r.address not in self._failed_maps
-                      and (r.address, lk.lcoa) not in self._rejected]
+                      and (r.address, lk.lcoa) not in self._rejected
+                      and self._map_usable(now, r)]
         best = select_map(candidates, now, self.config.map_selection, self.config.profile)
         if best is not None:
             return best
@@ -742,6 +772,32 @@ class MobileNode(Node):
                 if r.address == self.current_map and r.valid_lifetime > 0 and now < r.expires_at:
                     return r
         return None
+
+    def _map_usable(self, now: float, record: MapRecord) -> bool:
+        """RFC 4140 §12.1: the local BU "MUST be protected by IPsec" -- so a MAP is usable only
+        if this node can protect its signalling to it: the security policy lets a local BU
+        to it pass (an SA covers it, or policy does not ask for one), or, under the RFC 5380
+        profile with R, IKEv2 can authenticate it (a PSK for it; RFC 5380 §12.1) or key
+        management hands out its RCoAs. A MAP without either is never registered with (no
+        clear BU, no BA accepted from it): the node keeps the MAP it has (item 1, issue 9)."""
+        address = record.address
+        if self.config.profile == "rfc5380" and record.r and (
+                self.rcoa_allocator is not None
+                or (self.ike is not None and self.ike.knows(address))):
+            return True
+        can_protect = getattr(self.security, "can_protect", None)
+        if can_protect is None:
+            return True  # no IPsec at all (security = "none"): nothing is protected anyway
+        region = self.regions.get(address)
+        rcoa = region.rcoa if region is not None and region.rcoa is not None \
+            else interface_address(address, self._rcoa_iid)
+        usable = bool(can_protect(rcoa, address, 135, int(MHType.BU)))
+        if not usable and address not in self._unusable_maps:
+            self._unusable_maps.add(address)
+            self.counters["maps_without_sa"] += 1
+            self.drop(now, "map-without-sa",
+                      f"MAP {address} advertised by {record.router}: no SA to protect a BU")
+        return usable
 
     def _primary_link(self, map_address: IPv6Address | None = None) -> LinkState | None:
         links = self._usable_links()
@@ -904,7 +960,8 @@ class MobileNode(Node):
             # simultaneously"; RFC 4140 §9: "Eager" to bind each new MAP.
             for r in advertised.values():
                 if (r.address not in self.regions and r.address not in self._failed_maps
-                        and selectable(r, now) and (r.address, lcoa) not in self._rejected):
+                        and selectable(r, now) and (r.address, lcoa) not in self._rejected
+                        and self._map_usable(now, r)):
                     region = self._region_for(now, r, lcoa)
                     self._update_region(now, region, lcoa, "local", r)
         if not self.config.update_every_rcoa:
@@ -1096,7 +1153,12 @@ class MobileNode(Node):
                              (DestinationOptions((HomeAddressOption(entry.home_address),)),))
             ok = self._send_from_coa(now, pkt)
         elif entry.kind == "home":
-            bu = BindingUpdate(entry.sequence, BUFlags.A | BUFlags.H, entry.lifetime)
+            # RFC 6275 §11.7.1: "The care-of address for the binding MUST be used as the
+            # Source Address ... unless an Alternate Care-of Address mobility option is
+            # included ... This option MUST be included in all home registrations, as the ESP
+            # protocol will not be able to protect care-of addresses in the IPv6 header."
+            bu = BindingUpdate(entry.sequence, BUFlags.A | BUFlags.H, entry.lifetime,
+                               (AlternateCareOfAddress(entry.care_of_address),))
             pkt = IPv6Packet(entry.care_of_address, entry.destination, bu,
                              (DestinationOptions((HomeAddressOption(hoa),)),))
             ok = self._send_from_coa(now, pkt)
@@ -1406,40 +1468,87 @@ class MobileNode(Node):
                 self._on_refresh(now, e)
         self._reconcile(now)
 
-    def _on_be(self, now: float, packet: IPv6Packet, be: BindingError) -> None:
-        """RFC 6275 §11.3.6."""
+    def _on_be(self, now: float, packet: IPv6Packet, be: BindingError, peer: str | None) -> None:
+        """RFC 6275 §11.3.6, with Binding Errors treated as hints (RFC 6275 §15.1: they are
+        not protected, so anyone on the path can forge one). A BE must match state -- an
+        entry of the Binding Update List for its source and its Home Address -- and an
+        unprotected one never tears down a binding with a MAP or the home agent, whose
+        signalling is protected: it can only trigger a protected re-registration (whose BA
+        decides), so no forged BE makes the node leave its MAP or expose its LCoA."""
         entries = self.bul.for_destination(packet.src)
         if not entries:
             # "If the mobile node does not have such an entry, it MUST ignore the message."
             self.drop(now, "unsolicited-be", str(packet.src))
             return
+        # RFC 6275 §9.3.3: the Home Address field is the home address of the packet the BE
+        # answers -- for our BUs and data, the home address or an RCoA we registered there.
+        entries = [e for e in entries if e.home_address == be.home_address]
+        if not entries:
+            self.drop(now, "be-unmatched", f"home address {be.home_address} from {packet.src}")
+            return
         self.counters[f"binding_error.{int(be.status)}"] += 1
         for e in entries:
-            if be.status == BEStatus.UNKNOWN_BINDING_FOR_HOME_ADDRESS_OPTION:
-                if e.kind == "correspondent":
-                    # "MUST remove the entry and route further communications through the home
-                    # agent. It MAY also optionally start a return routability procedure."
-                    self._cancel_entry_timers(e)
-                    self.bul.remove(e)
-                    st = self.correspondents.get(e.destination)
-                    if st is not None:
-                        st.care_of = None
-                else:
-                    # "If the Binding Error Message was sent by the home agent, the mobile node
-                    # SHOULD send a Binding Update to the home agent" (a MAP likewise).
-                    e.acked_care_of = None
-            elif be.status == BEStatus.UNRECOGNIZED_MH_TYPE and e.pending:
-                # "the mobile node SHOULD cease the use of any extensions ... should cease the
-                # attempt to use route optimization."
-                self._cancel_entry_timers(e)
-                self.bul.fail(e)
-                if e.kind == "correspondent":
-                    st = self.correspondents.get(e.destination)
-                    if st is not None:
-                        st.disabled = True
-                else:
-                    self._after_failure(now, e)
+            if e.kind == "correspondent":
+                self._on_be_correspondent(now, e, be)
+            elif peer is not None:
+                self._on_be_protected(now, e, be)
+            elif be.status == BEStatus.UNKNOWN_BINDING_FOR_HOME_ADDRESS_OPTION:
+                # "If the Binding Error Message was sent by the home agent, the mobile node
+                # SHOULD send a Binding Update to the home agent" (a MAP likewise) -- protected,
+                # so its BA, not this BE, decides; the binding in use is kept meanwhile.
+                self._be_reregister(now, e)
+            else:
+                # Status 2 from a MAP or home agent that acknowledged protected BUs
+                # contradicts them: ignored (a hint without a protected reason).
+                self.drop(now, "be-inconsistent",
+                          f"status {int(be.status)} from {packet.src} for {e.kind} binding")
         self._reconcile(now)
+
+    def _on_be_correspondent(self, now: float, e: BulEntry, be: BindingError) -> None:
+        """RFC 6275 §11.3.6 for a correspondent's BE: falling back to the home agent's
+        route exposes nothing (the correspondent only ever saw the RCoA)."""
+        if be.status == BEStatus.UNKNOWN_BINDING_FOR_HOME_ADDRESS_OPTION:
+            # "MUST remove the entry and route further communications through the home
+            # agent. It MAY also optionally start a return routability procedure."
+            self._cancel_entry_timers(e)
+            self.bul.remove(e)
+            st = self.correspondents.get(e.destination)
+            if st is not None:
+                st.care_of = None
+        elif be.status == BEStatus.UNRECOGNIZED_MH_TYPE and e.pending:
+            # "the mobile node SHOULD cease the use of any extensions ... should cease the
+            # attempt to use route optimization."
+            self._cancel_entry_timers(e)
+            self.bul.fail(e)
+            st = self.correspondents.get(e.destination)
+            if st is not None:
+                st.disabled = True
+
+    def _on_be_protected(self, now: float, e: BulEntry, be: BindingError) -> None:
+        """A BE from a MAP or the home agent that arrived under IPsec (its source is
+        authenticated): RFC 6275 §11.3.6 applies as written."""
+        if be.status == BEStatus.UNKNOWN_BINDING_FOR_HOME_ADDRESS_OPTION:
+            e.acked_care_of = None
+            self._be_reregister(now, e)
+        elif be.status == BEStatus.UNRECOGNIZED_MH_TYPE and e.pending:
+            self._cancel_entry_timers(e)
+            self.bul.fail(e)
+            self._after_failure(now, e)
+
+    def _be_reregister(self, now: float, e: BulEntry) -> None:
+        """The protected Binding Update a BE asks for: one at a time (none while a BU to that
+        destination is outstanding), at most one per ``initial_bindack_timeout`` per entry,
+        so a flood of BEs cannot become a flood of BUs."""
+        last = self._be_reregistered.get((e.destination, e.home_address))
+        if e.pending or e.state == "failed" or (
+                last is not None and now - last < self.config.initial_bindack_timeout):
+            self.counters["binding_error_rate_limited"] += 1
+            return
+        self._be_reregistered[(e.destination, e.home_address)] = now
+        self.counters["binding_error_reregistration"] += 1
+        if e.kind == "previous-map":
+            return  # that binding lapses on its own (RFC 4140 §6.1); nothing to refresh
+        self._on_refresh(now, e)
 
     # == handover bookkeeping ==================================================================
 
@@ -1496,9 +1605,20 @@ class MobileNode(Node):
             return self.send_packet(now, packet, ifname=link.ifname, next_hop=link.router)
         region = self._region_of_rcoa(packet.src)
         if region is not None:
-            return self._tunnel_to_map(now, region, self.security.protect(now, packet, None))
+            inner = self._protect(now, packet)
+            return inner is not None and self._tunnel_to_map(now, region, inner)
         self.drop(now, "no-care-of-address", f"source {packet.src}")
         return False
+
+    def _protect(self, now: float, packet: IPv6Packet) -> IPv6Packet | None:
+        """Outbound policy for a packet about to be tunnelled (the tunnel header itself is
+        not protected): ``None``, counted, when policy refuses it (RFC 4301 §5.1: no SA for
+        traffic that must be protected -- never sent in clear)."""
+        try:
+            return self.security.protect(now, packet, None)
+        except SecurityDrop as exc:
+            self.drop(now, exc.reason, f"outbound to {packet.dst}: {exc}")
+            return None
 
     def _tunnel_to_map(self, now: float, region: Region, inner: IPv6Packet) -> bool:
         """RFC 4140 §6.1: "The outer header contains the mobile node's LCoA in the source
@@ -1533,8 +1653,8 @@ class MobileNode(Node):
                 return False
             # MN-19 (RFC 4140 §6.5): "a mobile node can use its RCoA as the source address
             # without using a Home Address option".
-            return self._tunnel_to_map(now, region, self.security.protect(
-                now, IPv6Packet(region.rcoa, dst, body), None))
+            inner = self._protect(now, IPv6Packet(region.rcoa, dst, body))
+            return inner is not None and self._tunnel_to_map(now, region, inner)
         if not via_home:
             ro = self._ro_entry(dst)
             if ro is not None and ro.remaining(now) > 0 and ro.acked_care_of is not None:
@@ -1552,7 +1672,9 @@ class MobileNode(Node):
         if home is None or coa is None or home.remaining(now) <= 0:
             self.drop(now, "no-home-binding", f"to {dst}")
             return False
-        inner = self.security.protect(now, IPv6Packet(hoa, dst, body), None)
+        inner = self._protect(now, IPv6Packet(hoa, dst, body))
+        if inner is None:
+            return False
         region = self._region_of_rcoa(coa)
         if region is not None:
             return self._tunnel_to_map(now, region, IPv6Packet(region.rcoa or coa, self.config.home_agent,

@@ -5,7 +5,10 @@ Engines never touch keys. Every packet a node originates goes through :meth:`Sec
 and every packet addressed to the node goes through :meth:`Security.unprotect` before the node
 acts on it. The real implementation (ESP/AH in transport mode with SA, SP and peer
 authorisation databases) lives in :mod:`hmipv6.core.ipsec`; :class:`NullSecurity` is the
-pass-through used where a scenario says ``security = "none"``.
+pass-through used where a scenario says ``security = "none"``. A collaborator may also offer
+``can_protect(src, dst, protocol, message_type) -> bool`` (:meth:`hmipv6.core.ipsec.IPsec.
+can_protect`): the mobile node asks it before choosing a MAP, and uses no MAP it could not
+protect a binding update to (RFC 4140 §12.1); without it every MAP is usable.
 """
 
 from __future__ import annotations

@@ -60,6 +60,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -215,11 +216,15 @@ def _fault(sc: Scenario, topo: Topology, tell: Any, f: Fault) -> None:
 def run(scenario: str | Path, *, overrides: tuple[str, ...] = (), duration: float | None = None,
         out: str | Path = "hmipv6-testbed", protocol: str | None = None,
         nodes: tuple[str, ...] | None = None, shaping: bool = True,
-        export_sa: str | Path | None = None) -> TestbedResult:
+        export_sa: str | Path | None = None,
+        on_start: Callable[[Topology, float], object] | None = None) -> TestbedResult:
     """Run ``scenario`` on network namespaces and report (module docstring). ``nodes``: run
     only these nodes' daemons (the others' namespaces and links exist, silent).
     ``shaping=False``: no link emulation (full-speed veths). ``export_sa``: write the SAs
-    for Wireshark there (module docstring)."""
+    for Wireshark there (module docstring). ``on_start(topology, t0)``: called once every
+    daemon is ready, with the run's origin (``time.monotonic()`` of the scenario's 0 s),
+    before the daemons start; it must return at once (start a thread for anything longer):
+    the security tests bring an attacker's station onto a cell's bridge this way."""
     check_environment()
     if export_sa is not None and not Path(export_sa).resolve().parent.is_dir():
         # Found out now, not after the run.
@@ -274,6 +279,8 @@ def run(scenario: str | Path, *, overrides: tuple[str, ...] = (), duration: floa
                                        f"{out / 'logs' / (name + '.err')})")
             t0 = time.monotonic() + START_MARGIN
             capture.t0 = t0
+            if on_start is not None:
+                on_start(topo, t0)
             for p in procs.values():
                 assert p.stdin is not None
                 p.stdin.write(f"start {t0!r}\n")

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from ipaddress import IPv6Address
 from typing import Any
 
 from hmipv6.core.access_router import AccessRouter, AccessRouterConfig, MapConfig, RaConfig
@@ -175,6 +176,36 @@ def fast_neighbours(sc: Scenario, ar: str) -> dict[bytes, NeighbourRouter]:
     return out
 
 
+def trusted_routers(sc: Scenario) -> frozenset[IPv6Address] | None:
+    """The routers whose RAs the mobile nodes act on (``[[cells]] trusted_routers``): the
+    link-local addresses they advertise from on their cells; ``None`` when a cell trusts any
+    router (a stand-in for SEND, RFC 3971: see the scenario README)."""
+    trusted: set[IPv6Address] = set()
+    for c in sc.cells:
+        if c.trusted_routers is None:
+            return None
+        trusted.update(link_local_for(r, "wlan0")[0] for r in c.trusted_routers)
+    return frozenset(trusted)
+
+
+def trusted_upstream(sc: Scenario, name: str, relay_from: tuple[str, ...]
+                     ) -> frozenset[IPv6Address] | None:
+    """The upstream routers whose discovery RAs node ``name`` relays from (its spec's
+    ``trusted_upstream``): their link-local addresses on the links to ``name`` (the only
+    sources their RAs have there); ``None`` for ``"any"``."""
+    trust = getattr(sc.nodes[name], "trusted_upstream", "neighbours")
+    ifaces = [i for i in sc.interfaces.get(name, ()) if i.peer is not None
+              and i.peer_ifname is not None]
+    if trust == "any":
+        return None
+    if trust == "neighbours":
+        return frozenset(link_local_for(i.peer, i.peer_ifname)[0] for i in ifaces
+                         if i.name in relay_from and i.peer is not None
+                         and i.peer_ifname is not None)
+    return frozenset(link_local_for(i.peer, i.peer_ifname)[0] for i in ifaces
+                     if i.peer in trust and i.peer is not None and i.peer_ifname is not None)
+
+
 def build_engines(sc: Scenario, protocol: str, provisioner: Provisioner | None, *,
                   durable_store: Callable[[str], BindingStore] | None = None
                   ) -> dict[str, Node]:
@@ -194,6 +225,7 @@ def build_engines(sc: Scenario, protocol: str, provisioner: Provisioner | None, 
     hmip = protocol == "hmipv6" or fast
     ro_cns = tuple(s.address for s in sc.of_role(CorrespondentSpec) if s.route_optimisation)
     relay_maps = any(getattr(s, "relay_maps", False) for s in sc.nodes.values())
+    mn_trust = trusted_routers(sc)
 
     def security(name: str) -> Security:
         return NullSecurity() if provisioner is None else IPsec(name=name)
@@ -235,6 +267,7 @@ def build_engines(sc: Scenario, protocol: str, provisioner: Provisioner | None, 
                 relay_from=tuple(ifaces[:1]) if spec.relay_maps and hmip else (),
                 ra_interval=max(p.ra_interval[1], 1.0), rng=rng,
                 security=security(name), cache=cache(name, spec.binding_store))
+            node.relay.trusted = trusted_upstream(sc, name, node.relay.relay_from)
             if isinstance(node, IkeMobilityAnchorPoint):
                 sec = node.security
                 node.ike = IkeResponder(
@@ -258,6 +291,7 @@ def build_engines(sc: Scenario, protocol: str, provisioner: Provisioner | None, 
                                               max_interval=p.ra_interval[1])},
                 maps=tuple(maps),
                 relay_from=wired if spec.relay_maps and hmip else (),
+                trusted_upstream=trusted_upstream(sc, name, wired),
                 profile=sc.profile,
                 probe=ProbeConfig() if spec.probe_maps and hmip else None)
             if fast:
@@ -274,7 +308,8 @@ def build_engines(sc: Scenario, protocol: str, provisioner: Provisioner | None, 
                 map_selection=spec.map_selection,  # type: ignore[arg-type]
                 profile=sc.profile,  # type: ignore[arg-type]
                 binding_lifetime=int(p.binding_lifetime), hmipv6=hmip,
-                route_optimisation=bool(ro_cns), correspondents=ro_cns)
+                route_optimisation=bool(ro_cns), correspondents=ro_cns,
+                trusted_routers=mn_trust)
             mn_sec = security(name)
             ike = None
             if uses_ike(sc, protocol):
@@ -298,7 +333,8 @@ def build_engines(sc: Scenario, protocol: str, provisioner: Provisioner | None, 
             node = AccessRouter(name, rng=rng, config=AccessRouterConfig(
                 interfaces={i: RaConfig(prefix=None, min_interval=slow[0],
                                         max_interval=slow[1]) for i in ifaces[1:]},
-                relay_from=tuple(ifaces[:1]), profile=sc.profile, probe=None))
+                relay_from=tuple(ifaces[:1]), profile=sc.profile, probe=None,
+                trusted_upstream=trusted_upstream(sc, name, tuple(ifaces[:1]))))
             if spec.address is not None:
                 node.add_interface(ifaces[0], (spec.address,))
         else:
@@ -361,6 +397,7 @@ def provision(sc: Scenario, protocol: str, provisioner: Provisioner | None,
         assert isinstance(ha_sec, IPsec)
         provisioner.mn_ha(mn_sec, spec.name, ha_sec, ha.name, spec.home_address, ha.address,
                           manual.get((spec.name, ha.name)))
+        provisioner.mn_defaults(mn_sec, spec.home_address)
 
 
 def observe(node: Node, seen: Callable[[float, bytes], bool],

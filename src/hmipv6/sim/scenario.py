@@ -27,8 +27,9 @@ and the routing tables (:attr:`Scenario.routing`).
 
 Every key, default and unit is documented in ``docs/scenario.md`` (``tests/test_docs.py``
 checks it against the tables below), among them ``[[routes]]`` (static next hops),
-``[[sas]]`` (manually keyed SAs, as ``ip xfrm state add`` lines) and
-``[generate.mobile_nodes]``.
+``[[sas]]`` (manually keyed SAs, as ``ip xfrm state add`` lines), ``trusted_routers`` in
+``[[cells]]`` and ``trusted_upstream`` on relaying nodes (router trust, a stand-in for SEND)
+and ``[generate.mobile_nodes]``.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from importlib import resources
 from ipaddress import IPv6Address, IPv6Network
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, NoReturn, TypeVar
+from typing import Any, Literal, NoReturn, TypeVar
 
 from hmipv6.core.ipsec.keys import parse_xfrm_state
 from hmipv6.core.ipsec.sad import SAParams
@@ -72,6 +73,7 @@ __all__ = [
     "RouterSpec",
     "Scenario",
     "ScenarioError",
+    "Trust",
     "builtin_path",
     "description_of",
     "load",
@@ -171,6 +173,11 @@ def parse_bandwidth(value: object) -> float:
 # --------------------------------------------------------------------------------------------
 # The typed scenario
 
+Trust = tuple[str, ...] | Literal["any", "neighbours"]
+"""Whose router-to-router RAs (dynamic MAP discovery, RFC 4140 §7.1.1) a relaying node trusts:
+these node names, ``"any"`` (no check), or ``"neighbours"`` (the default: the nodes at the
+other end of the interfaces it relays from)."""
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Parameters:
@@ -228,6 +235,8 @@ class RouterSpec(NodeSpec):
     relay_maps: bool = False
     """Dynamic MAP discovery (RFC 4140 §7.1.1): relay the MAP options heard on the first
     wired interface (upstream) down the others with Dist + 1."""
+    trusted_upstream: Trust = "neighbours"
+    """Whose discovery RAs a relaying node learns MAP options from (:data:`Trust`)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -240,6 +249,7 @@ class MapSpec(NodeSpec):
     relay_maps: bool = False
     """Relay the MAP options heard on the first wired interface (upstream) together with
     this MAP's own option (RFC 4140 §7.1.1, AR-03)."""
+    trusted_upstream: Trust = "neighbours"
     binding_store: str = "memory"
     """``"memory"`` (lost on crash, RFC 4140 §10) or ``"durable"`` (kept through crash /
     restart: the simulator's retained store, SQLite in the testbed)."""
@@ -258,6 +268,7 @@ class AccessRouterSpec(NodeSpec):
     advertise_maps: tuple[str, ...] = ()
     relay_maps: bool = False
     probe_maps: bool = False
+    trusted_upstream: Trust = "neighbours"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -294,6 +305,9 @@ class Cell:
     bandwidth: float
     loss: float = 0.0
     queue: int = 100
+    trusted_routers: tuple[str, ...] | None = None
+    """The routers whose RAs mobile nodes act on in this cell (a stand-in for SEND, RFC
+    3971); ``None``: any (``trusted_routers = "any"``). Default: the cell's own router."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -505,15 +519,16 @@ _ROLE_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # role: (required, optional)
     "correspondent": (("address",), ("route_optimisation",)),
     "home-agent": (("address",), ("binding_store",)),
-    "router": ((), ("address", "relay_maps")),
+    "router": ((), ("address", "relay_maps", "trusted_upstream")),
     "map": (("address",), ("preference", "valid_lifetime", "valid_lcoa_prefixes", "relay_maps",
-                           "binding_store")),
-    "access-router": (("prefix",), ("address", "advertise_maps", "relay_maps", "probe_maps")),
+                           "binding_store", "trusted_upstream")),
+    "access-router": (("prefix",), ("address", "advertise_maps", "relay_maps", "probe_maps",
+                                    "trusted_upstream")),
     "mobile-node": (("home_agent", "home_address"), ("interface_id", "map_selection")),
 }
 _STORES = ("memory", "durable")
 _LINK_KEYS = ("between", "delay", "bandwidth", "loss", "queue")
-_CELL_KEYS = ("router", "delay", "bandwidth", "loss", "queue")
+_CELL_KEYS = ("router", "delay", "bandwidth", "loss", "queue", "trusted_routers")
 _MOVE_KEYS = ("mn", "at", "attach", "detach")
 _FLOW_KEYS = ("from", "to", "kind", "interval", "size", "start", "stop")
 _FAULT_KEYS = ("at", "node", "kind", "value", "peer")
@@ -841,6 +856,14 @@ class _Loader:
                 interfaces[n.name].append(InterfaceSpec(node=n.name, name="wlan0",
                                                         kind="wireless", peer=None,
                                                         peer_ifname=None, link=None))
+        for n in nodes.values():
+            trust = getattr(n, "trusted_upstream", "neighbours")
+            neighbours = {i.peer for i in interfaces[n.name] if i.kind == "wired"}
+            for i, peer in enumerate(trust if isinstance(trust, tuple) else ()):
+                if peer not in neighbours:
+                    self.fail(f"nodes.{n.name}.trusted_upstream[{i}]",
+                              f"{peer!r} is not linked to {n.name!r}: only a neighbour's "
+                              "discovery RAs reach it")
         moves = self.moves(nodes, cells, duration)
         flows = self.flows(nodes, duration)
         faults = self.faults(nodes, links, duration)
@@ -946,7 +969,8 @@ class _Loader:
             return RouterSpec(**common, address=self.address(t["address"], f"{key}.address")
                               if "address" in t else None,
                               relay_maps=self.boolean(t.get("relay_maps", False),
-                                                      f"{key}.relay_maps"))
+                                                      f"{key}.relay_maps"),
+                              trusted_upstream=self.trust(t, key))
         if role == "map":
             lcoa = t.get("valid_lcoa_prefixes", [])
             if not isinstance(lcoa, list):
@@ -962,7 +986,8 @@ class _Loader:
                            relay_maps=self.boolean(t.get("relay_maps", False),
                                                    f"{key}.relay_maps"),
                            binding_store=self.choice(t.get("binding_store", "memory"),
-                                                     f"{key}.binding_store", _STORES))
+                                                     f"{key}.binding_store", _STORES),
+                           trusted_upstream=self.trust(t, key))
         if role == "access-router":
             prefix = self.prefix(t["prefix"], f"{key}.prefix")
             if prefix.prefixlen != 64:
@@ -980,7 +1005,8 @@ class _Loader:
                 advertise_maps=tuple(self.node_ref(m, f"{key}.advertise_maps[{i}]", "map")
                                      for i, m in enumerate(maps)),
                 relay_maps=self.boolean(t.get("relay_maps", False), f"{key}.relay_maps"),
-                probe_maps=self.boolean(t.get("probe_maps", False), f"{key}.probe_maps"))
+                probe_maps=self.boolean(t.get("probe_maps", False), f"{key}.probe_maps"),
+                trusted_upstream=self.trust(t, key))
         # mobile-node
         ha = self.node_ref(t["home_agent"], f"{key}.home_agent", "home-agent")
         hoa = self.address(t["home_address"], f"{key}.home_address")
@@ -1058,8 +1084,29 @@ class _Loader:
                               bandwidth=self.bandwidth(t.get("bandwidth", "11Mbps"),
                                                        f"{key}.bandwidth"),
                               loss=self.probability(t.get("loss", 0.0), f"{key}.loss"),
-                              queue=self.integer(t.get("queue", 100), f"{key}.queue", 1)))
+                              queue=self.integer(t.get("queue", 100), f"{key}.queue", 1),
+                              trusted_routers=self.trusted_routers(t, key, router)))
         return cells
+
+    def trusted_routers(self, t: dict[str, Any], key: str, router: str) -> tuple[str, ...] | None:
+        value = t.get("trusted_routers", [router])
+        if value == "any":
+            return None
+        if not isinstance(value, list):
+            self.fail(f"{key}.trusted_routers",
+                      f'expected a list of access routers or "any", got {_show(value)}')
+        return tuple(self.node_ref(r, f"{key}.trusted_routers[{i}]", "access-router")
+                     for i, r in enumerate(value))
+
+    def trust(self, t: dict[str, Any], key: str) -> Trust:
+        value = t.get("trusted_upstream", "neighbours")
+        if value in ("any", "neighbours"):
+            return "any" if value == "any" else "neighbours"
+        if not isinstance(value, list):
+            self.fail(f"{key}.trusted_upstream",
+                      f'expected a list of node names, "any" or "neighbours", got {_show(value)}')
+        return tuple(self.node_ref(n, f"{key}.trusted_upstream[{i}]")
+                     for i, n in enumerate(value))
 
     def moves(self, nodes: dict[str, NodeSpec], cells: list[Cell], duration: float
               ) -> tuple[Move, ...]:

@@ -140,6 +140,8 @@ class IPsec:
         """This node's own identity (what its peers see as ``Inbound.peer``)."""
         self.counters: Counter[str] = Counter()
         """Outcomes: drop reasons, ``esp-in``/``ah-in``/``bypass-in``, ``esp-out``/...."""
+        self._memo_can: dict[tuple[int, int, int, int | None], bool] = {}
+        """:meth:`can_protect` answers, forgotten with the other memoised decisions."""
         self._memo_in: dict[tuple[SecurityAssociation, bytes, bytes, int, int | None],
                             bool] = {}
         self._lanes: dict[bytes, Lane] = {}
@@ -222,6 +224,27 @@ class IPsec:
         self.counters["esp-out"] += 1
         return IPv6Packet(packet.src, packet.dst, _esp.seal(sa, nh, data), headers[:at],
                           packet.hop_limit, packet.traffic_class, packet.flow_label)
+
+    def can_protect(self, src: IPv6Address, dst: IPv6Address, protocol: int,
+                    message_type: int | None = None) -> bool:
+        """Would :meth:`protect` send traffic with these effective addresses, upper-layer
+        protocol and message type (BYPASS, or PROTECT with an SA for it) rather than refuse
+        it? Changes nothing and counts nothing (the mobile node asks before choosing a MAP,
+        RFC 4140 §12.1). Answers are remembered until the SPD, SAD or PAD changes."""
+        if self._stale:
+            self._memo_fresh()
+        key = (int(src), int(dst), protocol, message_type)
+        ok = self._memo_can.get(key)
+        if ok is None:
+            try:
+                self._outbound(src, dst, protocol, lambda: message_type, None)
+                ok = True
+            except (SecurityDrop, LocalProtocolError):
+                ok = False
+            if len(self._memo_can) >= _MEMO_LIMIT:
+                self._memo_can.clear()
+            self._memo_can[key] = ok
+        return ok
 
     def _outbound(self, src: IPv6Address, dst: IPv6Address, protocol: int,
                   type_of: Callable[[], int | None], peer: str | None
@@ -394,6 +417,7 @@ class IPsec:
         if not self._stale:
             return True
         self._memo_in.clear()
+        self._memo_can.clear()
         self._lanes.clear()
         self._epoch += 1
         self._stale = False

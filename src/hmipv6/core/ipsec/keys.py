@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from hmipv6.core.ipsec.sad import IPsecProtocol, SAParams
-from hmipv6.core.ipsec.spd import Policy
+from hmipv6.core.ipsec.spd import Action, Policy
 from hmipv6.errors import LocalProtocolError
 
 if TYPE_CHECKING:
@@ -284,6 +284,19 @@ class Provisioner:
                                        types=MH_SIGNALLING_TYPES, ipsec=self.protocol, name="MH HA-MN"))
         mn.authorise(ha_id, [ha_address])
         ha.authorise(mn_id, [home_address])
+
+    def mn_defaults(self, mn: IPsec, home_address: IPv6Address) -> None:
+        """The mobile node's last two SPD entries, after every MN–MAP and MN–HA pair's
+        (first match wins, RFC 4301 §4.4.1): its signalling with correspondents under its
+        home address bypasses IPsec (return routability authorises it, RFC 6275 §5.2), and
+        BU/BA/BRR with *any other* node -- a MAP it has no SA with, say one a rogue router
+        advertised -- must be protected: without an SA it is never sent, and an unprotected
+        BA is dropped (RFC 4140 §12.1; the default for mobility signalling is "protect",
+        not "bypass")."""
+        _ensure_policy(mn, Policy.make(local=home_address, protocol=135,
+                                       action=Action.BYPASS, name="MH MN-CN (return routability)"))
+        _ensure_policy(mn, Policy.make(protocol=135, types=MH_SIGNALLING_TYPES, ipsec=None,
+                                       name="MH MN-any MAP (protect by default)"))
 
     def esp_sa_table(self) -> str:
         """Every SA issued so far, in Wireshark's ``esp_sa`` format."""
