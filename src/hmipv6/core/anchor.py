@@ -7,7 +7,7 @@ A :class:`BindingAnchor` owns a binding cache (bound address -> care-of address)
 - *intercepts and tunnels* (RFC 6275 §10.4.2: "the home agent MUST tunnel the packet to the
   mobile node using IPv6 encapsulation"; RFC 4140 §6.2: "Packets addressed to the RCOA are
   intercepted by the MAP ... and then encapsulated and routed to the mobile node's LCoA").
-  The fast path in :meth:`BindingAnchor.receive` peeks at the destination octets before any
+  The fast path in :meth:`BindingAnchor._receive` peeks at the destination octets before any
   decoding; a bound destination is re-sent inside an IPv6 header (RFC 2473 §3.1) with the
   inner hop limit decremented (it is forwarded, RFC 8200 §3), without building any object;
 - *answers Neighbor Solicitations* for bound addresses with its own link-layer address (proxy
@@ -126,7 +126,7 @@ class BindingAnchor(Node):
 
     # -- the fast path -------------------------------------------------------------------------
 
-    def receive(self, now: float, ifname: str, data: bytes) -> None:
+    def _receive(self, now: float, ifname: str, data: bytes) -> None:
         if self.crashed:
             return
         key = data[24:40]
@@ -143,7 +143,7 @@ class BindingAnchor(Node):
                     _OCTETS[data[7] - 1], data[8:])), route[1]))
                 self.counters["tunnelled"] += 1
                 return
-        super().receive(now, ifname, data)
+        super()._receive(now, ifname, data)
 
     def _route_to(self, dst: bytes) -> tuple[str, IPv6Address | None] | None:
         if self.routes is not self._routes_seen:

@@ -219,12 +219,12 @@ class MobilityAnchorPoint(BindingAnchor):
 
     # -- local Binding Updates -----------------------------------------------------------------
 
-    def receive(self, now: float, ifname: str, data: bytes) -> None:
+    def _receive(self, now: float, ifname: str, data: bytes) -> None:
         n = len(data)
         if n >= 80 and data[6] == 60 and self.fast_path and not self.crashed and (
                 self._fast_local_bu(now, data) if n == 80 else self._fast_esp_local_bu(now, data)):
             return
-        super().receive(now, ifname, data)
+        super()._receive(now, ifname, data)
 
     def _fast_local_bu(self, now: float, data: bytes) -> bool:
         """Accept a canonical, unprotected local BU straight from its octets (the IPv6 and

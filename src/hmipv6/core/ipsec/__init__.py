@@ -85,7 +85,7 @@ from hmipv6.core.ipsec.sad import (
 )
 from hmipv6.core.ipsec.spd import Action, Policy, SecurityPolicyDatabase
 from hmipv6.core.security import Inbound, SecurityDrop
-from hmipv6.errors import DecodeError, LocalProtocolError
+from hmipv6.errors import DecodeError
 from hmipv6.wire.addr import from_packed
 from hmipv6.wire.ipv6 import (
     AuthenticationHeader,
@@ -248,15 +248,33 @@ class IPsec:
                 holder = self.pad.owner(dst)
                 narrowed = [sa for sa in sas if sa.peer == holder] if holder is not None else []
                 if len(narrowed) != 1:
-                    raise LocalProtocolError(
-                        f"{len(sas)} outbound SAs cover {src} -> {dst} and none is its holder's; "
-                        "pass peer= to protect()")
+                    # RFC 4301 §5.1: no SA can be chosen for this traffic, so it is discarded
+                    # (never sealed with whichever peer's SA comes first).
+                    raise SecurityDrop(
+                        "ambiguous-sa",
+                        f"{len(sas)} outbound SAs cover {src} -> {dst} and none is its holder's")
                 sas = narrowed
             if sas:
                 return sas[0], narrowed_by_holder
         raise SecurityDrop(
             "no-sa", f"policy {policy.name or 'PROTECT'} needs an SA for {src} -> {dst}"
             + (f" with peer {peer}" if peer else ""))
+
+    def inbound_requirement(self, local: IPv6Address, remote: IPv6Address, protocol: int,
+                            message_type: int | None) -> str | None:
+        """What inbound policy says of *unprotected* traffic from ``remote`` to ``local``
+        (effective addresses) of ``protocol`` and ``message_type``: ``None`` when it may
+        pass in clear, else the drop reason (``unprotected`` when the SPD requires
+        protection, ``policy-discard`` when it discards). The engines ask it for every
+        address of theirs (``Node._mobility_policy_ok``), so a message sent to a link-local
+        address meets the policy of the global one."""
+        policy = self.spd.lookup(local, remote, protocol, lambda: message_type)
+        action = policy.action if policy is not None else self.spd.default
+        if action is Action.BYPASS:
+            return None
+        reason = "unprotected" if action is Action.PROTECT else "policy-discard"
+        self.counters[reason] += 1
+        return reason
 
     # -- inbound (RFC 4301 §5.2) ---------------------------------------------------------------
 
@@ -380,7 +398,7 @@ class IPsec:
         try:
             sa, by_holder = self._outbound(from_packed(src), from_packed(dst), 135,
                                            lambda: message_type, peer)
-        except (SecurityDrop, LocalProtocolError):
+        except SecurityDrop:
             return None, False
         if sa is not None and sa.params.protocol != "esp":
             return None, by_holder
