@@ -66,6 +66,9 @@ _MIN_MTU_ICMP = 1280 - 40 - 8
 """RFC 4443 §2.4(c): "as much of invoking packet as possible without the ICMPv6 packet
 exceeding the minimum IPv6 MTU"."""
 EXPIRY_TIMER = "binding-expiry"
+_MAX_TUNNELLED = 0xFFFF
+"""The largest packet that fits, whole, in an IPv6 payload (the tunnel header's Payload
+Length, RFC 8200 §3)."""
 _OCTETS = tuple(bytes((i,)) for i in range(256))
 
 
@@ -131,8 +134,9 @@ class BindingAnchor(Node):
             return
         key = data[24:40]
         record = self._store_get(key)
-        if (record is not None and len(data) >= 40 and data[0] >> 4 == 6 and data[7] > 1
-                and len(data) - 40 == (data[4] << 8 | data[5]) and key not in self._local):
+        if (record is not None and 40 <= len(data) <= _MAX_TUNNELLED and data[0] >> 4 == 6
+                and data[7] > 1 and len(data) - 40 == (data[4] << 8 | data[5])
+                and key not in self._local):
             care_of = record[:16]
             route = self._route_to(care_of)
             if route is not None:
@@ -163,6 +167,11 @@ class BindingAnchor(Node):
             return hit
 
     def _tunnel(self, now: float, care_of: bytes, inner: bytes) -> bool:
+        if len(inner) > _MAX_TUNNELLED:
+            # RFC 2473 §7: the tunnel packet would exceed the largest IPv6 payload (a
+            # jumbogram is not an option here); dropped and counted.
+            self.drop(now, "tunnel-too-big", f"{len(inner)} octets to {from_packed(care_of)}")
+            return False
         route = self._route_to(care_of)
         if route is None:
             self.drop(now, "no-route", f"tunnel to {from_packed(care_of)}")

@@ -242,7 +242,8 @@ class FastMobilityAnchorPoint(MobilityAnchorPoint):
         if self._forwarding and not self.crashed and len(data) >= 40:
             fb = self._forwarding.get(data[24:40])
             if (fb is not None and data[0] >> 4 == 6 and data[7] > 1
-                    and len(data) - 40 == (data[4] << 8 | data[5])):
+                    and len(data) - 40 == (data[4] << 8 | data[5])
+                    and len(data) <= 0xFFFF - 80):  # two tunnel headers must still fit
                 self._send_to_targets(now, fb, data)
                 return
         super()._receive(now, ifname, data)

@@ -91,10 +91,17 @@ def encapsulate_raw(src: IPv6Address, dst: IPv6Address, inner: bytes, hop_limit:
     return _HDR.pack(0x60000000, len(inner), 41, hop_limit, src.packed, dst.packed) + inner
 
 
+TUNNEL_NESTING_LIMIT = 4
+"""RFC 2473 §6.6: "Recommended default value is 4" for the Tunnel Encapsulation Limit."""
+
+
 class Node:
     """Base of every engine: interfaces, routes, timers, output queue, events, counters."""
 
     is_router: bool = False
+    tunnel_nesting_limit: int = TUNNEL_NESTING_LIMIT
+    """IPv6-in-IPv6 levels this node decapsulates from one packet (RFC 2473 §4.1.1, §6.6);
+    a packet nested deeper is dropped (``dropped.tunnel-nesting``)."""
 
     def __init__(self, name: str, *, rng: random.Random | None = None,
                  security: Security | None = None) -> None:
@@ -276,6 +283,12 @@ class Node:
             return
         payload = packet.payload
         if isinstance(payload, IPv6Packet):
+            if tunnelled >= self.tunnel_nesting_limit:
+                # RFC 2473 §4.1.1: nested encapsulation is to be limited; a packet nested
+                # deeper than the limit (default 4, §6.6) is discarded and counted.
+                self.drop(now, "tunnel-nesting", f"more than {self.tunnel_nesting_limit} "
+                          f"IPv6-in-IPv6 levels from {packet.src}")
+                return
             # RFC 2473 §3.2: the tunnel exit point removes the outer header and processes
             # the inner packet as if it had arrived on the interface.
             self.on_decapsulated(now, ifname, packet, payload, tunnelled + 1)
