@@ -41,6 +41,8 @@ from hmipv6.core.registrar import (
     Registrar,
     Registration,
     binding_acknowledgement,
+    is_ipv4_embedded_packed,
+    is_reserved_anycast_packed,
     is_unicast_routable,
 )
 from hmipv6.core.security import Security
@@ -113,6 +115,8 @@ class BindingAnchor(Node):
         self.served_prefixes: tuple[IPv6Network, ...] = tuple(
             IPv6Network(p) for p in served_prefixes) or (default_prefix,)
         """Prefixes whose addresses this anchor binds (the RCoA prefix / home prefixes)."""
+        self._served_ints = tuple((int(p.network_address) >> (128 - p.prefixlen),
+                                   128 - p.prefixlen) for p in self.served_prefixes)
         self.cache = cache if cache is not None else BindingCache()
         self.registrar = Registrar(kind=self.kind, max_lifetime=max_lifetime)
         self.link_addresses: set[IPv6Address] = {IPv6Address(a) for a in link_addresses}
@@ -183,6 +187,36 @@ class BindingAnchor(Node):
 
     def serves(self, address: IPv6Address) -> bool:
         return any(address in p for p in self.served_prefixes)
+
+    def _serves_packed(self, address: bytes) -> bool:
+        value = int.from_bytes(address, "big")
+        return any(value >> shift == net for net, shift in self._served_ints)
+
+    def care_of_problem(self, care_of: bytes) -> str | None:
+        """Why ``care_of`` (16 octets) cannot be a care-of address here, or ``None``: an
+        IPv4-mapped or -compatible address (RFC 4291 §2.5.5), one of this node's own, an
+        address of the prefixes it serves (another mobile node's RCoA or home address: the
+        tunnel would lead back into this node), or a reserved anycast address (RFC 4291
+        §2.6.1, RFC 2526). The general and the fast path both ask here."""
+        if is_ipv4_embedded_packed(care_of):
+            return "ipv4-mapped"
+        if care_of in self._local:
+            return "own-address"
+        if self._serves_packed(care_of) or self._store_get(care_of) is not None:
+            return "bound-address"
+        if is_reserved_anycast_packed(care_of):
+            return "anycast"
+        return None
+
+    def dad_conflict(self, address: IPv6Address) -> bool:
+        """RFC 6275 §10.3.1 / RFC 4140 §6.1 duplicate address detection for a new binding,
+        modelled without waiting: the address is in use on the link (``link_addresses``,
+        which the engine builder fills with every address the scenario configures in the
+        served prefixes), is this node's own, or is a reserved anycast address of the
+        subnet (RFC 4291 §2.6.1 Subnet-Router anycast, RFC 2526), which the subnet's
+        routers (this node among them) hold."""
+        return (address in self.link_addresses or self.is_local(address)
+                or is_reserved_anycast_packed(address.packed))
 
     # -- forwarding (the slow path: decoded packets) --------------------------------------------
 
@@ -307,13 +341,23 @@ class BindingAnchor(Node):
         # Acknowledgement MUST NOT be sent and the Binding Update packet MUST be silently
         # discarded."
         if not is_unicast_routable(reg.address) or not is_unicast_routable(reg.care_of) \
-                or reg.source.is_multicast or reg.source.is_unspecified:
+                or reg.source.is_multicast or reg.source.is_unspecified \
+                or self.is_local(reg.source):
+            # (A source that is this node's own address is spoofed, and cannot be answered.)
             self.drop(now, "bu-bad-address", f"{reg.address} via {reg.care_of}")
             return
         existing = self.cache.get(reg.address, now)
         status = self.admission(now, reg, existing)
         if status is None:
             return  # silently discarded (counted by admission)
+        if status == 0 and not reg.deregistration:
+            problem = self.care_of_problem(reg.care_of.packed)
+            if problem is not None:
+                # No tunnel can lead to such a care-of address: refused (RFC 4140 §6.2 "reject
+                # the binding update using existing error code 129"), with a BA, the binding
+                # unchanged.
+                self.counters[f"bad-care-of.{problem}"] += 1
+                status = BAStatus.ADMINISTRATIVELY_PROHIBITED
         if status >= 128:
             self.acknowledge(now, reg, Decision(status, 0, message.sequence), existing)
             return

@@ -86,8 +86,7 @@ class HomeAgent(BindingAnchor):
             # RFC 6275 §10.3.1: "the home address unequivocally identifying the security
             # association that must be used".
             return BAStatus.ADMINISTRATIVELY_PROHIBITED
-        if existing is None and not reg.deregistration and (
-                hoa in self.link_addresses or self.is_local(hoa)):
+        if existing is None and not reg.deregistration and self.dad_conflict(hoa):
             # RFC 6275 §10.3.1: "If this Duplicate Address Detection fails ... MUST return ...
             # status ... 134".
             return BAStatus.DUPLICATE_ADDRESS_DETECTION_FAILED

@@ -275,7 +275,7 @@ class MobilityAnchorPoint(BindingAnchor):
                 or rcoa in self._local
                 or not ck.verify(rcoa, self._addr_packed, 135, mh)):
             return False
-        if not is_unicast_routable_packed(lcoa):
+        if not is_unicast_routable_packed(lcoa) or self.care_of_problem(lcoa) is not None:
             return False
         lcoa_a = from_packed(lcoa)
         if not self.lcoa_allowed(lcoa_a):
@@ -284,7 +284,7 @@ class MobilityAnchorPoint(BindingAnchor):
         peer = lane.peer if lane is not None else None
         record = self._store_get(rcoa)
         if record is None:
-            if rcoa_a in self.link_addresses:
+            if self.dad_conflict(rcoa_a):
                 return False
         else:
             _, expires, _, last, eflags, holder = BindingCache.unpack_record(record)
@@ -362,7 +362,7 @@ class MobilityAnchorPoint(BindingAnchor):
             # code 129 (administratively prohibited)"; §8: "An administrator MAY restrict the
             # MAP from forwarding packets to LCoAs outside the MAP's domain."
             return BAStatus.ADMINISTRATIVELY_PROHIBITED
-        if existing is None and (rcoa in self.link_addresses or self.is_local(rcoa)):
+        if existing is None and self.dad_conflict(rcoa):
             # RFC 4140 §6.1 / RFC 6275 §10.3.1: DAD for a new binding; "If this Duplicate
             # Address Detection fails ... status ... 134".
             return BAStatus.DUPLICATE_ADDRESS_DETECTION_FAILED
