@@ -68,6 +68,9 @@ _MIN_MTU_ICMP = 1280 - 40 - 8
 """RFC 4443 §2.4(c): "as much of invoking packet as possible without the ICMPv6 packet
 exceeding the minimum IPv6 MTU"."""
 EXPIRY_TIMER = "binding-expiry"
+MAX_BINDINGS_PER_PEER = 4
+"""Default bound on the bindings of one peer identity (issue 9: one authenticated MN
+created 100,000)."""
 _MAX_TUNNELLED = 0xFFFF
 """The largest packet that fits, whole, in an IPv6 payload (the tunnel header's Payload
 Length, RFC 8200 §3)."""
@@ -95,6 +98,10 @@ class BindingAnchor(Node):
     is_router = True
     kind = BUFlags.H
     """The BU flag marking registrations this anchor serves."""
+    max_bindings_per_peer: int = MAX_BINDINGS_PER_PEER
+    """Bindings one authenticated identity may hold here (set per engine to configure):
+    a new one beyond is refused with BA status 130, "insufficient resources" (RFC 6275
+    §6.1.8), so that one authenticated node cannot exhaust the binding cache."""
 
     def __init__(self, name: str, *, address: IPv6Address | str, ifname: str = "eth0",
                  served_prefixes: Iterable[IPv6Network | str] = (),
@@ -358,6 +365,13 @@ class BindingAnchor(Node):
                 # unchanged.
                 self.counters[f"bad-care-of.{problem}"] += 1
                 status = BAStatus.ADMINISTRATIVELY_PROHIBITED
+        if (status == 0 and existing is None and reg.peer is not None
+                and not reg.deregistration
+                and self.cache.held_by(reg.peer, reg.address.packed)
+                >= self.max_bindings_per_peer):
+            # A bound per authenticated identity: RFC 6275 §6.1.8 status 130, "Insufficient
+            # resources".
+            status = BAStatus.INSUFFICIENT_RESOURCES
         if status >= 128:
             self.acknowledge(now, reg, Decision(status, 0, message.sequence), existing)
             return

@@ -284,8 +284,9 @@ class MobilityAnchorPoint(BindingAnchor):
         peer = lane.peer if lane is not None else None
         record = self._store_get(rcoa)
         if record is None:
-            if self.dad_conflict(rcoa_a):
-                return False
+            if self.dad_conflict(rcoa_a) or (lane is not None
+                                             and self.cache.held_by(lane.peer_octets)):
+                return False  # a second binding of this identity: the general path decides
         else:
             _, expires, _, last, eflags, holder = BindingCache.unpack_record(record)
             # RFC 4140 §12.1 (SEC-03): only the peer that installed the RCoA may move it.
@@ -362,11 +363,31 @@ class MobilityAnchorPoint(BindingAnchor):
             # code 129 (administratively prohibited)"; §8: "An administrator MAY restrict the
             # MAP from forwarding packets to LCoAs outside the MAP's domain."
             return BAStatus.ADMINISTRATIVELY_PROHIBITED
+        if (existing is None and reg.peer is not None and not reg.deregistration
+                and self.cache.held_by(reg.peer, rcoa.packed)
+                and not self._keyed_for(reg.peer, rcoa)):
+            # RFC 4140 §12.1: the SA is established *for an RCoA*. An SA whose selectors cover
+            # the whole RCoA prefix (manual or seed-provisioned keys) is bound to the RCoA its
+            # peer registered over it while that binding lives; the Home Address option is
+            # outside ESP, so a BU naming another RCoA is a rewritten one (or a second
+            # binding the SA was never established for): refused. IKEv2 Child SAs name one
+            # RCoA each (RFC 5380) and may each hold theirs, up to max_bindings_per_peer.
+            self.counters["bu-refused.rcoa-not-of-sa"] += 1
+            return BAStatus.ADMINISTRATIVELY_PROHIBITED
         if existing is None and self.dad_conflict(rcoa):
             # RFC 4140 §6.1 / RFC 6275 §10.3.1: DAD for a new binding; "If this Duplicate
             # Address Detection fails ... status ... 134".
             return BAStatus.DUPLICATE_ADDRESS_DETECTION_FAILED
         return 0
+
+    def _keyed_for(self, peer: str, rcoa: IPv6Address) -> bool:
+        """Does ``peer`` have an inbound SA whose source selector is exactly ``rcoa``?"""
+        sad = getattr(self.security, "sad", None)
+        if sad is None:
+            return True  # no SAs to bind to (a stand-in security object)
+        exact = IPv6Network(rcoa)
+        return any(sa.direction == "in" and sa.peer == peer and sa.params.src == exact
+                   for sa in sad)
 
     def prefix_lifetime(self, now: float, address: IPv6Address) -> float | None:
         # RFC 6275 §10.3.1: "MUST NOT be greater than the remaining valid lifetime for the
