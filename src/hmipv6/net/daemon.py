@@ -57,7 +57,9 @@ Binding store: a MAP or home agent with ``binding_store = "durable"`` keeps its 
 in SQLite (:mod:`hmipv6.net.sqlite_store`), in ``<logs>/<node>.bindings.sqlite`` next to its
 log: ``crash`` / ``restart`` keep the bindings, and a daemon process started again over the
 file within the same run (same ``t0``) finds every binding a BA acknowledged (the launcher
-removes the file before a run starts).
+removes the file before a run starts). The same file keeps, whatever the binding store, the
+node's IPsec sequence state (:func:`keep_sa_state`), so a daemon started again continues its
+SAs' counters and replay windows instead of restarting them.
 """
 
 from __future__ import annotations
@@ -80,6 +82,7 @@ from typing import IO, Any
 from hmipv6.core.access_router import AccessRouter
 from hmipv6.core.binding_cache import BindingStore, RetainedStore
 from hmipv6.core.fast_handover import FastMobileNode
+from hmipv6.core.ipsec import IPsec
 from hmipv6.core.map import MobilityAnchorPoint
 from hmipv6.core.mobile_node import MobileNode
 from hmipv6.core.node import Node, link_local_for
@@ -160,6 +163,20 @@ def _egress_models(sc: Scenario, name: str, ports: list[Port]) -> dict[str, Egre
     return out
 
 
+def keep_sa_state(node: Node, store_dir: Path) -> SqliteStore | None:
+    """Keep ``node``'s SA sequence state (outbound counters, replay windows) in table
+    ``sa_state`` of its store file (:func:`~hmipv6.net.sqlite_store.store_path`), restoring
+    what a previous process of the same run left there: RFC 4303 §3.3.3 / §3.4.3, the state
+    lives as long as the SA, not as long as the process. Whatever the binding store; the
+    launcher removes the file before a run. ``None`` for a node without IPsec."""
+    security = node.security
+    if not isinstance(security, IPsec):
+        return None
+    store = SqliteStore(store_path(store_dir, node.name), table="sa_state")
+    security.attach_state(store)
+    return store
+
+
 class Daemon:
     def __init__(self, sc: Scenario, name: str, log: IO[str], run: str, protocol: str,
                  shaping: bool = True, store_dir: Path | None = None) -> None:
@@ -177,6 +194,7 @@ class Daemon:
         nodes = build_engines(sc, protocol, prov, durable_store=durable)
         provision(sc, protocol, prov, nodes)
         self.node: Node = nodes[name]
+        self.sa_store = keep_sa_state(self.node, store_dir) if store_dir is not None else None
         self.role = sc.nodes[name].role
         self.ports = [p for p in plan(sc, run).ports[name] if p.engine]
         self.mobile = isinstance(sc.nodes[name], MobileNodeSpec)
@@ -421,6 +439,8 @@ class Daemon:
         self.log.flush()
         if self.store is not None:
             self.store.close()
+        if self.sa_store is not None:
+            self.sa_store.close()
 
 
 async def _amain(sc: Scenario, name: str, log_path: Path, run: str, protocol: str,

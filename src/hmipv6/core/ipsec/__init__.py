@@ -65,11 +65,13 @@ scenario seed gives the same ESP octets.
 
 from __future__ import annotations
 
+import struct
 from collections import Counter
 from collections.abc import Callable, Iterable
 from hmac import compare_digest
 from ipaddress import IPv6Address, IPv6Network
 
+from hmipv6.core.binding_cache import BindingStore
 from hmipv6.core.ipsec import ah as _ah
 from hmipv6.core.ipsec import esp as _esp
 from hmipv6.core.ipsec.lane import Lane
@@ -125,6 +127,17 @@ def _type_in(protocol: int, data: bytes) -> int | None:
     return data[off]
 
 
+_STATE = struct.Struct("!QQ")
+"""An SA's sequence state in a :meth:`IPsec.attach_state` store: the next outbound sequence
+number and the replay window's right edge, then the window's bitmap."""
+
+
+def _state_key(sa: SecurityAssociation) -> bytes:
+    """16 octets (the store interface's key size): "sa", protocol, direction, SPI."""
+    return (b"sa" + (b"e" if sa.params.protocol == "esp" else b"a")
+            + (b"i" if sa.direction == "in" else b"o") + sa.spi.to_bytes(4, "big") + bytes(8))
+
+
 class IPsec:
     """A node's IPsec: SAD, SPD, PAD, and the ESP/AH processing between them."""
 
@@ -146,6 +159,8 @@ class IPsec:
         """Inbound ESP SAs by SPI octets, as lanes (:mod:`.lane`) for :meth:`open_esp_mh`."""
         self._epoch = 0
         """Bumped whenever the memoised decisions and the lanes are dropped."""
+        self.state_store: BindingStore | None = None
+        """Where SA sequence state is kept across a process restart (:meth:`attach_state`)."""
 
     # -- configuration -------------------------------------------------------------------------
 
@@ -166,7 +181,46 @@ class IPsec:
         self._stale = True
 
     def add_sa(self, params: SAParams, direction: Direction) -> SecurityAssociation:
-        return self.sad.add(params, direction)
+        sa = self.sad.add(params, direction)
+        if self.state_store is not None:
+            self._restore(sa)
+        return sa
+
+    # -- SA sequence state that outlives the process (RFC 4303 §3.3.3, §3.4.3) -----------------
+
+    def attach_state(self, store: BindingStore) -> int:
+        """Keep every SA's sequence state in ``store`` (a durable one: the testbed daemon's
+        SQLite file) from now on, and first restore what it holds for the SAs installed
+        (returns how many). RFC 4303 §3.3.3: the sender's counter must not restart while
+        the SA lives (a restarted MAP sending from 1 again has its BAs dropped by the mobile
+        node as replays); §3.4.3: nor may the receiver's window (a BU captured before the
+        restart would pass again). Each change is written before the packet it concerns
+        is accepted or handed out (signalling SAs carry a few packets per binding, so one
+        write per packet costs what the binding's own write costs)."""
+        self.state_store = store
+        restored = sum(self._restore(sa) for sa in self.sad)
+        self._stale = True  # lanes see the same window objects; drop memos anyway
+        return restored
+
+    def _restore(self, sa: SecurityAssociation) -> bool:
+        store = self.state_store
+        record = store.get(_state_key(sa)) if store is not None else None
+        if record is None:
+            return False
+        next_sequence, right = _STATE.unpack_from(record)
+        sa.next_sequence = max(sa.next_sequence, next_sequence)
+        w = sa.replay
+        if right >= w.right:
+            w.right = right
+            w.bitmap = int.from_bytes(record[_STATE.size:], "big") & w._mask
+        return True
+
+    def _keep(self, sa: SecurityAssociation) -> None:
+        store = self.state_store
+        if store is not None:
+            w = sa.replay
+            store.put(_state_key(sa), _STATE.pack(sa.next_sequence, w.right)
+                      + w.bitmap.to_bytes((w.size + 7) // 8, "big"))
 
     def add_policy(self, policy: Policy) -> Policy:
         return self.spd.add(policy)
@@ -207,7 +261,10 @@ class IPsec:
             return packet
         if sa.params.protocol == "ah":
             self.counters["ah-out"] += 1
-            return _ah.seal(sa, packet)
+            sealed = _ah.seal(sa, packet)
+            if self.state_store is not None:
+                self._keep(sa)
+            return sealed
         headers = packet.extension_headers
         at = _ah.split_index(headers)
         if at == len(headers):
@@ -220,7 +277,10 @@ class IPsec:
             data = whole[len(front):]
             nh = headers[at].header_type
         self.counters["esp-out"] += 1
-        return IPv6Packet(packet.src, packet.dst, _esp.seal(sa, nh, data), headers[:at],
+        esp = _esp.seal(sa, nh, data)
+        if self.state_store is not None:
+            self._keep(sa)
+        return IPv6Packet(packet.src, packet.dst, esp, headers[:at],
                           packet.hop_limit, packet.traffic_class, packet.flow_label)
 
     def _outbound(self, src: IPv6Address, dst: IPv6Address, protocol: int,
@@ -294,6 +354,8 @@ class IPsec:
             if sa is None:
                 raise SecurityDrop("unknown-spi", f"AH SPI 0x{ah.spi:08x}")
             packet = _ah.open_(sa, packet, ah)
+            if self.state_store is not None:
+                self._keep(sa)
         payload = packet.payload
         if isinstance(payload, EncapsulatingSecurityPayload):
             esp_sa = self.sad.inbound("esp", payload.spi)
@@ -303,6 +365,8 @@ class IPsec:
                 raise SecurityDrop("selector-mismatch", "AH and ESP SAs of different peers")
             sa = esp_sa
             nh, clear = _esp.open_(sa, payload)
+            if self.state_store is not None:
+                self._keep(sa)
             src = packet.effective_src
             dst = packet.effective_dst
             packet = self._decapsulated(packet, nh, clear, src, dst)
@@ -551,6 +615,9 @@ class IPsec:
                          lane.answer_trailers[len(payload) % lane.answer_block][135]))
         h = mac.copy()
         h.update(body)
+        if self.state_store is not None:
+            self._keep(lane.sa)
+            self._keep(out)
         return body + h.finalize()[:lane.answer_icv]
 
     def _commit_and_seal(self, lane: Lane, seq: int, out: SecurityAssociation, payload: bytes
@@ -559,7 +626,11 @@ class IPsec:
         _esp.accept(lane.sa, seq)
         self.counters["esp-in"] += 1
         self.counters["esp-out"] += 1
-        return _esp.seal_raw(out, 135, payload)
+        sealed = _esp.seal_raw(out, 135, payload)
+        if self.state_store is not None:
+            self._keep(lane.sa)
+            self._keep(out)
+        return sealed
 
     @staticmethod
     def _decapsulated(packet: IPv6Packet, nh: int, data: bytes, src: IPv6Address,
