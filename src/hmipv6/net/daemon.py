@@ -81,12 +81,13 @@ from typing import IO, Any
 
 from hmipv6.core.access_router import AccessRouter
 from hmipv6.core.binding_cache import BindingStore, RetainedStore
+from hmipv6.core.events import PacketDropped
 from hmipv6.core.fast_handover import FastMobileNode
 from hmipv6.core.ipsec import IPsec
 from hmipv6.core.map import MobilityAnchorPoint
 from hmipv6.core.mobile_node import MobileNode
 from hmipv6.core.node import Node, link_local_for
-from hmipv6.net.eventlog import encode_event
+from hmipv6.net.eventlog import DropSummary, encode_event
 from hmipv6.net.sqlite_store import SqliteStore, store_path
 from hmipv6.net.topology import Port, plan
 from hmipv6.sim.engines import (
@@ -205,6 +206,9 @@ class Daemon:
         self.t0 = 0.0
         self.started = False
         self.timer: asyncio.TimerHandle | None = None
+        self.drops = DropSummary()
+        """Repeated drops logged as one summary line per reason per second (issue 9)."""
+        self.drop_timer: asyncio.TimerHandle | None = None
         self.sent: dict[int, int] = {}
         self.done = asyncio.Event()
         self.loop = asyncio.get_running_loop()
@@ -369,14 +373,38 @@ class Daemon:
         now = self.now()
         for t in node.datagrams_to_send(now):
             self._send(now, t.ifname, t.data, t.next_hop)
+        drops = self.drops
         while (e := node.next_event()) is not None:
+            if isinstance(e, PacketDropped):
+                self._summarise(e.time)
+                if not drops.admit(e.reason, e.time):
+                    continue
             self.write("event", e.time, event=encode_event(e))
+        self._arm_drop_summary()
         at = node.next_timer()
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
         if at is not None:
             self.timer = self.loop.call_at(self.t0 + at, self._timer)
+
+    def _summarise(self, now: float, *, final: bool = False) -> None:
+        """Write the drop summaries (:class:`~hmipv6.net.eventlog.DropSummary`) now due."""
+        for reason, since, until, count in self.drops.due(now, final=final):
+            self.write("drops", until, reason=reason, count=count, since=round(since, 9))
+
+    def _arm_drop_summary(self) -> None:
+        at = self.drops.next_due()
+        if self.drop_timer is not None:
+            self.drop_timer.cancel()
+            self.drop_timer = None
+        if at is not None:
+            self.drop_timer = self.loop.call_at(self.t0 + at, self._drop_summary_due)
+
+    def _drop_summary_due(self) -> None:
+        self.drop_timer = None
+        self._summarise(self.now())
+        self._arm_drop_summary()
 
     def _send(self, now: float, ifname: str, data: bytes, next_hop: IPv6Address | None) -> None:
         if self.mobile:
@@ -429,6 +457,10 @@ class Daemon:
 
     def finish(self) -> None:
         now = self.now()
+        self._summarise(now, final=True)
+        if self.drop_timer is not None:
+            self.drop_timer.cancel()
+            self.drop_timer = None
         # The SAs this node negotiated with IKEv2 (RFC 5380 profile), for ``--export-sa``.
         esp, ike = ike_exports({self.name: self.node})
         extra = {"sa_export": {"esp": esp, "ikev2": ike}} if esp or ike else {}
