@@ -13,12 +13,16 @@ its general path are driven.
 
 from __future__ import annotations
 
+import asyncio
+import io
 from ipaddress import IPv6Address
+from pathlib import Path
 
 import pytest
 
 from hmipv6.core.ipsec import IPsec
 from hmipv6.core.map import MobilityAnchorPoint
+from hmipv6.net.daemon import Daemon
 from hmipv6.sim.engines import build_engines, make_provisioner, provision
 from hmipv6.sim.scenario import load
 from hmipv6.wire.ipv6 import EncapsulatingSecurityPayload, IPv6Packet, decode
@@ -144,3 +148,30 @@ def test_the_engine_builder_fills_the_duplicate_address_check_and_the_map_applie
                                                    packet.extension_headers)).encode()
         m.receive(0.0, "eth0", wire)
         assert [s for _, s in _bas(m, mn.security)] == [status]
+
+
+@pytest.mark.req("MAP-05")
+def test_the_testbed_daemon_runs_the_same_duplicate_address_check(tmp_path: Path) -> None:
+    """The testbed world: a daemon (``net.daemon.Daemon``, sockets not opened) builds its
+    MAP with the scenario's addresses in use, and refuses a BU for one of them with 134."""
+
+    async def run() -> list[int]:
+        sc = load("figure1", ["nodes.inet.address=2001:db8:100::99"])
+        d = Daemon(sc, "map1", io.StringIO(), "t", "hmipv6", shaping=False,
+                   store_dir=tmp_path)
+        m = d.node
+        assert isinstance(m, MobilityAnchorPoint)
+        assert m.link_addresses == {IPv6Address("2001:db8:100::99")}
+        prov = make_provisioner(sc)
+        nodes = build_engines(sc, "hmipv6", prov)
+        provision(sc, "hmipv6", prov, nodes)
+        mn = nodes["mn"].security  # the mobile node's daemon holds the same keys
+        assert isinstance(mn, IPsec)
+        lcoa = IPv6Address("2001:db8:a1::5")
+        bu = BindingUpdate(1, BUFlags.A | BUFlags.M, 60)
+        wire = mn.protect(0.0, IPv6Packet(lcoa, m.address, bu, local_bu(
+            lcoa, IPv6Address("2001:db8:100::99")).extension_headers)).encode()
+        m.receive(0.0, "eth0", wire)
+        return [s for _, s in _bas(m, mn)]
+
+    assert asyncio.run(run()) == [BAStatus.DUPLICATE_ADDRESS_DETECTION_FAILED]

@@ -26,15 +26,29 @@ from hypothesis import strategies as st
 
 from hmipv6.core.correspondent import CorrespondentNode
 from hmipv6.core.events import PacketDropped
+from hmipv6.core.fast_handover import FastMobilityAnchorPoint
 from hmipv6.core.home_agent import HomeAgent
 from hmipv6.core.ipsec import IPsec
 from hmipv6.core.ipsec.keys import Provisioner
 from hmipv6.core.map import MobilityAnchorPoint
 from hmipv6.core.node import Node
+from hmipv6.sim.engines import build_engines, make_provisioner, provision
 from hmipv6.sim.network import Network
 from hmipv6.sim.scenario import load
-from hmipv6.wire.ipv6 import IPv6Packet, RoutingHeaderType2, decode
-from hmipv6.wire.mobility import BAFlags, BindingAcknowledgement
+from hmipv6.wire.fmipv6 import FastBindingUpdate
+from hmipv6.wire.ipv6 import (
+    DestinationOptions,
+    HomeAddressOption,
+    IPv6Packet,
+    RoutingHeaderType2,
+    decode,
+)
+from hmipv6.wire.mobility import (
+    AlternateCareOfAddress,
+    BAFlags,
+    BindingAcknowledgement,
+    BUFlags,
+)
 from hmipv6.wire.pcap import read_pcap
 from hmipv6.wire.udp import UDP
 from tests.core.ipsec_support import (
@@ -134,6 +148,40 @@ def test_two_mobile_nodes_a_bu_with_rh2_for_an_unheld_rcoa_raises_nothing() -> N
     assert out == [] and reasons == ["rh2-not-ours", "unprotected"]
 
 
+@pytest.mark.req("SEC-01")
+def test_an_unprotected_fbu_to_the_maps_link_local_address_is_dropped() -> None:
+    """The fast-handover FBU path (RFC 4140 Appendix A) meets the same inbound policy."""
+    sc = load("figure1")
+    prov = make_provisioner(sc)
+    nodes = build_engines(sc, "fhmipv6", prov)
+    provision(sc, "fhmipv6", prov, nodes)
+    m = nodes["map1"]
+    assert isinstance(m, FastMobilityAnchorPoint)
+    rcoa = IPv6Address(int(m.rcoa_prefix.network_address) + 0x42)
+    fbu = FastBindingUpdate(7, BUFlags.A | BUFlags.H, 8,
+                            (AlternateCareOfAddress(IPv6Address("2001:db8:a2::66")),))
+    for dst in (m.interfaces["eth0"].link_local, m.address):
+        wire = IPv6Packet(IPv6Address("2001:db8:a1::66"), dst, fbu,
+                          (DestinationOptions((HomeAddressOption(rcoa),)),)).encode()
+        m.receive(1.0, "eth0", wire)
+    out, reasons = _drain(m)
+    assert out == [] and reasons == ["unprotected", "unprotected"]
+    assert m.counters["fbu-refused.128"] == 0
+
+
+def test_a_correspondent_discards_packets_with_a_type_2_routing_header() -> None:
+    """RFC 6275 §8.2: a correspondent that is not a mobile node "MUST ... silently discard
+    all packets that it has received with such headers" (before: a BU with one was
+    processed as if addressed to the routing header's address)."""
+    cn = CorrespondentNode("cn", address=HA)
+    cn.add_route("::/0", "eth0", IPv6Address("fe80::1"))
+    wire = _scapy_bu(ATTACKER, HA, IPv6Address("2001:db8:77::1"), 3, "A",
+                     rh2=IPv6Address("2001:db8:77::2"))
+    cn.receive(0.0, "eth0", wire)
+    out, reasons = _drain(cn)
+    assert out == [] and reasons == ["rh2-not-ours"]
+
+
 def test_an_ambiguous_outbound_sa_is_a_counted_drop_not_an_exception() -> None:
     """The underlying bug: a BA to an address two peers' SAs cover, held by neither."""
     d = domain()
@@ -172,18 +220,23 @@ def test_the_last_resort_guard_reports_an_internal_error() -> None:
 
 
 def _worlds() -> list[tuple[str, Network, list[bytes]]]:
-    """figure1 under every protocol (and the RFC 5380 profile), run for 3 s of simulated
-    time so bindings and SAs exist; with the octets of every packet captured meanwhile."""
+    """figure1 under every protocol (and the RFC 5380 profile), route optimisation (a
+    correspondent with return routability) and dynamic discovery (relaying routers), each
+    run for 3 s of simulated time so bindings and SAs exist; with the octets of every
+    packet captured meanwhile."""
     out = []
-    for protocol, profile in (("mipv6", "rfc4140"), ("hmipv6", "rfc4140"),
-                              ("fhmipv6", "rfc4140"), ("hmipv6", "rfc5380")):
-        sc = load("figure1", [f"scenario.profile={profile}"])
+    for scenario, protocol, profile in (
+            ("figure1", "mipv6", "rfc4140"), ("figure1", "hmipv6", "rfc4140"),
+            ("figure1", "fhmipv6", "rfc4140"), ("figure1", "hmipv6", "rfc5380"),
+            ("route-optimisation", "mipv6", "rfc4140"),
+            ("dynamic-discovery", "hmipv6", "rfc4140")):
+        sc = load(scenario, [f"scenario.profile={profile}"])
         net = Network(sc, protocol=protocol, capture=True)
         net.start()
         net.sched.run(until=3.0)
         seeds = sorted({r.data for pcap in net.captures().values()
                         for r in read_pcap(pcap).records})
-        out.append((f"{protocol}/{profile}", net, seeds))
+        out.append((f"{scenario}/{protocol}/{profile}", net, seeds))
     return out
 
 
@@ -200,7 +253,7 @@ def _retarget(data: bytearray, address: bytes) -> None:
     data[24:40] = address
 
 
-@given(world=st.integers(0, 3), node=st.integers(0, 63), seed=st.integers(0, 10_000),
+@given(world=st.integers(0, 5), node=st.integers(0, 63), seed=st.integers(0, 10_000),
        edits=st.lists(st.tuples(st.sampled_from(["flip", "cut", "grow", "dst-ll", "dst-global",
                                                  "tunnel", "rh2", "junk"]),
                                 st.integers(0, 1 << 16)), max_size=4))
