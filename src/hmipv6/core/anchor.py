@@ -37,11 +37,11 @@ from hmipv6.core.events import BindingCacheUpdated, BindingRemoved
 from hmipv6.core.node import Node, Transmit
 from hmipv6.core.ratelimit import TokenBucket
 from hmipv6.core.registrar import (
+    IPV4_EMBEDDED_HEADS,
     Decision,
     Registrar,
     Registration,
     binding_acknowledgement,
-    is_ipv4_embedded_packed,
     is_reserved_anycast_packed,
     is_unicast_routable,
 )
@@ -75,6 +75,7 @@ _MAX_TUNNELLED = 0xFFFF
 """The largest packet that fits, whole, in an IPv6 payload (the tunnel header's Payload
 Length, RFC 8200 §3)."""
 _OCTETS = tuple(bytes((i,)) for i in range(256))
+_IPV4_HEADS = IPV4_EMBEDDED_HEADS
 
 
 _NA = struct.Struct("!IHBB16s16s" "BBHI16s" "BB6s")
@@ -124,6 +125,8 @@ class BindingAnchor(Node):
         """Prefixes whose addresses this anchor binds (the RCoA prefix / home prefixes)."""
         self._served_ints = tuple((int(p.network_address) >> (128 - p.prefixlen),
                                    128 - p.prefixlen) for p in self.served_prefixes)
+        self._served8 = (frozenset(p.network_address.packed[:8] for p in self.served_prefixes)
+                         if all(p.prefixlen == 64 for p in self.served_prefixes) else None)
         self.cache = cache if cache is not None else BindingCache()
         self.registrar = Registrar(kind=self.kind, max_lifetime=max_lifetime)
         self.link_addresses: set[IPv6Address] = {IPv6Address(a) for a in link_addresses}
@@ -196,6 +199,9 @@ class BindingAnchor(Node):
         return any(address in p for p in self.served_prefixes)
 
     def _serves_packed(self, address: bytes) -> bool:
+        served8 = self._served8
+        if served8 is not None:
+            return address[:8] in served8
         value = int.from_bytes(address, "big")
         return any(value >> shift == net for net, shift in self._served_ints)
 
@@ -204,8 +210,9 @@ class BindingAnchor(Node):
         IPv4-mapped or -compatible address (RFC 4291 §2.5.5), one of this node's own, an
         address of the prefixes it serves (another mobile node's RCoA or home address: the
         tunnel would lead back into this node), or a reserved anycast address (RFC 4291
-        §2.6.1, RFC 2526). The general and the fast path both ask here."""
-        if is_ipv4_embedded_packed(care_of):
+        §2.6.1, RFC 2526). The general and the fast path both ask here (on every BU: kept
+        to octet comparisons)."""
+        if care_of[:12] in _IPV4_HEADS:
             return "ipv4-mapped"
         if care_of in self._local:
             return "own-address"
@@ -215,15 +222,17 @@ class BindingAnchor(Node):
             return "anycast"
         return None
 
-    def dad_conflict(self, address: IPv6Address) -> bool:
+    def dad_conflict(self, address: IPv6Address, packed: bytes | None = None) -> bool:
         """RFC 6275 §10.3.1 / RFC 4140 §6.1 duplicate address detection for a new binding,
         modelled without waiting: the address is in use on the link (``link_addresses``,
         which the engine builder fills with every address the scenario configures in the
         served prefixes), is this node's own, or is a reserved anycast address of the
         subnet (RFC 4291 §2.6.1 Subnet-Router anycast, RFC 2526), which the subnet's
-        routers (this node among them) hold."""
-        return (address in self.link_addresses or self.is_local(address)
-                or is_reserved_anycast_packed(address.packed))
+        routers (this node among them) hold. ``packed``: the address's octets, if at hand."""
+        if packed is None:
+            packed = address.packed
+        return (packed in self._local or is_reserved_anycast_packed(packed)
+                or (bool(self.link_addresses) and address in self.link_addresses))
 
     # -- forwarding (the slow path: decoded packets) --------------------------------------------
 

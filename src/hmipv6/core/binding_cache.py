@@ -204,9 +204,10 @@ class BindingCache:
         self.store.put(key, record)
         self._schedule(key, expires)
         if old is None:
-            self._count(who, 1)
+            peers = self._peers
+            peers[who] = peers.get(who, 0) + 1
             return True
-        if old[_RECORD.size:] != who:
+        if len(old) != _RECORD.size + len(who) or old[_RECORD.size:] != who:
             self._count(old[_RECORD.size:], -1)
             self._count(who, 1)
         return False

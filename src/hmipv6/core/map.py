@@ -284,7 +284,7 @@ class MobilityAnchorPoint(BindingAnchor):
         peer = lane.peer if lane is not None else None
         record = self._store_get(rcoa)
         if record is None:
-            if self.dad_conflict(rcoa_a) or (lane is not None
+            if self.dad_conflict(rcoa_a, rcoa) or (lane is not None
                                              and self.cache.held_by(lane.peer_octets)):
                 return False  # a second binding of this identity: the general path decides
         else:

@@ -45,6 +45,7 @@ from hmipv6.wire.mobility import (
 )
 
 __all__ = [
+    "IPV4_EMBEDDED_HEADS",
     "Decision",
     "Registrar",
     "Registration",
@@ -106,11 +107,16 @@ _V4_MAPPED = bytes(10) + b"\xff\xff"
 _V4_COMPATIBLE = bytes(12)
 
 
+IPV4_EMBEDDED_HEADS = frozenset((_V4_MAPPED, _V4_COMPATIBLE))
+"""The first 12 octets of IPv4-mapped (::ffff:0:0/96, RFC 4291 §2.5.5.2: represents an IPv4
+node's address, never an IPv6 interface's) and of the deprecated IPv4-compatible (::/96,
+§2.5.5.1) addresses."""
+
+
 def is_ipv4_embedded_packed(address: bytes) -> bool:
-    """IPv4-mapped (::ffff:0:0/96, RFC 4291 §2.5.5.2: represents an IPv4 node's address, never
-    an IPv6 interface's) or the deprecated IPv4-compatible (::/96, §2.5.5.1) form."""
-    head = address[:12]
-    return head in (_V4_MAPPED, _V4_COMPATIBLE)
+    """Is ``address`` (16 octets) IPv4-mapped or IPv4-compatible (see
+    :data:`IPV4_EMBEDDED_HEADS`)?"""
+    return address[:12] in IPV4_EMBEDDED_HEADS
 
 
 @dataclass(frozen=True, slots=True)
