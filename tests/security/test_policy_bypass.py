@@ -18,6 +18,7 @@ type of the built-in scenario, fed real captured traffic, mutated.
 
 from __future__ import annotations
 
+import os
 from ipaddress import IPv6Address
 
 import pytest
@@ -67,6 +68,8 @@ from tests.core.ipsec_support import (
 scapy_inet6 = pytest.importorskip("scapy.layers.inet6")
 
 ATTACKER = IPv6Address("2001:db8:66::66")
+FUZZ = int(os.environ.get("ENGINE_FUZZ", "0"))
+"""ENGINE_FUZZ=n runs n examples of the receive() fuzz instead of 300."""
 
 
 def _scapy_bu(src: IPv6Address, dst: IPv6Address, hoa: IPv6Address, seq: int, flags: str,
@@ -257,7 +260,7 @@ def _retarget(data: bytearray, address: bytes) -> None:
        edits=st.lists(st.tuples(st.sampled_from(["flip", "cut", "grow", "dst-ll", "dst-global",
                                                  "tunnel", "rh2", "junk"]),
                                 st.integers(0, 1 << 16)), max_size=4))
-@settings(max_examples=300, deadline=None,
+@settings(max_examples=FUZZ or 300, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 def test_no_exception_leaves_receive_on_any_node(world: int, node: int, seed: int,
                                                  edits: list[tuple[str, int]]) -> None:

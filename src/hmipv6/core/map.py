@@ -17,8 +17,15 @@ address, MAP-01):
 4. the peer that installed an RCoA owns it (§12.1): another peer gets 134 and the binding is
    untouched, so the mobile node forms a new RCoA (MN-23); a peer authorisation database on
    the security object (``security.pad.may_use``) is consulted too (→ 129 or 134);
-5. a new RCoA must be unique on the MAP's link (modelled DAD against the addresses the MAP
-   knows there → 134).
+5. a new RCoA must be unique on the MAP's link (modelled DAD against the addresses the
+   scenario configures there, the MAP's own, and the subnet's reserved anycast addresses,
+   RFC 4291 §2.6.1 / RFC 2526 → 134);
+6. an SA keyed for the whole RCoA prefix is bound to the RCoA its peer registered over it
+   (§12.1: the SA is established for an RCoA; the Home Address option is outside ESP), so
+   another RCoA over it is refused (129) while that binding lives;
+7. (shared with the home agent) the LCoA must be usable as a tunnel end: not IPv4-mapped,
+   not the MAP's own, not an address it serves or binds, not reserved anycast (→ 129); and
+   one identity holds at most ``max_bindings_per_peer`` bindings (→ 130).
 
 Canonical local BUs — unprotected, or ESP-protected with any suite — that the MAP would
 accept are accepted straight from their octets (``_fast_local_bu``, ``_fast_esp_local_bu``,

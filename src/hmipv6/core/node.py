@@ -15,6 +15,21 @@ through the node's :class:`~hmipv6.core.security.Security`, and the payload is d
 ``on_icmpv6`` / ``on_mobility`` / ``on_udp``. Anything else is *forwarded* when the node is a
 router (hop limit decremented, RFC 8200 §3), or dropped.
 
+One inbound policy for mobility signalling: every Mobility Header message reaches
+``on_mobility`` (the BU processing of MAPs, home agents and correspondents, FBUs) only through
+:meth:`Node.dispatch`, after (1) :meth:`Node.deliver` has discarded a packet whose type 2
+routing header does not name one of the node's home addresses (RFC 6275 §9.3.2; only a mobile
+node has any), before IPsec could take that address for the node's own; (2) the node's
+security has processed it; (3) :meth:`Node._mobility_policy_ok` has refused it when it came
+unprotected and the SPD requires protection at *any* of the node's addresses (a BU sent to a
+link-local address meets the policy of the global one). Octet-level fast paths accept only
+what this path would accept (the MAP's are held to it by tests). Nesting: at most
+:attr:`Node.tunnel_nesting_limit` IPv6-in-IPv6 levels are opened (RFC 2473 §4.1.1).
+
+No exception leaves :meth:`Node.receive`: bad input is an outcome (a counted drop, an RFC
+answer), and as a last resort an unexpected exception is caught there and reported as
+``PacketDropped(reason="internal-error")``.
+
 Sending: :meth:`Node.send_packet` encodes, applies outbound security and picks the outgoing
 interface by longest-prefix match over the node's routes, then queues a :class:`Transmit`.
 
