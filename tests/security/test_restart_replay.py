@@ -15,13 +15,15 @@ real local BUs, sealed by the mobile node's own IPsec, through the MAP's ``recei
 
 from __future__ import annotations
 
+from dataclasses import replace
 from ipaddress import IPv6Address
 from pathlib import Path
 
 import pytest
 
+from hmipv6.core.binding_cache import RetainedStore
 from hmipv6.core.events import PacketDropped
-from hmipv6.core.ipsec import IPsec
+from hmipv6.core.ipsec import IPsec, SAParams
 from hmipv6.core.map import MobilityAnchorPoint
 from hmipv6.core.node import Node
 from hmipv6.net.daemon import keep_sa_state
@@ -144,3 +146,23 @@ def test_sa_state_survives_through_the_store_and_never_goes_back(tmp_path: Path)
                  or (sa.direction == "out" and sa.next_sequence > 1))
     assert got == want
     again.close()
+
+
+def test_state_is_restored_only_into_the_same_sa() -> None:
+    """An SA negotiated afresh after a restart (IKEv2 under RFC 5380) may reuse an SPI; its
+    keys differ, so it starts from zero instead of inheriting another SA's window."""
+    store = RetainedStore()
+    key_a, key_b = bytes(range(32)), bytes(range(1, 33))
+    params = SAParams.make(spi=0x1234, src=None, dst=None, auth_key=key_a)
+    first = IPsec(name="a")
+    first.attach_state(store)
+    sa = first.add_sa(params, "out")
+    for _ in range(3):
+        sa.take_sequence()
+    first._keep(sa)
+    same, other = IPsec(name="a"), IPsec(name="a")
+    same.add_sa(params, "out")
+    other.add_sa(replace(params, auth_key=key_b), "out")
+    assert (same.attach_state(store), other.attach_state(store)) == (1, 0)
+    (sa_same,), (sa_other,) = list(same.sad), list(other.sad)
+    assert (sa_same.next_sequence, sa_other.next_sequence) == (4, 1)

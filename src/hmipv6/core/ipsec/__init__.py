@@ -65,6 +65,7 @@ scenario seed gives the same ESP octets.
 
 from __future__ import annotations
 
+import hashlib
 import struct
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -133,9 +134,13 @@ number and the replay window's right edge, then the window's bitmap."""
 
 
 def _state_key(sa: SecurityAssociation) -> bytes:
-    """16 octets (the store interface's key size): "sa", protocol, direction, SPI."""
-    return (b"sa" + (b"e" if sa.params.protocol == "esp" else b"a")
-            + (b"i" if sa.direction == "in" else b"o") + sa.spi.to_bytes(4, "big") + bytes(8))
+    """16 octets (the store interface's key size): "sa", protocol, direction, SPI, and 8
+    octets of a digest of the SA's keys, so that state is only ever restored into the same
+    SA: an SA negotiated afresh (IKEv2) that happens to reuse an SPI starts from zero."""
+    p = sa.params
+    keys = hashlib.blake2s(p.enc_key + b"|" + p.auth_key, digest_size=8).digest()
+    return (b"sa" + (b"e" if p.protocol == "esp" else b"a")
+            + (b"i" if sa.direction == "in" else b"o") + p.spi.to_bytes(4, "big") + keys)
 
 
 class IPsec:
