@@ -106,3 +106,27 @@ def test_drop_summary_intervals() -> None:
     assert not s.admit("unprotected", 1.5)
     assert s.due(5.0, final=True) == [("unprotected", 0.6, 1.6, 1)]
     assert s.due(9.0, final=True) == []
+
+
+def test_the_summary_is_written_when_its_second_ends_without_more_traffic(
+        tmp_path: Path) -> None:
+    """A burst then silence: the daemon's timer writes the summary at the end of the
+    interval (not only at the next drop or at exit)."""
+
+    async def run() -> list[dict[str, object]]:
+        sc = load("figure1")
+        log = io.StringIO()
+        d = Daemon(sc, "map1", log, "t", "hmipv6", shaping=False, store_dir=tmp_path)
+        d._transmit = lambda *args: True  # type: ignore[method-assign]
+        d.t0 = asyncio.get_running_loop().time() - 0.9  # the interval from 0 ends in 0.1 s
+        for i in range(50):
+            d.node.receive(i / 100, "eth0", b"\x00junk")
+            d.service()
+        await asyncio.sleep(0.4)
+        lines = [json.loads(line) for line in log.getvalue().splitlines()]
+        d.finish()
+        return lines
+
+    lines = asyncio.run(run())
+    assert [(d["kind"], d.get("reason"), d.get("count")) for d in lines] == [
+        ("event", None, None), ("drops", "malformed", 49)]

@@ -209,6 +209,7 @@ class Daemon:
         self.drops = DropSummary()
         """Repeated drops logged as one summary line per reason per second (issue 9)."""
         self.drop_timer: asyncio.TimerHandle | None = None
+        self.drop_at: float | None = None
         self.sent: dict[int, int] = {}
         self.done = asyncio.Event()
         self.loop = asyncio.get_running_loop()
@@ -395,14 +396,18 @@ class Daemon:
 
     def _arm_drop_summary(self) -> None:
         at = self.drops.next_due()
+        if at == self.drop_at:
+            return  # already armed for that instant (a flood re-arms nothing)
         if self.drop_timer is not None:
             self.drop_timer.cancel()
             self.drop_timer = None
+        self.drop_at = at
         if at is not None:
             self.drop_timer = self.loop.call_at(self.t0 + at, self._drop_summary_due)
 
     def _drop_summary_due(self) -> None:
         self.drop_timer = None
+        self.drop_at = None
         self._summarise(self.now())
         self._arm_drop_summary()
 
@@ -461,6 +466,7 @@ class Daemon:
         if self.drop_timer is not None:
             self.drop_timer.cancel()
             self.drop_timer = None
+            self.drop_at = None
         # The SAs this node negotiated with IKEv2 (RFC 5380 profile), for ``--export-sa``.
         esp, ike = ike_exports({self.name: self.node})
         extra = {"sa_export": {"esp": esp, "ikev2": ike}} if esp or ike else {}
