@@ -286,7 +286,7 @@ class Node:
 
     def deliver(self, now: float, ifname: str, packet: IPv6Packet, tunnelled: int = 0) -> None:
         """A packet addressed to this node (RFC 8200 §4: extension headers in order)."""
-        rh2 = packet.routing_home_address
+        rh2 = packet.routing_home_address if packet.extension_headers else None
         if rh2 is not None and not self.owns_routing_home_address(rh2):
             # RFC 6275 §9.3.2 (processing a type 2 routing header): "The Home Address field
             # in the routing header is one of the node's home addresses ... If any of these
