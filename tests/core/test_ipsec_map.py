@@ -221,8 +221,13 @@ def _state(m: MobilityAnchorPoint, sec: IPsec) -> object:
 
 _STEP = st.tuples(
     st.sampled_from("ab"),  # which mobile node builds the BU
-    st.sampled_from([RCOA_A, RCOA_B]),  # for which RCoA (b for A: another MN's SA, SEC-03)
-    st.sampled_from([LCOA_A, LCOA_B]),
+    # for which RCoA (b for A: another MN's SA, SEC-03; a for B while holding A: an RCoA
+    # its prefix-wide SA is not bound to; the subnet-router anycast address: DAD fails)
+    st.sampled_from([RCOA_A, RCOA_B, RCOA_A, RCOA_B, RCOA_PREFIX.network_address]),
+    # the LCoA, sometimes one no tunnel can lead to (issue 9 item 8: IPv4-mapped, the
+    # MAP's own, an RCoA, reserved anycast)
+    st.sampled_from([LCOA_A, LCOA_B, LCOA_A, LCOA_B, IPv6Address("::ffff:192.0.2.1"), MAP,
+                     RCOA_B, IPv6Address("2001:db8:1::fdff:ffff:ffff:ff80")]),
     st.integers(0, 6),  # BU sequence number
     st.sampled_from([0, 8, 60, 600]),  # lifetime (0: deregistration)
     st.sampled_from(["next", "next", "jump", "back"]),  # ESP sequence number
