@@ -15,7 +15,7 @@ wrong-SPI, truncated, extended, foreign-SA and out-of-window BUs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from ipaddress import IPv6Address
 
 import pytest
@@ -27,7 +27,7 @@ from hmipv6.core.ipsec import IPsec, Policy
 from hmipv6.core.ipsec.keys import MH_SIGNALLING_TYPES
 from hmipv6.core.ipsec.sad import SecurityAssociation
 from hmipv6.core.map import MobilityAnchorPoint
-from hmipv6.wire.ipv6 import EncapsulatingSecurityPayload, decode
+from hmipv6.wire.ipv6 import EncapsulatingSecurityPayload, RoutingHeaderType2, decode
 from hmipv6.wire.mobility import BAStatus, BindingAcknowledgement, BindingUpdate, BUFlags
 from tests.core.ipsec_support import (
     LCOA_A,
@@ -221,12 +221,18 @@ def _state(m: MobilityAnchorPoint, sec: IPsec) -> object:
 
 _STEP = st.tuples(
     st.sampled_from("ab"),  # which mobile node builds the BU
-    st.sampled_from([RCOA_A, RCOA_B]),  # for which RCoA (b for A: another MN's SA, SEC-03)
-    st.sampled_from([LCOA_A, LCOA_B]),
+    # for which RCoA (b for A: another MN's SA, SEC-03; a for B while holding A: an RCoA
+    # its prefix-wide SA is not bound to; the subnet-router anycast address: DAD fails)
+    st.sampled_from([RCOA_A, RCOA_B, RCOA_A, RCOA_B, RCOA_PREFIX.network_address]),
+    # the LCoA, sometimes one no tunnel can lead to (issue 9 item 8: IPv4-mapped, the
+    # MAP's own, an RCoA, reserved anycast)
+    st.sampled_from([LCOA_A, LCOA_B, LCOA_A, LCOA_B, IPv6Address("::ffff:192.0.2.1"), MAP,
+                     RCOA_B, IPv6Address("2001:db8:1::fdff:ffff:ffff:ff80")]),
     st.integers(0, 6),  # BU sequence number
     st.sampled_from([0, 8, 60, 600]),  # lifetime (0: deregistration)
     st.sampled_from(["next", "next", "jump", "back"]),  # ESP sequence number
-    st.sampled_from(["none", "none", "none", "replay", "flip", "spi", "cut", "grow"]),
+    st.sampled_from(["none", "none", "none", "replay", "flip", "spi", "cut", "grow", "ll",
+                     "clear", "clear-ll", "clear-rh2"]),
     st.integers(0, 10_000),  # bit to flip
     st.floats(0, 40),  # time step
 )
@@ -244,8 +250,20 @@ def _wire(t: _Twins, step: tuple[str, IPv6Address, IPv6Address, int, int, str, s
     elif esp_seq == "back":
         sa.next_sequence = max(1, sa.next_sequence - 70)  # left of the window, or a replay
     bu_ = BindingUpdate(seq, BUFlags.A | BUFlags.M, lifetime)
+    if mutation.startswith("clear"):
+        # Issue 9 item 3: unprotected, to the MAP's global or link-local address, or with a
+        # Type 2 routing header; both paths must drop them (one inbound policy).
+        clear = local_bu(lcoa, rcoa, bu_)
+        if mutation == "clear-ll":
+            clear = replace(clear, dst=t.fast.interfaces["eth0"].link_local)
+        elif mutation == "clear-rh2":
+            clear = replace(clear, extension_headers=(RoutingHeaderType2(lcoa),
+                                                      *clear.extension_headers))
+        return clear.encode()
     wire = bytearray(mn.protect(now, local_bu(lcoa, rcoa, bu_)).encode())
-    if mutation == "flip":
+    if mutation == "ll":
+        wire[24:40] = t.fast.interfaces["eth0"].link_local.packed
+    elif mutation == "flip":
         # SEC-01: mostly inside ESP (a bad ICV), sometimes in the headers in front.
         at = 64 + bit % (len(wire) - 64) if bit % 4 else bit % 64
         wire[at] ^= 1 << bit % 8

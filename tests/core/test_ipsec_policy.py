@@ -20,7 +20,6 @@ from hypothesis import strategies as st
 from hmipv6.core.ipsec import Action, IPsec, Policy, SAParams
 from hmipv6.core.ipsec.keys import Provisioner
 from hmipv6.core.security import SecurityDrop
-from hmipv6.errors import LocalProtocolError
 from hmipv6.wire.ipv6 import IPv6Packet, decode
 from hmipv6.wire.udp import UDP
 from tests.core.ipsec_support import (
@@ -142,8 +141,9 @@ def test_SEC_03_rcoa_outside_the_authorised_range_is_dropped() -> None:
 def test_outbound_sa_choice_uses_peer_hint_then_the_pad_holder() -> None:
     d = domain()
     ba = to_mn(LCOA_A, RCOA_A, raw_bu())
-    with pytest.raises(LocalProtocolError):
+    with pytest.raises(SecurityDrop) as exc:
         d.map.protect(0.0, ba)  # two MNs' SAs cover the prefix and nobody holds RCoA A yet
+    assert exc.value.reason == "ambiguous-sa"  # RFC 4301 §5.1: discarded, not an exception
     d.map.pad.claim("mn-a", RCOA_A)
     out = d.map.protect(0.0, ba)
     assert d.mn_a.unprotect(0.0, decode(out.encode())).peer == "map"

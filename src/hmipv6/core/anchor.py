@@ -7,7 +7,7 @@ A :class:`BindingAnchor` owns a binding cache (bound address -> care-of address)
 - *intercepts and tunnels* (RFC 6275 §10.4.2: "the home agent MUST tunnel the packet to the
   mobile node using IPv6 encapsulation"; RFC 4140 §6.2: "Packets addressed to the RCOA are
   intercepted by the MAP ... and then encapsulated and routed to the mobile node's LCoA").
-  The fast path in :meth:`BindingAnchor.receive` peeks at the destination octets before any
+  The fast path in :meth:`BindingAnchor._receive` peeks at the destination octets before any
   decoding; a bound destination is re-sent inside an IPv6 header (RFC 2473 §3.1) with the
   inner hop limit decremented (it is forwarded, RFC 8200 §3), without building any object;
 - *answers Neighbor Solicitations* for bound addresses with its own link-layer address (proxy
@@ -37,10 +37,12 @@ from hmipv6.core.events import BindingCacheUpdated, BindingRemoved
 from hmipv6.core.node import Node, Transmit
 from hmipv6.core.ratelimit import TokenBucket
 from hmipv6.core.registrar import (
+    IPV4_EMBEDDED_HEADS,
     Decision,
     Registrar,
     Registration,
     binding_acknowledgement,
+    is_reserved_anycast_packed,
     is_unicast_routable,
 )
 from hmipv6.core.security import Security
@@ -66,7 +68,14 @@ _MIN_MTU_ICMP = 1280 - 40 - 8
 """RFC 4443 §2.4(c): "as much of invoking packet as possible without the ICMPv6 packet
 exceeding the minimum IPv6 MTU"."""
 EXPIRY_TIMER = "binding-expiry"
+MAX_BINDINGS_PER_PEER = 4
+"""Default bound on the bindings of one peer identity (issue 9: one authenticated MN
+created 100,000)."""
+_MAX_TUNNELLED = 0xFFFF
+"""The largest packet that fits, whole, in an IPv6 payload (the tunnel header's Payload
+Length, RFC 8200 §3)."""
 _OCTETS = tuple(bytes((i,)) for i in range(256))
+_IPV4_HEADS = IPV4_EMBEDDED_HEADS
 
 
 _NA = struct.Struct("!IHBB16s16s" "BBHI16s" "BB6s")
@@ -90,6 +99,10 @@ class BindingAnchor(Node):
     is_router = True
     kind = BUFlags.H
     """The BU flag marking registrations this anchor serves."""
+    max_bindings_per_peer: int = MAX_BINDINGS_PER_PEER
+    """Bindings one authenticated identity may hold here (set per engine to configure):
+    a new one beyond is refused with BA status 130, "insufficient resources" (RFC 6275
+    §6.1.8), so that one authenticated node cannot exhaust the binding cache."""
 
     def __init__(self, name: str, *, address: IPv6Address | str, ifname: str = "eth0",
                  served_prefixes: Iterable[IPv6Network | str] = (),
@@ -110,6 +123,10 @@ class BindingAnchor(Node):
         self.served_prefixes: tuple[IPv6Network, ...] = tuple(
             IPv6Network(p) for p in served_prefixes) or (default_prefix,)
         """Prefixes whose addresses this anchor binds (the RCoA prefix / home prefixes)."""
+        self._served_ints = tuple((int(p.network_address) >> (128 - p.prefixlen),
+                                   128 - p.prefixlen) for p in self.served_prefixes)
+        self._served8 = (frozenset(p.network_address.packed[:8] for p in self.served_prefixes)
+                         if all(p.prefixlen == 64 for p in self.served_prefixes) else None)
         self.cache = cache if cache is not None else BindingCache()
         self.registrar = Registrar(kind=self.kind, max_lifetime=max_lifetime)
         self.link_addresses: set[IPv6Address] = {IPv6Address(a) for a in link_addresses}
@@ -126,13 +143,14 @@ class BindingAnchor(Node):
 
     # -- the fast path -------------------------------------------------------------------------
 
-    def receive(self, now: float, ifname: str, data: bytes) -> None:
+    def _receive(self, now: float, ifname: str, data: bytes) -> None:
         if self.crashed:
             return
         key = data[24:40]
         record = self._store_get(key)
-        if (record is not None and len(data) >= 40 and data[0] >> 4 == 6 and data[7] > 1
-                and len(data) - 40 == (data[4] << 8 | data[5]) and key not in self._local):
+        if (record is not None and 40 <= len(data) <= _MAX_TUNNELLED and data[0] >> 4 == 6
+                and data[7] > 1 and len(data) - 40 == (data[4] << 8 | data[5])
+                and key not in self._local):
             care_of = record[:16]
             route = self._route_to(care_of)
             if route is not None:
@@ -143,7 +161,7 @@ class BindingAnchor(Node):
                     _OCTETS[data[7] - 1], data[8:])), route[1]))
                 self.counters["tunnelled"] += 1
                 return
-        super().receive(now, ifname, data)
+        super()._receive(now, ifname, data)
 
     def _route_to(self, dst: bytes) -> tuple[str, IPv6Address | None] | None:
         if self.routes is not self._routes_seen:
@@ -163,6 +181,11 @@ class BindingAnchor(Node):
             return hit
 
     def _tunnel(self, now: float, care_of: bytes, inner: bytes) -> bool:
+        if len(inner) > _MAX_TUNNELLED:
+            # RFC 2473 §7: the tunnel packet would exceed the largest IPv6 payload (a
+            # jumbogram is not an option here); dropped and counted.
+            self.drop(now, "tunnel-too-big", f"{len(inner)} octets to {from_packed(care_of)}")
+            return False
         route = self._route_to(care_of)
         if route is None:
             self.drop(now, "no-route", f"tunnel to {from_packed(care_of)}")
@@ -174,6 +197,42 @@ class BindingAnchor(Node):
 
     def serves(self, address: IPv6Address) -> bool:
         return any(address in p for p in self.served_prefixes)
+
+    def _serves_packed(self, address: bytes) -> bool:
+        served8 = self._served8
+        if served8 is not None:
+            return address[:8] in served8
+        value = int.from_bytes(address, "big")
+        return any(value >> shift == net for net, shift in self._served_ints)
+
+    def care_of_problem(self, care_of: bytes) -> str | None:
+        """Why ``care_of`` (16 octets) cannot be a care-of address here, or ``None``: an
+        IPv4-mapped or -compatible address (RFC 4291 §2.5.5), one of this node's own, an
+        address of the prefixes it serves (another mobile node's RCoA or home address: the
+        tunnel would lead back into this node), or a reserved anycast address (RFC 4291
+        §2.6.1, RFC 2526). The general and the fast path both ask here (on every BU: kept
+        to octet comparisons)."""
+        if care_of[:12] in _IPV4_HEADS:
+            return "ipv4-mapped"
+        if care_of in self._local:
+            return "own-address"
+        if self._serves_packed(care_of) or self._store_get(care_of) is not None:
+            return "bound-address"
+        if is_reserved_anycast_packed(care_of):
+            return "anycast"
+        return None
+
+    def dad_conflict(self, address: IPv6Address, packed: bytes | None = None) -> bool:
+        """RFC 6275 §10.3.1 / RFC 4140 §6.1 duplicate address detection for a new binding,
+        modelled without waiting: the address is in use on the link (``link_addresses``,
+        which the engine builder fills with every address the scenario configures in the
+        served prefixes), is this node's own, or is a reserved anycast address of the
+        subnet (RFC 4291 §2.6.1 Subnet-Router anycast, RFC 2526), which the subnet's
+        routers (this node among them) hold. ``packed``: the address's octets, if at hand."""
+        if packed is None:
+            packed = address.packed
+        return (packed in self._local or is_reserved_anycast_packed(packed)
+                or (bool(self.link_addresses) and address in self.link_addresses))
 
     # -- forwarding (the slow path: decoded packets) --------------------------------------------
 
@@ -298,13 +357,30 @@ class BindingAnchor(Node):
         # Acknowledgement MUST NOT be sent and the Binding Update packet MUST be silently
         # discarded."
         if not is_unicast_routable(reg.address) or not is_unicast_routable(reg.care_of) \
-                or reg.source.is_multicast or reg.source.is_unspecified:
+                or reg.source.is_multicast or reg.source.is_unspecified \
+                or self.is_local(reg.source):
+            # (A source that is this node's own address is spoofed, and cannot be answered.)
             self.drop(now, "bu-bad-address", f"{reg.address} via {reg.care_of}")
             return
         existing = self.cache.get(reg.address, now)
         status = self.admission(now, reg, existing)
         if status is None:
             return  # silently discarded (counted by admission)
+        if status == 0 and not reg.deregistration:
+            problem = self.care_of_problem(reg.care_of.packed)
+            if problem is not None:
+                # No tunnel can lead to such a care-of address: refused (RFC 4140 §6.2 "reject
+                # the binding update using existing error code 129"), with a BA, the binding
+                # unchanged.
+                self.counters[f"bad-care-of.{problem}"] += 1
+                status = BAStatus.ADMINISTRATIVELY_PROHIBITED
+        if (status == 0 and existing is None and reg.peer is not None
+                and not reg.deregistration
+                and self.cache.held_by(reg.peer, reg.address.packed)
+                >= self.max_bindings_per_peer):
+            # A bound per authenticated identity: RFC 6275 §6.1.8 status 130, "Insufficient
+            # resources".
+            status = BAStatus.INSUFFICIENT_RESOURCES
         if status >= 128:
             self.acknowledge(now, reg, Decision(status, 0, message.sequence), existing)
             return

@@ -120,22 +120,47 @@ def _unpack(key: bytes, record: bytes) -> BindingEntry:
 class BindingCache:
     """Bindings keyed by address, with expiry; see the module docstring."""
 
-    __slots__ = ("_buckets", "_heap", "_ticks", "store")
+    __slots__ = ("_buckets", "_heap", "_peers", "_ticks", "store")
 
     def __init__(self, store: BindingStore | None = None, *, tick: float = 1 / 64) -> None:
         self.store: BindingStore = store if store is not None else InMemoryStore()
         self._ticks = 1 / tick
         self._buckets: dict[int, list[bytes]] = {}
         self._heap: list[int] = []
+        self._peers: dict[bytes, int] = {}
+        """Entries per installing peer identity (UTF-8 octets): the per-identity bound of
+        ``BindingAnchor.max_bindings_per_peer`` (issue 9: one identity, 100,000 bindings)."""
         self.reload()
 
     def reload(self) -> None:
-        """Rebuild the expiry schedule from the store's content (what a process restarted
-        over a durable store does; :meth:`expire` then removes what ran out meanwhile)."""
+        """Rebuild the expiry schedule (and the per-peer counts) from the store's content
+        (what a process restarted over a durable store does; :meth:`expire` then removes what
+        ran out meanwhile)."""
         self._buckets.clear()
         self._heap.clear()
+        self._peers.clear()
         for key, record in self.store.items():
             self._schedule(key, _RECORD.unpack_from(record)[1])
+            self._count(record[_RECORD.size:], 1)
+
+    def _count(self, peer: bytes, delta: int) -> None:
+        n = self._peers.get(peer, 0) + delta
+        if n > 0:
+            self._peers[peer] = n
+        else:
+            self._peers.pop(peer, None)
+
+    def held_by(self, peer: str | bytes, excluding: bytes | None = None) -> int:
+        """How many entries ``peer`` (an identity, or its UTF-8 octets) installed, not
+        counting the one for the key ``excluding`` (an entry whose lifetime ran out but
+        whose expiry tick has not fired yet is still counted)."""
+        who = peer.encode() if isinstance(peer, str) else peer
+        n = self._peers.get(who, 0)
+        if n and excluding is not None:
+            record = self.store.get(excluding)
+            if record is not None and record[_RECORD.size:] == who:
+                n -= 1
+        return n
 
     def __len__(self) -> int:
         return len(self.store)
@@ -170,14 +195,22 @@ class BindingCache:
     def update_packed(self, now: float, key: bytes, care_of: bytes, lifetime: int,
                       sequence: int, flags: int = 0, peer: str | None = None) -> bool:
         """:meth:`update` with the addresses as 16 octets each (the fast paths hold those)."""
-        created = self.store.get(key) is None
+        old = self.store.get(key)
         expires = now + lifetime
         record = _RECORD.pack(care_of, expires, lifetime, sequence & 0xFFFF, flags & 0xFFFF)
-        if peer:
-            record += peer.encode()
+        who = peer.encode() if peer else b""
+        if who:
+            record += who
         self.store.put(key, record)
         self._schedule(key, expires)
-        return created
+        if old is None:
+            peers = self._peers
+            peers[who] = peers.get(who, 0) + 1
+            return True
+        if len(old) != _RECORD.size + len(who) or old[_RECORD.size:] != who:
+            self._count(old[_RECORD.size:], -1)
+            self._count(who, 1)
+        return False
 
     @staticmethod
     def unpack_record(record: bytes) -> tuple[bytes, float, int, int, int, bytes]:
@@ -191,6 +224,7 @@ class BindingCache:
         if record is None:
             return None
         self.store.delete(key)
+        self._count(record[_RECORD.size:], -1)
         return _unpack(key, record)
 
     def clear(self) -> list[BindingEntry]:
@@ -201,6 +235,7 @@ class BindingCache:
             self.store.delete(entry.address.packed)
         self._buckets.clear()
         self._heap.clear()
+        self._peers.clear()
         return gone
 
     def next_expiry(self) -> float | None:
@@ -218,6 +253,7 @@ class BindingCache:
                 record = self.store.get(key)
                 if record is not None and _RECORD.unpack_from(record)[1] <= now:
                     self.store.delete(key)
+                    self._count(record[_RECORD.size:], -1)
                     gone.append(_unpack(key, record))
         return gone
 

@@ -238,14 +238,15 @@ class FastMobilityAnchorPoint(MobilityAnchorPoint):
 
     # -- forwarding with simultaneous bindings (FH-04) ---------------------------------------------
 
-    def receive(self, now: float, ifname: str, data: bytes) -> None:
+    def _receive(self, now: float, ifname: str, data: bytes) -> None:
         if self._forwarding and not self.crashed and len(data) >= 40:
             fb = self._forwarding.get(data[24:40])
             if (fb is not None and data[0] >> 4 == 6 and data[7] > 1
-                    and len(data) - 40 == (data[4] << 8 | data[5])):
+                    and len(data) - 40 == (data[4] << 8 | data[5])
+                    and len(data) <= 0xFFFF - 80):  # two tunnel headers must still fit
                 self._send_to_targets(now, fb, data)
                 return
-        super().receive(now, ifname, data)
+        super()._receive(now, ifname, data)
 
     def _send_to_targets(self, now: float, fb: _FastBinding, data: bytes) -> None:
         inner = data[:7] + bytes((data[7] - 1,)) + data[8:]

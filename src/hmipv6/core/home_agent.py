@@ -94,8 +94,7 @@ class HomeAgent(BindingAnchor):
             # source, which anyone on the path may rewrite: refused, as policy forbids.
             self.counters["home-bu-without-alternate-coa"] += 1
             return BAStatus.ADMINISTRATIVELY_PROHIBITED
-        if existing is None and not reg.deregistration and (
-                hoa in self.link_addresses or self.is_local(hoa)):
+        if existing is None and not reg.deregistration and self.dad_conflict(hoa):
             # RFC 6275 §10.3.1: "If this Duplicate Address Detection fails ... MUST return ...
             # status ... 134".
             return BAStatus.DUPLICATE_ADDRESS_DETECTION_FAILED

@@ -17,8 +17,15 @@ address, MAP-01):
 4. the peer that installed an RCoA owns it (§12.1): another peer gets 134 and the binding is
    untouched, so the mobile node forms a new RCoA (MN-23); a peer authorisation database on
    the security object (``security.pad.may_use``) is consulted too (→ 129 or 134);
-5. a new RCoA must be unique on the MAP's link (modelled DAD against the addresses the MAP
-   knows there → 134).
+5. a new RCoA must be unique on the MAP's link (modelled DAD against the addresses the
+   scenario configures there, the MAP's own, and the subnet's reserved anycast addresses,
+   RFC 4291 §2.6.1 / RFC 2526 → 134);
+6. an SA keyed for the whole RCoA prefix is bound to the RCoA its peer registered over it
+   (§12.1: the SA is established for an RCoA; the Home Address option is outside ESP), so
+   another RCoA over it is refused (129) while that binding lives;
+7. (shared with the home agent) the LCoA must be usable as a tunnel end: not IPv4-mapped,
+   not the MAP's own, not an address it serves or binds, not reserved anycast (→ 129); and
+   one identity holds at most ``max_bindings_per_peer`` bindings (→ 130).
 
 Canonical local BUs — unprotected, or ESP-protected with any suite — that the MAP would
 accept are accepted straight from their octets (``_fast_local_bu``, ``_fast_esp_local_bu``,
@@ -219,12 +226,12 @@ class MobilityAnchorPoint(BindingAnchor):
 
     # -- local Binding Updates -----------------------------------------------------------------
 
-    def receive(self, now: float, ifname: str, data: bytes) -> None:
+    def _receive(self, now: float, ifname: str, data: bytes) -> None:
         n = len(data)
         if n >= 80 and data[6] == 60 and self.fast_path and not self.crashed and (
                 self._fast_local_bu(now, data) if n == 80 else self._fast_esp_local_bu(now, data)):
             return
-        super().receive(now, ifname, data)
+        super()._receive(now, ifname, data)
 
     def _fast_local_bu(self, now: float, data: bytes) -> bool:
         """Accept a canonical, unprotected local BU straight from its octets (the IPv6 and
@@ -275,7 +282,7 @@ class MobilityAnchorPoint(BindingAnchor):
                 or rcoa in self._local
                 or not ck.verify(rcoa, self._addr_packed, 135, mh)):
             return False
-        if not is_unicast_routable_packed(lcoa):
+        if not is_unicast_routable_packed(lcoa) or self.care_of_problem(lcoa) is not None:
             return False
         lcoa_a = from_packed(lcoa)
         if not self.lcoa_allowed(lcoa_a):
@@ -284,8 +291,9 @@ class MobilityAnchorPoint(BindingAnchor):
         peer = lane.peer if lane is not None else None
         record = self._store_get(rcoa)
         if record is None:
-            if rcoa_a in self.link_addresses:
-                return False
+            if self.dad_conflict(rcoa_a, rcoa) or (lane is not None
+                                             and self.cache.held_by(lane.peer_octets)):
+                return False  # a second binding of this identity: the general path decides
         else:
             _, expires, _, last, eflags, holder = BindingCache.unpack_record(record)
             # RFC 4140 §12.1 (SEC-03): only the peer that installed the RCoA may move it.
@@ -362,11 +370,31 @@ class MobilityAnchorPoint(BindingAnchor):
             # code 129 (administratively prohibited)"; §8: "An administrator MAY restrict the
             # MAP from forwarding packets to LCoAs outside the MAP's domain."
             return BAStatus.ADMINISTRATIVELY_PROHIBITED
-        if existing is None and (rcoa in self.link_addresses or self.is_local(rcoa)):
+        if (existing is None and reg.peer is not None and not reg.deregistration
+                and self.cache.held_by(reg.peer, rcoa.packed)
+                and not self._keyed_for(reg.peer, rcoa)):
+            # RFC 4140 §12.1: the SA is established *for an RCoA*. An SA whose selectors cover
+            # the whole RCoA prefix (manual or seed-provisioned keys) is bound to the RCoA its
+            # peer registered over it while that binding lives; the Home Address option is
+            # outside ESP, so a BU naming another RCoA is a rewritten one (or a second
+            # binding the SA was never established for): refused. IKEv2 Child SAs name one
+            # RCoA each (RFC 5380) and may each hold theirs, up to max_bindings_per_peer.
+            self.counters["bu-refused.rcoa-not-of-sa"] += 1
+            return BAStatus.ADMINISTRATIVELY_PROHIBITED
+        if existing is None and self.dad_conflict(rcoa):
             # RFC 4140 §6.1 / RFC 6275 §10.3.1: DAD for a new binding; "If this Duplicate
             # Address Detection fails ... status ... 134".
             return BAStatus.DUPLICATE_ADDRESS_DETECTION_FAILED
         return 0
+
+    def _keyed_for(self, peer: str, rcoa: IPv6Address) -> bool:
+        """Does ``peer`` have an inbound SA whose source selector is exactly ``rcoa``?"""
+        sad = getattr(self.security, "sad", None)
+        if sad is None:
+            return True  # no SAs to bind to (a stand-in security object)
+        exact = IPv6Network(rcoa)
+        return any(sa.direction == "in" and sa.peer == peer and sa.params.src == exact
+                   for sa in sad)
 
     def prefix_lifetime(self, now: float, address: IPv6Address) -> float | None:
         # RFC 6275 §10.3.1: "MUST NOT be greater than the remaining valid lifetime for the

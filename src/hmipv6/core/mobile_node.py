@@ -517,16 +517,11 @@ class MobileNode(Node):
 
     # == receiving =============================================================================
 
-    def dispatch(self, now: float, ifname: str, packet: IPv6Packet, payload: Payload | None,
-                 peer: str | None, tunnelled: int) -> None:
-        rh2 = packet.routing_home_address
+    def owns_routing_home_address(self, address: IPv6Address) -> bool:
         # RFC 6275 §6.4/§11.3.3: the address in a type 2 routing header must be one of the
         # node's own home addresses -- the home address, or an RCoA, which plays that part
-        # towards a MAP (RFC 4140 §6.1).
-        if rh2 is not None and rh2 not in self._virtual:
-            self.drop(now, "rh2-not-ours", str(rh2))
-            return
-        super().dispatch(now, ifname, packet, payload, peer, tunnelled)
+        # towards a MAP (RFC 4140 §6.1). Checked by Node.deliver.
+        return address in self._virtual
 
     def on_decapsulated(self, now: float, ifname: str, outer: IPv6Packet, inner: IPv6Packet,
                         tunnelled: int) -> None:

@@ -15,6 +15,21 @@ through the node's :class:`~hmipv6.core.security.Security`, and the payload is d
 ``on_icmpv6`` / ``on_mobility`` / ``on_udp``. Anything else is *forwarded* when the node is a
 router (hop limit decremented, RFC 8200 §3), or dropped.
 
+One inbound policy for mobility signalling: every Mobility Header message reaches
+``on_mobility`` (the BU processing of MAPs, home agents and correspondents, FBUs) only through
+:meth:`Node.dispatch`, after (1) :meth:`Node.deliver` has discarded a packet whose type 2
+routing header does not name one of the node's home addresses (RFC 6275 §9.3.2; only a mobile
+node has any), before IPsec could take that address for the node's own; (2) the node's
+security has processed it; (3) :meth:`Node._mobility_policy_ok` has refused it when it came
+unprotected and the SPD requires protection at *any* of the node's addresses (a BU sent to a
+link-local address meets the policy of the global one). Octet-level fast paths accept only
+what this path would accept (the MAP's are held to it by tests). Nesting: at most
+:attr:`Node.tunnel_nesting_limit` IPv6-in-IPv6 levels are opened (RFC 2473 §4.1.1).
+
+No exception leaves :meth:`Node.receive`: bad input is an outcome (a counted drop, an RFC
+answer), and as a last resort an unexpected exception is caught there and reported as
+``PacketDropped(reason="internal-error")``.
+
 Sending: :meth:`Node.send_packet` encodes, applies outbound security and picks the outgoing
 interface by longest-prefix match over the node's routes, then queues a :class:`Transmit`.
 
@@ -91,10 +106,17 @@ def encapsulate_raw(src: IPv6Address, dst: IPv6Address, inner: bytes, hop_limit:
     return _HDR.pack(0x60000000, len(inner), 41, hop_limit, src.packed, dst.packed) + inner
 
 
+TUNNEL_NESTING_LIMIT = 4
+"""RFC 2473 §6.6: "Recommended default value is 4" for the Tunnel Encapsulation Limit."""
+
+
 class Node:
     """Base of every engine: interfaces, routes, timers, output queue, events, counters."""
 
     is_router: bool = False
+    tunnel_nesting_limit: int = TUNNEL_NESTING_LIMIT
+    """IPv6-in-IPv6 levels this node decapsulates from one packet (RFC 2473 §4.1.1, §6.6);
+    a packet nested deeper is dropped (``dropped.tunnel-nesting``)."""
 
     def __init__(self, name: str, *, rng: random.Random | None = None,
                  security: Security | None = None) -> None:
@@ -183,7 +205,18 @@ class Node:
     # -- the engine contract -------------------------------------------------------------------
 
     def receive(self, now: float, ifname: str, data: bytes) -> None:
-        """A packet arrived on ``ifname``. Never raises for bad input."""
+        """A packet arrived on ``ifname``. Never raises: bad input is dropped and counted,
+        and an unexpected exception from the processing (an engine bug) is caught here, as
+        a last resort, and reported as ``PacketDropped(reason="internal-error")`` with the
+        counter ``dropped.internal-error`` (one bad packet must not abort a simulation or
+        kill a daemon). Node types with octet-level fast paths override :meth:`_receive`."""
+        try:
+            self._receive(now, ifname, data)
+        except Exception as exc:
+            self._internal_error(now, exc)
+
+    def _receive(self, now: float, ifname: str, data: bytes) -> None:
+        """:meth:`receive` without the guard: decode, then :meth:`process`."""
         if self.crashed:
             return
         try:
@@ -197,13 +230,21 @@ class Node:
         """:meth:`receive` for octets ``raw`` the driver already decoded into ``packet`` (the
         simulator decodes a multicast frame once and hands the same immutable packet to every
         station of the cell). Behaves exactly as ``receive(now, ifname, raw)``: a node type
-        that overrides :meth:`receive` (octet-level fast paths) gets the octets."""
-        if type(self).receive is not Node.receive:
+        that overrides :meth:`_receive` (octet-level fast paths) gets the octets."""
+        if type(self)._receive is not Node._receive:
             self.receive(now, ifname, raw)
             return
         if self.crashed:
             return
-        self.process(now, ifname, packet, raw)
+        try:
+            self.process(now, ifname, packet, raw)
+        except Exception as exc:
+            self._internal_error(now, exc)
+
+    def _internal_error(self, now: float, exc: Exception) -> None:
+        """The last-resort guard's report: whatever the engine queued for the failed packet
+        is kept (it was complete when queued), the packet itself is counted as dropped."""
+        self.drop(now, "internal-error", f"{type(exc).__name__}: {exc}")
 
     def handle_timer(self, now: float) -> None:
         if self.crashed:
@@ -245,8 +286,24 @@ class Node:
 
     def deliver(self, now: float, ifname: str, packet: IPv6Packet, tunnelled: int = 0) -> None:
         """A packet addressed to this node (RFC 8200 §4: extension headers in order)."""
+        rh2 = packet.routing_home_address if packet.extension_headers else None
+        if rh2 is not None and not self.owns_routing_home_address(rh2):
+            # RFC 6275 §9.3.2 (processing a type 2 routing header): "The Home Address field
+            # in the routing header is one of the node's home addresses ... If any of these
+            # checks fail, the node MUST silently discard the packet"; §8.2: a correspondent
+            # that is not a mobile node "MUST ... silently discard all packets that it has
+            # received with such headers". Checked before inbound IPsec, whose SPD lookup
+            # would otherwise use the routing header's address as this node's.
+            self.drop(now, "rh2-not-ours", str(rh2))
+            return
         payload = packet.payload
         if isinstance(payload, IPv6Packet):
+            if tunnelled >= self.tunnel_nesting_limit:
+                # RFC 2473 §4.1.1: nested encapsulation is to be limited; a packet nested
+                # deeper than the limit (default 4, §6.6) is discarded and counted.
+                self.drop(now, "tunnel-nesting", f"more than {self.tunnel_nesting_limit} "
+                          f"IPv6-in-IPv6 levels from {packet.src}")
+                return
             # RFC 2473 §3.2: the tunnel exit point removes the outer header and processes
             # the inner packet as if it had arrived on the interface.
             self.on_decapsulated(now, ifname, packet, payload, tunnelled + 1)
@@ -277,7 +334,8 @@ class Node:
         if nh == 58:
             self.on_icmpv6(now, ifname, packet, payload, tunnelled)
         elif nh == 135:
-            if self._mobility_header_acceptable(now, ifname, packet, payload):
+            if (self._mobility_header_acceptable(now, ifname, packet, payload)
+                    and self._mobility_policy_ok(now, packet, payload, peer)):
                 self.on_mobility(now, ifname, packet, payload, peer, tunnelled)
         elif isinstance(payload, EncapsulatingSecurityPayload):
             self.drop(now, "no-sa", "ESP packet left unprocessed")
@@ -318,6 +376,38 @@ class Node:
                                   packet.home_address or IPv6Address("::"))
                 self.send_packet(now, IPv6Packet(src, packet.src, be))
             return False
+        return True
+
+    def owns_routing_home_address(self, address: IPv6Address) -> bool:
+        """May a type 2 routing header addressed to this node name ``address``? Only a
+        mobile node has home addresses (RFC 6275 §9.3.2); every other node says no."""
+        return False
+
+    def _mobility_policy_ok(self, now: float, packet: IPv6Packet, message: Any,
+                            peer: str | None) -> bool:
+        """The inbound policy every Mobility Header message passes before any protocol logic
+        (BU processing of MAPs, home agents, correspondents, FBUs...), whichever of this
+        node's addresses it was sent to. IPsec checked it against the destination it
+        arrived at; an unprotected message is also refused when the SPD would require
+        protection (or discard it) had it arrived at any other address of this node (its
+        global address rather than a link-local one): RFC 4301 §5.2 with the node's
+        addresses as one identity, RFC 6275 §5.1 / RFC 4140 §12.1 (signalling MUST be
+        protected)."""
+        if peer is not None:
+            return True
+        required = getattr(self.security, "inbound_requirement", None)
+        if required is None:
+            return True
+        remote = packet.effective_src
+        protocol = 135
+        mh_type = getattr(message, "mh_type", None)
+        kind = int(mh_type) if isinstance(mh_type, int) else None
+        for local in sorted(self._local):
+            reason = required(IPv6Address(local), remote, protocol, kind)
+            if reason is not None:
+                self.drop(now, reason, f"{type(message).__name__} from {remote} to "
+                          f"{packet.dst}: policy for {IPv6Address(local)}")
+                return False
         return True
 
     def on_icmpv6(self, now: float, ifname: str, packet: IPv6Packet, message: Any,

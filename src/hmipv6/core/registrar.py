@@ -45,6 +45,7 @@ from hmipv6.wire.mobility import (
 )
 
 __all__ = [
+    "IPV4_EMBEDDED_HEADS",
     "Decision",
     "Registrar",
     "Registration",
@@ -52,6 +53,8 @@ __all__ = [
     "binding_acknowledgement_head",
     "binding_acknowledgement_mh",
     "binding_acknowledgement_octets",
+    "is_ipv4_embedded_packed",
+    "is_reserved_anycast_packed",
     "is_unicast_routable",
     "sequence_newer",
 ]
@@ -84,6 +87,36 @@ def is_unicast_routable_packed(address: bytes) -> bool:
     first = address[0]
     return not (first == 0xFF or (first == 0xFE and address[1] & 0xC0 == 0x80)
                 or address in (_UNSPECIFIED, _LOOPBACK))
+
+
+_ANYCAST_IID_HEAD = b"\xfd\xff\xff\xff\xff\xff\xff"
+
+
+def is_reserved_anycast_packed(address: bytes) -> bool:
+    """A reserved anycast address of a 64-bit-interface-identifier prefix: the Subnet-Router
+    anycast address (RFC 4291 §2.6.1: "the interface identifier set to zero") or a reserved
+    subnet anycast address (RFC 2526 §2, EUI-64 format: interface identifiers
+    fdff:ffff:ffff:ff80 to fdff:ffff:ffff:ffff). Neither may be a node's care-of or
+    regional address: they belong to the routers of the subnet."""
+    iid = address[8:]
+    return iid == _ZERO_IID or (iid[:7] == _ANYCAST_IID_HEAD and iid[7] >= 0x80)
+
+
+_ZERO_IID = bytes(8)
+_V4_MAPPED = bytes(10) + b"\xff\xff"
+_V4_COMPATIBLE = bytes(12)
+
+
+IPV4_EMBEDDED_HEADS = frozenset((_V4_MAPPED, _V4_COMPATIBLE))
+"""The first 12 octets of IPv4-mapped (::ffff:0:0/96, RFC 4291 §2.5.5.2: represents an IPv4
+node's address, never an IPv6 interface's) and of the deprecated IPv4-compatible (::/96,
+§2.5.5.1) addresses."""
+
+
+def is_ipv4_embedded_packed(address: bytes) -> bool:
+    """Is ``address`` (16 octets) IPv4-mapped or IPv4-compatible (see
+    :data:`IPV4_EMBEDDED_HEADS`)?"""
+    return address[:12] in IPV4_EMBEDDED_HEADS
 
 
 @dataclass(frozen=True, slots=True)

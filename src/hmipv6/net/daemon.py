@@ -57,7 +57,9 @@ Binding store: a MAP or home agent with ``binding_store = "durable"`` keeps its 
 in SQLite (:mod:`hmipv6.net.sqlite_store`), in ``<logs>/<node>.bindings.sqlite`` next to its
 log: ``crash`` / ``restart`` keep the bindings, and a daemon process started again over the
 file within the same run (same ``t0``) finds every binding a BA acknowledged (the launcher
-removes the file before a run starts).
+removes the file before a run starts). The same file keeps, whatever the binding store, the
+node's IPsec sequence state (:func:`keep_sa_state`), so a daemon started again continues its
+SAs' counters and replay windows instead of restarting them.
 """
 
 from __future__ import annotations
@@ -79,11 +81,13 @@ from typing import IO, Any
 
 from hmipv6.core.access_router import AccessRouter
 from hmipv6.core.binding_cache import BindingStore, RetainedStore
+from hmipv6.core.events import PacketDropped
 from hmipv6.core.fast_handover import FastMobileNode
+from hmipv6.core.ipsec import IPsec
 from hmipv6.core.map import MobilityAnchorPoint
 from hmipv6.core.mobile_node import MobileNode
 from hmipv6.core.node import Node, link_local_for
-from hmipv6.net.eventlog import encode_event
+from hmipv6.net.eventlog import DropSummary, encode_event
 from hmipv6.net.sqlite_store import SqliteStore, store_path
 from hmipv6.net.topology import Port, plan
 from hmipv6.sim.engines import (
@@ -160,6 +164,20 @@ def _egress_models(sc: Scenario, name: str, ports: list[Port]) -> dict[str, Egre
     return out
 
 
+def keep_sa_state(node: Node, store_dir: Path) -> SqliteStore | None:
+    """Keep ``node``'s SA sequence state (outbound counters, replay windows) in table
+    ``sa_state`` of its store file (:func:`~hmipv6.net.sqlite_store.store_path`), restoring
+    what a previous process of the same run left there: RFC 4303 §3.3.3 / §3.4.3, the state
+    lives as long as the SA, not as long as the process. Whatever the binding store; the
+    launcher removes the file before a run. ``None`` for a node without IPsec."""
+    security = node.security
+    if not isinstance(security, IPsec):
+        return None
+    store = SqliteStore(store_path(store_dir, node.name), table="sa_state")
+    security.attach_state(store)
+    return store
+
+
 class Daemon:
     def __init__(self, sc: Scenario, name: str, log: IO[str], run: str, protocol: str,
                  shaping: bool = True, store_dir: Path | None = None) -> None:
@@ -177,6 +195,7 @@ class Daemon:
         nodes = build_engines(sc, protocol, prov, durable_store=durable)
         provision(sc, protocol, prov, nodes)
         self.node: Node = nodes[name]
+        self.sa_store = keep_sa_state(self.node, store_dir) if store_dir is not None else None
         self.role = sc.nodes[name].role
         self.ports = [p for p in plan(sc, run).ports[name] if p.engine]
         self.mobile = isinstance(sc.nodes[name], MobileNodeSpec)
@@ -187,6 +206,10 @@ class Daemon:
         self.t0 = 0.0
         self.started = False
         self.timer: asyncio.TimerHandle | None = None
+        self.drops = DropSummary()
+        """Repeated drops logged as one summary line per reason per second (issue 9)."""
+        self.drop_timer: asyncio.TimerHandle | None = None
+        self.drop_at: float | None = None
         self.sent: dict[int, int] = {}
         self.done = asyncio.Event()
         self.loop = asyncio.get_running_loop()
@@ -361,14 +384,42 @@ class Daemon:
         now = self.now()
         for t in node.datagrams_to_send(now):
             self._send(now, t.ifname, t.data, t.next_hop)
+        drops = self.drops
         while (e := node.next_event()) is not None:
+            if isinstance(e, PacketDropped):
+                self._summarise(e.time)
+                if not drops.admit(e.reason, e.time):
+                    continue
             self.write("event", e.time, event=encode_event(e))
+        self._arm_drop_summary()
         at = node.next_timer()
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
         if at is not None:
             self.timer = self.loop.call_at(self.t0 + at, self._timer)
+
+    def _summarise(self, now: float, *, final: bool = False) -> None:
+        """Write the drop summaries (:class:`~hmipv6.net.eventlog.DropSummary`) now due."""
+        for reason, since, until, count in self.drops.due(now, final=final):
+            self.write("drops", until, reason=reason, count=count, since=round(since, 9))
+
+    def _arm_drop_summary(self) -> None:
+        at = self.drops.next_due()
+        if at == self.drop_at:
+            return  # already armed for that instant (a flood re-arms nothing)
+        if self.drop_timer is not None:
+            self.drop_timer.cancel()
+            self.drop_timer = None
+        self.drop_at = at
+        if at is not None:
+            self.drop_timer = self.loop.call_at(self.t0 + at, self._drop_summary_due)
+
+    def _drop_summary_due(self) -> None:
+        self.drop_timer = None
+        self.drop_at = None
+        self._summarise(self.now())
+        self._arm_drop_summary()
 
     def _send(self, now: float, ifname: str, data: bytes, next_hop: IPv6Address | None) -> None:
         if self.mobile:
@@ -421,6 +472,11 @@ class Daemon:
 
     def finish(self) -> None:
         now = self.now()
+        self._summarise(now, final=True)
+        if self.drop_timer is not None:
+            self.drop_timer.cancel()
+            self.drop_timer = None
+            self.drop_at = None
         # The SAs this node negotiated with IKEv2 (RFC 5380 profile), for ``--export-sa``.
         esp, ike = ike_exports({self.name: self.node})
         extra = {"sa_export": {"esp": esp, "ikev2": ike}} if esp or ike else {}
@@ -431,6 +487,8 @@ class Daemon:
         self.log.flush()
         if self.store is not None:
             self.store.close()
+        if self.sa_store is not None:
+            self.sa_store.close()
 
 
 async def _amain(sc: Scenario, name: str, log_path: Path, run: str, protocol: str,

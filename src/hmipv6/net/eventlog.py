@@ -14,6 +14,10 @@ A daemon (``net.daemon``) writes what the simulator's metrics would have seen, e
   16-octet ``sim.traffic`` header, hex); with ``"request": true``, the Echo Request of a
   ping flow to this node (data for its handovers, not a round trip);
 - ``{"kind": "fault", "fault"}``: a fault the launcher applied to the node (the control line);
+- ``{"kind": "drops", "reason", "count", "since"}``: packets dropped for ``reason`` and not
+  logged one by one, between ``since`` and ``t`` (:class:`DropSummary`: the first drop of
+  each reason in an interval is an ``event`` line, the others are counted; junk sent at a
+  daemon costs its log one summary line per reason per second, not a line per packet);
 - ``{"kind": "final", "state", "sent", "egress"}``: the node's ``report.node_state`` at the
   end, the probes its sources sent and each interface's link-emulation counters
   (``sim.linkmodel.LinkCounters`` fields; empty without shaping).
@@ -39,7 +43,49 @@ from hmipv6.sim.report import assemble_report
 from hmipv6.sim.scenario import CorrespondentSpec, HomeAgentSpec, MapSpec, Scenario
 from hmipv6.sim.traffic import FlowStats, Sink, decode_probe, settled_count
 
-__all__ = ["decode_event", "encode_event", "read_logs", "report_from_logs"]
+__all__ = ["DropSummary", "decode_event", "encode_event", "read_logs", "report_from_logs"]
+
+
+class DropSummary:
+    """Throttles a daemon's ``PacketDropped`` lines (issue 9: each junk packet added 240-300
+    octets to the log, unthrottled). Per drop reason, time is cut into intervals of
+    ``interval`` seconds starting at the first drop: that first drop is logged in full
+    (:meth:`admit` says yes), the others of the interval only counted; once the interval
+    has ended, :meth:`due` gives one summary (reason, since, until, count) for it, if any
+    drop was counted. Engine counters (``dropped.<reason>``) still count every packet."""
+
+    def __init__(self, interval: float = 1.0) -> None:
+        self.interval = interval
+        self._open: dict[str, list[float]] = {}
+        """reason -> [interval start, drops counted but not logged]"""
+
+    def admit(self, reason: str, t: float) -> bool:
+        """A drop for ``reason`` at ``t``: True when it is to be logged in full. Call
+        :meth:`due` with ``t`` first, so summaries of ended intervals come before it."""
+        entry = self._open.get(reason)
+        if entry is None or t >= entry[0] + self.interval:
+            self._open[reason] = [t, 0.0]
+            return True
+        entry[1] += 1
+        return False
+
+    def due(self, now: float, *, final: bool = False) -> list[tuple[str, float, float, int]]:
+        """Summaries of the intervals that ended by ``now`` (every one when ``final``), in
+        the order of their ends; those intervals are closed."""
+        out = []
+        for reason, (start, count) in list(self._open.items()):
+            end = start + self.interval
+            if final or now >= end:
+                del self._open[reason]
+                if count:
+                    out.append((reason, start, min(end, now) if final else end, int(count)))
+        out.sort(key=lambda x: x[2])
+        return out
+
+    def next_due(self) -> float | None:
+        """When the earliest interval with counted drops ends (for a timer), or None."""
+        ends = [start + self.interval for start, count in self._open.values() if count]
+        return min(ends) if ends else None
 
 
 def _plain(v: object) -> object:

@@ -11,11 +11,14 @@ entry's expiry, and the engine removes (``BindingRemoved(reason="expired")``) th
 lifetime ran out while it was down. The engines never see the file: ``net`` opens it and hands
 the object in (only ``net`` touches the OS).
 
-One table, ``bindings(key BLOB PRIMARY KEY, record BLOB) WITHOUT ROWID``: the packed
-16-octet bound address and the packed record, stored as the cache packs them (this module
+One table per store, ``bindings(key BLOB PRIMARY KEY, record BLOB) WITHOUT ROWID``: the
+packed 16-octet bound address and the packed record, stored as the cache packs them (this module
 never decodes a record). The content is also mirrored in a ``dict``, written through: reads
 (the tunnelling fast path calls ``get`` for every packet) never reach SQLite; writes reach
-SQLite first and the mirror only once SQLite has committed.
+SQLite first and the mirror only once SQLite has committed. The same file holds, in table
+``sa_state`` of a second store, the IPsec SAs' sequence numbers and replay windows
+(``IPsec.attach_state``), so that a restarted daemon neither restarts its outbound
+sequence at 1 nor accepts a Binding Update captured before it restarted.
 
 Durability. The connection is in autocommit mode, so every ``put`` / ``delete`` is its own
 committed transaction before it returns. An engine updates its cache *before* it queues the
@@ -49,6 +52,11 @@ from typing import Literal
 __all__ = ["SqliteStore", "store_path"]
 
 Synchronous = Literal["NORMAL", "FULL"]
+Table = Literal["bindings", "sa_state"]
+TABLES = ("bindings", "sa_state")
+"""The tables a store may use: the binding cache, or the SA sequence state an IPsec keeps
+across a process restart (``IPsec.attach_state``, RFC 4303 §3.3.3 / §3.4.3); both in the
+node's one file, each through its own :class:`SqliteStore`."""
 
 
 def store_path(log_dir: Path, node: str) -> Path:
@@ -61,27 +69,33 @@ class SqliteStore:
     """A binding store in SQLite file ``path`` (``":memory:"``: a private in-memory database,
     durable only as long as this object); see the module docstring."""
 
-    __slots__ = ("_db", "_rows", "path", "synchronous")
+    __slots__ = ("_db", "_rows", "_sql", "path", "synchronous", "table")
 
     durable = True
 
-    def __init__(self, path: str | Path, *, synchronous: Synchronous = "NORMAL") -> None:
+    def __init__(self, path: str | Path, *, synchronous: Synchronous = "NORMAL",
+                 table: Table = "bindings") -> None:
         if synchronous not in ("NORMAL", "FULL"):
             raise ValueError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
+        if table not in TABLES:
+            raise ValueError(f"table must be one of {TABLES}, not {table!r}")
         self.path = str(path)
         self.synchronous = synchronous
+        self.table = table
+        self._sql = (f"INSERT OR REPLACE INTO {table} (key, record) VALUES (?, ?)",
+                     f"DELETE FROM {table} WHERE key = ?")
         # isolation_level=None: autocommit, each statement is a committed transaction.
         self._db = sqlite3.connect(self.path, isolation_level=None)
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={synchronous}")
             self._db.execute(
-                "CREATE TABLE IF NOT EXISTS bindings ("
+                f"CREATE TABLE IF NOT EXISTS {table} ("
                 " key BLOB PRIMARY KEY NOT NULL CHECK (length(key) = 16),"
                 " record BLOB NOT NULL) WITHOUT ROWID")
             self._rows: dict[bytes, bytes] = {
                 bytes(k): bytes(r) for k, r in self._db.execute(
-                    "SELECT key, record FROM bindings")}
+                    f"SELECT key, record FROM {table}")}
         except BaseException:
             self._db.close()
             raise
@@ -92,13 +106,12 @@ class SqliteStore:
         return self._rows.get(key)
 
     def put(self, key: bytes, record: bytes) -> None:
-        self._db.execute("INSERT OR REPLACE INTO bindings (key, record) VALUES (?, ?)",
-                         (key, record))
+        self._db.execute(self._sql[0], (key, record))
         self._rows[key] = record
 
     def delete(self, key: bytes) -> None:
         if key in self._rows:
-            self._db.execute("DELETE FROM bindings WHERE key = ?", (key,))
+            self._db.execute(self._sql[1], (key,))
             del self._rows[key]
 
     def items(self) -> Iterator[tuple[bytes, bytes]]:

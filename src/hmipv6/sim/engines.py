@@ -346,6 +346,7 @@ def build_engines(sc: Scenario, protocol: str, provisioner: Provisioner | None, 
             if ifname not in node.interfaces:
                 node.add_interface(ifname)
         nodes[name] = node
+    _fill_link_addresses(sc, nodes)
     routing = sc.routing
     if routing is not None:
         for name in routing.nodes:
@@ -358,6 +359,19 @@ def build_engines(sc: Scenario, protocol: str, provisioner: Provisioner | None, 
                 node.add_route(hop.prefix, iface.name,
                                link_local_for(hop.via, iface.peer_ifname)[0])
     return nodes
+
+
+def _fill_link_addresses(sc: Scenario, nodes: dict[str, Node]) -> None:
+    """Every MAP's and home agent's duplicate address check (``BindingAnchor.dad_conflict``,
+    RFC 6275 §10.3.1, RFC 4140 §6.1): the addresses the scenario configures on other nodes
+    inside the prefixes the anchor binds (RCoA prefix, home prefix). Mobile nodes' home
+    addresses are not in use on the home link while they are away, so they are left out."""
+    configured = [(name, sc.address_of(name)) for name, spec in sc.nodes.items()
+                  if not isinstance(spec, MobileNodeSpec)]
+    for name, node in nodes.items():
+        if isinstance(node, MobilityAnchorPoint | HomeAgent):
+            node.link_addresses |= {a for other, a in configured
+                                    if other != name and a is not None and node.serves(a)}
 
 
 def provision(sc: Scenario, protocol: str, provisioner: Provisioner | None,

@@ -519,7 +519,14 @@ def decode(data: bytes, *, verify: bool = True, allow_trailer: bool = False) -> 
     return _decode_packet(data, 0, len(data), verify, allow_trailer)
 
 
-def _decode_packet(data: bytes, start: int, end: int, verify: bool, allow_trailer: bool) -> IPv6Packet:
+MAX_NESTING = 64
+"""IPv6-in-IPv6 headers the decoder opens inside one packet (RFC 2473 §4.1.1 recommends
+limiting nesting; engines bound it further, see ``Node.tunnel_nesting_limit``). Deeper
+nesting is a :class:`DecodeError`, never a ``RecursionError``."""
+
+
+def _decode_packet(data: bytes, start: int, end: int, verify: bool, allow_trailer: bool,
+                   depth: int = 0) -> IPv6Packet:
     # Next Header values are literals in this loop (0 hop-by-hop, 43 routing, 44 fragment,
     # 51 AH, 59 none, 41 IPv6, 50 ESP, 60 destination options): it runs for every packet.
     if end - start < IPV6_HEADER_LEN:
@@ -644,7 +651,10 @@ def _decode_packet(data: bytes, start: int, end: int, verify: bool, allow_traile
                 payload = None
             break
         elif nxt == 41:
-            payload = _decode_packet(data, i, pend, verify, False)
+            if depth >= MAX_NESTING:
+                raise DecodeError(f"IPv6-in-IPv6 nested deeper than {MAX_NESTING}",
+                                  field="ipv6.next_header", offset=i)
+            payload = _decode_packet(data, i, pend, verify, False, depth + 1)
             break
         elif nxt == 50:
             if pend - i < 8:

@@ -65,11 +65,14 @@ scenario seed gives the same ESP octets.
 
 from __future__ import annotations
 
+import hashlib
+import struct
 from collections import Counter
 from collections.abc import Callable, Iterable
 from hmac import compare_digest
 from ipaddress import IPv6Address, IPv6Network
 
+from hmipv6.core.binding_cache import BindingStore
 from hmipv6.core.ipsec import ah as _ah
 from hmipv6.core.ipsec import esp as _esp
 from hmipv6.core.ipsec.lane import Lane
@@ -85,7 +88,7 @@ from hmipv6.core.ipsec.sad import (
 )
 from hmipv6.core.ipsec.spd import Action, Policy, SecurityPolicyDatabase
 from hmipv6.core.security import Inbound, SecurityDrop
-from hmipv6.errors import DecodeError, LocalProtocolError
+from hmipv6.errors import DecodeError
 from hmipv6.wire.addr import from_packed
 from hmipv6.wire.ipv6 import (
     AuthenticationHeader,
@@ -125,6 +128,21 @@ def _type_in(protocol: int, data: bytes) -> int | None:
     return data[off]
 
 
+_STATE = struct.Struct("!QQ")
+"""An SA's sequence state in a :meth:`IPsec.attach_state` store: the next outbound sequence
+number and the replay window's right edge, then the window's bitmap."""
+
+
+def _state_key(sa: SecurityAssociation) -> bytes:
+    """16 octets (the store interface's key size): "sa", protocol, direction, SPI, and 8
+    octets of a digest of the SA's keys, so that state is only ever restored into the same
+    SA: an SA negotiated afresh (IKEv2) that happens to reuse an SPI starts from zero."""
+    p = sa.params
+    keys = hashlib.blake2s(p.enc_key + b"|" + p.auth_key, digest_size=8).digest()
+    return (b"sa" + (b"e" if p.protocol == "esp" else b"a")
+            + (b"i" if sa.direction == "in" else b"o") + p.spi.to_bytes(4, "big") + keys)
+
+
 class IPsec:
     """A node's IPsec: SAD, SPD, PAD, and the ESP/AH processing between them."""
 
@@ -148,6 +166,8 @@ class IPsec:
         """Inbound ESP SAs by SPI octets, as lanes (:mod:`.lane`) for :meth:`open_esp_mh`."""
         self._epoch = 0
         """Bumped whenever the memoised decisions and the lanes are dropped."""
+        self.state_store: BindingStore | None = None
+        """Where SA sequence state is kept across a process restart (:meth:`attach_state`)."""
 
     # -- configuration -------------------------------------------------------------------------
 
@@ -168,7 +188,46 @@ class IPsec:
         self._stale = True
 
     def add_sa(self, params: SAParams, direction: Direction) -> SecurityAssociation:
-        return self.sad.add(params, direction)
+        sa = self.sad.add(params, direction)
+        if self.state_store is not None:
+            self._restore(sa)
+        return sa
+
+    # -- SA sequence state that outlives the process (RFC 4303 §3.3.3, §3.4.3) -----------------
+
+    def attach_state(self, store: BindingStore) -> int:
+        """Keep every SA's sequence state in ``store`` (a durable one: the testbed daemon's
+        SQLite file) from now on, and first restore what it holds for the SAs installed
+        (returns how many). RFC 4303 §3.3.3: the sender's counter must not restart while
+        the SA lives (a restarted MAP sending from 1 again has its BAs dropped by the mobile
+        node as replays); §3.4.3: nor may the receiver's window (a BU captured before the
+        restart would pass again). Each change is written before the packet it concerns
+        is accepted or handed out (signalling SAs carry a few packets per binding, so one
+        write per packet costs what the binding's own write costs)."""
+        self.state_store = store
+        restored = sum(self._restore(sa) for sa in self.sad)
+        self._stale = True  # lanes see the same window objects; drop memos anyway
+        return restored
+
+    def _restore(self, sa: SecurityAssociation) -> bool:
+        store = self.state_store
+        record = store.get(_state_key(sa)) if store is not None else None
+        if record is None:
+            return False
+        next_sequence, right = _STATE.unpack_from(record)
+        sa.next_sequence = max(sa.next_sequence, next_sequence)
+        w = sa.replay
+        if right >= w.right:
+            w.right = right
+            w.bitmap = int.from_bytes(record[_STATE.size:], "big") & w._mask
+        return True
+
+    def _keep(self, sa: SecurityAssociation) -> None:
+        store = self.state_store
+        if store is not None:
+            w = sa.replay
+            store.put(_state_key(sa), _STATE.pack(sa.next_sequence, w.right)
+                      + w.bitmap.to_bytes((w.size + 7) // 8, "big"))
 
     def add_policy(self, policy: Policy) -> Policy:
         return self.spd.add(policy)
@@ -209,7 +268,10 @@ class IPsec:
             return packet
         if sa.params.protocol == "ah":
             self.counters["ah-out"] += 1
-            return _ah.seal(sa, packet)
+            sealed = _ah.seal(sa, packet)
+            if self.state_store is not None:
+                self._keep(sa)
+            return sealed
         headers = packet.extension_headers
         at = _ah.split_index(headers)
         if at == len(headers):
@@ -222,7 +284,10 @@ class IPsec:
             data = whole[len(front):]
             nh = headers[at].header_type
         self.counters["esp-out"] += 1
-        return IPv6Packet(packet.src, packet.dst, _esp.seal(sa, nh, data), headers[:at],
+        esp = _esp.seal(sa, nh, data)
+        if self.state_store is not None:
+            self._keep(sa)
+        return IPv6Packet(packet.src, packet.dst, esp, headers[:at],
                           packet.hop_limit, packet.traffic_class, packet.flow_label)
 
     def can_protect(self, src: IPv6Address, dst: IPv6Address, protocol: int,
@@ -271,15 +336,33 @@ class IPsec:
                 holder = self.pad.owner(dst)
                 narrowed = [sa for sa in sas if sa.peer == holder] if holder is not None else []
                 if len(narrowed) != 1:
-                    raise LocalProtocolError(
-                        f"{len(sas)} outbound SAs cover {src} -> {dst} and none is its holder's; "
-                        "pass peer= to protect()")
+                    # RFC 4301 §5.1: no SA can be chosen for this traffic, so it is discarded
+                    # (never sealed with whichever peer's SA comes first).
+                    raise SecurityDrop(
+                        "ambiguous-sa",
+                        f"{len(sas)} outbound SAs cover {src} -> {dst} and none is its holder's")
                 sas = narrowed
             if sas:
                 return sas[0], narrowed_by_holder
         raise SecurityDrop(
             "no-sa", f"policy {policy.name or 'PROTECT'} needs an SA for {src} -> {dst}"
             + (f" with peer {peer}" if peer else ""))
+
+    def inbound_requirement(self, local: IPv6Address, remote: IPv6Address, protocol: int,
+                            message_type: int | None) -> str | None:
+        """What inbound policy says of *unprotected* traffic from ``remote`` to ``local``
+        (effective addresses) of ``protocol`` and ``message_type``: ``None`` when it may
+        pass in clear, else the drop reason (``unprotected`` when the SPD requires
+        protection, ``policy-discard`` when it discards). The engines ask it for every
+        address of theirs (``Node._mobility_policy_ok``), so a message sent to a link-local
+        address meets the policy of the global one."""
+        policy = self.spd.lookup(local, remote, protocol, lambda: message_type)
+        action = policy.action if policy is not None else self.spd.default
+        if action is Action.BYPASS:
+            return None
+        reason = "unprotected" if action is Action.PROTECT else "policy-discard"
+        self.counters[reason] += 1
+        return reason
 
     # -- inbound (RFC 4301 §5.2) ---------------------------------------------------------------
 
@@ -299,6 +382,8 @@ class IPsec:
             if sa is None:
                 raise SecurityDrop("unknown-spi", f"AH SPI 0x{ah.spi:08x}")
             packet = _ah.open_(sa, packet, ah)
+            if self.state_store is not None:
+                self._keep(sa)
         payload = packet.payload
         if isinstance(payload, EncapsulatingSecurityPayload):
             esp_sa = self.sad.inbound("esp", payload.spi)
@@ -308,6 +393,8 @@ class IPsec:
                 raise SecurityDrop("selector-mismatch", "AH and ESP SAs of different peers")
             sa = esp_sa
             nh, clear = _esp.open_(sa, payload)
+            if self.state_store is not None:
+                self._keep(sa)
             src = packet.effective_src
             dst = packet.effective_dst
             packet = self._decapsulated(packet, nh, clear, src, dst)
@@ -403,7 +490,7 @@ class IPsec:
         try:
             sa, by_holder = self._outbound(from_packed(src), from_packed(dst), 135,
                                            lambda: message_type, peer)
-        except (SecurityDrop, LocalProtocolError):
+        except SecurityDrop:
             return None, False
         if sa is not None and sa.params.protocol != "esp":
             return None, by_holder
@@ -557,6 +644,9 @@ class IPsec:
                          lane.answer_trailers[len(payload) % lane.answer_block][135]))
         h = mac.copy()
         h.update(body)
+        if self.state_store is not None:
+            self._keep(lane.sa)
+            self._keep(out)
         return body + h.finalize()[:lane.answer_icv]
 
     def _commit_and_seal(self, lane: Lane, seq: int, out: SecurityAssociation, payload: bytes
@@ -565,7 +655,11 @@ class IPsec:
         _esp.accept(lane.sa, seq)
         self.counters["esp-in"] += 1
         self.counters["esp-out"] += 1
-        return _esp.seal_raw(out, 135, payload)
+        sealed = _esp.seal_raw(out, 135, payload)
+        if self.state_store is not None:
+            self._keep(lane.sa)
+            self._keep(out)
+        return sealed
 
     @staticmethod
     def _decapsulated(packet: IPv6Packet, nh: int, data: bytes, src: IPv6Address,
