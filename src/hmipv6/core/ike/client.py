@@ -113,7 +113,15 @@ class IkeClient:
         """An IKE message from ``map_address``: the next request (if any) and the outcome
         when this message finished the exchange."""
         ini = self.initiators.get(map_address)
-        if ini is None or ini.outcome is not None:
+        if ini is None:
+            return [], None
+        if ini.outcome is not None:
+            # A message for an established IKE SA (DPD, Delete, rekeys), maybe an older one.
+            for _, old in ((map_address, ini), *reversed(self.history)):
+                if old.map_address == map_address and old.ike_sas:
+                    out = old.receive(now, data)
+                    if out or old.counters["unexpected"] == 0:
+                        return out, None
             return [], None
         out = ini.receive(now, data)
         return out, self._finished(map_address, ini)

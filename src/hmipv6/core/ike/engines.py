@@ -43,7 +43,7 @@ class IkeMobilityAnchorPoint(MobilityAnchorPoint):
         if (ike is not None and isinstance(payload, UDP) and payload.dst_port == IKE_PORT
                 and not tunnelled):
             self.counters["ike-in"] += 1
-            for reply in ike.receive(now, payload.data):
+            for reply in ike.receive(now, payload.data, packet.src):
                 self.counters["ike-out"] += 1
                 self.send_packet(now, IPv6Packet(packet.dst, packet.src,
                                                  UDP(IKE_PORT, payload.src_port, reply)))
