@@ -152,15 +152,21 @@ class IkeClient:
     def ikev2_decryption_table(self) -> str:
         """Wireshark's ``ikev2_decryption_table`` UAT, one line per IKE SA this node
         authenticated (so its IKE_AUTH SK payloads, and the CP reply with the RCoA, open)."""
-        return "".join(ikev2_decryption_line(ini.spi_i, ini.spi_r, ini.keys) + "\n"
-                       for _, ini in self.history if ini.keys is not None)
+        lines: list[str] = []
+        for _, ini in self.history:
+            if ini.all_sas:  # the IKE SA and every IKE SA that replaced it (rekeys)
+                lines += ini.ikev2_decryption_lines()
+            elif ini.keys is not None:
+                lines.append(ikev2_decryption_line(ini.spi_i, ini.spi_r, ini.keys))
+        return "".join(line + "\n" for line in lines)
 
 
-def ikev2_decryption_line(spi_i: int, spi_r: int, keys: IkeKeys) -> str:
+def ikev2_decryption_line(spi_i: int, spi_r: int, keys: IkeKeys,
+                          encr: str = IKEV2_WIRESHARK_ENCR) -> str:
     """One ``ikev2_decryption_table`` record (without the newline) for this project's IKE SA
     suite (ENCR_AES_CBC-128, AUTH_HMAC_SHA2_256_128): SPIi, SPIr, SK_ei, SK_er, encryption,
     SK_ai, SK_ar, integrity. Octet fields are bare hex, names quoted, as Wireshark's UAT
     files write them (tshark rejects quoted hex there)."""
     return ",".join((f"{spi_i:016x}", f"{spi_r:016x}", keys.sk_ei.hex(), keys.sk_er.hex(),
-                     f'"{IKEV2_WIRESHARK_ENCR}"', keys.sk_ai.hex(), keys.sk_ar.hex(),
+                     f'"{encr}"', keys.sk_ai.hex(), keys.sk_ar.hex(),
                      f'"{IKEV2_WIRESHARK_INTEG}"'))

@@ -212,9 +212,19 @@ class _SaOwner:
 
     def __init__(self) -> None:
         self.ike_sas: dict[tuple[int, int], IkeSa] = {}
+        self.all_sas: list[IkeSa] = []
+        """Every IKE SA this end has had, rekeyed and deleted ones included (for exports)."""
 
     def _adopt(self, sa: IkeSa) -> None:
         self.ike_sas[(sa.spi_i, sa.spi_r)] = sa
+        self.all_sas.append(sa)
+
+    def ikev2_decryption_lines(self) -> list[str]:
+        """Wireshark ``ikev2_decryption_table`` records of every IKE SA in :attr:`all_sas`."""
+        from hmipv6.core.ike.client import ikev2_decryption_line
+
+        return [ikev2_decryption_line(sa.spi_i, sa.spi_r, sa.keys, sa.suite.encr_name)
+                for sa in self.all_sas]
 
     def _tidy(self) -> None:
         for sa in list(self.ike_sas.values()):
