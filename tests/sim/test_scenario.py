@@ -197,7 +197,7 @@ def test_set_overrides() -> None:
      "binding_lifetime, security, fh_anticipation, simultaneous_bindings)"),
     (replaced('role = "map"', 'role = "map"\nweight = 3'),
      "s.toml: nodes.map1.weight: unknown key (expected one of: role, address, preference, "
-     "valid_lifetime, valid_lcoa_prefixes, relay_maps, binding_store, ra_interval, dad, "
+     "valid_lifetime, valid_lcoa_prefixes, relay_maps, binding_store, ike, ra_interval, dad, "
      "l2_handover, binding_lifetime, security, fh_anticipation, simultaneous_bindings)"),
     (BASE + "\n[extra]\n", "s.toml: extra: unknown key (expected one of: scenario, defaults, "
      "nodes, links, cells, moves, flows, faults, routes, sas, generate)"),
@@ -324,7 +324,7 @@ def test_errors_from_set_say_so() -> None:
         "s.toml: --set nodes.map9.preference: unknown node 'map9'")
     assert error(BASE, ("nodes.map1.preferense=5",)) == (
         "s.toml: nodes.map1.preferense (from --set): unknown key (expected one of: role, address, "
-        "preference, valid_lifetime, valid_lcoa_prefixes, relay_maps, binding_store, "
+        "preference, valid_lifetime, valid_lcoa_prefixes, relay_maps, binding_store, ike, "
         "ra_interval, dad, l2_handover, binding_lifetime, security, fh_anticipation, "
         "simultaneous_bindings)")
     assert error(BASE, ("flows[3].interval=1s",)) == (

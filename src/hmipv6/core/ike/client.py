@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING
 
 from hmipv6.core.ike.crypto import IkeKeys
 from hmipv6.core.ike.exchange import Established, IkeInitiator, Outcome
+from hmipv6.core.ike.sa import NO_POLICY, SaPolicy
 
 if TYPE_CHECKING:
     from hmipv6.core.ipsec import IPsec
@@ -61,7 +62,8 @@ class IkeClient:
     def __init__(self, ipsec: IPsec, *, identity: str | IPv6Address,
                  psks: Mapping[IPv6Address, bytes], rng: random.Random,
                  map_identities: Mapping[IPv6Address, str] | None = None,
-                 suites: Sequence[str] = ("esp-null-hmac-sha256",), dh_group: int = 19) -> None:
+                 suites: Sequence[str] = ("esp-null-hmac-sha256",), dh_group: int = 19,
+                 policy: SaPolicy = NO_POLICY) -> None:
         self.ipsec = ipsec
         self.identity = identity
         self.psks = {IPv6Address(a): k for a, k in psks.items()}
@@ -69,6 +71,8 @@ class IkeClient:
         self.rng = rng
         self.suites = tuple(suites)
         self.dh_group = dh_group
+        self.policy = policy
+        """Periodic rekeys and liveness checks of each established IKE SA."""
         self.initiators: dict[IPv6Address, IkeInitiator] = {}
         """The latest exchange per MAP (finished ones are kept for inspection)."""
         self.established: dict[IPv6Address, Established] = {}
@@ -91,7 +95,7 @@ class IkeClient:
         ini = IkeInitiator(self.ipsec, identity=self.identity, psk=self.psks[map_address],
                            map_address=map_address, rcoa=None, rng=self.rng,
                            dh_group=self.dh_group, suites=self.suites,
-                           map_identity=self.map_identities.get(map_address))
+                           map_identity=self.map_identities.get(map_address), policy=self.policy)
         self.initiators[map_address] = ini
         return [ini.start(now)]
 
@@ -103,8 +107,10 @@ class IkeClient:
                      ) -> tuple[list[bytes], Outcome | None]:
         """Retransmit (or time out) the exchange with ``map_address``."""
         ini = self.initiators.get(map_address)
-        if ini is None or ini.outcome is not None:
+        if ini is None:
             return [], None
+        if ini.outcome is not None:
+            return ini.handle_timer(now), None  # the IKE SA's own requests, rekeys, DPD
         out = ini.handle_timer(now)
         return out, self._finished(map_address, ini)
 

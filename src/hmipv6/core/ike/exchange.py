@@ -235,11 +235,12 @@ class _SaOwner:
             if sa.state == "deleted":
                 del self.ike_sas[key]
 
-    def _route(self, now: float, msg: Message, data: bytes) -> list[bytes] | None:
+    def _route(self, now: float, msg: Message, data: bytes,
+               source: IPv6Address | None = None) -> list[bytes] | None:
         sa = self.ike_sas.get((msg.spi_i, msg.spi_r))
         if sa is None:
             return None
-        out = sa.receive(now, msg, data)
+        out = sa.receive(now, msg, data, source)
         self._tidy()
         return out
 
@@ -256,11 +257,15 @@ class _SaOwner:
         return min(times) if times else None
 
     def sa_handle_timer(self, now: float) -> list[bytes]:
-        out: list[bytes] = []
+        return [data for _, data in self.handle_timer_to(now)]
+
+    def handle_timer_to(self, now: float) -> list[tuple[IPv6Address | None, bytes]]:
+        """The due IKE SAs' timer work, each message with its SA's peer address."""
+        out: list[tuple[IPv6Address | None, bytes]] = []
         for sa in list(self.ike_sas.values()):
             t = sa.next_timer()
             if t is not None and t <= now:
-                out += sa.handle_timer(now)
+                out += [(sa.peer_address, m) for m in sa.handle_timer(now)]
         self._tidy()
         return out
 
@@ -625,7 +630,7 @@ class IkeResponder(_SaOwner):
         (``malformed``, ``bad-icv``, ``unknown-spi``, ``unsupported``)."""
         try:
             msg = decode(data)
-            routed = self._route(now, msg, data)
+            routed = self._route(now, msg, data, source)
             if routed is not None:
                 return routed
             if msg.is_response or not msg.from_initiator:

@@ -399,15 +399,22 @@ class IkeSa:
 
     # -- receiving ------------------------------------------------------------------------------
 
-    def receive(self, now: float, msg: Message, data: bytes) -> list[bytes]:
-        """A message for this SA (SPIs already matched). Bad input is counted and dropped."""
+    def receive(self, now: float, msg: Message, data: bytes,
+                source: IPv6Address | None = None) -> list[bytes]:
+        """A message for this SA (SPIs already matched), from ``source`` when known: an
+        authenticated message moves :attr:`peer_address` there (the MN changed its LCoA; our
+        own requests follow it, as responses follow requests, §2.11). Bad input is counted
+        and dropped."""
         if self.state == "deleted":
             self.counters["after-delete"] += 1
             return []
         try:
-            if msg.is_response:
-                return self._on_response(now, msg, data)
-            return self._on_request(now, msg, data)
+            before = self._last_heard, self._peer_mid
+            out = (self._on_response(now, msg, data) if msg.is_response
+                   else self._on_request(now, msg, data))
+            if source is not None and (self._last_heard, self._peer_mid) != before:
+                self.peer_address = source
+            return out
         except cr.IntegrityFailure:
             self.counters["bad-icv"] += 1
         except DecodeError:
