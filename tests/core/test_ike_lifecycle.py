@@ -384,9 +384,10 @@ def test_cp_request_tunnel_free_config_attribute_roundtrip() -> None:
 
 
 def test_issue9_spoofed_ike_sa_init_flood_through_the_map_engine_evicts_no_genuine_exchange() -> None:
-    """Issue 9 item 7: scapy-built IKE_SA_INIT packets from 1,500 spoofed sources (far beyond its 64 states) reach the MAP
-    engine (UDP 500) while two genuine MNs are half-way through their exchanges; above the
-    cookie threshold the flood gets stateless COOKIE answers, nothing is evicted, and both MNs
+    """Issue 9 item 7: scapy-built IKE_SA_INIT packets from 1,500 spoofed sources (far beyond
+    its 64 states) reach the MAP engine (UDP 500) while two genuine MNs are half-way through
+    their exchanges; above the cookie threshold the flood gets stateless COOKIE answers,
+    nothing is evicted, and both MNs
     complete (their local BUs are then accepted)."""
     scapy = pytest.importorskip("scapy.all")
     from hmipv6.core.ike.engines import IkeMobilityAnchorPoint

@@ -58,6 +58,7 @@ __all__ = [
     "psk_auth",
     "rekey_ike_keys",
     "seal_sk",
+    "signed_octets",
 ]
 
 ENCR_NULL: Final = 11
@@ -188,10 +189,15 @@ def child_keymat(sk_d: bytes, ni: bytes, nr: bytes, enc_len: int, integ_len: int
     return k[:enc_len], k[enc_len:a], k[a:a + enc_len], k[a + enc_len:]
 
 
+def signed_octets(sk_p: bytes, real_message: bytes, peer_nonce: bytes, id_body: bytes) -> bytes:
+    """§2.15 ``<SignedOctets> = RealMessage | NonceOfThePeer | prf(SK_p, RestOfIDPayload)``."""
+    return real_message + peer_nonce + prf(sk_p, id_body)
+
+
 def psk_auth(psk: bytes, sk_p: bytes, real_message: bytes, peer_nonce: bytes,
              id_body: bytes) -> bytes:
     """§2.15 shared key MIC; ``id_body`` is the ID payload without its generic header."""
-    return prf(prf(psk, KEY_PAD), real_message + peer_nonce + prf(sk_p, id_body))
+    return prf(prf(psk, KEY_PAD), signed_octets(sk_p, real_message, peer_nonce, id_body))
 
 
 def _icv(key: bytes, data: bytes) -> bytes:

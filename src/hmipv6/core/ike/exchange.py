@@ -81,6 +81,7 @@ from hmipv6.core.ike.message import (
     INTERNAL_IP6_ADDRESS,
     Auth,
     AuthMethod,
+    Certificate,
     ConfigAttribute,
     Configuration,
     ExchangeType,
@@ -114,6 +115,7 @@ from hmipv6.core.ipsec.spd import MOBILITY_HEADER
 from hmipv6.errors import DecodeError, LocalProtocolError
 
 if TYPE_CHECKING:
+    from hmipv6.core.ike.certs import Credentials
     from hmipv6.core.ipsec import IPsec
 
 __all__ = [
@@ -290,7 +292,8 @@ class IkeInitiator(_SaOwner):
                  rng: random.Random, dh_group: int = 19,
                  suites: Sequence[str] = ("esp-null-hmac-sha256",),
                  map_identity: str | IPv6Address | None = None,
-                 policy: SaPolicy = NO_POLICY, pfs_group: int | None = None) -> None:
+                 policy: SaPolicy = NO_POLICY, pfs_group: int | None = None,
+                 credentials: Credentials | None = None) -> None:
         super().__init__()
         for s in suites:
             if s not in ESP_TRANSFORMS:
@@ -298,7 +301,9 @@ class IkeInitiator(_SaOwner):
         if dh_group not in cr.DH_GROUPS:
             raise LocalProtocolError(f"unsupported DH group {dh_group}")
         self.ipsec = ipsec
-        self.id = id_payload(identity)
+        self.credentials = credentials
+        """Certificate authentication (:mod:`.certs`, AUTH method 9) instead of ``psk``."""
+        self.id = credentials.id_payload(False) if credentials is not None else id_payload(identity)
         self.psk = psk
         self.map_address = map_address
         self.rcoa = rcoa
@@ -452,8 +457,16 @@ class IkeInitiator(_SaOwner):
         self.keys = cr.derive_ike_keys(self.ni, self.nr, shared, self.spi_i, self.spi_r,
                                        enc_len=self.suite.enc_len)
         self._esp_spi = new_esp_spi(self.ipsec, self.rng)
-        auth = cr.psk_auth(self.psk, self.keys.sk_pi, self._init_req, self.nr,
-                           self.id.encode_body())
+        creds = self.credentials
+        if creds is not None:
+            # §2.15 / RFC 4754: sign; send the certificate, and ask for the MAP's (§3.7).
+            my_auth = creds.sign(cr.signed_octets(self.keys.sk_pi, self._init_req, self.nr,
+                                                  self.id.encode_body()))
+            cert: tuple[Payload, ...] = (creds.cert_payload(), creds.certreq_payload())
+        else:
+            my_auth = Auth(AuthMethod.SHARED_KEY_MIC, cr.psk_auth(
+                self.psk, self.keys.sk_pi, self._init_req, self.nr, self.id.encode_body()))
+            cert = ()
         if self.rcoa is None:
             cp: tuple[Payload, ...] = (Configuration(CFG_REQUEST, (ConfigAttribute(INTERNAL_IP6_ADDRESS),)),)
             tsi = TrafficSelector(IPv6Address(0), IPv6Address((1 << 128) - 1), MOBILITY_HEADER)
@@ -465,7 +478,7 @@ class IkeInitiator(_SaOwner):
             i = id_payload(self.map_identity)
             idr = (Identification(i.id_type, i.data, True),)
         inner: tuple[Payload, ...] = (
-            self.id, *idr, Auth(AuthMethod.SHARED_KEY_MIC, auth), *cp,
+            self.id, *cert[:1], *cert[1:], *idr, my_auth, *cp,
             SecurityAssociationPayload(esp_proposals(self.suites, self._esp_spi.to_bytes(4, "big"))),
             TrafficSelectors((tsi,)),
             TrafficSelectors((TrafficSelector.address(self.map_address, MOBILITY_HEADER),), True),
@@ -494,9 +507,22 @@ class IkeInitiator(_SaOwner):
             self._finish(Failed("notify", errors[0].type if errors else None))
             return []
         idr = ids[0]
-        want = cr.psk_auth(self.psk, self.keys.sk_pr, self._init_resp, self.ni, idr.encode_body())
+        if self.credentials is not None:
+            from hmipv6.core.ike.certs import verify_peer
+
+            bad = verify_peer(self.credentials.trust,
+                              [p for p in inner if isinstance(p, Certificate)], idr, auths[0],
+                              cr.signed_octets(self.keys.sk_pr, self._init_resp, self.ni,
+                                               idr.encode_body()))
+            if bad is not None:
+                self.counters[f"cert: {bad}"] += 1
+        else:
+            want = cr.psk_auth(self.psk, self.keys.sk_pr, self._init_resp, self.ni,
+                               idr.encode_body())
+            bad = None if auths[0].method == AuthMethod.SHARED_KEY_MIC and auths[0].data == want \
+                else "psk"
         expected = None if self.map_identity is None else id_payload(self.map_identity)
-        if auths[0].method != AuthMethod.SHARED_KEY_MIC or auths[0].data != want or (
+        if bad is not None or (
                 expected is not None and (idr.id_type, idr.data) != (expected.id_type, expected.data)):
             self._finish(Failed("auth-mismatch", peer=idr.name))
             return []
@@ -573,10 +599,14 @@ class IkeResponder(_SaOwner):
                  suites: Sequence[str] = ("esp-null-hmac-sha256", "esp-aes-cbc-hmac-sha256",
                                           "esp-aes-gcm"),
                  max_sas: int = 4096, cookie_threshold: int | None = COOKIE_THRESHOLD,
-                 policy: SaPolicy = NO_POLICY) -> None:
+                 policy: SaPolicy = NO_POLICY, credentials: Credentials | None = None) -> None:
         super().__init__()
         self.ipsec = ipsec
-        ident = id_payload(identity)
+        self.credentials = credentials
+        """Certificate authentication (:mod:`.certs`): peers signing with AUTH method 9 are
+        accepted when their certificate chains to ``credentials.trust``, and answered with
+        this certificate and a signature."""
+        ident = credentials.id_payload(True) if credentials is not None else id_payload(identity)
         self.id = Identification(ident.id_type, ident.data, True)
         self.address = address
         self.rcoa_prefix = rcoa_prefix
@@ -763,16 +793,28 @@ class IkeResponder(_SaOwner):
             return ((Notify(NotifyType.INVALID_SYNTAX),),
                     Failed("notify", NotifyType.INVALID_SYNTAX), None)
         peer = ids[0].name
-        psk = self.psks.get(peer)
-        ok = psk is not None and auths[0].method == AuthMethod.SHARED_KEY_MIC and auths[0].data == \
-            cr.psk_auth(psk, st.keys.sk_pi, st.init_req, st.nr, ids[0].encode_body())
-        if not ok or psk is None:
+        creds = self.credentials
+        octets = cr.signed_octets(st.keys.sk_pi, st.init_req, st.nr, ids[0].encode_body())
+        mine = cr.signed_octets(st.keys.sk_pr, st.init_resp, st.ni, self.id.encode_body())
+        authed: tuple[Payload, ...]
+        if auths[0].method == AuthMethod.ECDSA_SHA256_P256 and creds is not None:
+            from hmipv6.core.ike.certs import verify_peer
+
+            bad = verify_peer(creds.trust, [p for p in inner if isinstance(p, Certificate)],
+                              ids[0], auths[0], octets)
+            if bad is not None:
+                self.counters[f"cert: {bad}"] += 1
+            authed = (self.id, creds.cert_payload(), creds.sign(mine))
+        else:
+            psk = self.psks.get(peer)
+            bad = None if psk is not None and auths[0].method == AuthMethod.SHARED_KEY_MIC \
+                and auths[0].data == cr.prf(cr.prf(psk, cr.KEY_PAD), octets) else "psk"
+            authed = (self.id, Auth(AuthMethod.SHARED_KEY_MIC,
+                                    cr.prf(cr.prf(psk or b"", cr.KEY_PAD), mine)))
+        if bad is not None:
             self.counters["auth-failed"] += 1
             return ((Notify(NotifyType.AUTHENTICATION_FAILED),),
                     Failed("notify", NotifyType.AUTHENTICATION_FAILED, peer), None)
-        my_auth = Auth(AuthMethod.SHARED_KEY_MIC,
-                       cr.psk_auth(psk, st.keys.sk_pr, st.init_resp, st.ni, self.id.encode_body()))
-        authed: tuple[Payload, ...] = (self.id, my_auth)
         child, outcome, installed = self._child(st, peer, inner)
         return authed + child, outcome, installed
 

@@ -17,9 +17,10 @@ Critical bit are kept as :class:`UnknownPayload` (§2.5: skip them); with the Cr
 are a decode error naming the type (the responder then answers UNSUPPORTED_CRITICAL_PAYLOAD).
 
 Payloads: SA (proposals and transforms, §3.3), KE (§3.4), IDi/IDr (§3.5: ID_IPV6_ADDR,
-ID_FQDN, ID_KEY_ID, ID_RFC822_ADDR), AUTH (§3.8), Ni/Nr (§3.9), N (§3.10), D (§3.11), V (§3.12,
-kept raw), TSi/TSr (§3.13, TS_IPV6_ADDR_RANGE and TS_IPV4_ADDR_RANGE), SK (§3.14), CP (§3.15,
-INTERNAL_IP6_ADDRESS for RFC 4877 §9 / RFC 5380 R-flag RCoA allocation).
+ID_FQDN, ID_KEY_ID, ID_RFC822_ADDR), CERT (§3.6) and CERTREQ (§3.7), AUTH (§3.8), Ni/Nr
+(§3.9), N (§3.10), D (§3.11), V (§3.12, kept raw), TSi/TSr (§3.13, TS_IPV6_ADDR_RANGE and
+TS_IPV4_ADDR_RANGE), SK (§3.14), CP (§3.15, INTERNAL_IP6_ADDRESS for RFC 4877 §9 / RFC 5380
+R-flag RCoA allocation).
 """
 
 from __future__ import annotations
@@ -34,10 +35,13 @@ from typing import ClassVar, Final
 from hmipv6.errors import DecodeError, EncodeError
 
 __all__ = [
+    "CERT_X509_SIGNATURE",
     "HEADER_LEN",
     "IKE_PORT",
     "Auth",
     "AuthMethod",
+    "Certificate",
+    "CertificateRequest",
     "ConfigAttribute",
     "Configuration",
     "Delete",
@@ -136,6 +140,7 @@ class AuthMethod(enum.IntEnum):
     RSA_SIGNATURE = 1
     SHARED_KEY_MIC = 2
     DSS_SIGNATURE = 3
+    ECDSA_SHA256_P256 = 9
 
 
 class NotifyType(enum.IntEnum):
@@ -267,6 +272,34 @@ class Identification(Payload):
         if self.id_type == IdType.ID_IPV6_ADDR and len(self.data) == 16:
             return str(IPv6Address(self.data))
         return self.data.decode("utf-8", "backslashreplace")
+
+
+CERT_X509_SIGNATURE: Final = 4
+"""Certificate Encoding 4, X.509 Certificate - Signature (§3.6): one DER certificate."""
+
+
+@dataclass(frozen=True, slots=True)
+class Certificate(Payload):
+    """CERT (§3.6)."""
+
+    payload_type: ClassVar[int] = PayloadType.CERT
+    encoding: int
+    data: bytes
+
+    def encode_body(self) -> bytes:
+        return bytes((self.encoding,)) + self.data
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateRequest(Payload):
+    """CERTREQ (§3.7): for encoding 4, SHA-1 hashes of the trusted CAs' public keys."""
+
+    payload_type: ClassVar[int] = PayloadType.CERTREQ
+    encoding: int
+    authorities: bytes = b""
+
+    def encode_body(self) -> bytes:
+        return bytes((self.encoding,)) + self.authorities
 
 
 @dataclass(frozen=True, slots=True)
@@ -591,12 +624,26 @@ def _dec_cp(d: bytes, s: int, e: int) -> Configuration:
     return Configuration(d[s], tuple(attrs))
 
 
+def _dec_cert(d: bytes, s: int, e: int) -> Certificate:
+    if e - s < 1:
+        raise _err("CERT without an encoding", "cert", s)
+    return Certificate(d[s], d[s + 1:e])
+
+
+def _dec_certreq(d: bytes, s: int, e: int) -> CertificateRequest:
+    if e - s < 1:
+        raise _err("CERTREQ without an encoding", "certreq", s)
+    return CertificateRequest(d[s], d[s + 1:e])
+
+
 _DECODERS: dict[int, Callable[[bytes, int, int], Payload]] = {
     PayloadType.SA: _dec_sa,
     PayloadType.KE: _dec_ke,
     PayloadType.IDi: _dec_id(False),
     PayloadType.IDr: _dec_id(True),
     PayloadType.AUTH: _dec_auth,
+    PayloadType.CERT: _dec_cert,
+    PayloadType.CERTREQ: _dec_certreq,
     PayloadType.NONCE: _dec_nonce,
     PayloadType.N: _dec_notify,
     PayloadType.D: _dec_delete,
