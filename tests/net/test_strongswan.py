@@ -441,3 +441,86 @@ def test_tunnel_mode_only_strongswan_is_refused_cleanly(tmp_path: Path) -> None:
             check_capture(pcap, ini.ikev2_decryption_lines())
         finally:
             charon.stop()
+
+
+# -- certificate authentication (ECDSA P-256, AUTH method 9) -----------------------------------
+
+
+@pytest.mark.parametrize("charon_role", ["map", "mn"])
+def test_certificate_authentication_with_strongswan(tmp_path: Path, charon_role: str) -> None:
+    from tests.core.cert_support import credentials, make_ca, write
+
+    shim = need_strongswan(tmp_path)
+    ca = make_ca()
+    mn_creds = credentials(ca, "mn@example.org", 21)
+    map_creds = credentials(ca, "map.example.org", 22)
+    theirs = map_creds if charon_role == "map" else mn_creds
+    d = tmp_path / "charon"
+    write(d / "x509ca" / "ca.pem", ca[0])
+    write(d / "x509" / "me.pem", theirs.certificate)
+    write(d / "private" / "me.pem", theirs.key)
+    conf = (map_conf() if charon_role == "map" else mn_conf()).split("secrets {")[0]
+    conf = conf.replace("auth = psk\n      id = map.example.org",
+                        "auth = pubkey\n      id = map.example.org" +
+                        ("\n      certs = me.pem" if charon_role == "map" else ""))
+    conf = conf.replace("auth = psk\n      id = mn@example.org",
+                        "auth = pubkey\n      id = mn@example.org" +
+                        ("\n      certs = me.pem" if charon_role == "mn" else ""))
+    assert conf.count("auth = pubkey") == 2 and "certs = me.pem" in conf
+    with namespaces(LCOA, MAP) as ns:
+        charon = Charon(ns.b if charon_role == "map" else ns.a, d, shim)
+        try:
+            charon.load(conf)
+            if charon_role == "map":
+                ini = IkeInitiator(IPsec(name="mn"), identity="-", psk=b"", map_address=MAP,
+                                   rcoa=None, rng=random.Random(4), suites=SUITES,
+                                   map_identity="map.example.org", credentials=mn_creds)
+
+                class Eng:
+                    def receive(self, now: float, data: bytes, source: object = None) -> list[bytes]:
+                        return ini.receive(now, data)
+
+                    def next_timer(self) -> float | None:
+                        return ini.next_timer()
+
+                    def handle_timer(self, now: float) -> list[bytes]:
+                        return ini.handle_timer(now)
+
+                with capture(ns.a, ns.if_a, tmp_path / "cert.pcapng") as pcap:
+                    drv = UdpIke(ns.a, LCOA, MAP, Eng())
+                    try:
+                        drv.call(lambda now: [ini.start(now)])
+                        drv.wait_for(lambda: ini.outcome is not None)
+                    finally:
+                        drv.close()
+                out = ini.outcome
+                assert isinstance(out, Established), (out, dict(ini.counters))
+                log = charon.log_text()
+                assert 'received cert request for "CN=hmipv6 test CA"' in log
+                assert "authentication of 'mn@example.org' with ECDSA-256 signature successful" in log
+                cur = ini.current
+                assert cur is not None
+                check_keys(log, cur)
+                uat = ini.ikev2_decryption_lines()
+            else:
+                res = IkeResponder(IPsec(name="map"), identity="-", address=MAP,
+                                   rcoa_prefix=IPv6Network("2001:db8:100::/64"), psks={},
+                                   rng=random.Random(6), suites=SUITES, credentials=map_creds)
+                with capture(ns.b, ns.if_b, tmp_path / "cert.pcapng") as pcap:
+                    drv = UdpIke(ns.b, MAP, LCOA, res)
+                    try:
+                        out_text = charon.swanctl("--initiate", "--child", "mh", timeout=60)
+                    finally:
+                        drv.close()
+                assert "initiate completed successfully" in out_text
+                (ev,) = res.events
+                assert isinstance(ev, Established) and ev.peer == "mn@example.org"
+                log = charon.log_text()
+                assert "authentication of 'map.example.org' with ECDSA-256 signature successful" in log
+                cur = res.current
+                assert cur is not None
+                check_keys(log, cur)
+                uat = res.ikev2_decryption_lines()
+        finally:
+            charon.stop()
+    check_capture(pcap, uat)

@@ -725,8 +725,12 @@ class IkeResponder(_SaOwner):
         while spi_r == 0 or spi_r in self._sas:
             spi_r = self.rng.getrandbits(64)
         nr = self.rng.randbytes(NONCE_LEN)
+        certreq: tuple[Payload, ...] = ()
+        if self.credentials is not None:
+            certreq = (self.credentials.certreq_payload(),)  # §3.7: ask for the MN's certificate
         resp = Message(msg.spi_i, spi_r, ExchangeType.IKE_SA_INIT, Flags.RESPONSE, 0, (
-            _chosen(chosen, b""), KeyExchange(suite.group, dh.public), Nonce(nr))).encode()
+            _chosen(chosen, b""), KeyExchange(suite.group, dh.public), Nonce(nr),
+            *certreq)).encode()
         keys = cr.derive_ike_keys(nis[0].data, nr, shared, msg.spi_i, spi_r,
                                   enc_len=suite.enc_len)
         if known is not None:
