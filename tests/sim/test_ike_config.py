@@ -114,3 +114,42 @@ def test_bad_ike_settings_name_the_key(table: str, problem: str) -> None:
     with pytest.raises(ScenarioError, match=problem) as exc:
         loads(text)
     assert "nodes.mn.ike" in str(exc.value)
+
+
+def test_certificates_from_the_scenario_authenticate_mn_and_map(tmp_path: Path) -> None:
+    from tests.core.cert_support import credentials, make_ca, write
+    from tests.sim.sim_support import builtin_path
+
+    ca = make_ca()
+    mn, mp = credentials(ca, "mn@example.org", 31), credentials(ca, "map.example.org", 32)
+    write(tmp_path / "ca.pem", ca[0])
+    for name, c in (("mn", mn), ("map", mp)):
+        write(tmp_path / f"{name}.pem", c.certificate)
+        write(tmp_path / f"{name}.key", c.key)
+    path = builtin_path("figure1")
+    assert path is not None
+    text = path.read_text().replace('profile = "rfc4140"', 'profile = "rfc5380"', 1).replace(
+        "[[links]]", '[nodes.mn.ike]\nidentity = "mn@example.org"\ncertificate = "mn.pem"\n'
+        'private_key = "mn.key"\nca = ["ca.pem"]\n\n[nodes.map1.ike]\n'
+        'identity = "map.example.org"\ncertificate = "map.pem"\nprivate_key = "map.key"\n'
+        'ca = "ca.pem"\n\n[[links]]', 1)
+    (tmp_path / "s.toml").write_text(text)
+    from hmipv6.sim.scenario import load
+
+    r = run(load(tmp_path / "s.toml"), capture=True)
+    assert r.network is not None
+    node = r.network.nodes["mn"]
+    assert isinstance(node, MobileNode) and node.ike is not None
+    ini = node.ike.initiators[MAP1]
+    from hmipv6.core.ike import Established
+
+    assert ini.credentials is not None
+    assert isinstance(ini.outcome, Established) and ini.outcome.peer == "map.example.org"
+    m = map_of(r)
+    assert m.ike is not None and [e.peer for e in m.ike.events] == ["mn@example.org"]  # type: ignore[union-attr]
+    assert r.report["handovers"][0]["registration"] is not None
+    # The identity must be in the certificate: a wrong one is an error naming the key.
+    bad = text.replace('identity = "mn@example.org"', 'identity = "eve@example.org"', 1)
+    (tmp_path / "bad.toml").write_text(bad)
+    with pytest.raises(ScenarioError, match=r"nodes\.mn\.ike\.certificate.*subjectAltName"):
+        load(tmp_path / "bad.toml")

@@ -49,6 +49,7 @@ from hmipv6.core.fast_handover import (
     NeighbourRouter,
 )
 from hmipv6.core.home_agent import HomeAgent
+from hmipv6.core.ike.certs import Credentials
 from hmipv6.core.ike.client import IkeClient
 from hmipv6.core.ike.engines import IkeMobilityAnchorPoint
 from hmipv6.core.ike.exchange import COOKIE_THRESHOLD, IkeResponder, id_payload
@@ -78,7 +79,8 @@ from hmipv6.wire.ipv6 import IPv6Packet
 from hmipv6.wire.udp import UDP
 
 __all__ = ["FAST_MH_TYPES", "SUITES", "build_engines", "emit_probe", "fast_neighbours",
-           "ike_exports", "ike_identity", "ike_psk", "make_provisioner", "observe", "provision", "uses_ike"]
+           "ike_credentials", "ike_exports", "ike_identity", "ike_psk", "make_provisioner",
+           "observe", "provision", "uses_ike"]
 
 FAST_MH_TYPES = (8, 9)
 """FBU and FBack: under ``fhmipv6`` the MN–MAP SA protects them like the BU and BA (RFC 4140
@@ -104,6 +106,14 @@ def ike_psk(sc: Scenario, mn: str, map_: str) -> bytes:
     if isinstance(spec, MobileNodeSpec) and spec.ike.psk is not None:
         return spec.ike.psk
     return derive_key(sc.seed, f"ike-psk|{mn}|{map_}", 32)
+
+
+def ike_credentials(spec: MapSpec | MobileNodeSpec) -> Credentials | None:
+    """Certificate authentication for the node (``[nodes.X.ike] certificate``), if set."""
+    ik = spec.ike
+    if ik.certificate is None or ik.private_key is None:
+        return None
+    return Credentials.from_pem(ik.certificate, ik.private_key, ik.ca, ik.identity)
 
 
 def ike_identity(spec: MapSpec | MobileNodeSpec) -> str:
@@ -260,7 +270,8 @@ def build_engines(sc: Scenario, protocol: str, provisioner: Provisioner | None, 
                     dh_groups=ik.dh_groups or (19, 14),
                     cookie_threshold=COOKIE_THRESHOLD if ik.cookie_threshold is None
                     else ik.cookie_threshold,
-                    policy=SaPolicy(ik.child_rekey, ik.ike_rekey, ik.dpd))
+                    policy=SaPolicy(ik.child_rekey, ik.ike_rekey, ik.dpd),
+                    credentials=ike_credentials(spec))
         elif isinstance(spec, AccessRouterSpec):
             maps: list[MapConfig] = []
             if hmip:
@@ -307,7 +318,8 @@ def build_engines(sc: Scenario, protocol: str, provisioner: Provisioner | None, 
                                 rng=_rng(sc.seed, f"ike/{name}"),
                                 suites=ik.proposals or ("esp-null-hmac-sha256",),
                                 dh_group=(ik.dh_groups or (19,))[0],
-                                policy=SaPolicy(ik.child_rekey, ik.ike_rekey, ik.dpd))
+                                policy=SaPolicy(ik.child_rekey, ik.ike_rekey, ik.dpd),
+                                credentials=ike_credentials(spec))
             if fast:
                 node = FastMobileNode(name, mcfg, interfaces=("wlan0",), rng=rng,
                                       security=mn_sec, fast=FastHandoverConfig(

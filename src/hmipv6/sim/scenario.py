@@ -208,6 +208,12 @@ class IkeSpec:
     check; none by default."""
     cookie_threshold: int | None = None
     """MAP: half-open exchanges from which on IKE_SA_INIT needs a cookie (RFC 7296 §2.6)."""
+    certificate: bytes | None = None
+    private_key: bytes | None = None
+    ca: tuple[bytes, ...] = ()
+    """Certificate authentication (PEM: the node's X.509 certificate with a P-256 key, the
+    key, the CAs it trusts for its peers); ``identity`` must then be in the certificate's
+    subjectAltName (or absent: the subject DN)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -486,11 +492,12 @@ _ROLE_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "access-router": (("prefix",), ("address", "advertise_maps", "relay_maps", "probe_maps")),
     "mobile-node": (("home_agent", "home_address"), ("interface_id", "map_selection", "ike")),
 }
+_IKE_CERT_KEYS = ("certificate", "private_key", "ca")
 _IKE_KEYS = {
     "map": ("identity", "proposals", "dh_groups", "child_rekey", "ike_rekey", "dpd",
-            "cookie_threshold"),
+            "cookie_threshold", *_IKE_CERT_KEYS),
     "mobile-node": ("identity", "psk", "psk_hex", "psk_file", "peer_identity", "proposals",
-                    "dh_groups", "child_rekey", "ike_rekey", "dpd"),
+                    "dh_groups", "child_rekey", "ike_rekey", "dpd", *_IKE_CERT_KEYS),
 }
 _STORES = ("memory", "durable")
 _LINK_KEYS = ("between", "delay", "bandwidth", "loss", "queue")
@@ -917,6 +924,15 @@ class _Loader:
         from hmipv6.core.ike.proposals import ESP_TRANSFORMS
 
         t = self.table(value, key, _IKE_KEYS[role])
+        def read(name_key: str, value: object) -> bytes:
+            name = Path(self.string(value, name_key))
+            base = Path(self.source.split(" (")[-1].rstrip(")")).parent
+            path = name if name.is_absolute() else base / name
+            try:
+                return path.read_bytes()
+            except OSError as e:
+                self.fail(name_key, f"cannot read {path}: {e.strerror}")
+
         psk: bytes | None = None
         given = [k for k in ("psk", "psk_hex", "psk_file") if k in t]
         if len(given) > 1:
@@ -929,13 +945,7 @@ class _Loader:
             except ValueError:
                 self.fail(f"{key}.psk_hex", "not hexadecimal octets")
         elif "psk_file" in t:
-            name = Path(self.string(t["psk_file"], f"{key}.psk_file"))
-            base = Path(self.source.split(" (")[-1].rstrip(")")).parent
-            path = name if name.is_absolute() else base / name
-            try:
-                psk = path.read_bytes().rstrip(b"\r\n")
-            except OSError as e:
-                self.fail(f"{key}.psk_file", f"cannot read {path}: {e.strerror}")
+            psk = read(f"{key}.psk_file", t["psk_file"]).rstrip(b"\r\n")
         if psk is not None and len(psk) < 16:
             self.fail(f"{key}.{given[0]}", f"{len(psk)} octets: use at least 16 (RFC 7296 §2.15)")
         proposals = None
@@ -962,7 +972,25 @@ class _Loader:
                 id_payload(identity)
             except ValueError:
                 self.fail(f"{key}.identity", f"{identity!r}: ipv6: needs an IPv6 address")
+        cert = key_pem = None
+        cas: tuple[bytes, ...] = ()
+        if any(k in t for k in _IKE_CERT_KEYS):
+            for k in _IKE_CERT_KEYS:
+                if k not in t:
+                    self.fail(f"{key}.{k}", "missing: certificate, private_key and ca go together")
+            raw_ca = t["ca"] if isinstance(t["ca"], list) else [t["ca"]]
+            cert = read(f"{key}.certificate", t["certificate"])
+            key_pem = read(f"{key}.private_key", t["private_key"])
+            cas = tuple(read(f"{key}.ca[{i}]", v) for i, v in enumerate(raw_ca))
+            from hmipv6.core.ike.certs import Credentials
+            from hmipv6.errors import HMIPv6Error
+
+            try:
+                Credentials.from_pem(cert, key_pem, cas, identity)
+            except (ValueError, TypeError, HMIPv6Error) as e:
+                self.fail(f"{key}.certificate", str(e))
         return IkeSpec(
+            certificate=cert, private_key=key_pem, ca=cas,
             identity=identity, psk=psk,
             peer_identity=self.string(t["peer_identity"], f"{key}.peer_identity")
             if "peer_identity" in t else None,

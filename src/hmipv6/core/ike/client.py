@@ -47,6 +47,7 @@ from hmipv6.core.ike.exchange import Established, IkeInitiator, Outcome
 from hmipv6.core.ike.sa import NO_POLICY, SaPolicy
 
 if TYPE_CHECKING:
+    from hmipv6.core.ike.certs import Credentials
     from hmipv6.core.ipsec import IPsec
 
 __all__ = ["IKEV2_WIRESHARK_ENCR", "IKEV2_WIRESHARK_INTEG", "IkeClient", "ikev2_decryption_line"]
@@ -63,7 +64,7 @@ class IkeClient:
                  psks: Mapping[IPv6Address, bytes], rng: random.Random,
                  map_identities: Mapping[IPv6Address, str] | None = None,
                  suites: Sequence[str] = ("esp-null-hmac-sha256",), dh_group: int = 19,
-                 policy: SaPolicy = NO_POLICY) -> None:
+                 policy: SaPolicy = NO_POLICY, credentials: Credentials | None = None) -> None:
         self.ipsec = ipsec
         self.identity = identity
         self.psks = {IPv6Address(a): k for a, k in psks.items()}
@@ -72,6 +73,8 @@ class IkeClient:
         self.suites = tuple(suites)
         self.dh_group = dh_group
         self.policy = policy
+        self.credentials = credentials
+        """Certificate authentication instead of the PSKs (:mod:`.certs`)."""
         """Periodic rekeys and liveness checks of each established IKE SA."""
         self.initiators: dict[IPv6Address, IkeInitiator] = {}
         """The latest exchange per MAP (finished ones are kept for inspection)."""
@@ -81,8 +84,8 @@ class IkeClient:
         """Every finished exchange, in order (for tests and the Wireshark exports)."""
 
     def knows(self, map_address: IPv6Address) -> bool:
-        """Whether a PSK is configured for ``map_address``."""
-        return map_address in self.psks
+        """Whether a PSK is configured for ``map_address`` (or a certificate for any MAP)."""
+        return map_address in self.psks or self.credentials is not None
 
     def active(self, map_address: IPv6Address) -> bool:
         """An exchange with ``map_address`` is under way."""
@@ -92,10 +95,11 @@ class IkeClient:
     def start(self, now: float, map_address: IPv6Address) -> list[bytes]:
         """Begin a new exchange with ``map_address`` asking it for an RCoA (CP CFG_REQUEST);
         returns the IKE_SA_INIT request."""
-        ini = IkeInitiator(self.ipsec, identity=self.identity, psk=self.psks[map_address],
+        ini = IkeInitiator(self.ipsec, identity=self.identity, psk=self.psks.get(map_address, b""),
                            map_address=map_address, rcoa=None, rng=self.rng,
                            dh_group=self.dh_group, suites=self.suites,
-                           map_identity=self.map_identities.get(map_address), policy=self.policy)
+                           map_identity=self.map_identities.get(map_address), policy=self.policy,
+                           credentials=self.credentials)
         self.initiators[map_address] = ini
         return [ini.start(now)]
 
