@@ -435,3 +435,36 @@ def test_issue9_spoofed_ike_sa_init_flood_through_the_map_engine_evicts_no_genui
     assert ba is not None and ba.status == 0
     ba = send_bu(m, b, LCOA_B, RCOA_B, 1)
     assert ba is not None and ba.status == 0
+
+
+@pytest.mark.parametrize("kind", ["rekey-child", "rekey-ike", "delete-child", "dpd"])
+def test_mutated_requests_inside_a_valid_sk_never_raise(kind: str) -> None:
+    """Bad input after IKE_AUTH: each request's clear inner payload chain, mutated at random
+    and sealed with the right keys (so it passes the ICV), is answered or dropped, never
+    raised out of ``receive`` (either role)."""
+    from hmipv6.core.ike.message import decode_chain, encode_chain
+    from hmipv6.errors import DecodeError
+
+    rng = random.Random(kind)
+    for trial in range(300):
+        _, _, ini, res, a, b = established(seed=1 + trial % 3)
+        sender, receiver = (a, res) if trial % 2 else (b, ini)
+        req = {"rekey-child": sender.rekey_child, "rekey-ike": sender.rekey_ike,
+               "delete-child": sender.delete_child, "dpd": sender.dpd}[kind](1.0)
+        (data,) = req
+        msg = decode(data)
+        enc, integ = sender._out_keys()
+        inner = cr.open_sk(data, msg, enc, integ)
+        first, chain = encode_chain(inner)
+        raw = bytearray(chain)
+        for _ in range(rng.randint(1, 4)):
+            if raw and rng.random() < 0.8:
+                raw[rng.randrange(len(raw))] = rng.randrange(256)
+            else:
+                raw = raw[:rng.randrange(len(raw) + 1)]
+        try:
+            payloads = decode_chain(first, bytes(raw), 0, len(raw))
+        except DecodeError:  # a chain that no longer decodes: send an empty one
+            payloads = ()
+        bad = Message(msg.spi_i, msg.spi_r, msg.exchange, msg.flags, msg.message_id, payloads)
+        receiver.receive(1.0, cr.seal_sk(bad, enc, integ, rng))

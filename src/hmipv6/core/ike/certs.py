@@ -161,7 +161,11 @@ def verify_peer(trust: Sequence[x509.Certificate], certs: Sequence[Certificate],
             continue
     if not issued:
         return "certificate not issued by a trusted CA"
-    if not _names(cert, ident):
+    try:
+        named = _names(cert, ident)
+    except ValueError:  # a malformed extension, parsed lazily by cryptography
+        return "certificate extensions do not parse"
+    if not named:
         return "identity not in the certificate"
     sig = encode_dss_signature(int.from_bytes(auth.data[:32], "big"),
                                int.from_bytes(auth.data[32:], "big"))
