@@ -241,6 +241,9 @@ class UdpIke:
     received: list[bytes] = field(default_factory=list)
     sent: list[bytes] = field(default_factory=list)
     error: BaseException | None = None
+    preface: list[bytes] = field(default_factory=list)
+    """Sent just before the engine's answer to the next message received (to make requests
+    cross on the wire deterministically)."""
 
     def __post_init__(self) -> None:
         from pyroute2 import netns as pnetns
@@ -277,7 +280,9 @@ class UdpIke:
                         data, addr = self.sock.recvfrom(65535)
                         self.received.append(data)
                         src = IPv6Address(addr[0].split("%")[0])
-                        self.send(self.engine.receive(self.now(), data, src))
+                        answer = self.engine.receive(self.now(), data, src)
+                        self.send(self.preface + answer)
+                        self.preface = []
                     t = self.engine.next_timer()
                     if t is not None and t <= self.now():
                         self.send(self.engine.handle_timer(self.now()))

@@ -524,3 +524,65 @@ def test_certificate_authentication_with_strongswan(tmp_path: Path, charon_role:
         finally:
             charon.stop()
     check_capture(pcap, uat)
+
+
+# -- simultaneous rekeying (RFC 7296 §2.8.1, §2.8.2) -------------------------------------------
+
+
+def test_simultaneous_child_and_ike_sa_rekeys_with_strongswan(tmp_path: Path) -> None:
+    """charon and the hmipv6 MAP rekey the same SA at once: the MAP's request is put on the
+    wire after charon's arrived and before the MAP answers it, so both exchanges cross. Both
+    ends then keep exactly one Child SA (the same SPIs) and one IKE SA (the same SPIs)."""
+    shim = need_strongswan(tmp_path)
+    with namespaces(LCOA, MAP) as ns:
+        charon = Charon(ns.a, tmp_path / "charon", shim)
+        try:
+            charon.load(mn_conf())
+            res = IkeResponder(IPsec(name="map"), identity="map.example.org", address=MAP,
+                               rcoa_prefix=IPv6Network("2001:db8:100::/64"),
+                               psks={"mn@example.org": PSK.encode()}, rng=random.Random(8),
+                               suites=SUITES)
+            with capture(ns.b, ns.if_b, tmp_path / "simultaneous.pcapng") as pcap:
+                drv = UdpIke(ns.b, MAP, LCOA, res)
+                try:
+                    assert "completed successfully" in charon.swanctl("--initiate", "--child", "mh")
+                    sa = res.current
+                    assert sa is not None
+                    # Child SA: our request waits until charon's arrives, then crosses it.
+                    with drv.lock:
+                        drv.preface = sa.rekey_child(drv.now())
+                    charon.swanctl("--rekey", "--child", "mh")
+                    drv.wait_for(lambda: sa.counters["simultaneous-rekey"] == 1
+                                 and sa._pending is None and len(sa.children.items) == 1
+                                 and not drv.preface, timeout=30)
+                    charon.wait_log(r"detected CHILD_REKEY collision with CHILD_REKEY")
+                    child = sa.child
+                    assert child is not None
+                    drv.wait_for(lambda: charon_spis(charon.list_sas())
+                                 == {child.inbound.spi, child.outbound.spi}, timeout=30)
+                    assert len(res.ipsec.sad) == 2
+                    # IKE SA: the same crossing.
+                    with drv.lock:
+                        drv.preface = sa.rekey_ike(drv.now())
+                    charon.swanctl("--rekey", "--ike", "mn")
+                    drv.wait_for(lambda: sa.counters["simultaneous-rekey"] == 2
+                                 and len(res.ike_sas) == 1 and res.current is not None
+                                 and res.current is not sa, timeout=30)
+                    new = res.current
+                    assert new is not None
+                    charon.wait_log(r"detected IKE_REKEY collision with IKE_REKEY")
+                    drv.wait_for(lambda: f"{new.spi_i:016x}" in charon.list_sas()
+                                 and charon.list_sas().count("ESTABLISHED") == 1, timeout=30)
+                    check_keys(charon.log_text(), new, occurrence=labelled(
+                        charon_keys(charon.log_text()), "Sk_d secret").index(new.keys.sk_d))
+                    # The survivor works: a DPD on it, and the Child SA is still there.
+                    drv.call(lambda now: new.dpd(now))
+                    drv.wait_for(lambda: ("dpd-ok", None) in new.events)
+                    assert new.child is not None
+                    assert charon_spis(charon.list_sas()) == {
+                        new.child.inbound.spi, new.child.outbound.spi}  # type: ignore[union-attr]
+                finally:
+                    drv.close()
+            check_capture(pcap, res.ikev2_decryption_lines())
+        finally:
+            charon.stop()
