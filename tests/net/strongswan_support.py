@@ -228,6 +228,26 @@ class Engine(Protocol):
     def handle_timer(self, now: float) -> list[bytes]: ...
 
 
+class InitiatorEngine:
+    """An :class:`~hmipv6.core.ike.IkeInitiator` seen as an :class:`Engine` (its ``receive``
+    takes no source address)."""
+
+    def __init__(self, ini: Any) -> None:
+        self.ini = ini
+
+    def receive(self, now: float, data: bytes, source: IPv6Address | None = None) -> list[bytes]:
+        out: list[bytes] = self.ini.receive(now, data)
+        return out
+
+    def next_timer(self) -> float | None:
+        t: float | None = self.ini.next_timer()
+        return t
+
+    def handle_timer(self, now: float) -> list[bytes]:
+        out: list[bytes] = self.ini.handle_timer(now)
+        return out
+
+
 @dataclass
 class UdpIke:
     """``engine`` on UDP port 500 at ``local`` in namespace ``ns``; what it sends goes to

@@ -40,6 +40,7 @@ from hmipv6.wire.udp import UDP
 from tests.core.test_mobile_node_support import HA, HOA, IID, P1, Harness, mapopt, ra
 from tests.net.strongswan_support import (
     Charon,
+    InitiatorEngine,
     UdpIke,
     capture,
     charon_keys,
@@ -415,18 +416,8 @@ def test_tunnel_mode_only_strongswan_is_refused_cleanly(tmp_path: Path) -> None:
                                rcoa=None, rng=random.Random(3), suites=SUITES,
                                map_identity="map.example.org")
 
-            class Eng:
-                def receive(self, now: float, data: bytes, source: object = None) -> list[bytes]:
-                    return ini.receive(now, data)
-
-                def next_timer(self) -> float | None:
-                    return ini.next_timer()
-
-                def handle_timer(self, now: float) -> list[bytes]:
-                    return ini.handle_timer(now)
-
             with capture(ns.a, ns.if_a, tmp_path / "tunnel.pcapng") as pcap:
-                drv = UdpIke(ns.a, LCOA, MAP, Eng())
+                drv = UdpIke(ns.a, LCOA, MAP, InitiatorEngine(ini))
                 try:
                     drv.call(lambda now: [ini.start(now)])
                     drv.wait_for(lambda: ini.outcome is not None and ini.current is not None
@@ -476,18 +467,8 @@ def test_certificate_authentication_with_strongswan(tmp_path: Path, charon_role:
                                    rcoa=None, rng=random.Random(4), suites=SUITES,
                                    map_identity="map.example.org", credentials=mn_creds)
 
-                class Eng:
-                    def receive(self, now: float, data: bytes, source: object = None) -> list[bytes]:
-                        return ini.receive(now, data)
-
-                    def next_timer(self) -> float | None:
-                        return ini.next_timer()
-
-                    def handle_timer(self, now: float) -> list[bytes]:
-                        return ini.handle_timer(now)
-
                 with capture(ns.a, ns.if_a, tmp_path / "cert.pcapng") as pcap:
-                    drv = UdpIke(ns.a, LCOA, MAP, Eng())
+                    drv = UdpIke(ns.a, LCOA, MAP, InitiatorEngine(ini))
                     try:
                         drv.call(lambda now: [ini.start(now)])
                         drv.wait_for(lambda: ini.outcome is not None)

@@ -109,8 +109,15 @@ from hmipv6.core.ike.proposals import (
     select_ike,
     suite_of,
 )
-from hmipv6.core.ike.sa import NO_POLICY, ChildSA, IkeSa, SaPolicy, install_child, new_esp_spi
-from hmipv6.core.ipsec.keys import SUITES
+from hmipv6.core.ike.sa import (
+    NO_POLICY,
+    ChildSA,
+    IkeSa,
+    SaPolicy,
+    install_child,
+    key_lengths,
+    new_esp_spi,
+)
 from hmipv6.core.ipsec.spd import MOBILITY_HEADER
 from hmipv6.errors import DecodeError, LocalProtocolError
 
@@ -198,11 +205,6 @@ Outcome = Established | RcoaRefused | Failed
 def _chosen(proposal: Proposal, spi: bytes) -> SecurityAssociationPayload:
     return SecurityAssociationPayload((Proposal(proposal.number, proposal.protocol, spi,
                                                 proposal.transforms),))
-
-
-def _key_lengths(suite: str) -> tuple[int, int]:
-    _, _, enc_len, _, auth_len = SUITES[suite]
-    return enc_len, auth_len
 
 
 def _has(inner: Sequence[Payload], ntype: int) -> bool:
@@ -553,7 +555,7 @@ class IkeInitiator(_SaOwner):
             self._finish(Failed("bad-response", peer=peer))
             return []
         self.rcoa = rcoa
-        enc_len, auth_len = _key_lengths(suite)
+        enc_len, auth_len = key_lengths(suite)
         keymat = cr.child_keymat(self.keys.sk_d, self.ni, self.nr, enc_len, auth_len)
         sa = self._ike_sa(now, peer)
         child = install_child(self.ipsec, suite, keymat, mn_side=True, exchange_initiator=True,
@@ -870,7 +872,7 @@ class IkeResponder(_SaOwner):
         if not pad.claim(peer, rcoa):
             return refuse(NotifyType.TS_UNACCEPTABLE, rcoa)  # SEC-04
         spi = new_esp_spi(self.ipsec, self.rng)
-        enc_len, auth_len = _key_lengths(suite)
+        enc_len, auth_len = key_lengths(suite)
         keymat = cr.child_keymat(st.keys.sk_d, st.ni, st.nr, enc_len, auth_len)
         child = install_child(self.ipsec, suite, keymat, mn_side=False, exchange_initiator=False,
                               spi_in=spi, spi_out=int.from_bytes(pick.spi, "big"), rcoa=rcoa,

@@ -72,7 +72,8 @@ from hmipv6.errors import DecodeError
 if TYPE_CHECKING:
     from hmipv6.core.ipsec import IPsec
 
-__all__ = ["NO_POLICY", "ChildSA", "IkeSa", "SaPolicy", "install_child", "remove_child"]
+__all__ = ["NO_POLICY", "ChildSA", "IkeSa", "SaPolicy", "install_child", "key_lengths", "new_esp_spi",
+           "remove_child"]
 
 NONCE_LEN: Final = 32
 RETRANSMIT_BASE: Final = 1.0
@@ -102,7 +103,8 @@ NO_POLICY: Final = SaPolicy()
 """No periodic work (the default)."""
 
 
-def _key_lengths(suite: str) -> tuple[int, int]:
+def key_lengths(suite: str) -> tuple[int, int]:
+    """(encryption key octets, integrity key octets) of a Child SA suite."""
     _, _, enc_len, _, auth_len = SUITES[suite]
     return enc_len, auth_len
 
@@ -541,7 +543,7 @@ class IkeSa:
             ke_out = (KeyExchange(group, dh.public),)
         nr = self.rng.randbytes(NONCE_LEN)
         spi_in = new_esp_spi(self.ipsec, self.rng)
-        enc_len, auth_len = _key_lengths(suite)
+        enc_len, auth_len = key_lengths(suite)
         keymat = cr.child_keymat(self.keys.sk_d, ni, nr, enc_len, auth_len, shared)
         assert self.rcoa is not None
         new = install_child(self.ipsec, suite, keymat, mn_side=self.mn_side,
@@ -679,7 +681,7 @@ class IkeSa:
                 raise DecodeError("CREATE_CHILD_SA response lacks KEr", field="ike.ke", offset=28)
             shared = req.dh.shared(kes[0].data)
         nr = nrs[0].data
-        enc_len, auth_len = _key_lengths(suite)
+        enc_len, auth_len = key_lengths(suite)
         keymat = cr.child_keymat(self.keys.sk_d, req.nonce, nr, enc_len, auth_len, shared)
         assert self.rcoa is not None
         new = install_child(self.ipsec, suite, keymat, mn_side=self.mn_side,
