@@ -35,6 +35,7 @@ def pair(mn_creds: Credentials, map_creds: Credentials, seed: int = 1
     return ini, res, mn, mp
 
 
+@pytest.mark.req("X5380-05", "SEC-05", "SEC-06")
 def test_certificates_authenticate_both_ends_and_the_bu_is_accepted() -> None:
     trace: list[tuple[float, object]] = []
     mn_creds, map_creds = credentials(CA, "mn@example.org", 11), credentials(CA, "map.example.org", 12)
@@ -66,6 +67,7 @@ def test_certificates_authenticate_both_ends_and_the_bu_is_accepted() -> None:
     assert [p.encode() for _, p in trace] == [p.encode() for _, p in trace2]  # type: ignore[attr-defined]
 
 
+@pytest.mark.req("SEC-05")
 def test_certificate_from_an_untrusted_ca_is_an_authentication_failure() -> None:
     ini, res, mn, mp = pair(credentials(OTHER_CA, "mn@example.org", 13),
                             credentials(CA, "map.example.org", 12))

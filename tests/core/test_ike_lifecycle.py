@@ -176,6 +176,7 @@ def pump(a: IkeInitiator | IkeResponder, b: IkeInitiator | IkeResponder, out_a: 
     return n
 
 
+@pytest.mark.req("X5380-05", "SEC-01")
 def test_tunnel_mode_only_responder_is_refused_and_its_child_sa_deleted() -> None:
     mn, mp = IPsec(name="mn-a"), IPsec(name="map")
     ini = initiator(mn)
@@ -224,6 +225,7 @@ def test_delete_child_then_ike_sa_from_either_end(who: str) -> None:
     assert not ini.ike_sas and not res.ike_sas
 
 
+@pytest.mark.req("X5380-05", "SEC-06")
 @pytest.mark.parametrize("who", ["mn", "map"])
 def test_child_sa_rekey_from_either_end_then_the_bu_uses_the_new_sa(who: str) -> None:
     mn, mp, ini, res, a, b = established()
@@ -239,6 +241,7 @@ def test_child_sa_rekey_from_either_end_then_the_bu_uses_the_new_sa(who: str) ->
     assert ba is not None and ba.status == 0
 
 
+@pytest.mark.req("X5380-05", "SEC-06")
 @pytest.mark.parametrize("who", ["mn", "map"])
 def test_ike_sa_rekey_from_either_end_moves_the_child_sa(who: str) -> None:
     mn, mp, ini, res, a, b = established()
@@ -383,6 +386,7 @@ def test_cp_request_tunnel_free_config_attribute_roundtrip() -> None:
     assert cp.encode_body() == bytes((1, 0, 0, 0, 0, 8, 0, 0))
 
 
+@pytest.mark.req("X5380-05")
 def test_issue9_spoofed_ike_sa_init_flood_through_the_map_engine_evicts_no_genuine_exchange() -> None:
     """Issue 9 item 7: scapy-built IKE_SA_INIT packets from 1,500 spoofed sources (far beyond
     its 64 states) reach the MAP engine (UDP 500) while two genuine MNs are half-way through

@@ -231,6 +231,7 @@ class MnOverUdp:
         return cur
 
 
+@pytest.mark.req("X5380-05", "SEC-06", "SEC-03")
 def test_strongswan_map_responder_against_the_hmipv6_mobile_node(tmp_path: Path) -> None:
     shim = need_strongswan(tmp_path)
     with namespaces(LCOA, MAP) as ns:
@@ -327,6 +328,7 @@ def _mn_session(charon: Charon, ns: Any, tmp_path: Path) -> None:
 # -- strongSwan as the initiator (the MN), hmipv6 as the MAP ------------------------------------
 
 
+@pytest.mark.req("X5380-05", "SEC-06")
 def test_strongswan_initiator_against_the_hmipv6_map(tmp_path: Path) -> None:
     shim = need_strongswan(tmp_path)
     with namespaces(LCOA, MAP) as ns:
@@ -405,6 +407,7 @@ def _map_session(charon: Charon, ns: Any, tmp_path: Path) -> None:
 # -- a tunnel-mode-only strongSwan ---------------------------------------------------------------
 
 
+@pytest.mark.req("X5380-05", "SEC-01")
 def test_tunnel_mode_only_strongswan_is_refused_cleanly(tmp_path: Path) -> None:
     shim = need_strongswan(tmp_path)
     with namespaces(LCOA, MAP) as ns:
@@ -437,6 +440,7 @@ def test_tunnel_mode_only_strongswan_is_refused_cleanly(tmp_path: Path) -> None:
 # -- certificate authentication (ECDSA P-256, AUTH method 9) -----------------------------------
 
 
+@pytest.mark.req("X5380-05", "SEC-05", "SEC-06")
 @pytest.mark.parametrize("charon_role", ["map", "mn"])
 def test_certificate_authentication_with_strongswan(tmp_path: Path, charon_role: str) -> None:
     from tests.core.cert_support import credentials, make_ca, write
@@ -510,6 +514,7 @@ def test_certificate_authentication_with_strongswan(tmp_path: Path, charon_role:
 # -- simultaneous rekeying (RFC 7296 §2.8.1, §2.8.2) -------------------------------------------
 
 
+@pytest.mark.req("X5380-05")
 def test_simultaneous_child_and_ike_sa_rekeys_with_strongswan(tmp_path: Path) -> None:
     """charon and the hmipv6 MAP rekey the same SA at once: the MAP's request is put on the
     wire after charon's arrived and before the MAP answers it, so both exchanges cross. Both

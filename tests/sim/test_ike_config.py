@@ -46,6 +46,7 @@ def figure1_with_ike() -> object:
     return loads(text, source="figure1 (variant)")
 
 
+@pytest.mark.req("X5380-05", "SEC-06")
 def test_scenario_ike_settings_reach_the_engines_and_rekey_in_the_simulator() -> None:
     sc = figure1_with_ike()
     r = run(sc, capture=True)  # type: ignore[arg-type]
@@ -116,6 +117,7 @@ def test_bad_ike_settings_name_the_key(table: str, problem: str) -> None:
     assert "nodes.mn.ike" in str(exc.value)
 
 
+@pytest.mark.req("SEC-05", "SEC-06")
 def test_certificates_from_the_scenario_authenticate_mn_and_map(tmp_path: Path) -> None:
     from tests.core.cert_support import credentials, make_ca, write
     from tests.sim.sim_support import builtin_path
