@@ -472,3 +472,69 @@ def test_mutated_requests_inside_a_valid_sk_never_raise(kind: str) -> None:
             payloads = ()
         bad = Message(msg.spi_i, msg.spi_r, msg.exchange, msg.flags, msg.message_id, payloads)
         receiver.receive(1.0, cr.seal_sk(bad, enc, integ, rng))
+
+
+@pytest.mark.req("X5380-05", "SEC-06")
+def test_mobile_node_negotiates_again_when_the_map_deletes_its_ike_sa() -> None:
+    """The MAP deletes the IKE SA (and with it the Child SA protecting the BUs): the mobile node
+    answers, notices it has no SA with its MAP any more, runs IKEv2 again asking for an
+    address (CP), gets the same RCoA back, and its next binding refresh is accepted."""
+    from hmipv6.core.ike.client import IkeClient
+    from hmipv6.core.ike.engines import IkeMobilityAnchorPoint
+    from hmipv6.core.mobile_node import MobileNode, MobileNodeConfig
+    from hmipv6.wire.ipv6 import EncapsulatingSecurityPayload, IPv6Packet
+    from hmipv6.wire.ipv6 import decode as decode_ipv6
+    from hmipv6.wire.mobility import BindingAcknowledgement
+    from tests.core.test_mobile_node_support import HA, HOA, IID, P1, Harness, mapopt, ra
+
+    mp = IPsec(name="map")
+    m = IkeMobilityAnchorPoint("map", address=MAP, rcoa_prefix=RCOA_PREFIX, security=mp)
+    m.add_route("::/0", "eth0", IPv6Address("fe80::1"))
+    m.ike = responder(mp)
+    mn_sec = IPsec(name="mn-a")
+    client = IkeClient(mn_sec, identity="mn-a", psks={MAP: b"psk of mn-a"},
+                       rng=random.Random(4), map_identities={MAP: "map"})
+    h = Harness(MobileNode("mn", MobileNodeConfig(
+        home_address=HOA, home_agent=HA, interface_id=IID, dad="none",
+        max_rtr_solicitation_delay=0.0, profile="rfc5380", binding_lifetime=60),
+        interfaces=("wlan0",), rng=random.Random(5), security=mn_sec, ike=client))
+    bas: list[BindingAcknowledgement] = []
+
+    def deliver(from_mn: list[IPv6Packet]) -> None:
+        while from_mn:
+            for p in from_mn:
+                if p.dst == MAP:
+                    m.receive(h.now, "eth0", p.encode())
+            from_mn = []
+            for tx in m.datagrams_to_send(h.now):
+                pkt = decode_ipv6(tx.data)
+                if isinstance(pkt.payload, EncapsulatingSecurityPayload):
+                    opened = mn_sec.unprotect(h.now, pkt).packet
+                    if isinstance(opened.payload, BindingAcknowledgement):
+                        bas.append(opened.payload)
+                from_mn += h.feed(tx.data)
+
+    h.attach()
+    deliver(h.feed(ra(P1, [mapopt(MAP, r=True)])))
+    rcoa = h.mn.rcoa()
+    assert rcoa is not None and bas and bas[-1].status == 0
+    first = client.initiators[MAP]
+    # The MAP deletes the IKE SA; the INFORMATIONAL request goes to the MN's LCoA.
+    sa = m.ike.current
+    assert sa is not None and sa.peer_address is not None
+    (req,) = sa.delete(h.now)
+    from hmipv6.core.ike.transport import ike_packet
+
+    deliver(h.feed(ike_packet(MAP, sa.peer_address, req)))
+    assert not first.ike_sas and h.mn.counters["ike_restarted"] == 1
+    assert h.mn.counters["ike_reestablished"] == 1 and client.initiators[MAP] is not first
+    assert h.mn.rcoa() == rcoa and client.established[MAP].rcoa == rcoa
+    # The next refresh is protected with the new Child SA and accepted.
+    n = len(bas)
+    while len(bas) == n and h.now < 120:
+        t = h.mn.next_timer()
+        assert t is not None
+        deliver(h.advance(t))
+    assert len(bas) > n and bas[-1].status == 0
+    new_spi = client.established[MAP].child.inbound.spi
+    assert mn_sec.sad.inbound("esp", new_spi) is not None

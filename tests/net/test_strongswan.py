@@ -315,14 +315,21 @@ def _mn_session(charon: Charon, ns: Any, tmp_path: Path) -> None:
             charon.swanctl("--terminate", "--child", "mh")
             drv.wait_for(lambda: not eng.sa().children.items)
             assert not [sa for sa in eng.ipsec.sad]
+            first = eng.ini
             charon.swanctl("--terminate", "--ike", "map")
-            drv.wait_for(lambda: not eng.ini.ike_sas)
-            assert "IKE_SA map" in charon.log_text()
+            drv.wait_for(lambda: not first.ike_sas)
+            # The MN lost its SAs with the MAP: it negotiates again (with charon's cookie
+            # again if its threshold is still met) and gets the same RCoA from the pool.
+            drv.wait_for(lambda: eng.mn.counters["ike_reestablished"] == 1)
+            assert eng.mn.counters["ike_restarted"] == 1 and eng.ini is not first
+            again = eng.client.established[MAP]
+            assert again.rcoa == vip and eng.mn.rcoa() == vip
+            assert again.child.outbound.spi in charon_spis(charon.list_sas())
         finally:
             drv.close()
     uat = eng.client.ikev2_decryption_table().splitlines()
-    assert len(uat) == 3
-    assert check_capture(pcap, uat) >= 14
+    assert len(uat) == 4
+    assert check_capture(pcap, uat) >= 16
 
 
 # -- strongSwan as the initiator (the MN), hmipv6 as the MAP ------------------------------------

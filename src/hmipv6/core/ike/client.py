@@ -87,6 +87,13 @@ class IkeClient:
         """Whether a PSK is configured for ``map_address`` (or a certificate for any MAP)."""
         return map_address in self.psks or self.credentials is not None
 
+    def lost(self, map_address: IPv6Address) -> bool:
+        """The exchange with ``map_address`` had established SAs and none is left (the MAP
+        deleted the IKE SA, or stopped answering liveness checks, RFC 7296 §1.4, §2.4)."""
+        ini = self.initiators.get(map_address)
+        return (ini is not None and isinstance(ini.outcome, Established) and not ini.ike_sas
+                and bool(ini.all_sas))
+
     def active(self, map_address: IPv6Address) -> bool:
         """An exchange with ``map_address`` is under way."""
         ini = self.initiators.get(map_address)
