@@ -17,6 +17,18 @@ if ! python3 -m pip --version >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pip >/dev/null
 fi
+# strongSwan (charon + swanctl, the IKEv2 oracle of tests/net/test_strongswan.py) and a C
+# compiler for its test-only XFRM shim (tests/net/strongswan/fake_xfrm.c).
+if [ ! -x /usr/lib/ipsec/charon ] || ! command -v swanctl >/dev/null 2>&1 \
+    || ! command -v gcc >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq strongswan-charon strongswan-swanctl \
+      libstrongswan-standard-plugins libstrongswan-extra-plugins gcc libc6-dev >/dev/null
+  else
+    echo "note: strongSwan/gcc missing and not root: the strongSwan oracle tests will be skipped" >&2
+  fi
+fi
 # Debian's own python3 is "externally managed" (PEP 668); this is a disposable test machine.
 export PIP_BREAK_SYSTEM_PACKAGES=1
 python3 -m pip install -q --disable-pip-version-check -e '.[test]'

@@ -211,7 +211,7 @@ class _RefuseOnce(IkeResponder):
             self.refused += 1
             self.counters["notify-38"] += 1
             return ((Notify(NotifyType.TS_UNACCEPTABLE),),
-                    RcoaRefused(peer, None, NotifyType.TS_UNACCEPTABLE))
+                    RcoaRefused(peer, None, NotifyType.TS_UNACCEPTABLE), None)
         return super()._child(st, peer, inner)
 
 

@@ -197,8 +197,8 @@ def test_set_overrides() -> None:
      "binding_lifetime, security, fh_anticipation, simultaneous_bindings)"),
     (replaced('role = "map"', 'role = "map"\nweight = 3'),
      "s.toml: nodes.map1.weight: unknown key (expected one of: role, address, preference, "
-     "valid_lifetime, valid_lcoa_prefixes, relay_maps, binding_store, trusted_upstream, ra_interval, "
-     "dad, l2_handover, binding_lifetime, security, fh_anticipation, simultaneous_bindings)"),
+     "valid_lifetime, valid_lcoa_prefixes, relay_maps, binding_store, trusted_upstream, ike, "
+     "ra_interval, dad, l2_handover, binding_lifetime, security, fh_anticipation, simultaneous_bindings)"),
     (BASE + "\n[extra]\n", "s.toml: extra: unknown key (expected one of: scenario, defaults, "
      "nodes, links, cells, moves, flows, faults, routes, sas, generate)"),
     (replaced('duration = "20s"', 'duration = "20 seconds"'),
@@ -325,6 +325,7 @@ def test_errors_from_set_say_so() -> None:
     assert error(BASE, ("nodes.map1.preferense=5",)) == (
         "s.toml: nodes.map1.preferense (from --set): unknown key (expected one of: role, address, "
         "preference, valid_lifetime, valid_lcoa_prefixes, relay_maps, binding_store, trusted_upstream, "
+        "ike, "
         "ra_interval, dad, l2_handover, binding_lifetime, security, fh_anticipation, "
         "simultaneous_bindings)")
     assert error(BASE, ("flows[3].interval=1s",)) == (

@@ -330,6 +330,8 @@ class MobileNode(Node):
             cn: CorrespondentState(cn) for cn in config.correspondents}
         self.rcoa_allocator = rcoa_allocator
         self.ike = ike
+        self._ike_restart: set[IPv6Address] = set()
+        """MAPs whose IKE SA was lost and is being negotiated again."""
         """IKEv2 key management with R-flag MAPs under the RFC 5380 profile (module doc)."""
         self._rcoa_iid = config.interface_id
         self._failed_maps: set[IPv6Address] = set()
@@ -916,9 +918,22 @@ class MobileNode(Node):
             self.timers.cancel(f"ike:{map_address}")
         else:
             self.timers.set(f"ike:{map_address}", deadline)
-        if outcome is None:
-            return
         region = self.regions.get(map_address)
+        if outcome is None:
+            if region is not None and region.rcoa is not None and self.ike.lost(map_address):
+                # The MAP deleted our IKE SA (or went silent) and with it the SA protecting
+                # our BUs: negotiate again, asking for an address as before (RFC 4877 §9).
+                self.counters["ike_restarted"] += 1
+                self._ike_restart.add(map_address)
+                self._ike_output(now, map_address, self.ike.start(now, map_address), None)
+            return
+        if region is not None and region.rcoa is not None and map_address in self._ike_restart \
+                and isinstance(outcome, Established):
+            self._ike_restart.discard(map_address)
+            self.counters["ike_reestablished"] += 1
+            if outcome.rcoa != region.rcoa:
+                self.assign_rcoa(now, map_address, outcome.rcoa)  # the MAP gave another one
+            return
         if region is None or region.rcoa is not None:
             self.counters["ike_outcome_unused"] += 1  # the region went away meanwhile
             return

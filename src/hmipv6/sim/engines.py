@@ -50,9 +50,11 @@ from hmipv6.core.fast_handover import (
     NeighbourRouter,
 )
 from hmipv6.core.home_agent import HomeAgent
+from hmipv6.core.ike.certs import Credentials
 from hmipv6.core.ike.client import IkeClient
 from hmipv6.core.ike.engines import IkeMobilityAnchorPoint
-from hmipv6.core.ike.exchange import IkeResponder
+from hmipv6.core.ike.exchange import COOKIE_THRESHOLD, IkeResponder, id_payload
+from hmipv6.core.ike.sa import SaPolicy
 from hmipv6.core.ipsec import IPsec
 from hmipv6.core.ipsec.keys import Provisioner, derive_key
 from hmipv6.core.ipsec.spd import Policy
@@ -78,7 +80,8 @@ from hmipv6.wire.ipv6 import IPv6Packet
 from hmipv6.wire.udp import UDP
 
 __all__ = ["FAST_MH_TYPES", "SUITES", "build_engines", "emit_probe", "fast_neighbours",
-           "ike_exports", "ike_psk", "make_provisioner", "observe", "provision", "uses_ike"]
+           "ike_credentials", "ike_exports", "ike_identity", "ike_psk", "make_provisioner",
+           "observe", "provision", "uses_ike"]
 
 FAST_MH_TYPES = (8, 9)
 """FBU and FBack: under ``fhmipv6`` the MN–MAP SA protects them like the BU and BA (RFC 4140
@@ -98,8 +101,25 @@ def uses_ike(sc: Scenario, protocol: str) -> bool:
 
 
 def ike_psk(sc: Scenario, mn: str, map_: str) -> bytes:
-    """The seed-derived IKEv2 pre-shared key between mobile node ``mn`` and MAP ``map_``."""
+    """The IKEv2 pre-shared key between mobile node ``mn`` and MAP ``map_``: the mobile
+    node's ``[nodes.<mn>.ike] psk`` when the scenario sets one, else derived from the seed."""
+    spec = sc.nodes[mn]
+    if isinstance(spec, MobileNodeSpec) and spec.ike.psk is not None:
+        return spec.ike.psk
     return derive_key(sc.seed, f"ike-psk|{mn}|{map_}", 32)
+
+
+def ike_credentials(spec: MapSpec | MobileNodeSpec) -> Credentials | None:
+    """Certificate authentication for the node (``[nodes.X.ike] certificate``), if set."""
+    ik = spec.ike
+    if ik.certificate is None or ik.private_key is None:
+        return None
+    return Credentials.from_pem(ik.certificate, ik.private_key, ik.ca, ik.identity)
+
+
+def ike_identity(spec: MapSpec | MobileNodeSpec) -> str:
+    """The node's IKEv2 identity (``[nodes.X.ike] identity``, else its name)."""
+    return spec.ike.identity or spec.name
 
 
 def ike_exports(nodes: dict[str, Node]) -> tuple[str, str]:
@@ -270,11 +290,21 @@ def build_engines(sc: Scenario, protocol: str, provisioner: Provisioner | None, 
             node.relay.trusted = trusted_upstream(sc, name, node.relay.relay_from)
             if isinstance(node, IkeMobilityAnchorPoint):
                 sec = node.security
+                ik = spec.ike
                 node.ike = IkeResponder(
-                    sec if isinstance(sec, IPsec) else IPsec(name=name), identity=name,
-                    address=spec.address, rcoa_prefix=spec.rcoa_prefix,
-                    psks={m.name: ike_psk(sc, m.name, name) for m in sc.of_role(MobileNodeSpec)},
-                    rng=_rng(sc.seed, f"ike/{name}"))
+                    sec if isinstance(sec, IPsec) else IPsec(name=name),
+                    identity=ike_identity(spec), address=spec.address,
+                    rcoa_prefix=spec.rcoa_prefix,
+                    psks={id_payload(ike_identity(m)).name: ike_psk(sc, m.name, name)
+                          for m in sc.of_role(MobileNodeSpec)},
+                    rng=_rng(sc.seed, f"ike/{name}"),
+                    suites=ik.proposals or ("esp-null-hmac-sha256", "esp-aes-cbc-hmac-sha256",
+                                            "esp-aes-gcm"),
+                    dh_groups=ik.dh_groups or (19, 14),
+                    cookie_threshold=COOKIE_THRESHOLD if ik.cookie_threshold is None
+                    else ik.cookie_threshold,
+                    policy=SaPolicy(ik.child_rekey, ik.ike_rekey, ik.dpd),
+                    credentials=ike_credentials(spec))
         elif isinstance(spec, AccessRouterSpec):
             maps: list[MapConfig] = []
             if hmip:
@@ -314,11 +344,17 @@ def build_engines(sc: Scenario, protocol: str, provisioner: Provisioner | None, 
             ike = None
             if uses_ike(sc, protocol):
                 maps_ = sc.of_role(MapSpec)
+                ik = spec.ike
                 ike = IkeClient(mn_sec if isinstance(mn_sec, IPsec) else IPsec(name=name),
-                                identity=name, psks={m.address: ike_psk(sc, name, m.name)
-                                                     for m in maps_},
-                                map_identities={m.address: m.name for m in maps_},
-                                rng=_rng(sc.seed, f"ike/{name}"))
+                                identity=ike_identity(spec),
+                                psks={m.address: ike_psk(sc, name, m.name) for m in maps_},
+                                map_identities={m.address: ik.peer_identity or ike_identity(m)
+                                                for m in maps_},
+                                rng=_rng(sc.seed, f"ike/{name}"),
+                                suites=ik.proposals or ("esp-null-hmac-sha256",),
+                                dh_group=(ik.dh_groups or (19,))[0],
+                                policy=SaPolicy(ik.child_rekey, ik.ike_rekey, ik.dpd),
+                                credentials=ike_credentials(spec))
             if fast:
                 node = FastMobileNode(name, mcfg, interfaces=("wlan0",), rng=rng,
                                       security=mn_sec, fast=FastHandoverConfig(

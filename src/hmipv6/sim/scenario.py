@@ -62,6 +62,7 @@ __all__ = [
     "Fault",
     "Flow",
     "HomeAgentSpec",
+    "IkeSpec",
     "InterfaceSpec",
     "Link",
     "ManualSAs",
@@ -202,6 +203,39 @@ class Parameters:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class IkeSpec:
+    """``[nodes.<map or mobile node>.ike]``: IKEv2 settings under ``profile = "rfc5380"``
+    (src/hmipv6/scenarios/README.md). ``None`` fields keep the built-in defaults."""
+
+    identity: str | None = None
+    """IDi / IDr: the node name by default; the form picks the ID type (an address:
+    ID_IPV6_ADDR, ``a@b``: ID_RFC822_ADDR, a dotted name: ID_FQDN, else ID_KEY_ID), or a
+    ``fqdn:`` / ``email:`` / ``keyid:`` / ``ipv6:`` prefix forces it (strongSwan's spelling)."""
+    psk: bytes | None = None
+    """Mobile node: the pre-shared key with its MAPs (``psk``, ``psk_hex`` or ``psk_file``);
+    derived from the seed when absent."""
+    peer_identity: str | None = None
+    """Mobile node: the MAP identity to require (IDr); the MAP's own identity by default."""
+    proposals: tuple[str, ...] | None = None
+    """Child SA suites offered (MN, in order) or accepted (MAP)."""
+    dh_groups: tuple[int, ...] | None = None
+    """DH groups (19, 14): the MN proposes the first in its KE payload."""
+    child_rekey: float | None = None
+    ike_rekey: float | None = None
+    dpd: float | None = None
+    """Seconds between Child SA rekeys, IKE SA rekeys, and of silence before a liveness
+    check; none by default."""
+    cookie_threshold: int | None = None
+    """MAP: half-open exchanges from which on IKE_SA_INIT needs a cookie (RFC 7296 §2.6)."""
+    certificate: bytes | None = None
+    private_key: bytes | None = None
+    ca: tuple[bytes, ...] = ()
+    """Certificate authentication (PEM: the node's X.509 certificate with a P-256 key, the
+    key, the CAs it trusts for its peers); ``identity`` must then be in the certificate's
+    subjectAltName (or absent: the subject DN)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class NodeSpec:
     """What every node has; the subclasses add their role's keys."""
 
@@ -253,6 +287,7 @@ class MapSpec(NodeSpec):
     binding_store: str = "memory"
     """``"memory"`` (lost on crash, RFC 4140 §10) or ``"durable"`` (kept through crash /
     restart: the simulator's retained store, SQLite in the testbed)."""
+    ike: IkeSpec = IkeSpec()
 
     @property
     def rcoa_prefix(self) -> IPv6Network:
@@ -278,6 +313,7 @@ class MobileNodeSpec(NodeSpec):
     interface_id: IPv6Address
     """Lower 64 bits only; derived from the name when the scenario gives none."""
     map_selection: str = "furthest"
+    ike: IkeSpec = IkeSpec()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -521,10 +557,17 @@ _ROLE_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "home-agent": (("address",), ("binding_store",)),
     "router": ((), ("address", "relay_maps", "trusted_upstream")),
     "map": (("address",), ("preference", "valid_lifetime", "valid_lcoa_prefixes", "relay_maps",
-                           "binding_store", "trusted_upstream")),
+                           "binding_store", "trusted_upstream", "ike")),
     "access-router": (("prefix",), ("address", "advertise_maps", "relay_maps", "probe_maps",
                                     "trusted_upstream")),
-    "mobile-node": (("home_agent", "home_address"), ("interface_id", "map_selection")),
+    "mobile-node": (("home_agent", "home_address"), ("interface_id", "map_selection", "ike")),
+}
+_IKE_CERT_KEYS = ("certificate", "private_key", "ca")
+_IKE_KEYS = {
+    "map": ("identity", "proposals", "dh_groups", "child_rekey", "ike_rekey", "dpd",
+            "cookie_threshold", *_IKE_CERT_KEYS),
+    "mobile-node": ("identity", "psk", "psk_hex", "psk_file", "peer_identity", "proposals",
+                    "dh_groups", "child_rekey", "ike_rekey", "dpd", *_IKE_CERT_KEYS),
 }
 _STORES = ("memory", "durable")
 _LINK_KEYS = ("between", "delay", "bandwidth", "loss", "queue")
@@ -987,7 +1030,8 @@ class _Loader:
                                                    f"{key}.relay_maps"),
                            binding_store=self.choice(t.get("binding_store", "memory"),
                                                      f"{key}.binding_store", _STORES),
-                           trusted_upstream=self.trust(t, key))
+                           trusted_upstream=self.trust(t, key),
+                           ike=self.ike(t.get("ike", {}), f"{key}.ike", role))
         if role == "access-router":
             prefix = self.prefix(t["prefix"], f"{key}.prefix")
             if prefix.prefixlen != 64:
@@ -1031,7 +1075,93 @@ class _Loader:
             iid = default_interface_id(name)
         return MobileNodeSpec(**common, home_agent=ha, home_address=hoa, interface_id=iid,
                               map_selection=self.choice(t.get("map_selection", "furthest"),
-                                                        f"{key}.map_selection", MAP_SELECTIONS))
+                                                        f"{key}.map_selection", MAP_SELECTIONS),
+                              ike=self.ike(t.get("ike", {}), f"{key}.ike", role))
+
+    def ike(self, value: object, key: str, role: str) -> IkeSpec:
+        """``[nodes.X.ike]`` (:class:`IkeSpec`)."""
+        from hmipv6.core.ike.crypto import DH_GROUPS
+        from hmipv6.core.ike.proposals import ESP_TRANSFORMS
+
+        t = self.table(value, key, _IKE_KEYS[role])
+        def read(name_key: str, value: object) -> bytes:
+            name = Path(self.string(value, name_key))
+            base = Path(self.source.split(" (")[-1].rstrip(")")).parent
+            path = name if name.is_absolute() else base / name
+            try:
+                return path.read_bytes()
+            except OSError as e:
+                self.fail(name_key, f"cannot read {path}: {e.strerror}")
+
+        psk: bytes | None = None
+        given = [k for k in ("psk", "psk_hex", "psk_file") if k in t]
+        if len(given) > 1:
+            self.fail(f"{key}.{given[1]}", f"give one of psk, psk_hex, psk_file (also {given[0]})")
+        if "psk" in t:
+            psk = self.string(t["psk"], f"{key}.psk").encode()
+        elif "psk_hex" in t:
+            try:
+                psk = bytes.fromhex(self.string(t["psk_hex"], f"{key}.psk_hex"))
+            except ValueError:
+                self.fail(f"{key}.psk_hex", "not hexadecimal octets")
+        elif "psk_file" in t:
+            psk = read(f"{key}.psk_file", t["psk_file"]).rstrip(b"\r\n")
+        if psk is not None and len(psk) < 16:
+            self.fail(f"{key}.{given[0]}", f"{len(psk)} octets: use at least 16 (RFC 7296 §2.15)")
+        proposals = None
+        if "proposals" in t:
+            raw = t["proposals"]
+            if not isinstance(raw, list) or not raw:
+                self.fail(f"{key}.proposals", f"expected a non-empty list, got {_show(raw)}")
+            proposals = tuple(self.choice(v, f"{key}.proposals[{i}]", tuple(ESP_TRANSFORMS))
+                              for i, v in enumerate(raw))
+        groups = None
+        if "dh_groups" in t:
+            raw = t["dh_groups"]
+            if not isinstance(raw, list) or not raw:
+                self.fail(f"{key}.dh_groups", f"expected a non-empty list, got {_show(raw)}")
+            groups = tuple(self.integer(v, f"{key}.dh_groups[{i}]", 0) for i, v in enumerate(raw))
+            for i, g in enumerate(groups):
+                if g not in DH_GROUPS:
+                    self.fail(f"{key}.dh_groups[{i}]", f"{g} is not supported (19 or 14)")
+        identity = self.string(t["identity"], f"{key}.identity") if "identity" in t else None
+        if identity is not None:
+            from hmipv6.core.ike.exchange import id_payload
+
+            try:
+                id_payload(identity)
+            except ValueError:
+                self.fail(f"{key}.identity", f"{identity!r}: ipv6: needs an IPv6 address")
+        cert = key_pem = None
+        cas: tuple[bytes, ...] = ()
+        if any(k in t for k in _IKE_CERT_KEYS):
+            for k in _IKE_CERT_KEYS:
+                if k not in t:
+                    self.fail(f"{key}.{k}", "missing: certificate, private_key and ca go together")
+            raw_ca = t["ca"] if isinstance(t["ca"], list) else [t["ca"]]
+            cert = read(f"{key}.certificate", t["certificate"])
+            key_pem = read(f"{key}.private_key", t["private_key"])
+            cas = tuple(read(f"{key}.ca[{i}]", v) for i, v in enumerate(raw_ca))
+            from hmipv6.core.ike.certs import Credentials
+            from hmipv6.errors import HMIPv6Error
+
+            try:
+                Credentials.from_pem(cert, key_pem, cas, identity)
+            except (ValueError, TypeError, HMIPv6Error) as e:
+                self.fail(f"{key}.certificate", str(e))
+        return IkeSpec(
+            certificate=cert, private_key=key_pem, ca=cas,
+            identity=identity, psk=psk,
+            peer_identity=self.string(t["peer_identity"], f"{key}.peer_identity")
+            if "peer_identity" in t else None,
+            proposals=proposals, dh_groups=groups,
+            child_rekey=self.duration(t["child_rekey"], f"{key}.child_rekey", positive=True)
+            if "child_rekey" in t else None,
+            ike_rekey=self.duration(t["ike_rekey"], f"{key}.ike_rekey", positive=True)
+            if "ike_rekey" in t else None,
+            dpd=self.duration(t["dpd"], f"{key}.dpd", positive=True) if "dpd" in t else None,
+            cookie_threshold=self.integer(t["cookie_threshold"], f"{key}.cookie_threshold", 0)
+            if "cookie_threshold" in t else None)
 
     def links(self, nodes: dict[str, NodeSpec]
               ) -> tuple[list[Link], dict[str, list[InterfaceSpec]]]:

@@ -44,8 +44,10 @@ from typing import TYPE_CHECKING
 
 from hmipv6.core.ike.crypto import IkeKeys
 from hmipv6.core.ike.exchange import Established, IkeInitiator, Outcome
+from hmipv6.core.ike.sa import NO_POLICY, SaPolicy
 
 if TYPE_CHECKING:
+    from hmipv6.core.ike.certs import Credentials
     from hmipv6.core.ipsec import IPsec
 
 __all__ = ["IKEV2_WIRESHARK_ENCR", "IKEV2_WIRESHARK_INTEG", "IkeClient", "ikev2_decryption_line"]
@@ -61,7 +63,8 @@ class IkeClient:
     def __init__(self, ipsec: IPsec, *, identity: str | IPv6Address,
                  psks: Mapping[IPv6Address, bytes], rng: random.Random,
                  map_identities: Mapping[IPv6Address, str] | None = None,
-                 suites: Sequence[str] = ("esp-null-hmac-sha256",), dh_group: int = 19) -> None:
+                 suites: Sequence[str] = ("esp-null-hmac-sha256",), dh_group: int = 19,
+                 policy: SaPolicy = NO_POLICY, credentials: Credentials | None = None) -> None:
         self.ipsec = ipsec
         self.identity = identity
         self.psks = {IPv6Address(a): k for a, k in psks.items()}
@@ -69,6 +72,10 @@ class IkeClient:
         self.rng = rng
         self.suites = tuple(suites)
         self.dh_group = dh_group
+        self.policy = policy
+        self.credentials = credentials
+        """Certificate authentication instead of the PSKs (:mod:`.certs`)."""
+        """Periodic rekeys and liveness checks of each established IKE SA."""
         self.initiators: dict[IPv6Address, IkeInitiator] = {}
         """The latest exchange per MAP (finished ones are kept for inspection)."""
         self.established: dict[IPv6Address, Established] = {}
@@ -77,8 +84,15 @@ class IkeClient:
         """Every finished exchange, in order (for tests and the Wireshark exports)."""
 
     def knows(self, map_address: IPv6Address) -> bool:
-        """Whether a PSK is configured for ``map_address``."""
-        return map_address in self.psks
+        """Whether a PSK is configured for ``map_address`` (or a certificate for any MAP)."""
+        return map_address in self.psks or self.credentials is not None
+
+    def lost(self, map_address: IPv6Address) -> bool:
+        """The exchange with ``map_address`` had established SAs and none is left (the MAP
+        deleted the IKE SA, or stopped answering liveness checks, RFC 7296 §1.4, §2.4)."""
+        ini = self.initiators.get(map_address)
+        return (ini is not None and isinstance(ini.outcome, Established) and not ini.ike_sas
+                and bool(ini.all_sas))
 
     def active(self, map_address: IPv6Address) -> bool:
         """An exchange with ``map_address`` is under way."""
@@ -88,10 +102,11 @@ class IkeClient:
     def start(self, now: float, map_address: IPv6Address) -> list[bytes]:
         """Begin a new exchange with ``map_address`` asking it for an RCoA (CP CFG_REQUEST);
         returns the IKE_SA_INIT request."""
-        ini = IkeInitiator(self.ipsec, identity=self.identity, psk=self.psks[map_address],
+        ini = IkeInitiator(self.ipsec, identity=self.identity, psk=self.psks.get(map_address, b""),
                            map_address=map_address, rcoa=None, rng=self.rng,
                            dh_group=self.dh_group, suites=self.suites,
-                           map_identity=self.map_identities.get(map_address))
+                           map_identity=self.map_identities.get(map_address), policy=self.policy,
+                           credentials=self.credentials)
         self.initiators[map_address] = ini
         return [ini.start(now)]
 
@@ -103,8 +118,10 @@ class IkeClient:
                      ) -> tuple[list[bytes], Outcome | None]:
         """Retransmit (or time out) the exchange with ``map_address``."""
         ini = self.initiators.get(map_address)
-        if ini is None or ini.outcome is not None:
+        if ini is None:
             return [], None
+        if ini.outcome is not None:
+            return ini.handle_timer(now), None  # the IKE SA's own requests, rekeys, DPD
         out = ini.handle_timer(now)
         return out, self._finished(map_address, ini)
 
@@ -113,7 +130,15 @@ class IkeClient:
         """An IKE message from ``map_address``: the next request (if any) and the outcome
         when this message finished the exchange."""
         ini = self.initiators.get(map_address)
-        if ini is None or ini.outcome is not None:
+        if ini is None:
+            return [], None
+        if ini.outcome is not None:
+            # A message for an established IKE SA (DPD, Delete, rekeys), maybe an older one.
+            for _, old in ((map_address, ini), *reversed(self.history)):
+                if old.map_address == map_address and old.ike_sas:
+                    out = old.receive(now, data)
+                    if out or old.counters["unexpected"] == 0:
+                        return out, None
             return [], None
         out = ini.receive(now, data)
         return out, self._finished(map_address, ini)
@@ -144,15 +169,21 @@ class IkeClient:
     def ikev2_decryption_table(self) -> str:
         """Wireshark's ``ikev2_decryption_table`` UAT, one line per IKE SA this node
         authenticated (so its IKE_AUTH SK payloads, and the CP reply with the RCoA, open)."""
-        return "".join(ikev2_decryption_line(ini.spi_i, ini.spi_r, ini.keys) + "\n"
-                       for _, ini in self.history if ini.keys is not None)
+        lines: list[str] = []
+        for _, ini in self.history:
+            if ini.all_sas:  # the IKE SA and every IKE SA that replaced it (rekeys)
+                lines += ini.ikev2_decryption_lines()
+            elif ini.keys is not None:
+                lines.append(ikev2_decryption_line(ini.spi_i, ini.spi_r, ini.keys))
+        return "".join(line + "\n" for line in lines)
 
 
-def ikev2_decryption_line(spi_i: int, spi_r: int, keys: IkeKeys) -> str:
+def ikev2_decryption_line(spi_i: int, spi_r: int, keys: IkeKeys,
+                          encr: str = IKEV2_WIRESHARK_ENCR) -> str:
     """One ``ikev2_decryption_table`` record (without the newline) for this project's IKE SA
     suite (ENCR_AES_CBC-128, AUTH_HMAC_SHA2_256_128): SPIi, SPIr, SK_ei, SK_er, encryption,
     SK_ai, SK_ar, integrity. Octet fields are bare hex, names quoted, as Wireshark's UAT
     files write them (tshark rejects quoted hex there)."""
     return ",".join((f"{spi_i:016x}", f"{spi_r:016x}", keys.sk_ei.hex(), keys.sk_er.hex(),
-                     f'"{IKEV2_WIRESHARK_ENCR}"', keys.sk_ai.hex(), keys.sk_ar.hex(),
+                     f'"{encr}"', keys.sk_ai.hex(), keys.sk_ar.hex(),
                      f'"{IKEV2_WIRESHARK_INTEG}"'))

@@ -56,7 +56,9 @@ __all__ = [
     "prf",
     "prf_plus",
     "psk_auth",
+    "rekey_ike_keys",
     "seal_sk",
+    "signed_octets",
 ]
 
 ENCR_NULL: Final = 11
@@ -155,7 +157,11 @@ class IkeKeys:
 
 def derive_ike_keys(ni: bytes, nr: bytes, shared: bytes, spi_i: int, spi_r: int, *,
                     enc_len: int = 16, integ_len: int = 32, prf_len: int = 32) -> IkeKeys:
-    skeyseed = prf(ni + nr, shared)
+    return _split_ike_keys(prf(ni + nr, shared), ni, nr, spi_i, spi_r, enc_len, integ_len, prf_len)
+
+
+def _split_ike_keys(skeyseed: bytes, ni: bytes, nr: bytes, spi_i: int, spi_r: int,
+                    enc_len: int, integ_len: int, prf_len: int) -> IkeKeys:
     s = prf_plus(skeyseed, ni + nr + spi_i.to_bytes(8, "big") + spi_r.to_bytes(8, "big"),
                  3 * prf_len + 2 * integ_len + 2 * enc_len)
     out: list[bytes] = []
@@ -166,18 +172,32 @@ def derive_ike_keys(ni: bytes, nr: bytes, shared: bytes, spi_i: int, spi_r: int,
     return IkeKeys(skeyseed, *out)
 
 
-def child_keymat(sk_d: bytes, ni: bytes, nr: bytes, enc_len: int, integ_len: int
-                 ) -> tuple[bytes, bytes, bytes, bytes]:
-    """(enc i→r, integ i→r, enc r→i, integ r→i) from ``KEYMAT = prf+(SK_d, Ni | Nr)``."""
-    k = prf_plus(sk_d, ni + nr, 2 * (enc_len + integ_len))
+def rekey_ike_keys(old_sk_d: bytes, shared: bytes, ni: bytes, nr: bytes, spi_i: int,
+                   spi_r: int, *, enc_len: int = 16) -> IkeKeys:
+    """§2.18: the new IKE SA's keys, ``SKEYSEED = prf(SK_d (old), g^ir (new) | Ni | Nr)``,
+    then prf+ over ``Ni | Nr | SPIi | SPIr`` as in §2.14 (the new SA's SPIs)."""
+    skeyseed = prf(old_sk_d, shared + ni + nr)
+    return _split_ike_keys(skeyseed, ni, nr, spi_i, spi_r, enc_len, 32, 32)
+
+
+def child_keymat(sk_d: bytes, ni: bytes, nr: bytes, enc_len: int, integ_len: int,
+                 shared: bytes = b"") -> tuple[bytes, bytes, bytes, bytes]:
+    """(enc i→r, integ i→r, enc r→i, integ r→i) from ``KEYMAT = prf+(SK_d, Ni | Nr)``, or
+    with PFS in CREATE_CHILD_SA ``prf+(SK_d, g^ir (new) | Ni | Nr)`` (§2.17)."""
+    k = prf_plus(sk_d, shared + ni + nr, 2 * (enc_len + integ_len))
     a = enc_len + integ_len
     return k[:enc_len], k[enc_len:a], k[a:a + enc_len], k[a + enc_len:]
+
+
+def signed_octets(sk_p: bytes, real_message: bytes, peer_nonce: bytes, id_body: bytes) -> bytes:
+    """§2.15 ``<SignedOctets> = RealMessage | NonceOfThePeer | prf(SK_p, RestOfIDPayload)``."""
+    return real_message + peer_nonce + prf(sk_p, id_body)
 
 
 def psk_auth(psk: bytes, sk_p: bytes, real_message: bytes, peer_nonce: bytes,
              id_body: bytes) -> bytes:
     """§2.15 shared key MIC; ``id_body`` is the ID payload without its generic header."""
-    return prf(prf(psk, KEY_PAD), real_message + peer_nonce + prf(sk_p, id_body))
+    return prf(prf(psk, KEY_PAD), signed_octets(sk_p, real_message, peer_nonce, id_body))
 
 
 def _icv(key: bytes, data: bytes) -> bytes:

@@ -29,7 +29,9 @@ from hmipv6.wire.udp import UDP
 if TYPE_CHECKING:
     from hmipv6.core.ike.exchange import IkeResponder
 
-__all__ = ["IkeMobilityAnchorPoint"]
+__all__ = ["IKE_TIMER", "IkeMobilityAnchorPoint"]
+
+IKE_TIMER = "ike"
 
 
 class IkeMobilityAnchorPoint(MobilityAnchorPoint):
@@ -43,9 +45,30 @@ class IkeMobilityAnchorPoint(MobilityAnchorPoint):
         if (ike is not None and isinstance(payload, UDP) and payload.dst_port == IKE_PORT
                 and not tunnelled):
             self.counters["ike-in"] += 1
-            for reply in ike.receive(now, payload.data):
+            for reply in ike.receive(now, payload.data, packet.src):
                 self.counters["ike-out"] += 1
                 self.send_packet(now, IPv6Packet(packet.dst, packet.src,
                                                  UDP(IKE_PORT, payload.src_port, reply)))
+            self._arm_ike()
             return
         super().on_data(now, ifname, packet, payload, tunnelled)
+
+    def _arm_ike(self) -> None:
+        t = self.ike.next_timer() if self.ike is not None else None
+        if t is None:
+            self.timers.cancel(IKE_TIMER)
+        else:
+            self.timers.set(IKE_TIMER, t)
+
+    def on_timer(self, now: float, name: str) -> None:
+        ike = self.ike
+        if name != IKE_TIMER or ike is None:
+            super().on_timer(now, name)
+            return
+        # The MAP's own IKE requests (retransmissions, rekeys, DPD of its SaPolicy), each to
+        # the address its IKE SA was established from.
+        for peer, data in ike.handle_timer_to(now):
+            if peer is not None:
+                self.counters["ike-out"] += 1
+                self.send_packet(now, IPv6Packet(self.address, peer, UDP(IKE_PORT, IKE_PORT, data)))
+        self._arm_ike()

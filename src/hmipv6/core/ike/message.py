@@ -17,9 +17,10 @@ Critical bit are kept as :class:`UnknownPayload` (§2.5: skip them); with the Cr
 are a decode error naming the type (the responder then answers UNSUPPORTED_CRITICAL_PAYLOAD).
 
 Payloads: SA (proposals and transforms, §3.3), KE (§3.4), IDi/IDr (§3.5: ID_IPV6_ADDR,
-ID_FQDN, ID_KEY_ID, ID_RFC822_ADDR), AUTH (§3.8), Ni/Nr (§3.9), N (§3.10), D (§3.11, kept
-raw), V (§3.12, kept raw), TSi/TSr (§3.13, TS_IPV6_ADDR_RANGE), SK (§3.14), CP (§3.15,
-INTERNAL_IP6_ADDRESS for RFC 4877 §9 / RFC 5380 R-flag RCoA allocation).
+ID_FQDN, ID_KEY_ID, ID_RFC822_ADDR), CERT (§3.6) and CERTREQ (§3.7), AUTH (§3.8), Ni/Nr
+(§3.9), N (§3.10), D (§3.11), V (§3.12, kept raw), TSi/TSr (§3.13, TS_IPV6_ADDR_RANGE and
+TS_IPV4_ADDR_RANGE), SK (§3.14), CP (§3.15, INTERNAL_IP6_ADDRESS for RFC 4877 §9 / RFC 5380
+R-flag RCoA allocation).
 """
 
 from __future__ import annotations
@@ -28,16 +29,19 @@ import enum
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from ipaddress import IPv6Address
+from ipaddress import IPv4Address, IPv6Address
 from typing import ClassVar, Final
 
 from hmipv6.errors import DecodeError, EncodeError
 
 __all__ = [
+    "CERT_X509_SIGNATURE",
     "HEADER_LEN",
     "IKE_PORT",
     "Auth",
     "AuthMethod",
+    "Certificate",
+    "CertificateRequest",
     "ConfigAttribute",
     "Configuration",
     "Delete",
@@ -136,6 +140,7 @@ class AuthMethod(enum.IntEnum):
     RSA_SIGNATURE = 1
     SHARED_KEY_MIC = 2
     DSS_SIGNATURE = 3
+    ECDSA_SHA256_P256 = 9
 
 
 class NotifyType(enum.IntEnum):
@@ -154,9 +159,15 @@ class NotifyType(enum.IntEnum):
     FAILED_CP_REQUIRED = 37
     TS_UNACCEPTABLE = 38
     INVALID_SELECTORS = 39
+    TEMPORARY_FAILURE = 43
+    CHILD_SA_NOT_FOUND = 44
+    INITIAL_CONTACT = 16384
+    COOKIE = 16390
     USE_TRANSPORT_MODE = 16391
+    REKEY_SA = 16393
 
 
+TS_IPV4_ADDR_RANGE: Final = 7
 TS_IPV6_ADDR_RANGE: Final = 8
 CFG_REQUEST: Final = 1
 CFG_REPLY: Final = 2
@@ -263,6 +274,34 @@ class Identification(Payload):
         return self.data.decode("utf-8", "backslashreplace")
 
 
+CERT_X509_SIGNATURE: Final = 4
+"""Certificate Encoding 4, X.509 Certificate - Signature (§3.6): one DER certificate."""
+
+
+@dataclass(frozen=True, slots=True)
+class Certificate(Payload):
+    """CERT (§3.6)."""
+
+    payload_type: ClassVar[int] = PayloadType.CERT
+    encoding: int
+    data: bytes
+
+    def encode_body(self) -> bytes:
+        return bytes((self.encoding,)) + self.data
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateRequest(Payload):
+    """CERTREQ (§3.7): for encoding 4, SHA-1 hashes of the trusted CAs' public keys."""
+
+    payload_type: ClassVar[int] = PayloadType.CERTREQ
+    encoding: int
+    authorities: bytes = b""
+
+    def encode_body(self) -> bytes:
+        return bytes((self.encoding,)) + self.authorities
+
+
 @dataclass(frozen=True, slots=True)
 class Auth(Payload):
     payload_type: ClassVar[int] = PayloadType.AUTH
@@ -300,11 +339,17 @@ class Notify(Payload):
 
 @dataclass(frozen=True, slots=True)
 class Delete(Payload):
+    """D (§3.11): the SAs of ``protocol`` being deleted (IKE: no SPI, the SA carrying it)."""
+
     payload_type: ClassVar[int] = PayloadType.D
-    body: bytes
+    protocol: int
+    spis: tuple[bytes, ...] = ()
 
     def encode_body(self) -> bytes:
-        return self.body
+        size = len(self.spis[0]) if self.spis else 0
+        if any(len(s) != size for s in self.spis) or len(self.spis) > 0xFFFF:
+            raise EncodeError("Delete SPIs must all have one size")
+        return struct.pack("!BBH", self.protocol, size, len(self.spis)) + b"".join(self.spis)
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,10 +363,11 @@ class VendorId(Payload):
 
 @dataclass(frozen=True, slots=True)
 class TrafficSelector:
-    """TS_IPV6_ADDR_RANGE (§3.13.1); ``protocol`` 0 = any; ports inclusive."""
+    """TS_IPV6_ADDR_RANGE or, with IPv4 addresses, TS_IPV4_ADDR_RANGE (§3.13.1);
+    ``protocol`` 0 = any; ports inclusive."""
 
-    start: IPv6Address
-    end: IPv6Address
+    start: IPv6Address | IPv4Address
+    end: IPv6Address | IPv4Address
     protocol: int = 0
     start_port: int = 0
     end_port: int = 0xFFFF
@@ -330,11 +376,21 @@ class TrafficSelector:
     def address(cls, a: IPv6Address, protocol: int = 0) -> TrafficSelector:
         return cls(a, a, protocol)
 
-    def contains(self, a: IPv6Address) -> bool:
-        return int(self.start) <= int(a) <= int(self.end)
+    @property
+    def ipv6(self) -> bool:
+        return isinstance(self.start, IPv6Address)
+
+    def contains(self, a: IPv6Address | IPv4Address) -> bool:
+        return (a.version == self.start.version
+                and int(self.start) <= int(a) <= int(self.end))
+
+    def covers_protocol(self, protocol: int) -> bool:
+        """The selector admits IP protocol ``protocol`` (0 in the selector = any)."""
+        return self.protocol in (0, protocol)
 
     def encode(self) -> bytes:
-        return (struct.pack("!BBHHH", TS_IPV6_ADDR_RANGE, self.protocol, 40, self.start_port,
+        ttype, size = (TS_IPV6_ADDR_RANGE, 40) if self.ipv6 else (TS_IPV4_ADDR_RANGE, 16)
+        return (struct.pack("!BBHHH", ttype, self.protocol, size, self.start_port,
                             self.end_port) + self.start.packed + self.end.packed)
 
 
@@ -524,17 +580,29 @@ def _dec_ts(responder: bool) -> Callable[[bytes, int, int], Payload]:
             ttype, proto, slen = struct.unpack_from("!BBH", d, p)
             if slen < 8 or p + slen > e:
                 raise _err(f"selector length {slen}", "ts.selector.length", p + 2)
-            if ttype != TS_IPV6_ADDR_RANGE or slen != 40:
-                raise _err(f"selector type {ttype} length {slen} (only TS_IPV6_ADDR_RANGE)",
-                           "ts.selector.type", p)
             sport, eport = struct.unpack_from("!HH", d, p + 4)
-            out.append(TrafficSelector(IPv6Address(d[p + 8:p + 24]), IPv6Address(d[p + 24:p + 40]),
-                                       proto, sport, eport))
+            if ttype == TS_IPV6_ADDR_RANGE and slen == 40:
+                out.append(TrafficSelector(IPv6Address(d[p + 8:p + 24]),
+                                           IPv6Address(d[p + 24:p + 40]), proto, sport, eport))
+            elif ttype == TS_IPV4_ADDR_RANGE and slen == 16:
+                out.append(TrafficSelector(IPv4Address(d[p + 8:p + 12]),
+                                           IPv4Address(d[p + 12:p + 16]), proto, sport, eport))
+            else:
+                raise _err(f"selector type {ttype} length {slen}", "ts.selector.type", p)
             p += slen
         if p != e or not out:
             raise _err("selectors do not fill the payload, or none", "ts", p)
         return TrafficSelectors(tuple(out), responder)
     return dec
+
+
+def _dec_delete(d: bytes, s: int, e: int) -> Delete:
+    if e - s < 4:
+        raise _err("D shorter than 4 octets", "delete", s)
+    proto, size, n = struct.unpack_from("!BBH", d, s)
+    if s + 4 + size * n != e or (proto == ProtocolId.IKE and (size or n)):
+        raise _err(f"{n} SPIs of {size} octets in {e - s - 4}", "delete.spis", s + 2)
+    return Delete(proto, tuple(d[s + 4 + i * size:s + 4 + (i + 1) * size] for i in range(n)))
 
 
 def _dec_cp(d: bytes, s: int, e: int) -> Configuration:
@@ -556,15 +624,29 @@ def _dec_cp(d: bytes, s: int, e: int) -> Configuration:
     return Configuration(d[s], tuple(attrs))
 
 
+def _dec_cert(d: bytes, s: int, e: int) -> Certificate:
+    if e - s < 1:
+        raise _err("CERT without an encoding", "cert", s)
+    return Certificate(d[s], d[s + 1:e])
+
+
+def _dec_certreq(d: bytes, s: int, e: int) -> CertificateRequest:
+    if e - s < 1:
+        raise _err("CERTREQ without an encoding", "certreq", s)
+    return CertificateRequest(d[s], d[s + 1:e])
+
+
 _DECODERS: dict[int, Callable[[bytes, int, int], Payload]] = {
     PayloadType.SA: _dec_sa,
     PayloadType.KE: _dec_ke,
     PayloadType.IDi: _dec_id(False),
     PayloadType.IDr: _dec_id(True),
     PayloadType.AUTH: _dec_auth,
+    PayloadType.CERT: _dec_cert,
+    PayloadType.CERTREQ: _dec_certreq,
     PayloadType.NONCE: _dec_nonce,
     PayloadType.N: _dec_notify,
-    PayloadType.D: lambda d, s, e: Delete(d[s:e]),
+    PayloadType.D: _dec_delete,
     PayloadType.V: lambda d, s, e: VendorId(d[s:e]),
     PayloadType.TSi: _dec_ts(False),
     PayloadType.TSr: _dec_ts(True),

@@ -304,7 +304,7 @@ class IPsec:
             try:
                 self._outbound(src, dst, protocol, lambda: message_type, None)
                 ok = True
-            except (SecurityDrop, LocalProtocolError):
+            except SecurityDrop:
                 ok = False
             if len(self._memo_can) >= _MEMO_LIMIT:
                 self._memo_can.clear()

@@ -1,0 +1,540 @@
+"""core.ike after IKE_AUTH, hmipv6 against hmipv6: proposal selection (RFC 7296 §2.7), traffic
+selector narrowing (§2.9), transport mode (§1.3.1), INFORMATIONAL (§1.4: Delete, liveness),
+CREATE_CHILD_SA rekeying of the Child SA and of the IKE SA in both roles (§1.3, §2.8),
+simultaneous rekeying (§2.8.1, §2.8.2) and cookies (§2.6; issue 9 item 7). The same engines
+are checked against strongSwan in tests/net/test_strongswan.py.
+"""
+
+from __future__ import annotations
+
+import random
+from ipaddress import IPv4Address, IPv6Address
+
+import pytest
+
+from hmipv6.core.ike import Established, Failed, IkeInitiator, IkeResponder, NotifyType
+from hmipv6.core.ike import crypto as cr
+from hmipv6.core.ike.message import (
+    ConfigAttribute,
+    Configuration,
+    ExchangeType,
+    Flags,
+    KeyExchange,
+    Message,
+    Nonce,
+    Notify,
+    Proposal,
+    ProtocolId,
+    SecurityAssociationPayload,
+    TrafficSelector,
+    TrafficSelectors,
+    Transform,
+    TransformType,
+    decode,
+)
+from hmipv6.core.ike.proposals import select_esp, select_ike
+from hmipv6.core.ike.sa import IkeSa
+from hmipv6.core.ike.transport import run_exchange
+from hmipv6.core.ipsec import IPsec
+from tests.core.ipsec_support import LCOA_A, MAP, RCOA_A, RCOA_PREFIX
+from tests.core.test_ike import initiator, map_engine, responder, send_bu
+
+T = TransformType
+
+
+def strongswan_default_ike() -> tuple[Proposal, ...]:
+    """strongSwan 5.9's default IKE proposals (an AEAD one, then a non-AEAD one), as its
+    IKE_SA_INIT carries them (the order of ``proposal_create_default``)."""
+    aead = Proposal(1, ProtocolId.IKE, b"", (
+        Transform(T.ENCR, 20, 128), Transform(T.ENCR, 20, 192), Transform(T.ENCR, 20, 256),
+        Transform(T.ENCR, 28), Transform(T.PRF, 5), Transform(T.PRF, 6), Transform(T.PRF, 7),
+        Transform(T.DH, 31), Transform(T.DH, 19), Transform(T.DH, 20), Transform(T.DH, 21),
+        Transform(T.DH, 15), Transform(T.DH, 16), Transform(T.DH, 14)))
+    plain = Proposal(2, ProtocolId.IKE, b"", (
+        Transform(T.ENCR, 12, 128), Transform(T.ENCR, 12, 192), Transform(T.ENCR, 12, 256),
+        Transform(T.INTEG, 12), Transform(T.INTEG, 13), Transform(T.INTEG, 14),
+        Transform(T.INTEG, 2), Transform(T.PRF, 5), Transform(T.PRF, 6), Transform(T.PRF, 7),
+        Transform(T.PRF, 2), Transform(T.DH, 31), Transform(T.DH, 19), Transform(T.DH, 20),
+        Transform(T.DH, 21), Transform(T.DH, 15), Transform(T.DH, 16), Transform(T.DH, 14)))
+    return aead, plain
+
+
+def strongswan_default_esp(spi: bytes) -> tuple[Proposal, ...]:
+    return (Proposal(1, ProtocolId.ESP, spi, (
+                Transform(T.ENCR, 20, 128), Transform(T.ENCR, 20, 192), Transform(T.ENCR, 20, 256),
+                Transform(T.ENCR, 28), Transform(T.ESN, 0))),
+            Proposal(2, ProtocolId.ESP, spi, (
+                Transform(T.ENCR, 12, 128), Transform(T.ENCR, 12, 192), Transform(T.ENCR, 12, 256),
+                Transform(T.INTEG, 12), Transform(T.INTEG, 13), Transform(T.INTEG, 14),
+                Transform(T.INTEG, 2), Transform(T.ESN, 0))))
+
+
+# -- proposal selection -------------------------------------------------------------------------
+
+
+def test_responder_picks_one_transform_of_each_type_from_strongswans_defaults() -> None:
+    picked = select_ike(strongswan_default_ike(), (19, 14))
+    assert picked is not None
+    chosen, suite = picked
+    # The AEAD proposal has nothing we support; the second gives AES-CBC-128, SHA-256, 19.
+    assert chosen.number == 2 and suite.group == 19 and suite.enc_len == 16
+    assert [(t.type, t.id, t.key_length) for t in chosen.transforms] == [
+        (T.ENCR, 12, 128), (T.PRF, 5, None), (T.INTEG, 12, None), (T.DH, 19, None)]
+    spi = (0x1234).to_bytes(4, "big")
+    esp = select_esp(strongswan_default_esp(spi), ("esp-null-hmac-sha256", "esp-aes-gcm"))
+    assert esp is not None and esp[1] == "esp-aes-gcm" and esp[0].number == 1
+    assert [(t.type, t.id) for t in esp[0].transforms] == [(T.ENCR, 20), (T.ESN, 0)]
+    esp = select_esp(strongswan_default_esp(spi), ("esp-aes-cbc-hmac-sha256",))
+    assert esp is not None and esp[0].number == 2
+    assert [(t.type, t.id, t.key_length) for t in esp[0].transforms] == [
+        (T.ENCR, 12, 128), (T.INTEG, 12, None), (T.ESN, 0, None)]
+    assert select_esp(strongswan_default_esp(spi), ("esp-null-hmac-sha256",)) is None
+    assert select_ike(strongswan_default_ike()[:1], (19, 14)) is None
+
+
+def test_ike_sa_init_with_strongswans_default_proposals_is_answered() -> None:
+    res = responder(IPsec(name="map"))
+    dh = cr.DiffieHellman(19, random.Random(5))
+    req = Message(7, 0, ExchangeType.IKE_SA_INIT, Flags.INITIATOR, 0, (
+        SecurityAssociationPayload(strongswan_default_ike()), KeyExchange(19, dh.public),
+        Nonce(bytes(32)))).encode()
+    (resp,) = res.receive(0.0, req)
+    sa = decode(resp).find(SecurityAssociationPayload)
+    assert len(sa) == 1 and isinstance(sa[0], SecurityAssociationPayload)
+    assert len(sa[0].proposals) == 1 and sa[0].proposals[0].number == 2
+
+
+# -- traffic selectors and mode ----------------------------------------------------------------
+
+
+class _Tamper(IkeInitiator):
+    """An initiator whose IKE_AUTH request gets extra TSi selectors / loses transport mode."""
+
+    extra_tsi: tuple[TrafficSelector, ...] = ()
+    only_v4 = False
+
+    def _on_sa_init(self, now, msg, data):  # type: ignore[no-untyped-def]
+        import hmipv6.core.ike.exchange as ex
+
+        real = ex.TrafficSelectors
+
+        def patched(sels, responder=False):  # type: ignore[no-untyped-def]
+            if not responder:
+                sels = self.extra_tsi if self.only_v4 else (*self.extra_tsi, *sels)
+            return real(sels, responder)
+
+        ex.TrafficSelectors = patched  # type: ignore[misc,assignment]
+        try:
+            return super()._on_sa_init(now, msg, data)
+        finally:
+            ex.TrafficSelectors = real  # type: ignore[misc]
+
+
+V4_ANY = TrafficSelector(IPv4Address("0.0.0.0"), IPv4Address("255.255.255.255"))
+
+
+def test_ipv4_selector_in_tsi_is_narrowed_away_not_malformed() -> None:
+    mn, mp = IPsec(name="mn-a"), IPsec(name="map")
+    ini = _Tamper(mn, identity="mn-a", psk=b"psk of mn-a", map_address=MAP, rcoa=None,
+                  rng=random.Random(1))
+    ini.extra_tsi = (V4_ANY,)
+    res = responder(mp)
+    out = run_exchange(ini, res, lcoa=LCOA_A)
+    assert isinstance(out, Established), out
+    assert res.counters["malformed"] == 0
+    # Only IPv4 in TSi: authenticated, Child SA refused with TS_UNACCEPTABLE (§2.9).
+    mn2 = IPsec(name="mn-b")
+    ini2 = _Tamper(mn2, identity="mn-b", psk=b"psk of mn-b", map_address=MAP, rcoa=None,
+                   rng=random.Random(2))
+    ini2.extra_tsi, ini2.only_v4 = (V4_ANY,), True
+    out2 = run_exchange(ini2, res, lcoa=LCOA_A)
+    assert out2.__class__.__name__ == "RcoaRefused" and out2.notify == NotifyType.TS_UNACCEPTABLE
+    assert res.counters["malformed"] == 0
+
+
+class _TunnelMap(IkeResponder):
+    """A responder that creates tunnel-mode Child SAs: it never sends USE_TRANSPORT_MODE."""
+
+    def _child(self, st, peer, inner):  # type: ignore[no-untyped-def]
+        payloads, outcome, child = super()._child(st, peer, inner)
+        return (tuple(p for p in payloads if not (isinstance(p, Notify) and p.type
+                                                  == NotifyType.USE_TRANSPORT_MODE)),
+                outcome, child)
+
+
+def pump(a: IkeInitiator | IkeResponder, b: IkeInitiator | IkeResponder, out_a: list[bytes],
+         now: float = 0.0) -> int:
+    """Deliver ``out_a`` (from ``a``) to ``b`` and the answers back, until quiet; returns the
+    number of messages delivered."""
+    n = 0
+    queue: list[tuple[IkeInitiator | IkeResponder, bytes]] = [(b, m) for m in out_a]
+    while queue:
+        dst, data = queue.pop(0)
+        n += 1
+        src = a if dst is b else b
+        queue += [(src, m) for m in dst.receive(now, data)]
+    return n
+
+
+@pytest.mark.req("X5380-05", "SEC-01")
+def test_tunnel_mode_only_responder_is_refused_and_its_child_sa_deleted() -> None:
+    mn, mp = IPsec(name="mn-a"), IPsec(name="map")
+    ini = initiator(mn)
+    res = _TunnelMap(mp, identity="map", address=MAP, rcoa_prefix=RCOA_PREFIX,
+                     psks={"mn-a": b"psk of mn-a"}, rng=random.Random(3))
+    pending = [ini.start(0.0)]
+    while pending and ini.outcome is None:
+        pending = [r for m in pending for r in res.receive(0.0, m)]
+        pending = [r for m in pending for r in ini.receive(0.0, m)]
+    assert ini.outcome == Failed("tunnel-mode", peer="map")
+    # The initiator's INFORMATIONAL Delete went out: the MAP answers and removes its SAs too.
+    assert pending and decode(pending[0]).exchange == ExchangeType.INFORMATIONAL
+    pump(ini, res, pending)
+    assert len(mn.sad) == 0 and len(mp.sad) == 0
+    (sa,) = res.ike_sas.values()
+    assert sa.counters["child-delete-answered"] == 1
+
+
+# -- INFORMATIONAL and CREATE_CHILD_SA ------------------------------------------------------------
+
+
+def established(seed: int = 1) -> tuple[IPsec, IPsec, IkeInitiator, IkeResponder, IkeSa, IkeSa]:
+    mn, mp = IPsec(name="mn-a"), IPsec(name="map")
+    ini, res = initiator(mn, seed=seed, suites=("esp-aes-gcm",)), responder(mp)
+    assert isinstance(run_exchange(ini, res, lcoa=LCOA_A), Established)
+    (a,) = ini.ike_sas.values()
+    (b,) = res.ike_sas.values()
+    return mn, mp, ini, res, a, b
+
+
+def test_dpd_answered_in_both_directions() -> None:
+    _, _, ini, res, a, b = established()
+    assert pump(ini, res, a.dpd(1.0)) == 2
+    assert pump(res, ini, b.dpd(2.0)) == 2
+    assert ("dpd-ok", None) in a.events and ("dpd-ok", None) in b.events
+    assert b.counters["dpd-answered"] == 1 and a.counters["dpd-answered"] == 1
+
+
+@pytest.mark.parametrize("who", ["mn", "map"])
+def test_delete_child_then_ike_sa_from_either_end(who: str) -> None:
+    mn, mp, ini, res, a, b = established()
+    x, y, sx = (ini, res, a) if who == "mn" else (res, ini, b)
+    pump(x, y, sx.delete_child(1.0))
+    assert len(mn.sad) == 0 and len(mp.sad) == 0
+    pump(x, y, sx.delete(2.0))
+    assert not ini.ike_sas and not res.ike_sas
+
+
+@pytest.mark.req("X5380-05", "SEC-06")
+@pytest.mark.parametrize("who", ["mn", "map"])
+def test_child_sa_rekey_from_either_end_then_the_bu_uses_the_new_sa(who: str) -> None:
+    mn, mp, ini, res, a, b = established()
+    old = a.child
+    x, y, sx = (ini, res, a) if who == "mn" else (res, ini, b)
+    pump(x, y, sx.rekey_child(1.0))
+    assert a.child is not None and old is not None and a.child != old
+    assert len(a.children.items) == len(b.children.items) == 1
+    assert a.child.outbound.enc_key == b.child.inbound.enc_key  # type: ignore[union-attr]
+    assert a.child.inbound.spi == b.child.outbound.spi  # type: ignore[union-attr]
+    assert len(mn.sad) == 2 and len(mp.sad) == 2  # the old pair is gone on both ends
+    ba = send_bu(map_engine(mp), mn, LCOA_A, RCOA_A, 1)
+    assert ba is not None and ba.status == 0
+
+
+@pytest.mark.req("X5380-05", "SEC-06")
+@pytest.mark.parametrize("who", ["mn", "map"])
+def test_ike_sa_rekey_from_either_end_moves_the_child_sa(who: str) -> None:
+    mn, mp, ini, res, a, b = established()
+    x, y, sx = (ini, res, a) if who == "mn" else (res, ini, b)
+    pump(x, y, sx.rekey_ike(1.0))
+    assert len(ini.ike_sas) == len(res.ike_sas) == 1
+    (a2,) = ini.ike_sas.values()
+    (b2,) = res.ike_sas.values()
+    assert (a2.spi_i, a2.spi_r) == (b2.spi_i, b2.spi_r) != (a.spi_i, a.spi_r)
+    assert a2.keys == b2.keys and a2.keys.sk_d != a.keys.sk_d
+    assert a2.child == a.child and a2.owns_children() and b2.owns_children()
+    # The new IKE SA works: a Child SA rekey and a DPD on it.
+    pump(x, y, (a2 if who == "mn" else b2).rekey_child(2.0))
+    pump(ini, res, a2.dpd(3.0))
+    assert len(mn.sad) == 2 and len(mp.sad) == 2
+    assert send_bu(map_engine(mp), mn, LCOA_A, RCOA_A, 1) is not None
+
+
+def cross(ini: IkeInitiator, res: IkeResponder, ra: list[bytes], rb: list[bytes]) -> None:
+    """Both requests cross on the wire, then every answer is delivered."""
+    (qa,), (qb,) = ra, rb
+    from_res = res.receive(1.0, qa)
+    from_ini = ini.receive(1.0, qb)
+    pump(res, ini, from_res)
+    pump(ini, res, from_ini)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_simultaneous_child_sa_rekey_leaves_one_pair(seed: int) -> None:
+    mn, mp, ini, res, a, b = established(seed)
+    cross(ini, res, a.rekey_child(1.0), b.rekey_child(1.0))
+    assert a.counters["simultaneous-rekey"] == 1 and b.counters["simultaneous-rekey"] == 1
+    assert len(a.children.items) == len(b.children.items) == 1
+    assert a.child is not None and b.child is not None
+    assert a.child.inbound.spi == b.child.outbound.spi
+    assert a.child.outbound.auth_key == b.child.inbound.auth_key
+    assert len(mn.sad) == 2 and len(mp.sad) == 2
+    assert send_bu(map_engine(mp), mn, LCOA_A, RCOA_A, 1) is not None
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_simultaneous_ike_sa_rekey_leaves_one_ike_sa(seed: int) -> None:
+    mn, mp, ini, res, a, b = established(seed)
+    cross(ini, res, a.rekey_ike(1.0), b.rekey_ike(1.0))
+    assert len(ini.ike_sas) == len(res.ike_sas) == 1
+    (a2,) = ini.ike_sas.values()
+    (b2,) = res.ike_sas.values()
+    assert (a2.spi_i, a2.spi_r) == (b2.spi_i, b2.spi_r) and a2.keys == b2.keys
+    assert a2.owns_children() and b2.owns_children() and a2.child == a.child
+    pump(ini, res, a2.rekey_child(2.0))
+    assert len(mn.sad) == 2 and len(mp.sad) == 2
+
+
+def test_additional_child_sa_is_refused_with_no_additional_sas() -> None:
+    _, _, _ini, res, a, _ = established()
+    keys = a.keys
+    req = cr.seal_sk(Message(a.spi_i, a.spi_r, ExchangeType.CREATE_CHILD_SA, Flags.INITIATOR,
+                             a._next_mid, (
+        SecurityAssociationPayload(strongswan_default_esp(b"\0\0\1\0")), Nonce(bytes(32)),
+        TrafficSelectors((TrafficSelector.address(RCOA_A),)),
+        TrafficSelectors((TrafficSelector.address(MAP),), True))),
+        keys.sk_ei, keys.sk_ai, random.Random(0))
+    (resp,) = res.receive(1.0, req)
+    inner = cr.open_sk(resp, decode(resp), keys.sk_er, keys.sk_ar)
+    assert [n.type for n in inner if isinstance(n, Notify)] == [NotifyType.NO_ADDITIONAL_SAS]
+
+
+def test_periodic_policy_rekeys_and_checks_liveness() -> None:
+    from hmipv6.core.ike.sa import SaPolicy
+
+    mn, mp = IPsec(name="mn-a"), IPsec(name="map")
+    ini = initiator(mn, policy=SaPolicy(child_rekey=100.0, ike_rekey=250.0, dpd=30.0))
+    res = responder(mp)
+    assert isinstance(run_exchange(ini, res, lcoa=LCOA_A), Established)
+    now, seen = 0.0, []
+    while now < 400.0:
+        t = ini.next_timer()
+        assert t is not None
+        now = t
+        pump(ini, res, ini.handle_timer(now), now)
+        seen += [sa for sa in ini.ike_sas.values() if sa not in seen]
+    first, second = seen
+    assert [e for e, _ in first.events if e != "dpd-ok"] == [
+        "child-rekeyed", "child-deleted", "child-rekeyed", "child-deleted", "ike-rekeyed",
+        "ike-deleted"]
+    assert first.state == "deleted" and second.owns_children()
+    assert [e for e, _ in second.events if e != "dpd-ok"] == [
+        "child-rekeyed", "child-deleted", "child-rekeyed", "child-deleted"]
+    assert first.counters["sent-dpd"] >= 3 and second.counters["sent-dpd"] >= 3
+    (b,) = res.ike_sas.values()
+    assert (b.spi_i, b.spi_r) == (second.spi_i, second.spi_r)
+    assert len(mn.sad) == 2 and len(mp.sad) == 2
+    assert second.child is not None and b.child is not None
+    assert second.child.outbound.spi == b.child.inbound.spi
+
+
+# -- cookies (RFC 7296 §2.6; issue 9 item 7) --------------------------------------------------------
+
+
+def spoofed_init(i: int) -> bytes:
+    dh = cr.DiffieHellman(19, random.Random(i))
+    return Message(1000 + i, 0, ExchangeType.IKE_SA_INIT, Flags.INITIATOR, 0, (
+        SecurityAssociationPayload(strongswan_default_ike()), KeyExchange(19, dh.public),
+        Nonce(i.to_bytes(32, "big")))).encode()
+
+
+def test_cookies_above_threshold_and_initiator_retries_with_the_cookie() -> None:
+    mn, mp = IPsec(name="mn-a"), IPsec(name="map")
+    res = responder(mp, cookie_threshold=2, max_sas=8)
+    genuine = [initiator(IPsec(name="mn-a"), seed=s) for s in (11, 12)]
+    firsts = [g.start(0.0) for g in genuine]
+    seconds = [res.receive(0.0, f, LCOA_A) for f in firsts]  # two half-open exchanges
+    assert res.half_open == 2
+    # A spoofed flood from many sources: answered with COOKIE only, no state kept.
+    for i in range(200):
+        (resp,) = res.receive(0.0, spoofed_init(i), IPv6Address(int(LCOA_A) + i + 1))
+        assert [type(p).__name__ for p in decode(resp).payloads] == ["Notify"]
+        assert decode(resp).payloads[0].type == NotifyType.COOKIE  # type: ignore[attr-defined]
+    assert res.half_open == 2 and res.counters["evicted"] == 0
+    # The genuine half-open exchanges were not evicted: both complete.
+    for g, s in zip(genuine, seconds, strict=True):
+        auth = [r for m in s for r in g.receive(0.0, m)]
+        pump(g, res, auth)
+        assert isinstance(g.outcome, Established)
+    assert sum(isinstance(e, Established) for e in res.events) == 2
+    # A new initiator above the threshold: COOKIE, retry with it, then the exchange completes.
+    res.cookie_threshold = 0
+    ini = initiator(mn, seed=21)
+    out = run_exchange(ini, res, lcoa=LCOA_A)
+    assert ini.counters["cookie-retry"] == 1 and res.counters["cookie-accepted"] == 1
+    assert out.__class__.__name__ in ("Established", "RcoaRefused")
+    # A cookie made for another source address is refused (another COOKIE comes back).
+    ini2 = initiator(IPsec(name="mn-b"), "mn-b", seed=22)
+    (c,) = res.receive(0.0, ini2.start(0.0), LCOA_A)
+    (retry,) = ini2.receive(0.0, c)
+    (again,) = res.receive(0.0, retry, IPv6Address("2001:db8:9::1"))
+    assert decode(again).payloads[0].type == NotifyType.COOKIE  # type: ignore[attr-defined]
+
+
+def test_cp_request_tunnel_free_config_attribute_roundtrip() -> None:
+    cp = Configuration(1, (ConfigAttribute(8),))
+    assert cp.encode_body() == bytes((1, 0, 0, 0, 0, 8, 0, 0))
+
+
+@pytest.mark.req("X5380-05")
+def test_issue9_spoofed_ike_sa_init_flood_through_the_map_engine_evicts_no_genuine_exchange() -> None:
+    """Issue 9 item 7: scapy-built IKE_SA_INIT packets from 1,500 spoofed sources (far beyond
+    its 64 states) reach the MAP engine (UDP 500) while two genuine MNs are half-way through
+    their exchanges; above the cookie threshold the flood gets stateless COOKIE answers,
+    nothing is evicted, and both MNs
+    complete (their local BUs are then accepted)."""
+    scapy = pytest.importorskip("scapy.all")
+    from hmipv6.core.ike.engines import IkeMobilityAnchorPoint
+    from hmipv6.core.ike.transport import ike_message, ike_packet
+    from hmipv6.wire.ipv6 import decode as decode_ipv6
+    from tests.core.ipsec_support import LCOA_B, RCOA_B
+
+    mp = IPsec(name="map")
+    m = IkeMobilityAnchorPoint("map", address=MAP, rcoa_prefix=RCOA_PREFIX, security=mp)
+    m.add_route("::/0", "eth0", IPv6Address("fe80::1"))
+    m.ike = responder(mp, cookie_threshold=2, max_sas=64)
+
+    def to_map(lcoa: IPv6Address, data: bytes) -> list[bytes]:
+        m.receive(0.0, "eth0", ike_packet(lcoa, MAP, data).encode())
+        out = []
+        for tx in m.datagrams_to_send(0.0):
+            p = decode_ipv6(tx.data)
+            got = ike_message(p) if p.dst == lcoa else None
+            if got is not None:
+                out.append(got)
+        return out
+
+    a, b = IPsec(name="mn-a"), IPsec(name="mn-b")
+    ia, ib = initiator(a), initiator(b, "mn-b", RCOA_B, seed=3)
+    half = [(ia, LCOA_A, to_map(LCOA_A, ia.start(0.0))), (ib, LCOA_B, to_map(LCOA_B, ib.start(0.0)))]
+    assert m.ike.half_open == 2
+    cookies = 0
+    for i in range(1500):
+        src = f"2001:db8:bad:{i >> 16:x}:{i & 0xFFFF:x}::1"
+        pkt = scapy.IPv6(src=src, dst=str(MAP)) / scapy.UDP(sport=500, dport=500) / scapy.Raw(
+            spoofed_init(i % 50))
+        m.receive(0.0, "eth0", bytes(pkt))
+        for tx in m.datagrams_to_send(0.0):
+            reply = decode_ipv6(tx.data)
+            data = ike_message(reply)
+            assert data is not None and reply.dst == IPv6Address(src)
+            cookies += decode(data).payloads[0].type == NotifyType.COOKIE  # type: ignore[attr-defined]
+    assert cookies == 1500 and m.ike.half_open == 2 and m.ike.counters["evicted"] == 0
+    for ini, lcoa, first in half:
+        pending = [r for d in first for r in ini.receive(0.0, d)]
+        while pending and ini.outcome is None:
+            pending = [r for req in pending for d in to_map(lcoa, req) for r in ini.receive(0.0, d)]
+        assert isinstance(ini.outcome, Established)
+    ba = send_bu(m, a, LCOA_A, RCOA_A, 1)
+    assert ba is not None and ba.status == 0
+    ba = send_bu(m, b, LCOA_B, RCOA_B, 1)
+    assert ba is not None and ba.status == 0
+
+
+@pytest.mark.parametrize("kind", ["rekey-child", "rekey-ike", "delete-child", "dpd"])
+def test_mutated_requests_inside_a_valid_sk_never_raise(kind: str) -> None:
+    """Bad input after IKE_AUTH: each request's clear inner payload chain, mutated at random
+    and sealed with the right keys (so it passes the ICV), is answered or dropped, never
+    raised out of ``receive`` (either role)."""
+    from hmipv6.core.ike.message import decode_chain, encode_chain
+    from hmipv6.errors import DecodeError
+
+    rng = random.Random(kind)
+    for trial in range(300):
+        _, _, ini, res, a, b = established(seed=1 + trial % 3)
+        sender, receiver = (a, res) if trial % 2 else (b, ini)
+        req = {"rekey-child": sender.rekey_child, "rekey-ike": sender.rekey_ike,
+               "delete-child": sender.delete_child, "dpd": sender.dpd}[kind](1.0)
+        (data,) = req
+        msg = decode(data)
+        enc, integ = sender._out_keys()
+        inner = cr.open_sk(data, msg, enc, integ)
+        first, chain = encode_chain(inner)
+        raw = bytearray(chain)
+        for _ in range(rng.randint(1, 4)):
+            if raw and rng.random() < 0.8:
+                raw[rng.randrange(len(raw))] = rng.randrange(256)
+            else:
+                raw = raw[:rng.randrange(len(raw) + 1)]
+        try:
+            payloads = decode_chain(first, bytes(raw), 0, len(raw))
+        except DecodeError:  # a chain that no longer decodes: send an empty one
+            payloads = ()
+        bad = Message(msg.spi_i, msg.spi_r, msg.exchange, msg.flags, msg.message_id, payloads)
+        receiver.receive(1.0, cr.seal_sk(bad, enc, integ, rng))
+
+
+@pytest.mark.req("X5380-05", "SEC-06")
+def test_mobile_node_negotiates_again_when_the_map_deletes_its_ike_sa() -> None:
+    """The MAP deletes the IKE SA (and with it the Child SA protecting the BUs): the mobile node
+    answers, notices it has no SA with its MAP any more, runs IKEv2 again asking for an
+    address (CP), gets the same RCoA back, and its next binding refresh is accepted."""
+    from hmipv6.core.ike.client import IkeClient
+    from hmipv6.core.ike.engines import IkeMobilityAnchorPoint
+    from hmipv6.core.mobile_node import MobileNode, MobileNodeConfig
+    from hmipv6.wire.ipv6 import EncapsulatingSecurityPayload, IPv6Packet
+    from hmipv6.wire.ipv6 import decode as decode_ipv6
+    from hmipv6.wire.mobility import BindingAcknowledgement
+    from tests.core.test_mobile_node_support import HA, HOA, IID, P1, Harness, mapopt, ra
+
+    mp = IPsec(name="map")
+    m = IkeMobilityAnchorPoint("map", address=MAP, rcoa_prefix=RCOA_PREFIX, security=mp)
+    m.add_route("::/0", "eth0", IPv6Address("fe80::1"))
+    m.ike = responder(mp)
+    mn_sec = IPsec(name="mn-a")
+    client = IkeClient(mn_sec, identity="mn-a", psks={MAP: b"psk of mn-a"},
+                       rng=random.Random(4), map_identities={MAP: "map"})
+    h = Harness(MobileNode("mn", MobileNodeConfig(
+        home_address=HOA, home_agent=HA, interface_id=IID, dad="none",
+        max_rtr_solicitation_delay=0.0, profile="rfc5380", binding_lifetime=60),
+        interfaces=("wlan0",), rng=random.Random(5), security=mn_sec, ike=client))
+    bas: list[BindingAcknowledgement] = []
+
+    def deliver(from_mn: list[IPv6Packet]) -> None:
+        while from_mn:
+            for p in from_mn:
+                if p.dst == MAP:
+                    m.receive(h.now, "eth0", p.encode())
+            from_mn = []
+            for tx in m.datagrams_to_send(h.now):
+                pkt = decode_ipv6(tx.data)
+                if isinstance(pkt.payload, EncapsulatingSecurityPayload):
+                    opened = mn_sec.unprotect(h.now, pkt).packet
+                    if isinstance(opened.payload, BindingAcknowledgement):
+                        bas.append(opened.payload)
+                from_mn += h.feed(tx.data)
+
+    h.attach()
+    deliver(h.feed(ra(P1, [mapopt(MAP, r=True)])))
+    rcoa = h.mn.rcoa()
+    assert rcoa is not None and bas and bas[-1].status == 0
+    first = client.initiators[MAP]
+    # The MAP deletes the IKE SA; the INFORMATIONAL request goes to the MN's LCoA.
+    sa = m.ike.current
+    assert sa is not None and sa.peer_address is not None
+    (req,) = sa.delete(h.now)
+    from hmipv6.core.ike.transport import ike_packet
+
+    deliver(h.feed(ike_packet(MAP, sa.peer_address, req)))
+    assert not first.ike_sas and h.mn.counters["ike_restarted"] == 1
+    assert h.mn.counters["ike_reestablished"] == 1 and client.initiators[MAP] is not first
+    assert h.mn.rcoa() == rcoa and client.established[MAP].rcoa == rcoa
+    # The next refresh is protected with the new Child SA and accepted.
+    n = len(bas)
+    while len(bas) == n and h.now < 120:
+        t = h.mn.next_timer()
+        assert t is not None
+        deliver(h.advance(t))
+    assert len(bas) > n and bas[-1].status == 0
+    new_spi = client.established[MAP].child.inbound.spi
+    assert mn_sec.sad.inbound("esp", new_spi) is not None
