@@ -55,7 +55,7 @@ from hmipv6.errors import ChecksumError, DecodeError, EncodeError
 from hmipv6.wire import checksum as ck
 from hmipv6.wire._fast import maker
 from hmipv6.wire.addr import from_packed
-from hmipv6.wire.ipv6 import NextHeader, register_payload
+from hmipv6.wire.ipv6 import DEFER, Deferred, NextHeader, register_payload
 
 __all__ = [
     "MTU",
@@ -473,9 +473,25 @@ _OPTION_DECODERS: dict[int, NDOptionDecoder] = {
 }
 
 
+# The Length each built-in option type MUST have (0: any non-zero Length), for the screen of
+# Router Advertisements below; it mirrors the ``_need_length`` checks of the decoders above
+# (a test holds the two together). Types outside it make an RA decode at once.
+_SCREENED_OPTIONS: dict[int, int] = {
+    NDOptionType.SOURCE_LINK_LAYER_ADDRESS: 0,
+    NDOptionType.TARGET_LINK_LAYER_ADDRESS: 0,
+    NDOptionType.PREFIX_INFORMATION: 4,
+    NDOptionType.REDIRECTED_HEADER: 0,
+    NDOptionType.MTU: 1,
+    NDOptionType.ADVERTISEMENT_INTERVAL: 1,
+    NDOptionType.HOME_AGENT_INFORMATION: 1,
+    NDOptionType.MAP: 3,
+}
+
+
 def register_nd_option(option_type: int, decoder: NDOptionDecoder) -> None:
     """Install the decoder for an ND option type (e.g. the FMIPv6 options of RFC 5568)."""
     _OPTION_DECODERS[option_type] = decoder
+    _SCREENED_OPTIONS.pop(option_type, None)
     _RA_CACHE.clear()
     _RA_SEEN.clear()
 
@@ -996,24 +1012,35 @@ _RA_SEEN_MAX = 1024
 
 def _decode_icmpv6(data: bytes, start: int, end: int, src: bytes, dst: bytes, verify: bool
                    ) -> ICMPv6Message:
+    message = _lazy_icmpv6(data, start, end, src, dst, verify, False)
+    assert not isinstance(message, Deferred)
+    return message
+
+
+def _lazy_icmpv6(data: bytes, start: int, end: int, src: bytes, dst: bytes, verify: bool,
+                 lazy: bool = True) -> ICMPv6Message | Deferred:
     if end - start < 4:
         raise DecodeError(f"{end - start} octets, an ICMPv6 header needs 4", field="icmpv6",
                           offset=start)
     if data[start] == 134:  # Router Advertisement
         key = (src, dst, data[start:end]) if verify else (b"", b"", data[start:end])
         ra = _RA_CACHE.get(key)
-        if ra is None:
+        if ra is not None:
+            return ra
+        h = hash(key)
+        if h in _RA_SEEN:
             ra = _decode_uncached(data, start, end, src, dst, verify)
-            h = hash(key)
-            if h in _RA_SEEN:
-                if len(_RA_CACHE) >= _RA_CACHE_MAX:
-                    _RA_CACHE.clear()
-                _RA_CACHE[key] = ra
-            else:
-                if len(_RA_SEEN) >= _RA_SEEN_MAX:
-                    _RA_SEEN.clear()
-                _RA_SEEN.add(h)
-        return ra
+            if len(_RA_CACHE) >= _RA_CACHE_MAX:
+                _RA_CACHE.clear()
+            _RA_CACHE[key] = ra
+            return ra
+        # Seen once: a valid RA is built when read (if it comes again soon, it is cached).
+        result = (DEFER if lazy and _ra_is_valid(data, start, end, src, dst, verify)
+                  else _decode_uncached(data, start, end, src, dst, verify))
+        if len(_RA_SEEN) >= _RA_SEEN_MAX:
+            _RA_SEEN.clear()
+        _RA_SEEN.add(h)
+        return result
     return _decode_uncached(data, start, end, src, dst, verify)
 
 
@@ -1031,6 +1058,28 @@ def _decode_uncached(data: bytes, start: int, end: int, src: bytes, dst: bytes, 
     return dec(data, start, end, data[start + 1])
 
 
+def _ra_is_valid(data: bytes, start: int, end: int, src: bytes, dst: bytes, verify: bool
+                 ) -> bool:
+    # True for a Router Advertisement whose options are all of the types above with their
+    # required Lengths (RFC 4861 §4.6: none of Length 0, none overrunning; RFC 4140 §5: a MAP
+    # option's Dist is not 0) and whose checksum verifies: building it cannot fail. False for
+    # anything else, which is then decoded at once (and any error found).
+    if end - start < 16 or _MESSAGE_DECODERS.get(134) is not _dec_ra:
+        return False
+    i = start + 16
+    while i < end:
+        if end - i < 2:
+            return False
+        t = data[i]
+        n = data[i + 1]
+        want = _SCREENED_OPTIONS.get(t)
+        if (n == 0 or i + 8 * n > end or (want and want != n)
+                or (want is None and t in _OPTION_DECODERS) or (t == 23 and data[i + 2] < 0x10)):
+            return False
+        i += 8 * n
+    return not verify or ck.verify(src, dst, _ICMP, data[start:end])
+
+
 def decode_message(data: bytes, src: IPv6Address, dst: IPv6Address, *, verify: bool = True
                    ) -> ICMPv6Message:
     """Decode a bare ICMPv6 message; ``src``/``dst`` are the pseudo-header (effective)
@@ -1040,4 +1089,4 @@ def decode_message(data: bytes, src: IPv6Address, dst: IPv6Address, *, verify: b
     return _decode_icmpv6(data, 0, len(data), src.packed, dst.packed, verify)
 
 
-register_payload(_ICMP, _decode_icmpv6)
+register_payload(_ICMP, _decode_icmpv6, _lazy_icmpv6, _decode_uncached)
