@@ -181,3 +181,10 @@ def test_the_ra_option_lengths_the_screen_accepts_are_those_the_decoders_accept(
         except DecodeError:
             accepted = False
         assert accepted == (want == 0 or want == n), (option_type, n)
+    assert icmpv6._SCREEN_LENGTH[option_type] == want
+
+
+def test_registered_option_types_outside_the_table_are_never_screened() -> None:
+    for t in icmpv6._OPTION_DECODERS:
+        assert icmpv6._SCREEN_LENGTH[t] == icmpv6._SCREENED_OPTIONS.get(t, -1), t
+    assert all(icmpv6._SCREEN_LENGTH[t] == 0 for t in range(256) if t not in icmpv6._OPTION_DECODERS)

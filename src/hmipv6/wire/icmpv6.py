@@ -488,10 +488,18 @@ _SCREENED_OPTIONS: dict[int, int] = {
 }
 
 
+# Per option type, for that screen: the Length it must have, 0 for any, -1 for a type whose
+# decoder has other rules (the RA is then decoded at once). Unknown types are kept raw, any
+# Length.
+_SCREEN_LENGTH = [0 if t not in _OPTION_DECODERS else _SCREENED_OPTIONS.get(t, -1)
+                  for t in range(256)]
+
+
 def register_nd_option(option_type: int, decoder: NDOptionDecoder) -> None:
     """Install the decoder for an ND option type (e.g. the FMIPv6 options of RFC 5568)."""
     _OPTION_DECODERS[option_type] = decoder
     _SCREENED_OPTIONS.pop(option_type, None)
+    _SCREEN_LENGTH[option_type] = -1
     _RA_CACHE.clear()
     _RA_SEEN.clear()
 
@@ -987,24 +995,32 @@ _MESSAGE_DECODERS: dict[int, MessageDecoder] = {
 }
 
 
+_RA_SCREENED = True
+"""False once another decoder replaces the Router Advertisement's (it has its own rules)."""
+
+
 def register_message(icmp_type: int, decoder: MessageDecoder) -> None:
     """Install the decoder for an ICMPv6 type (e.g. FMIPv6's type 154, RFC 5568 §6.1)."""
+    global _RA_SCREENED
     _MESSAGE_DECODERS[icmp_type] = decoder
+    _RA_SCREENED = _MESSAGE_DECODERS.get(ICMPv6Type.ROUTER_ADVERTISEMENT) is _dec_ra
     _RA_CACHE.clear()
     _RA_SEEN.clear()
 
 
 # A router sends the same Router Advertisement every few seconds to every node on its link,
 # and in the simulator thousands of nodes decode the very same octets. Decoded RAs are
-# memoised by (pseudo-header source, destination, message octets): a hit is exactly what the
-# full path would return, checksum verification included, since both depend only on the key.
-# Values are immutable, so sharing them is safe (as with ``addr.from_packed``). Bounded, and
-# cleared whenever a decoder is registered. An RA is admitted only when it comes again soon
-# (``_RA_SEEN`` holds the hashes of the last keys seen once, at most ``_RA_SEEN_MAX``): an
-# RA that does not come back, or only after many others (a capture of distinct RAs), costs
-# no cache entry, whose objects would stay alive for the garbage collector to walk and be
-# evicted unused.
-_RA_CACHE: dict[tuple[bytes, bytes, bytes], ICMPv6Message] = {}
+# memoised by their message octets, with the pseudo-header source and destination they came
+# with: a hit (same octets, same addresses) is exactly what the full path would return,
+# checksum verification included, since both depend only on those. Values are immutable, so
+# sharing them is safe (as with ``addr.from_packed``). Bounded, and cleared whenever a decoder
+# is registered. An RA is admitted only when it comes again soon (``_RA_SEEN`` holds the
+# hashes of the octets of the last RAs seen once, at most ``_RA_SEEN_MAX``): an RA that does
+# not come back, or only after many others (a capture of distinct RAs), costs no cache entry,
+# whose objects would stay alive for the garbage collector to walk and be evicted unused.
+# An RA seen once is only validated; its objects are built when the packet's payload is read.
+_from_bytes = int.from_bytes
+_RA_CACHE: dict[bytes, tuple[bytes, bytes, ICMPv6Message]] = {}
 _RA_CACHE_MAX = 4096
 _RA_SEEN: set[int] = set()
 _RA_SEEN_MAX = 1024
@@ -1022,26 +1038,29 @@ def _lazy_icmpv6(data: bytes, start: int, end: int, src: bytes, dst: bytes, veri
     if end - start < 4:
         raise DecodeError(f"{end - start} octets, an ICMPv6 header needs 4", field="icmpv6",
                           offset=start)
-    if data[start] == 134:  # Router Advertisement
-        key = (src, dst, data[start:end]) if verify else (b"", b"", data[start:end])
-        ra = _RA_CACHE.get(key)
-        if ra is not None:
-            return ra
-        h = hash(key)
-        if h in _RA_SEEN:
-            ra = _decode_uncached(data, start, end, src, dst, verify)
-            if len(_RA_CACHE) >= _RA_CACHE_MAX:
-                _RA_CACHE.clear()
-            _RA_CACHE[key] = ra
-            return ra
-        # Seen once: a valid RA is built when read (if it comes again soon, it is cached).
-        result = (DEFER if lazy and _ra_is_valid(data, start, end, src, dst, verify)
-                  else _decode_uncached(data, start, end, src, dst, verify))
-        if len(_RA_SEEN) >= _RA_SEEN_MAX:
-            _RA_SEEN.clear()
-        _RA_SEEN.add(h)
-        return result
-    return _decode_uncached(data, start, end, src, dst, verify)
+    if data[start] != 134:
+        return _decode_uncached(data, start, end, src, dst, verify)
+    # A Router Advertisement.
+    octets = data[start:end]
+    if not verify:
+        src = dst = b""
+    hit = _RA_CACHE.get(octets)
+    if hit is not None and hit[0] == src and hit[1] == dst:
+        return hit[2]
+    h = hash(octets)
+    if h in _RA_SEEN:
+        ra = _decode_uncached(data, start, end, src, dst, verify)
+        if len(_RA_CACHE) >= _RA_CACHE_MAX:
+            _RA_CACHE.clear()
+        _RA_CACHE[octets] = (src, dst, ra)
+        return ra
+    # Seen once: a valid RA is built when read (if it comes again soon, it is cached).
+    result = (DEFER if lazy and _ra_is_valid(data, start, end, src, dst, verify)
+              else _decode_uncached(data, start, end, src, dst, verify))
+    if len(_RA_SEEN) >= _RA_SEEN_MAX:
+        _RA_SEEN.clear()
+    _RA_SEEN.add(h)
+    return result
 
 
 def _decode_uncached(data: bytes, start: int, end: int, src: bytes, dst: bytes, verify: bool
@@ -1064,20 +1083,20 @@ def _ra_is_valid(data: bytes, start: int, end: int, src: bytes, dst: bytes, veri
     # required Lengths (RFC 4861 §4.6: none of Length 0, none overrunning; RFC 4140 §5: a MAP
     # option's Dist is not 0) and whose checksum verifies: building it cannot fail. False for
     # anything else, which is then decoded at once (and any error found).
-    if end - start < 16 or _MESSAGE_DECODERS.get(134) is not _dec_ra:
+    if end - start < 16 or (end - start) & 7 or not _RA_SCREENED:
         return False
+    lengths = _SCREEN_LENGTH
     i = start + 16
-    while i < end:
-        if end - i < 2:
-            return False
+    while i < end:  # i - start stays a multiple of 8, so i + 2 < end
         t = data[i]
         n = data[i + 1]
-        want = _SCREENED_OPTIONS.get(t)
-        if (n == 0 or i + 8 * n > end or (want and want != n)
-                or (want is None and t in _OPTION_DECODERS) or (t == 23 and data[i + 2] < 0x10)):
+        want = lengths[t]
+        if n == 0 or (want and want != n) or (t == 23 and data[i + 2] < 0x10):
             return False
         i += 8 * n
-    return not verify or ck.verify(src, dst, _ICMP, data[start:end])
+    # i > end: the last option overran. Then checksum.verify, inlined (the length is even).
+    return i == end and (
+        not verify or (_from_bytes(src + dst + data[start:end]) + end - start + 58) % 0xFFFF == 0)
 
 
 def decode_message(data: bytes, src: IPv6Address, dst: IPv6Address, *, verify: bool = True
