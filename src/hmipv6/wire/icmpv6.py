@@ -1055,8 +1055,25 @@ def _lazy_icmpv6(data: bytes, start: int, end: int, src: bytes, dst: bytes, veri
         _RA_CACHE[octets] = (src, dst, ra)
         return ra
     # Seen once: a valid RA is built when read (if it comes again soon, it is cached).
-    result = (DEFER if lazy and _ra_is_valid(data, start, end, src, dst, verify)
-              else _decode_uncached(data, start, end, src, dst, verify))
+    # Valid means here: every option of a type in _SCREEN_LENGTH with the Length it requires
+    # (RFC 4861 §4.6: none of Length 0, none overrunning; RFC 4140 §5: a MAP option's Dist
+    # is not 0), and the checksum verifies. Anything else is decoded at once (errors found).
+    valid = lazy and _RA_SCREENED and end - start >= 16 and not (end - start) & 7
+    if valid:
+        lengths = _SCREEN_LENGTH
+        i = start + 16
+        while i < end:  # i - start stays a multiple of 8, so i + 2 < end
+            t = data[i]
+            n = data[i + 1]
+            want = lengths[t]
+            if n == 0 or (want and want != n) or (t == 23 and data[i + 2] < 0x10):
+                valid = False
+                break
+            i += 8 * n
+        # i > end: the last option overran. Then checksum.verify, inlined (the length is even).
+        valid = valid and i == end and (
+            not verify or (_from_bytes(src + dst + octets) + end - start + 58) % 0xFFFF == 0)
+    result = DEFER if valid else _decode_uncached(data, start, end, src, dst, verify)
     if len(_RA_SEEN) >= _RA_SEEN_MAX:
         _RA_SEEN.clear()
     _RA_SEEN.add(h)
@@ -1075,28 +1092,6 @@ def _decode_uncached(data: bytes, start: int, end: int, src: bytes, dst: bytes, 
     if dec is None:
         return _make_UnknownICMPv6(t, data[start + 1], data[start + 4 : end])
     return dec(data, start, end, data[start + 1])
-
-
-def _ra_is_valid(data: bytes, start: int, end: int, src: bytes, dst: bytes, verify: bool
-                 ) -> bool:
-    # True for a Router Advertisement whose options are all of the types above with their
-    # required Lengths (RFC 4861 §4.6: none of Length 0, none overrunning; RFC 4140 §5: a MAP
-    # option's Dist is not 0) and whose checksum verifies: building it cannot fail. False for
-    # anything else, which is then decoded at once (and any error found).
-    if end - start < 16 or (end - start) & 7 or not _RA_SCREENED:
-        return False
-    lengths = _SCREEN_LENGTH
-    i = start + 16
-    while i < end:  # i - start stays a multiple of 8, so i + 2 < end
-        t = data[i]
-        n = data[i + 1]
-        want = lengths[t]
-        if n == 0 or (want and want != n) or (t == 23 and data[i + 2] < 0x10):
-            return False
-        i += 8 * n
-    # i > end: the last option overran. Then checksum.verify, inlined (the length is even).
-    return i == end and (
-        not verify or (_from_bytes(src + dst + data[start:end]) + end - start + 58) % 0xFFFF == 0)
 
 
 def decode_message(data: bytes, src: IPv6Address, dst: IPv6Address, *, verify: bool = True
