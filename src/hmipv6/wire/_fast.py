@@ -54,12 +54,12 @@ def maker(cls: type[T], names: Sequence[str] | None = None) -> Callable[..., T]:
         probe.__class__ = cls
     except TypeError:
         return _descriptor_maker(cls, names)
-    # The twin's __init__ is not called: the instance is allocated and its slots stored
-    # here, in one frame (a third less time than calling the twin).
-    ns = {"_new": object.__new__, "_twin": twin, "_cls": cls}
+    # The twin's __init__ is not called: a bare twin (no __init__: calling it allocates
+    # faster than object.__new__) is allocated and its slots stored here, in one frame.
+    bare = type(f"_{cls.__name__}Bare", cls.__bases__, {"__slots__": slots})
+    ns = {"_bare": bare, "_cls": cls}
     stores = "".join(f"    o.{n} = {n}\n" for n in names)
-    exec(f"def make({args}):\n    o = _new(_twin)\n{stores}    o.__class__ = _cls\n    return o",
-         ns)
+    exec(f"def make({args}):\n    o = _bare()\n{stores}    o.__class__ = _cls\n    return o", ns)
     fn: Callable[..., T] = ns["make"]
     return fn
 

@@ -590,7 +590,8 @@ def _decode_packet(data: bytes, start: int, end: int, verify: bool, allow_traile
                 return _make_deferred(_ADDRESSES.get(src) or from_packed(src),
                                       _ADDRESSES.get(dst) or from_packed(dst),
                                       (_BUILDERS[nxt], data, i, pend, psrc, pdst, False),
-                                      tuple(exts), hlim, (first >> 20) & 0xFF, first & 0xFFFFF)
+                                      tuple(exts) if exts else (), hlim, (first >> 20) & 0xFF,
+                                      first & 0xFFFFF)
             payload = decoded
             break
         if nxt == 60 or nxt == 0:
