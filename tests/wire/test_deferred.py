@@ -114,7 +114,8 @@ def test_deferred_decoding_accepts_rejects_and_builds_exactly_as_eager_decoding(
     icmpv6._RA_SEEN.clear()
     with monkeypatch.context() as m:
         # The reference: every payload built at once by its protocol's decoder.
-        m.setattr(ipv6, "_DECODERS", {**ipv6._DECODERS, **EAGER})
+        for nh, dec in EAGER.items():
+            m.setitem(ipv6._DECODERS, nh, dec)
         reference = [outcome(d, verify) for d in data]
     assert not any(was for _, _, was in reference)
     for d, got, want in zip(data, lazy, reference, strict=True):

@@ -28,7 +28,7 @@ cryptography lives in ``core.ipsec``).
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from ipaddress import IPv6Address
@@ -558,7 +558,10 @@ def decode(data: bytes, *, verify: bool = True, allow_trailer: bool = False) -> 
     return _decode_packet(data, 0, len(data), verify, allow_trailer)
 
 
-def _decode_packet(data: bytes, start: int, end: int, verify: bool, allow_trailer: bool) -> IPv6Packet:
+def _decode_packet(data: bytes, start: int, end: int, verify: bool, allow_trailer: bool,
+                   decoders: Mapping[int, LazyPayloadDecoder] = _DECODERS) -> IPv6Packet:
+    # ``decoders`` is _BUILDERS when a deferred inner packet is built: that input was
+    # validated in full already, and whoever reads a payload usually reads all of it.
     # Next Header values are literals in this loop (0 hop-by-hop, 43 routing, 44 fragment,
     # 51 AH, 59 none, 41 IPv6, 50 ESP, 60 destination options): it runs for every packet.
     if end - start < IPV6_HEADER_LEN:
@@ -581,7 +584,7 @@ def _decode_packet(data: bytes, start: int, end: int, verify: bool, allow_traile
     pdst: bytes = dst
     payload: Payload | None
     while True:
-        dec = _DECODERS.get(nxt)
+        dec = decoders.get(nxt)
         if dec is not None:
             # Upper-layer protocols first: most packets reach one after 0 or 1 headers.
             decoded = dec(data, i, pend, psrc, pdst, verify)
@@ -724,6 +727,12 @@ def _decode_inner(data: bytes, start: int, end: int, src: bytes, dst: bytes, ver
     return _decode_packet(data, start, end, verify, False)
 
 
+def _build_inner(data: bytes, start: int, end: int, src: bytes, dst: bytes, verify: bool
+                 ) -> IPv6Packet:
+    # A deferred inner packet, validated already: built with every payload inside it.
+    return _decode_packet(data, start, end, verify, False, _BUILDERS)
+
+
 def _lazy_inner(data: bytes, start: int, end: int, src: bytes, dst: bytes, verify: bool
                 ) -> IPv6Packet | Deferred:
     # An inner packet in the layouts tunnels carry (the fixed header; at most the canonical
@@ -765,6 +774,6 @@ def _screen_inner(data: bytes, start: int, end: int, verify: bool) -> bool:
         i += 24
 
 
-register_payload(NextHeader.IPV6, _decode_inner, _lazy_inner)
+register_payload(NextHeader.IPV6, _decode_inner, _lazy_inner, _build_inner)
 _make_deferred = maker(IPv6Packet, ("src", "dst", "_payload_builder", "extension_headers",
                                     "hop_limit", "traffic_class", "flow_label"))

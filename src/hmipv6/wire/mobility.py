@@ -856,23 +856,19 @@ def _decode_mobility(data: bytes, start: int, end: int, src: bytes, dst: bytes, 
     if mht == 5:
         if n < 16:
             raise _too_short("Binding Update", hlen, start)
-        seq, flags, units = _BU.unpack_from(data, d)
         if n == 16 and data[start + 12 : end] == _NO_OPTIONS_BU_TAIL:
             opts: tuple[MobilityOption, ...] = ()
         else:
             opts = _decode_options(data, start, start + 12, end)
-        return _make_bu(seq, _BU_FLAGS.get(flags) or _bu_flags(flags), units * 4, opts, proto,
-                        hres)
+        return _binding_update(data, d, opts, proto, hres)
     if mht == 6:
         if n < 16:
             raise _too_short("Binding Acknowledgement", hlen, start)
-        status, bflags, seq, units = _BA.unpack_from(data, d)
         if n == 16 and data[start + 12 : end] == _NO_OPTIONS_BU_TAIL:
             opts = ()
         else:
             opts = _decode_options(data, start, start + 12, end)
-        return _make_ba(_BA_STATUS.get(status, status), _BA_FLAGS[bflags], seq, units * 4, opts,
-                        proto, hres)
+        return _binding_acknowledgement(data, d, opts, proto, hres)
     if mht == 0:
         (res,) = _R16.unpack_from(data, d)
         return BindingRefreshRequest(_decode_options(data, start, start + 8, end), res, proto,
@@ -904,6 +900,19 @@ def _decode_mobility(data: bytes, start: int, end: int, src: bytes, dst: bytes, 
     return UnknownMobilityMessage(mht, data[d:end], proto, hres)
 
 
+def _binding_update(data: bytes, d: int, opts: tuple[MobilityOption, ...], proto: int, hres: int
+                    ) -> BindingUpdate:
+    seq, flags, units = _BU.unpack_from(data, d)
+    return _make_bu(seq, _BU_FLAGS.get(flags) or _bu_flags(flags), units * 4, opts, proto, hres)
+
+
+def _binding_acknowledgement(data: bytes, d: int, opts: tuple[MobilityOption, ...], proto: int,
+                             hres: int) -> BindingAcknowledgement:
+    status, bflags, seq, units = _BA.unpack_from(data, d)
+    return _make_ba(_BA_STATUS.get(status, status), _BA_FLAGS[bflags], seq, units * 4, opts,
+                    proto, hres)
+
+
 def _too_short(what: str, hlen: int, start: int) -> DecodeError:
     # RFC 6275 §9.2: a Header Len below the message's minimum MUST make the node discard it
     # (and SHOULD send a Parameter Problem pointing at Header Len).
@@ -925,4 +934,12 @@ def _lazy_mobility(data: bytes, start: int, end: int, src: bytes, dst: bytes, ve
     return _decode_mobility(data, start, end, src, dst, verify)
 
 
-register_payload(NextHeader.MOBILITY, _decode_mobility, _lazy_mobility)
+def _build_deferred(data: bytes, start: int, end: int, src: bytes, dst: bytes, verify: bool
+                    ) -> BindingUpdate | BindingAcknowledgement:
+    # Builds what _lazy_mobility deferred (validated: a BU or BA without options).
+    if data[start + 2] == 5:
+        return _binding_update(data, start + 6, (), data[start], data[start + 3])
+    return _binding_acknowledgement(data, start + 6, (), data[start], data[start + 3])
+
+
+register_payload(NextHeader.MOBILITY, _decode_mobility, _lazy_mobility, _build_deferred)
