@@ -8,6 +8,8 @@ packet in one big-integer operation instead of a loop over words.
 
 from __future__ import annotations
 
+_from_bytes = int.from_bytes  # big-endian by default (Python 3.11)
+
 
 def ones_sum(data: bytes) -> int:
     """One's-complement sum of ``data`` (padded with a zero octet when odd), in 0..0xFFFF."""
@@ -29,7 +31,7 @@ def checksum(src: bytes, dst: bytes, next_header: int, data: bytes) -> int:
     n = len(data)
     if n & 1:
         data += b"\x00"
-    s = (int.from_bytes(src + dst + data, "big") + n + next_header) % 0xFFFF
+    s = (_from_bytes(src + dst + data) + n + next_header) % 0xFFFF
     return 0xFFFF - s if s else 0
 
 
@@ -39,4 +41,4 @@ def verify(src: bytes, dst: bytes, next_header: int, data: bytes) -> bool:
     n = len(data)
     if n & 1:
         data += b"\x00"
-    return (int.from_bytes(src + dst + data, "big") + n + next_header) % 0xFFFF == 0
+    return (_from_bytes(src + dst + data) + n + next_header) % 0xFFFF == 0

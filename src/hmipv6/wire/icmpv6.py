@@ -55,7 +55,7 @@ from hmipv6.errors import ChecksumError, DecodeError, EncodeError
 from hmipv6.wire import checksum as ck
 from hmipv6.wire._fast import maker
 from hmipv6.wire.addr import from_packed
-from hmipv6.wire.ipv6 import NextHeader, register_payload
+from hmipv6.wire.ipv6 import DEFER, Deferred, NextHeader, register_payload
 
 __all__ = [
     "MTU",
@@ -473,9 +473,33 @@ _OPTION_DECODERS: dict[int, NDOptionDecoder] = {
 }
 
 
+# The Length each built-in option type MUST have (0: any non-zero Length), for the screen of
+# Router Advertisements below; it mirrors the ``_need_length`` checks of the decoders above
+# (a test holds the two together). Types outside it make an RA decode at once.
+_SCREENED_OPTIONS: dict[int, int] = {
+    NDOptionType.SOURCE_LINK_LAYER_ADDRESS: 0,
+    NDOptionType.TARGET_LINK_LAYER_ADDRESS: 0,
+    NDOptionType.PREFIX_INFORMATION: 4,
+    NDOptionType.REDIRECTED_HEADER: 0,
+    NDOptionType.MTU: 1,
+    NDOptionType.ADVERTISEMENT_INTERVAL: 1,
+    NDOptionType.HOME_AGENT_INFORMATION: 1,
+    NDOptionType.MAP: 3,
+}
+
+
+# Per option type, for that screen: the Length it must have, 0 for any, -1 for a type whose
+# decoder has other rules (the RA is then decoded at once). Unknown types are kept raw, any
+# Length.
+_SCREEN_LENGTH = [0 if t not in _OPTION_DECODERS else _SCREENED_OPTIONS.get(t, -1)
+                  for t in range(256)]
+
+
 def register_nd_option(option_type: int, decoder: NDOptionDecoder) -> None:
     """Install the decoder for an ND option type (e.g. the FMIPv6 options of RFC 5568)."""
     _OPTION_DECODERS[option_type] = decoder
+    _SCREENED_OPTIONS.pop(option_type, None)
+    _SCREEN_LENGTH[option_type] = -1
     _RA_CACHE.clear()
     _RA_SEEN.clear()
 
@@ -971,24 +995,32 @@ _MESSAGE_DECODERS: dict[int, MessageDecoder] = {
 }
 
 
+_RA_SCREENED = True
+"""False once another decoder replaces the Router Advertisement's (it has its own rules)."""
+
+
 def register_message(icmp_type: int, decoder: MessageDecoder) -> None:
     """Install the decoder for an ICMPv6 type (e.g. FMIPv6's type 154, RFC 5568 §6.1)."""
+    global _RA_SCREENED
     _MESSAGE_DECODERS[icmp_type] = decoder
+    _RA_SCREENED = _MESSAGE_DECODERS.get(ICMPv6Type.ROUTER_ADVERTISEMENT) is _dec_ra
     _RA_CACHE.clear()
     _RA_SEEN.clear()
 
 
 # A router sends the same Router Advertisement every few seconds to every node on its link,
 # and in the simulator thousands of nodes decode the very same octets. Decoded RAs are
-# memoised by (pseudo-header source, destination, message octets): a hit is exactly what the
-# full path would return, checksum verification included, since both depend only on the key.
-# Values are immutable, so sharing them is safe (as with ``addr.from_packed``). Bounded, and
-# cleared whenever a decoder is registered. An RA is admitted only when it comes again soon
-# (``_RA_SEEN`` holds the hashes of the last keys seen once, at most ``_RA_SEEN_MAX``): an
-# RA that does not come back, or only after many others (a capture of distinct RAs), costs
-# no cache entry, whose objects would stay alive for the garbage collector to walk and be
-# evicted unused.
-_RA_CACHE: dict[tuple[bytes, bytes, bytes], ICMPv6Message] = {}
+# memoised by their message octets, with the pseudo-header source and destination they came
+# with: a hit (same octets, same addresses) is exactly what the full path would return,
+# checksum verification included, since both depend only on those. Values are immutable, so
+# sharing them is safe (as with ``addr.from_packed``). Bounded, and cleared whenever a decoder
+# is registered. An RA is admitted only when it comes again soon (``_RA_SEEN`` holds the
+# hashes of the octets of the last RAs seen once, at most ``_RA_SEEN_MAX``): an RA that does
+# not come back, or only after many others (a capture of distinct RAs), costs no cache entry,
+# whose objects would stay alive for the garbage collector to walk and be evicted unused.
+# An RA seen once is only validated; its objects are built when the packet's payload is read.
+_from_bytes = int.from_bytes
+_RA_CACHE: dict[bytes, tuple[bytes, bytes, ICMPv6Message]] = {}
 _RA_CACHE_MAX = 4096
 _RA_SEEN: set[int] = set()
 _RA_SEEN_MAX = 1024
@@ -996,25 +1028,56 @@ _RA_SEEN_MAX = 1024
 
 def _decode_icmpv6(data: bytes, start: int, end: int, src: bytes, dst: bytes, verify: bool
                    ) -> ICMPv6Message:
+    message = _lazy_icmpv6(data, start, end, src, dst, verify, False)
+    assert not isinstance(message, Deferred)
+    return message
+
+
+def _lazy_icmpv6(data: bytes, start: int, end: int, src: bytes, dst: bytes, verify: bool,
+                 lazy: bool = True) -> ICMPv6Message | Deferred:
     if end - start < 4:
         raise DecodeError(f"{end - start} octets, an ICMPv6 header needs 4", field="icmpv6",
                           offset=start)
-    if data[start] == 134:  # Router Advertisement
-        key = (src, dst, data[start:end]) if verify else (b"", b"", data[start:end])
-        ra = _RA_CACHE.get(key)
-        if ra is None:
-            ra = _decode_uncached(data, start, end, src, dst, verify)
-            h = hash(key)
-            if h in _RA_SEEN:
-                if len(_RA_CACHE) >= _RA_CACHE_MAX:
-                    _RA_CACHE.clear()
-                _RA_CACHE[key] = ra
-            else:
-                if len(_RA_SEEN) >= _RA_SEEN_MAX:
-                    _RA_SEEN.clear()
-                _RA_SEEN.add(h)
+    if data[start] != 134:
+        return _decode_uncached(data, start, end, src, dst, verify)
+    # A Router Advertisement.
+    octets = data[start:end]
+    if not verify:
+        src = dst = b""
+    hit = _RA_CACHE.get(octets)
+    if hit is not None and hit[0] == src and hit[1] == dst:
+        return hit[2]
+    h = hash(octets)
+    if h in _RA_SEEN:
+        ra = _decode_uncached(data, start, end, src, dst, verify)
+        if len(_RA_CACHE) >= _RA_CACHE_MAX:
+            _RA_CACHE.clear()
+        _RA_CACHE[octets] = (src, dst, ra)
         return ra
-    return _decode_uncached(data, start, end, src, dst, verify)
+    # Seen once: a valid RA is built when read (if it comes again soon, it is cached).
+    # Valid means here: every option of a type in _SCREEN_LENGTH with the Length it requires
+    # (RFC 4861 §4.6: none of Length 0, none overrunning; RFC 4140 §5: a MAP option's Dist
+    # is not 0), and the checksum verifies. Anything else is decoded at once (errors found).
+    valid = lazy and _RA_SCREENED and end - start >= 16 and not (end - start) & 7
+    if valid:
+        lengths = _SCREEN_LENGTH
+        i = start + 16
+        while i < end:  # i - start stays a multiple of 8, so i + 2 < end
+            t = data[i]
+            n = data[i + 1]
+            want = lengths[t]
+            if n == 0 or (want and want != n) or (t == 23 and data[i + 2] < 0x10):
+                valid = False
+                break
+            i += 8 * n
+        # i > end: the last option overran. Then checksum.verify, inlined (the length is even).
+        valid = valid and i == end and (
+            not verify or (_from_bytes(src + dst + octets) + end - start + 58) % 0xFFFF == 0)
+    result = DEFER if valid else _decode_uncached(data, start, end, src, dst, verify)
+    if len(_RA_SEEN) >= _RA_SEEN_MAX:
+        _RA_SEEN.clear()
+    _RA_SEEN.add(h)
+    return result
 
 
 def _decode_uncached(data: bytes, start: int, end: int, src: bytes, dst: bytes, verify: bool
@@ -1040,4 +1103,4 @@ def decode_message(data: bytes, src: IPv6Address, dst: IPv6Address, *, verify: b
     return _decode_icmpv6(data, 0, len(data), src.packed, dst.packed, verify)
 
 
-register_payload(_ICMP, _decode_icmpv6)
+register_payload(_ICMP, _decode_icmpv6, _lazy_icmpv6, _decode_uncached)

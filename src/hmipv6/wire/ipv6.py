@@ -28,21 +28,24 @@ cryptography lives in ``core.ipsec``).
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from enum import Enum
 from ipaddress import IPv6Address
-from typing import ClassVar, Protocol, TypeAlias, TypeVar, runtime_checkable
+from typing import ClassVar, Final, Protocol, TypeAlias, TypeVar, runtime_checkable
 
 from hmipv6.errors import DecodeError, EncodeError
-from hmipv6.wire._fast import maker
+from hmipv6.wire._fast import deferred_field, maker
 from hmipv6.wire.addr import _CACHE as _ADDRESSES
 from hmipv6.wire.addr import from_packed
 
 _T = TypeVar("_T")
 
 __all__ = [
+    "DEFER",
     "IPV6_HEADER_LEN",
     "AuthenticationHeader",
+    "Deferred",
     "DestinationOptions",
     "EncapsulatingSecurityPayload",
     "ExtensionHeader",
@@ -105,12 +108,36 @@ PayloadDecoder: TypeAlias = Callable[[bytes, int, int, bytes, bytes, bool], "Pay
 """``decoder(data, start, end, src, dst, verify)`` decodes ``data[start:end]``; offsets in
 errors are absolute in ``data``; ``src``/``dst`` are the pseudo-header addresses."""
 
-_DECODERS: dict[int, PayloadDecoder] = {}
+class Deferred(Enum):
+    """What a lazy payload decoder returns for a payload it validated but did not build."""
+
+    PAYLOAD = 0
 
 
-def register_payload(next_header: int, decoder: PayloadDecoder) -> None:
-    """Install the decoder for an upper-layer protocol number."""
-    _DECODERS[next_header] = decoder
+DEFER: Final = Deferred.PAYLOAD
+
+LazyPayloadDecoder: TypeAlias = Callable[[bytes, int, int, bytes, bytes, bool],
+                                         "Payload | Deferred"]
+"""Like a :data:`PayloadDecoder`, but may return :data:`DEFER` instead of the payload: only
+when ``data[start:end]`` is valid in full (checksum verified when ``verify``), so that
+building it later cannot fail. It raises the same errors as the decoder."""
+
+_DECODERS: dict[int, LazyPayloadDecoder] = {}
+_BUILDERS: dict[int, PayloadDecoder] = {}
+"""Next Header -> the builder of the payloads its (lazy) decoder deferred."""
+
+
+def register_payload(next_header: int, decoder: PayloadDecoder,
+                     lazy: LazyPayloadDecoder | None = None, build: PayloadDecoder | None = None
+                     ) -> None:
+    """Install the decoder for an upper-layer protocol number.
+
+    With ``lazy``, :func:`decode` decodes the payload with it and, when it returns
+    :data:`DEFER`, builds the payload object only when the packet's ``payload`` is first read,
+    with ``build`` (default: ``decoder``) and ``verify`` False (the checksum was verified).
+    """
+    _DECODERS[next_header] = lazy or decoder
+    _BUILDERS[next_header] = build or decoder
 
 
 def decode_payload(next_header: int, data: bytes, src: bytes, dst: bytes, *, verify: bool = True
@@ -120,11 +147,14 @@ def decode_payload(next_header: int, data: bytes, src: bytes, dst: bytes, *, ver
     if next_header == NextHeader.NO_NEXT_HEADER and not data:
         return None
     if next_header == NextHeader.IPV6:
-        return _decode_packet(data, 0, len(data), verify, False)
+        return decode(data, verify=verify)
     dec = _DECODERS.get(next_header)
     if dec is None:
         return RawPayload(next_header, data)
-    return dec(data, 0, len(data), src, dst, verify)
+    payload = dec(data, 0, len(data), src, dst, verify)
+    if payload is DEFER:  # a bare payload has no packet to defer it: build it now
+        return _BUILDERS[next_header](data, 0, len(data), src, dst, False)
+    return payload
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +271,8 @@ def encode_options(options: tuple[Option, ...], header_prefix: int = 2) -> bytes
 
 
 _CANONICAL_HAO_AREA_PREFIX = b"\x01\x02\x00\x00\xc9\x10"
+_CANONICAL_RH2_PREFIX = b"\x02\x02\x01\x00\x00\x00\x00"
+"""Hdr Ext Len 2, Routing Type 2, Segments Left 1, Reserved 0 (RFC 6275 §6.4)."""
 
 
 def decode_options(data: bytes, start: int, end: int, field: str) -> tuple[Option, ...]:
@@ -423,9 +455,16 @@ _make_rh2 = maker(RoutingHeaderType2)
 # The packet
 
 
+@deferred_field("payload", "_payload_builder")
 @dataclass(frozen=True, slots=True)
 class IPv6Packet:
-    """An IPv6 packet (RFC 8200 §3). As a payload it is IPv6-in-IPv6 (RFC 2473)."""
+    """An IPv6 packet (RFC 8200 §3). As a payload it is IPv6-in-IPv6 (RFC 2473).
+
+    :func:`decode` validates a whole packet, but a decoded packet builds its payload object
+    only when ``payload`` is first read (when the payload's protocol registered a screen;
+    see :func:`register_payload`), so a packet that is only forwarded or counted costs no
+    payload objects. Nothing else can tell the difference: the value is the same.
+    """
 
     next_header: ClassVar[int] = NextHeader.IPV6
     src: IPv6Address
@@ -516,6 +555,8 @@ def decode(data: bytes, *, verify: bool = True, allow_trailer: bool = False) -> 
     """
     if not isinstance(data, bytes):
         data = bytes(data)
+    if len(data) > _NESTING_SCAN:
+        _check_nesting(data, 0, len(data))
     return _decode_packet(data, 0, len(data), verify, allow_trailer)
 
 
@@ -524,9 +565,38 @@ MAX_NESTING = 64
 limiting nesting; engines bound it further, see ``Node.tunnel_nesting_limit``). Deeper
 nesting is a :class:`DecodeError`, never a ``RecursionError``."""
 
+# Each nesting level takes at least a 40-octet header, so a packet shorter than this cannot
+# nest deeper than MAX_NESTING: only longer ones are walked by _check_nesting.
+_NESTING_SCAN = (MAX_NESTING + 1) * IPV6_HEADER_LEN
+
+
+def _check_nesting(data: bytes, start: int, end: int) -> None:
+    # An iterative walk down the chain of IPv6-in-IPv6 headers (through the extension
+    # headers that may precede an inner packet), so that the recursive decoders below never
+    # open more than MAX_NESTING levels.
+    depth = 0
+    i = start
+    while end - i >= IPV6_HEADER_LEN:
+        nxt = data[i + 6]
+        i += IPV6_HEADER_LEN
+        while nxt in (0, 43, 44, 51, 60):
+            if end - i < 8:
+                return
+            hlen = 8 if nxt == 44 else (data[i + 1] + 2) * 4 if nxt == 51 else (data[i + 1] + 1) * 8
+            nxt = data[i]
+            i += hlen
+        if nxt != 41:
+            return
+        depth += 1
+        if depth > MAX_NESTING:
+            raise DecodeError(f"IPv6-in-IPv6 nested deeper than {MAX_NESTING}",
+                              field="ipv6.next_header", offset=i)
+
 
 def _decode_packet(data: bytes, start: int, end: int, verify: bool, allow_trailer: bool,
-                   depth: int = 0) -> IPv6Packet:
+                   decoders: Mapping[int, LazyPayloadDecoder] = _DECODERS) -> IPv6Packet:
+    # ``decoders`` is _BUILDERS when a deferred inner packet is built: that input was
+    # validated in full already, and whoever reads a payload usually reads all of it.
     # Next Header values are literals in this loop (0 hop-by-hop, 43 routing, 44 fragment,
     # 51 AH, 59 none, 41 IPv6, 50 ESP, 60 destination options): it runs for every packet.
     if end - start < IPV6_HEADER_LEN:
@@ -549,10 +619,18 @@ def _decode_packet(data: bytes, start: int, end: int, verify: bool, allow_traile
     pdst: bytes = dst
     payload: Payload | None
     while True:
-        dec = _DECODERS.get(nxt)
+        dec = decoders.get(nxt)
         if dec is not None:
             # Upper-layer protocols first: most packets reach one after 0 or 1 headers.
-            payload = dec(data, i, pend, psrc, pdst, verify)
+            decoded = dec(data, i, pend, psrc, pdst, verify)
+            if decoded is DEFER:
+                # Valid: the payload object is built on first access (see IPv6Packet).
+                return _make_deferred(_ADDRESSES.get(src) or from_packed(src),
+                                      _ADDRESSES.get(dst) or from_packed(dst),
+                                      (_BUILDERS[nxt], data, i, pend, psrc, pdst, False),
+                                      tuple(exts) if exts else (), hlim, (first >> 20) & 0xFF,
+                                      first & 0xFFFFF)
+            payload = decoded
             break
         if nxt == 60 or nxt == 0:
             if nxt == 0 and exts:
@@ -589,6 +667,16 @@ def _decode_packet(data: bytes, start: int, end: int, verify: bool, allow_traile
             nxt = data[i]
             i = hend
         elif nxt == 43:
+            if data[i + 1 : i + 8] == _CANONICAL_RH2_PREFIX and pend - i >= 24:
+                # Fast path: a Type 2 routing header as sent (Segments Left 1, reserved 0).
+                pdst = data[i + 8 : i + 24]
+                rh2 = _RH2_HEADERS.get(pdst)
+                if rh2 is None:
+                    rh2 = _intern(_RH2_HEADERS, pdst, _make_rh2(from_packed(pdst), 1, 0))
+                exts.append(rh2)
+                nxt = data[i]
+                i += 24
+                continue
             if pend - i < 8:
                 raise DecodeError("truncated", field="routing", offset=i)
             n, hlen, rtype, segs, reserved = _RH_FIXED.unpack_from(data, i)
@@ -650,12 +738,6 @@ def _decode_packet(data: bytes, start: int, end: int, verify: bool, allow_traile
             else:
                 payload = None
             break
-        elif nxt == 41:
-            if depth >= MAX_NESTING:
-                raise DecodeError(f"IPv6-in-IPv6 nested deeper than {MAX_NESTING}",
-                                  field="ipv6.next_header", offset=i)
-            payload = _decode_packet(data, i, pend, verify, False, depth + 1)
-            break
         elif nxt == 50:
             if pend - i < 8:
                 raise DecodeError("truncated", field="esp", offset=i)
@@ -672,3 +754,61 @@ def _decode_packet(data: bytes, start: int, end: int, verify: bool, allow_traile
 
 
 _make_packet = maker(IPv6Packet)
+
+
+def _decode_inner(data: bytes, start: int, end: int, src: bytes, dst: bytes, verify: bool
+                  ) -> IPv6Packet:
+    # IPv6-in-IPv6 (RFC 2473): the inner packet fills the outer payload exactly.
+    return _decode_packet(data, start, end, verify, False)
+
+
+def _build_inner(data: bytes, start: int, end: int, src: bytes, dst: bytes, verify: bool
+                 ) -> IPv6Packet:
+    # A deferred inner packet, validated already: built with every payload inside it.
+    return _decode_packet(data, start, end, verify, False, _BUILDERS)
+
+
+def _lazy_inner(data: bytes, start: int, end: int, src: bytes, dst: bytes, verify: bool
+                ) -> IPv6Packet | Deferred:
+    # An inner packet in the layouts tunnels carry (the fixed header; at most the canonical
+    # Home Address Destination Options header and Type 2 routing header of the fast paths in
+    # _decode_packet; then a payload deferred by its own lazy decoder, possibly another such
+    # packet) is valid, so it is built later. Anything else is decoded now.
+    if _screen_inner(data, start, end, verify):
+        return DEFER
+    return _decode_packet(data, start, end, verify, False)
+
+
+def _screen_inner(data: bytes, start: int, end: int, verify: bool) -> bool:
+    if end - start < IPV6_HEADER_LEN:
+        return False
+    first, plen, nxt, _, psrc, pdst = _HDR.unpack_from(data, start)
+    if first >> 28 != 6 or start + IPV6_HEADER_LEN + plen != end:
+        return False
+    i = start + IPV6_HEADER_LEN
+    while True:
+        if nxt == 41:
+            return _screen_inner(data, i, end, verify)
+        dec = _DECODERS.get(nxt)
+        if dec is not None:
+            # The payload's lazy decoder validates it; it may decode it (a message that is
+            # not deferrable) and then the packet is decoded again when built: rare layouts.
+            try:
+                return dec(data, i, end, psrc, pdst, verify) is DEFER
+            except DecodeError:
+                return False
+        if end - i < 24:
+            return False
+        if nxt == 60 and data[i + 1] == 2 and data[i + 2 : i + 8] == _CANONICAL_HAO_AREA_PREFIX:
+            psrc = data[i + 8 : i + 24]
+        elif nxt == 43 and data[i + 1 : i + 8] == _CANONICAL_RH2_PREFIX:
+            pdst = data[i + 8 : i + 24]
+        else:
+            return False
+        nxt = data[i]
+        i += 24
+
+
+register_payload(NextHeader.IPV6, _decode_inner, _lazy_inner, _build_inner)
+_make_deferred = maker(IPv6Packet, ("src", "dst", "_payload_builder", "extension_headers",
+                                    "hop_limit", "traffic_class", "flow_label"))

@@ -12,7 +12,7 @@ from typing import ClassVar
 
 from hmipv6.errors import ChecksumError, DecodeError, EncodeError
 from hmipv6.wire import checksum as ck
-from hmipv6.wire.ipv6 import NextHeader, register_payload
+from hmipv6.wire.ipv6 import DEFER, Deferred, NextHeader, register_payload
 
 __all__ = ["UDP"]
 
@@ -54,4 +54,14 @@ def _decode_udp(data: bytes, start: int, end: int, src: bytes, dst: bytes, verif
     return UDP(sport, dport, data[start + 8 : end])
 
 
-register_payload(NextHeader.UDP, _decode_udp)
+def _lazy_udp(data: bytes, start: int, end: int, src: bytes, dst: bytes, verify: bool
+              ) -> UDP | Deferred:
+    # Any datagram whose Length matches and whose checksum verifies is valid: built later.
+    if (end - start >= 8 and (data[start + 4] << 8 | data[start + 5]) == end - start
+            and (not verify or ((data[start + 6] or data[start + 7]) != 0
+                                and ck.verify(src, dst, NextHeader.UDP, data[start:end])))):
+        return DEFER
+    return _decode_udp(data, start, end, src, dst, verify)
+
+
+register_payload(NextHeader.UDP, _decode_udp, _lazy_udp)
