@@ -66,6 +66,9 @@ def register(sub: Any) -> None:
     n.add_argument("--protocol", choices=PROTOCOLS)
     n.add_argument("--no-shaping", dest="shaping", action="store_false",
                    help="send frames at once (no link emulation)")
+    n.add_argument("--tun", action="store_true",
+                   help="a mobile node: put the home address on a TUN device (hmip0) with a "
+                        "default route, for the kernel's applications")
     n.set_defaults(handler=_node)
 
 
@@ -121,4 +124,4 @@ def _node(args: argparse.Namespace) -> int:
         return 2
     return main(sc, args.name, args.log, netns=args.netns,
                 run=args.run if args.run is not None else "0", protocol=args.protocol,
-                shaping=args.shaping)
+                shaping=args.shaping, tun=args.tun)

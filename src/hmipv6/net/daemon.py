@@ -53,6 +53,16 @@ the launcher; going down loses what that interface still had queued, as the simu
 do), ``preference <n>`` (a MAP's ``set_preference``) and ``map-preference <address> <n>`` (an
 access router's ``set_map_preference``). The daemon prints ``ready`` once its sockets are open.
 
+Home address on a TUN device (``--tun``, a mobile node only): the daemon creates the device
+(:mod:`hmipv6.net.tun`) and sets the engine's ``host_delivery``, so the namespace's kernel
+applications (``ping``, TCP sockets, ``iperf3``) use the home address: every packet the kernel
+writes to the device is handed to ``engine.send_from_host`` (reverse-tunnelled through the
+home agent and the MAP, or route-optimised), and after every input the packets the engine
+has for the host (``packets_for_host``) are written to the device. The access interfaces
+stay the daemon's (the kernel's IPv6 off on them), so only the TUN device carries kernel
+traffic. Scenario flows still work: a CBR datagram or Echo Reply of one of this node's flows
+is counted on its way to the device.
+
 Binding store: a MAP or home agent with ``binding_store = "durable"`` keeps its binding cache
 in SQLite (:mod:`hmipv6.net.sqlite_store`), in ``<logs>/<node>.bindings.sqlite`` next to its
 log: ``crash`` / ``restart`` keep the bindings, and a daemon process started again over the
@@ -65,6 +75,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
 import random
 import socket
 import struct
@@ -81,7 +92,7 @@ from hmipv6.core.access_router import AccessRouter
 from hmipv6.core.binding_cache import BindingStore, RetainedStore
 from hmipv6.core.fast_handover import FastMobileNode
 from hmipv6.core.map import MobilityAnchorPoint
-from hmipv6.core.mobile_node import MobileNode
+from hmipv6.core.mobile_node import LINK_MTU, TUNNEL_OVERHEAD, MobileNode
 from hmipv6.core.node import Node, link_local_for
 from hmipv6.net.eventlog import encode_event
 from hmipv6.net.sqlite_store import SqliteStore, store_path
@@ -98,7 +109,7 @@ from hmipv6.sim.linkmodel import Egress, LinkCounters, Transmitter
 from hmipv6.sim.metrics import classify
 from hmipv6.sim.report import node_state
 from hmipv6.sim.scenario import MobileNodeSpec, Scenario
-from hmipv6.sim.traffic import PROBE, decode_probe, encode_probe
+from hmipv6.sim.traffic import CBR_PORT_BASE, PROBE, decode_probe, encode_probe
 
 __all__ = ["Daemon", "mac_for", "main"]
 
@@ -162,7 +173,8 @@ def _egress_models(sc: Scenario, name: str, ports: list[Port]) -> dict[str, Egre
 
 class Daemon:
     def __init__(self, sc: Scenario, name: str, log: IO[str], run: str, protocol: str,
-                 shaping: bool = True, store_dir: Path | None = None) -> None:
+                 shaping: bool = True, store_dir: Path | None = None, tun: int | None = None
+                 ) -> None:
         self.sc, self.name, self.log = sc, name, log
         prov = make_provisioner(sc)
         self.store: SqliteStore | None = None
@@ -193,6 +205,12 @@ class Daemon:
         self.shapers = ({k: _Shaper(e) for k, e in _egress_models(sc, name, self.ports).items()}
                         if shaping else {})
         observe(self.node, self._seen)
+        self.tun = tun if isinstance(self.node, MobileNode) else None
+        """The home address's TUN device, a file descriptor (module docstring)."""
+        self._sink_flows = {f.index for f in sc.flows if f.kind == "cbr" and f.dst == name}
+        if self.tun is not None:
+            assert isinstance(self.node, MobileNode)
+            self.node.host_delivery = True
 
     # -- I/O set-up --------------------------------------------------------------------------
 
@@ -208,6 +226,8 @@ class Daemon:
             nl.bind((0, 1))  # RTMGRP_LINK
             nl.setblocking(False)
             self.loop.add_reader(nl.fileno(), partial(self._netlink, nl))
+        if self.tun is not None:
+            self.loop.add_reader(self.tun, self._tun_readable)
         self.loop.add_reader(sys.stdin.fileno(), self._control)
 
     def now(self) -> float:
@@ -236,6 +256,32 @@ class Daemon:
                 self.neighbours.setdefault(port.engine, {})[data[8:24]] = addr[4][:6]
             self.node.receive(self.now(), port.engine, data)
             self.service()
+
+    def _tun_readable(self) -> None:
+        """The host sent packets from the home address (module docstring)."""
+        node = self.node
+        assert self.tun is not None and isinstance(node, MobileNode)
+        while True:
+            try:
+                data = os.read(self.tun, 65535)
+            except BlockingIOError:
+                break
+            if self.started:
+                node.send_from_host(self.now(), data)
+        self.service()
+
+    def _to_host(self, now: float, packets: list[bytes]) -> None:
+        assert self.tun is not None
+        for data in packets:
+            if len(data) >= 48 and data[6] == 17:  # UDP: a CBR probe of ours?
+                if int.from_bytes(data[42:44], "big") - CBR_PORT_BASE in self._sink_flows:
+                    self._seen(now, data[48:])
+            elif len(data) >= 48 and data[6] == 58 and data[40] == 129:  # an Echo Reply
+                self._seen(now, data[48:])
+            try:
+                os.write(self.tun, data)
+            except OSError:  # the device's queue is full: the kernel would drop it too
+                self.node.counters["dropped.host-queue"] += 1
 
     def _netlink(self, nl: socket.socket) -> None:
         data = nl.recv(65535)
@@ -351,6 +397,11 @@ class Daemon:
         now = self.now()
         for t in node.datagrams_to_send(now):
             self._send(now, t.ifname, t.data, t.next_hop)
+        if self.tun is not None:
+            assert isinstance(node, MobileNode)
+            host = node.packets_for_host()
+            if host:
+                self._to_host(now, host)
         while (e := node.next_event()) is not None:
             self.write("event", e.time, event=encode_event(e))
         at = node.next_timer()
@@ -421,12 +472,14 @@ class Daemon:
         self.log.flush()
         if self.store is not None:
             self.store.close()
+        if self.tun is not None:
+            os.close(self.tun)  # the device goes with it
 
 
 async def _amain(sc: Scenario, name: str, log_path: Path, run: str, protocol: str,
-                 shaping: bool) -> None:
+                 shaping: bool, tun: int | None) -> None:
     with log_path.open("w", encoding="utf-8") as log:
-        d = Daemon(sc, name, log, run, protocol, shaping, store_dir=log_path.parent)
+        d = Daemon(sc, name, log, run, protocol, shaping, store_dir=log_path.parent, tun=tun)
         d.open()
         print("ready", flush=True)
         await d.done.wait()
@@ -434,10 +487,17 @@ async def _amain(sc: Scenario, name: str, log_path: Path, run: str, protocol: st
 
 
 def main(sc: Scenario, name: str, log_path: Path, *, netns: str | None, run: str,
-         protocol: str | None = None, shaping: bool = True) -> int:
+         protocol: str | None = None, shaping: bool = True, tun: bool = False) -> int:
     if netns is not None:
         from pyroute2 import netns as _netns
 
         _netns.setns(netns, flags=0)
-    asyncio.run(_amain(sc, name, log_path, run, protocol or sc.protocol, shaping))
+    fd = None
+    spec = sc.nodes[name]
+    if tun and isinstance(spec, MobileNodeSpec):
+        from hmipv6.net.tun import open_home_tun
+
+        # Before the event loop: pyroute2 runs one of its own.
+        fd = open_home_tun(spec.home_address, LINK_MTU - 2 * TUNNEL_OVERHEAD)
+    asyncio.run(_amain(sc, name, log_path, run, protocol or sc.protocol, shaping, fd))
     return 0

@@ -63,12 +63,20 @@ from pathlib import Path
 from typing import Any
 
 from hmipv6.errors import HMIPv6Error
+from hmipv6.net.apps import App, AppResult, AppRunner
 from hmipv6.net.eventlog import read_logs, report_from_logs
 from hmipv6.net.sqlite_store import store_path
 from hmipv6.net.topology import Topology
 from hmipv6.sim.engines import export_sa_tables, provisioned_sa_table
 from hmipv6.sim.report import dumps
-from hmipv6.sim.scenario import AccessRouterSpec, Fault, MapSpec, Scenario, load
+from hmipv6.sim.scenario import (
+    AccessRouterSpec,
+    Fault,
+    MapSpec,
+    MobileNodeSpec,
+    Scenario,
+    load,
+)
 from hmipv6.wire.pcap import LINKTYPE_ETHERNET, PcapWriter
 
 __all__ = ["TestbedError", "TestbedResult", "check_environment", "run"]
@@ -90,6 +98,8 @@ class TestbedResult:
     logs: dict[str, Path] = field(default_factory=dict)
     sa_files: dict[str, Path] = field(default_factory=dict)
     """``--export-sa``: ``"esp_sa"`` (and ``"ikev2"`` under IKEv2) -> the file written."""
+    apps: dict[str, AppResult] = field(default_factory=dict)
+    """The real commands run (``apps``), by name: output files and exit status."""
 
 
 def check_environment() -> None:
@@ -212,11 +222,14 @@ def _fault(sc: Scenario, topo: Topology, tell: Any, f: Fault) -> None:
 def run(scenario: str | Path, *, overrides: tuple[str, ...] = (), duration: float | None = None,
         out: str | Path = "hmipv6-testbed", protocol: str | None = None,
         nodes: tuple[str, ...] | None = None, shaping: bool = True,
-        export_sa: str | Path | None = None) -> TestbedResult:
+        export_sa: str | Path | None = None, tun: bool = False,
+        apps: tuple[App, ...] = ()) -> TestbedResult:
     """Run ``scenario`` on network namespaces and report (module docstring). ``nodes``: run
     only these nodes' daemons (the others' namespaces and links exist, silent).
     ``shaping=False``: no link emulation (full-speed veths). ``export_sa``: write the SAs
-    for Wireshark there (module docstring)."""
+    for Wireshark there (module docstring). ``tun``: every mobile node's home address on a
+    TUN device in its namespace, for kernel applications (:mod:`hmipv6.net.tun`).
+    ``apps``: real commands to run in the nodes' namespaces (:mod:`hmipv6.net.apps`)."""
     check_environment()
     if export_sa is not None and not Path(export_sa).resolve().parent.is_dir():
         # Found out now, not after the run.
@@ -241,6 +254,8 @@ def run(scenario: str | Path, *, overrides: tuple[str, ...] = (), duration: floa
             Path(f"{store_path(out / 'logs', n)}{suffix}").unlink(missing_ok=True)
     procs: dict[str, subprocess.Popen[str]] = {}
     capture: _Capture | None = None
+    runner: AppRunner | None = None
+    mobile = {m.name for m in sc.of_role(MobileNodeSpec)}
     topo = Topology(sc)
     try:
         topo.create()
@@ -257,6 +272,8 @@ def run(scenario: str | Path, *, overrides: tuple[str, ...] = (), duration: floa
                     cmd += ["--set", o]
                 if not shaping:
                     cmd.append("--no-shaping")
+                if tun and name in mobile:
+                    cmd.append("--tun")
                 err = (out / "logs" / f"{name}.err").open("w")
                 procs[name] = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                                stderr=err, text=True)
@@ -285,6 +302,8 @@ def run(scenario: str | Path, *, overrides: tuple[str, ...] = (), duration: floa
             ops += [(f.at, 1, partial(_fault, sc, topo, tell, f)) for f in sc.faults]
             ops += [(at, 0, partial(tell, mn, f"anticipate {ar}"))
                     for at, mn, ar in _anticipations(sc, proto)]
+            runner = AppRunner(out, topo.plan.namespaces)
+            ops += [(a.at, 2, partial(runner.start, a)) for a in apps]
             for at, _, op in sorted(ops, key=lambda o: (o[0], o[1])):
                 if at >= sc.duration:
                     break
@@ -292,6 +311,8 @@ def run(scenario: str | Path, *, overrides: tuple[str, ...] = (), duration: floa
                 op()
             time.sleep(max(t0 + sc.duration - time.monotonic(), 0.0))
         finally:
+            if runner is not None:
+                runner.finish()
             for p in procs.values():
                 try:
                     assert p.stdin is not None
@@ -334,4 +355,4 @@ def run(scenario: str | Path, *, overrides: tuple[str, ...] = (), duration: floa
                                ) from None
     return TestbedResult(report=report, out=out,
                          pcap_files=capture.files if capture is not None else {}, logs=logs,
-                         sa_files=sa_files)
+                         sa_files=sa_files, apps=runner.results if runner is not None else {})
