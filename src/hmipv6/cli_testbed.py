@@ -53,6 +53,7 @@ def register(sub: Any) -> None:
                         "~/.config/wireshark/esp_sa) so the captures' BUs and BAs show "
                         "decrypted; under profile rfc5380 the IKE-negotiated Child SAs are "
                         "included and the IKE SAs' keys go to FILE.ikev2")
+    _add_real_network_options(r)
     r.set_defaults(handler=_run)
 
     n = sub.add_parser("node", help="run one node's daemon (the testbed launches these)",
@@ -70,6 +71,18 @@ def register(sub: Any) -> None:
                    help="a mobile node: put the home address on a TUN device (hmip0) with a "
                         "default route, for the kernel's applications")
     n.set_defaults(handler=_node)
+
+
+def _add_real_network_options(r: Any) -> None:
+    """``testbed run``'s options for kernel traffic (hmipv6.net.tun, hmipv6.net.kernel_nodes)."""
+    r.add_argument("--tun", action="store_true",
+                   help="put each mobile node's home address on a TUN device (hmip0) in its "
+                        "namespace, with a default route: kernel applications (ping, TCP, "
+                        "iperf3) use the home address")
+    r.add_argument("--kernel-nodes", action="store_true",
+                   help="run routers and correspondents without route optimisation as plain "
+                        "Linux nodes (kernel forwarding, static routes, no daemon); nodes a "
+                        "scenario flow starts or ends at keep their daemon")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -90,7 +103,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         result = run(args.scenario, overrides=tuple(args.overrides), duration=args.duration,
                      out=args.out, protocol=args.protocol, shaping=args.shaping,
-                     export_sa=args.export_sa)
+                     export_sa=args.export_sa, tun=args.tun, kernel_nodes=args.kernel_nodes)
     except HMIPv6Error as e:
         print(f"hmipv6 testbed: {e}", file=sys.stderr)
         return 2

@@ -65,6 +65,7 @@ from typing import Any
 from hmipv6.errors import HMIPv6Error
 from hmipv6.net.apps import App, AppResult, AppRunner
 from hmipv6.net.eventlog import read_logs, report_from_logs
+from hmipv6.net.kernel_nodes import kernel_node_names
 from hmipv6.net.sqlite_store import store_path
 from hmipv6.net.topology import Topology
 from hmipv6.sim.engines import export_sa_tables, provisioned_sa_table
@@ -223,13 +224,15 @@ def run(scenario: str | Path, *, overrides: tuple[str, ...] = (), duration: floa
         out: str | Path = "hmipv6-testbed", protocol: str | None = None,
         nodes: tuple[str, ...] | None = None, shaping: bool = True,
         export_sa: str | Path | None = None, tun: bool = False,
-        apps: tuple[App, ...] = ()) -> TestbedResult:
+        apps: tuple[App, ...] = (), kernel_nodes: bool = False) -> TestbedResult:
     """Run ``scenario`` on network namespaces and report (module docstring). ``nodes``: run
     only these nodes' daemons (the others' namespaces and links exist, silent).
     ``shaping=False``: no link emulation (full-speed veths). ``export_sa``: write the SAs
     for Wireshark there (module docstring). ``tun``: every mobile node's home address on a
     TUN device in its namespace, for kernel applications (:mod:`hmipv6.net.tun`).
-    ``apps``: real commands to run in the nodes' namespaces (:mod:`hmipv6.net.apps`)."""
+    ``apps``: real commands to run in the nodes' namespaces (:mod:`hmipv6.net.apps`).
+    ``kernel_nodes``: routers and correspondents without route optimisation are plain Linux
+    nodes, no daemon (:mod:`hmipv6.net.kernel_nodes`)."""
     check_environment()
     if export_sa is not None and not Path(export_sa).resolve().parent.is_dir():
         # Found out now, not after the run.
@@ -247,7 +250,9 @@ def run(scenario: str | Path, *, overrides: tuple[str, ...] = (), duration: floa
     proto = protocol or sc.protocol
     out = Path(out)
     (out / "logs").mkdir(parents=True, exist_ok=True)
-    logs = {n: out / "logs" / f"{n}.jsonl" for n in sc.nodes if nodes is None or n in nodes}
+    kernel = kernel_node_names(sc) if kernel_nodes else frozenset()
+    logs = {n: out / "logs" / f"{n}.jsonl" for n in sc.nodes
+            if (nodes is None or n in nodes) and n not in kernel}
     for n in logs:
         # A durable binding store holds engine times of its own run: never carry one over.
         for suffix in ("", "-wal", "-shm"):
@@ -256,7 +261,7 @@ def run(scenario: str | Path, *, overrides: tuple[str, ...] = (), duration: floa
     capture: _Capture | None = None
     runner: AppRunner | None = None
     mobile = {m.name for m in sc.of_role(MobileNodeSpec)}
-    topo = Topology(sc)
+    topo = Topology(sc, kernel=kernel)
     try:
         topo.create()
     except OSError as e:
@@ -335,7 +340,7 @@ def run(scenario: str | Path, *, overrides: tuple[str, ...] = (), duration: floa
     report = report_from_logs(sc, proto, lines)
     report["testbed"] = {"kernel": os.uname().release, "daemons": sorted(procs),
                          "clock": "wall-clock seconds since the run's start (monotonic)",
-                         "shaping": shaping,
+                         "shaping": shaping, "kernel_nodes": sorted(kernel),
                          "egress": {d["node"]: d.get("egress", {}) for d in lines
                                     if d["kind"] == "final"}}
     (out / "report.json").write_text(dumps(report), encoding="utf-8")
