@@ -117,10 +117,34 @@ def _run(args: argparse.Namespace) -> int:
     for f in rep["flows"]:
         print(f"flow {f['from']} -> {f['to']} {f['kind']}: sent {f['sent']}, "
               f"received {f['received']}, lost {f['lost']}")
+    _print_apps(rep)
     print(f"written: {result.out / 'report.json'}, {len(result.pcap_files)} pcaps, logs")
     for kind, path in result.sa_files.items():
         print(f"written: {path} (Wireshark {'esp_sa' if kind == 'esp_sa' else 'ikev2_decryption_table'})")
     return 0
+
+
+def _print_apps(rep: dict[str, Any]) -> None:
+    """One line per real application of the run (hmipv6.net.app_summary)."""
+    for a in rep.get("apps", []):
+        tool = a.get("tool")
+        head = f"app {a['name']} ({a['node']}, {tool}): "
+        if tool == "ping":
+            print(f"{head}sent {a['sent']}, received {a['received']}, lost {a['lost']}, "
+                  f"longest gap {a['max_gap'] * 1000:.0f} ms")
+        elif tool == "iperf3":
+            more = (f", {a['retransmits']} retransmissions" if a.get("retransmits") is not None
+                    else f", {a.get('lost_packets')} lost" if a.get("lost_packets") is not None
+                    else "")
+            print(f"{head}{a['role']} {a['protocol']} {a.get('mbps')} Mbit/s{more}, longest "
+                  f"stall {a['longest_stall'] * 1000:.0f} ms"
+                  + (f", error: {a['error']}" if a.get("error") else ""))
+        elif tool == "echo" and a.get("role") != "server":
+            print(f"{head}{a.get('echoed')} of {a.get('sent')} lines echoed, longest wait "
+                  f"{(a.get('max_wait') or 0) * 1000:.0f} ms"
+                  + (f", error: {a['error']}" if a.get("error") else ""))
+        else:
+            print(f"{head}exit status {a['exit']}")
 
 
 def _node(args: argparse.Namespace) -> int:

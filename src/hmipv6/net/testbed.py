@@ -20,6 +20,15 @@ Output directory::
     report.json            format hmipv6-report/1, times in wall-clock seconds since t0
     pcap/<link>.pcap       Ethernet (LINKTYPE 1) captures, timestamps = seconds since t0
     logs/<node>.jsonl      each daemon's log (net.eventlog); logs/<node>.err its stderr
+    apps/<name>.out|.err   each real application's output (``[[apps]]``, net.apps)
+    apps.png               what the applications saw over time (net.app_summary)
+
+Real applications (``[[apps]]`` in the scenario, or ``apps``): commands started in a node's
+namespace at their time (:mod:`hmipv6.net.apps`), on mobile nodes (whose home address is then
+on a TUN device, :mod:`hmipv6.net.tun`) and kernel nodes (``kernel_nodes``,
+:mod:`hmipv6.net.kernel_nodes`); the report's ``apps`` summarises each
+(:mod:`hmipv6.net.app_summary`: loss and gaps for ping, throughput per interval,
+retransmissions and stalls for iperf3, the echo session's waits).
 
 With ``export_sa`` (``--export-sa FILE``) the run also writes FILE, Wireshark's ``esp_sa``
 table of every SA the daemons used, as the simulator does: the seed-derived SAs (the same in
@@ -63,6 +72,7 @@ from pathlib import Path
 from typing import Any
 
 from hmipv6.errors import HMIPv6Error
+from hmipv6.net.app_summary import plot_apps, summarise
 from hmipv6.net.apps import App, AppResult, AppRunner
 from hmipv6.net.eventlog import read_logs, report_from_logs
 from hmipv6.net.kernel_nodes import kernel_node_names
@@ -248,9 +258,19 @@ def run(scenario: str | Path, *, overrides: tuple[str, ...] = (), duration: floa
                      *(f"{f.key}.at={float(duration)}" for f in full.faults if f.at > duration))
     sc = load(scenario, overrides)
     proto = protocol or sc.protocol
+    kernel = kernel_node_names(sc) if kernel_nodes else frozenset()
+    apps = (*apps, *(App(a.name, a.node, a.at, a.argv(sc, sys.executable)) for a in sc.apps))
+    tun = tun or bool(apps)
+    mobile = {m.name for m in sc.of_role(MobileNodeSpec)}
+    for a in apps:
+        if a.node not in kernel and a.node not in mobile:
+            # A daemon's namespace has the kernel's IPv6 off: nothing there to run it on.
+            key = next((s.key for s in sc.apps if s.name == a.name), f"app {a.name}")
+            raise TestbedError(f"{key}.node: {a.node!r} runs a daemon, not a kernel: "
+                               "applications run on mobile nodes (over the home address) "
+                               "and on kernel nodes (--kernel-nodes)")
     out = Path(out)
     (out / "logs").mkdir(parents=True, exist_ok=True)
-    kernel = kernel_node_names(sc) if kernel_nodes else frozenset()
     logs = {n: out / "logs" / f"{n}.jsonl" for n in sc.nodes
             if (nodes is None or n in nodes) and n not in kernel}
     for n in logs:
@@ -260,7 +280,6 @@ def run(scenario: str | Path, *, overrides: tuple[str, ...] = (), duration: floa
     procs: dict[str, subprocess.Popen[str]] = {}
     capture: _Capture | None = None
     runner: AppRunner | None = None
-    mobile = {m.name for m in sc.of_role(MobileNodeSpec)}
     topo = Topology(sc, kernel=kernel)
     try:
         topo.create()
@@ -343,6 +362,9 @@ def run(scenario: str | Path, *, overrides: tuple[str, ...] = (), duration: floa
                          "shaping": shaping, "kernel_nodes": sorted(kernel),
                          "egress": {d["node"]: d.get("egress", {}) for d in lines
                                     if d["kind"] == "final"}}
+    if runner is not None and runner.results:
+        report["apps"] = summarise(runner.results)
+        plot_apps(report, out / "apps.png")
     (out / "report.json").write_text(dumps(report), encoding="utf-8")
     sa_files: dict[str, Path] = {}
     if export_sa is not None:
