@@ -105,3 +105,29 @@ def test_too_big_and_unroutable_host_packets() -> None:
     assert mn.counters["host-not-routed"] == 1
     assert not _from_host(net, mn, b"\x60garbage")
     assert mn.counters["dropped.host-malformed"] == 1
+
+
+@pytest.mark.req("MN-08", "MN-20")
+def test_host_packets_to_a_route_optimising_correspondent_go_from_the_rcoa_with_hao() -> None:
+    # RFC 4140 §6.1.1: to a correspondent bound to the RCoA, the host's packet leaves from the
+    # RCoA with a Home Address option, through the MAP only (not the home agent).
+    sc = load("route-optimisation", ("flows=[]",))
+    net = Network(sc, capture=True, keep_events=True)
+    mn = net.nodes["mn"]
+    assert isinstance(mn, MobileNode)
+    mn.host_delivery = True
+    net.start()
+    net.sched.run(until=5.0)
+    rcoa = mn.rcoa()
+    assert rcoa is not None and mn._ro_entry(CN) is not None
+    data = _tcp(7)
+    assert _from_host(net, mn, data)
+    net.sched.run(until=5.5)
+    got = [e for n, e in net.event_log or [] if n == "cn" and isinstance(e, DataReceived)]
+    assert [(e.src, e.size) for e in got] == [(HOA, len(data) - 40)]
+    (pkt,) = [p for _, p, _ in packets(net.captures()["cn-inet"])
+              if isinstance(p.payload, RawPayload) and p.payload.protocol == 6]
+    assert (pkt.src, pkt.dst, pkt.home_address) == (rcoa, CN, HOA)
+    # The TCP segment itself is the host's, octet for octet (its checksum covers the HoA).
+    assert pkt.payload.data == data[40:]
+    assert mn.counters["host-not-routed"] == 0
