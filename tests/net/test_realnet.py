@@ -215,5 +215,5 @@ def test_an_application_on_a_daemon_node_is_refused_before_the_run(tmp_path: Pat
     proc = subprocess.run(["hmipv6", "testbed", "run", str(scenario), "--out",
                            str(tmp_path / "out")], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
-    assert "apps[2].node: 'cn' runs a daemon, not a kernel" in proc.stderr
+    assert "apps[3].node: 'cn' runs a daemon, not a kernel" in proc.stderr
     assert "Traceback" not in proc.stderr

@@ -119,6 +119,11 @@ BROADCAST = b"\xff" * 6
 _NLMSG = struct.Struct("=IHHII")
 _IFINFO = struct.Struct("=BxHiII")
 RTM_NEWLINK, IFF_UP = 16, 1
+SO_SNDBUFFORCE, SO_RCVBUFFORCE = 32, 33
+SOCKET_BUFFER = 4 << 20
+"""Octets of kernel buffer per AF_PACKET socket and direction."""
+BATCH = 64
+"""Frames received before the engine's output is sent (:meth:`Daemon._readable`)."""
 
 
 def mac_for(address: IPv6Address) -> bytes | None:
@@ -191,6 +196,10 @@ class Daemon:
         self.node: Node = nodes[name]
         self.role = sc.nodes[name].role
         self.ports = [p for p in plan(sc, run).ports[name] if p.engine]
+        self._port_of = {p.engine: p for p in self.ports}
+        self._packed: dict[IPv6Address, bytes] = {}
+        self._macs: dict[bytes, bytes] = {}
+        """Next hops' addresses as octets (the per-frame MAC lookup's key)."""
         self.mobile = isinstance(sc.nodes[name], MobileNodeSpec)
         self.socks: dict[str, socket.socket] = {}
         self.current: Port | None = None
@@ -199,6 +208,7 @@ class Daemon:
         self.t0 = 0.0
         self.started = False
         self.timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
         self.sent: dict[int, int] = {}
         self.done = asyncio.Event()
         self.loop = asyncio.get_running_loop()
@@ -217,6 +227,13 @@ class Daemon:
     def open(self) -> None:
         for p in self.ports:
             s = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_IPV6))
+            for opt, fallback in ((SO_RCVBUFFORCE, socket.SO_RCVBUF),
+                                  (SO_SNDBUFFORCE, socket.SO_SNDBUF)):
+                # Room for bursts while the daemon waits for a CPU (root may exceed rmem_max).
+                try:
+                    s.setsockopt(socket.SOL_SOCKET, opt, SOCKET_BUFFER)
+                except OSError:
+                    s.setsockopt(socket.SOL_SOCKET, fallback, SOCKET_BUFFER)
             s.bind((p.kernel, ETH_P_IPV6))
             s.setblocking(False)
             self.socks[p.kernel] = s
@@ -240,21 +257,30 @@ class Daemon:
     # -- inputs ------------------------------------------------------------------------------
 
     def _readable(self, port: Port, s: socket.socket) -> None:
-        while True:
+        # Up to BATCH frames in, then the engine's output out (one service() per batch, not
+        # per frame: what a frame caused leaves at most BATCH frames later).
+        pending = total = 0
+        neighbours = self.neighbours.setdefault(port.engine, {})
+        receive = self.node.receive
+        while total < 4 * BATCH:  # then the other sockets, stdin and timers get a turn
+            total += 1
             try:
                 data, addr = s.recvfrom(65535)
-            except BlockingIOError:
-                return
-            except OSError:  # ENETDOWN: the interface went down under a pending read
-                return
+            except (BlockingIOError, OSError):  # nothing more; or ENETDOWN (link went down)
+                break
             if not self.started or addr[2] in (PACKET_OTHERHOST, PACKET_OUTGOING):
                 continue
             if self.mobile and port is not self.current:
                 continue
             if len(data) >= 40:
                 data = data[:40 + int.from_bytes(data[4:6], "big")]
-                self.neighbours.setdefault(port.engine, {})[data[8:24]] = addr[4][:6]
-            self.node.receive(self.now(), port.engine, data)
+                neighbours[data[8:24]] = addr[4][:6]
+            receive(self.now(), port.engine, data)
+            pending += 1
+            if pending == BATCH:
+                self.service()
+                pending = 0
+        if pending:
             self.service()
 
     def _tun_readable(self) -> None:
@@ -351,6 +377,7 @@ class Daemon:
 
     def _timer(self) -> None:
         self.timer = None
+        self._timer_at = None
         self.node.handle_timer(self.now())
         self.service()
 
@@ -406,8 +433,11 @@ class Daemon:
             self.write("event", e.time, event=encode_event(e))
         at = node.next_timer()
         if self.timer is not None:
+            if at == self._timer_at:
+                return  # armed for that already
             self.timer.cancel()
             self.timer = None
+        self._timer_at = at
         if at is not None:
             self.timer = self.loop.call_at(self.t0 + at, self._timer)
 
@@ -415,16 +445,18 @@ class Daemon:
         if self.mobile:
             port = self.current
         else:
-            port = next((p for p in self.ports if p.engine == ifname), None)
+            port = self._port_of.get(ifname)
         if port is None:
             self.node.counters["dropped.no-link"] += 1
             return
         if data[24] == 0xFF:
             mac = b"\x33\x33" + data[36:40]
         else:
-            target = next_hop if next_hop is not None else IPv6Address(data[24:40])
-            mac = (self.neighbours.get(ifname, {}).get(target.packed)
-                   or mac_for(target) or BROADCAST)
+            target = self._packed.get(next_hop) if next_hop is not None else data[24:40]
+            if target is None:
+                assert next_hop is not None
+                target = self._packed[next_hop] = next_hop.packed
+            mac = self.neighbours.get(ifname, {}).get(target) or self._eui_mac(target)
         c = classify(data)
         if c is not None:
             self.write("tx", now, role=self.role, local=self.node.is_local(IPv6Address(c[1])),
@@ -439,6 +471,16 @@ class Daemon:
         shaper.pending.append((at, data, mac))
         if shaper.timer is None:
             shaper.timer = self.loop.call_at(self.t0 + at, self._drain, port.kernel, shaper)
+
+    def _eui_mac(self, target: bytes) -> bytes:
+        """The MAC in ``target``'s modified EUI-64 interface identifier, else broadcast
+        (memoised: the next hops are few)."""
+        mac = self._macs.get(target)
+        if mac is None:
+            if len(self._macs) > 4096:
+                self._macs.clear()
+            mac = self._macs[target] = mac_for(IPv6Address(target)) or BROADCAST
+        return mac
 
     def _drain(self, kernel: str, shaper: _Shaper) -> None:
         """Hand the kernel every frame of ``shaper`` whose arrival time has come."""
