@@ -55,6 +55,9 @@ def register(sub: Any) -> None:
                         "included and the IKE SAs' keys go to FILE.ikev2")
     _add_real_network_options(r)
     r.set_defaults(handler=_run)
+    from hmipv6.cli_testbed_up import register_up
+
+    register_up(tsub, r)
 
     n = sub.add_parser("node", help="run one node's daemon (the testbed launches these)",
                        description="Run one node of a scenario on this host's interfaces.")
@@ -73,6 +76,19 @@ def register(sub: Any) -> None:
     n.set_defaults(handler=_node)
 
 
+def _interrupt_on_sigterm() -> None:
+    """SIGTERM stops a run as Ctrl-C does (partial results kept, namespaces deleted). Only
+    in this process: pyroute2's forked helpers are ended with SIGTERM and must just go."""
+    pid = os.getpid()
+
+    def handler(*_: object) -> None:
+        if os.getpid() != pid:
+            os._exit(0)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
 def _add_real_network_options(r: Any) -> None:
     """``testbed run``'s options for kernel traffic (hmipv6.net.tun, hmipv6.net.kernel_nodes)."""
     r.add_argument("--tun", action="store_true",
@@ -86,12 +102,12 @@ def _add_real_network_options(r: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from hmipv6.cli_testbed_up import started_hook
     from hmipv6.net.testbed import run
 
     # SIGTERM unwinds like Ctrl-C, so the daemons are stopped and the namespaces deleted.
     # (Only in this process: pyroute2's forked helpers are ended with SIGTERM and must just go.)
-    pid = os.getpid()
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143) if os.getpid() == pid else os._exit(0))
+    _interrupt_on_sigterm()
     from hmipv6.cli_simulate import UNPROTECTED_WARNING
     from hmipv6.sim.scenario import ScenarioError, load
 
@@ -103,10 +119,16 @@ def _run(args: argparse.Namespace) -> int:
     try:
         result = run(args.scenario, overrides=tuple(args.overrides), duration=args.duration,
                      out=args.out, protocol=args.protocol, shaping=args.shaping,
-                     export_sa=args.export_sa, tun=args.tun, kernel_nodes=args.kernel_nodes)
+                     export_sa=args.export_sa, tun=args.tun, kernel_nodes=args.kernel_nodes,
+                     hold=args.hold,
+                     on_started=started_hook(args.out, args.scenario) if args.hold else None)
     except HMIPv6Error as e:
         print(f"hmipv6 testbed: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("hmipv6 testbed: interrupted before the run started (nothing written)",
+              file=sys.stderr)
+        return 130
     rep = result.report
     for h in rep["handovers"]:
         lat = h["latency"]
@@ -119,6 +141,10 @@ def _run(args: argparse.Namespace) -> int:
               f"received {f['received']}, lost {f['lost']}")
     _print_apps(rep)
     print(f"written: {result.out / 'report.json'}, {len(result.pcap_files)} pcaps, logs")
+    if rep["testbed"].get("interrupted") is not None:
+        print(f"interrupted at {rep['testbed']['interrupted']:.1f} s: partial results",
+              file=sys.stderr)
+        return 130
     for kind, path in result.sa_files.items():
         print(f"written: {path} (Wireshark {'esp_sa' if kind == 'esp_sa' else 'ikev2_decryption_table'})")
     return 0

@@ -77,6 +77,7 @@ import json
 import math
 import os
 import random
+import signal
 import socket
 import struct
 import sys
@@ -530,6 +531,9 @@ async def _amain(sc: Scenario, name: str, log_path: Path, run: str, protocol: st
 
 def main(sc: Scenario, name: str, log_path: Path, *, netns: str | None, run: str,
          protocol: str | None = None, shaping: bool = True, tun: bool = False) -> int:
+    # The launcher stops us ("stop" on stdin); a Ctrl-C on the terminal reaches every process
+    # of the group, and must not kill the daemons before they write their final state.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if netns is not None:
         from pyroute2 import netns as _netns
 

@@ -66,6 +66,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -234,7 +235,8 @@ def run(scenario: str | Path, *, overrides: tuple[str, ...] = (), duration: floa
         out: str | Path = "hmipv6-testbed", protocol: str | None = None,
         nodes: tuple[str, ...] | None = None, shaping: bool = True,
         export_sa: str | Path | None = None, tun: bool = False,
-        apps: tuple[App, ...] = (), kernel_nodes: bool = False) -> TestbedResult:
+        apps: tuple[App, ...] = (), kernel_nodes: bool = False, hold: bool = False,
+        on_started: Callable[[Topology], None] | None = None) -> TestbedResult:
     """Run ``scenario`` on network namespaces and report (module docstring). ``nodes``: run
     only these nodes' daemons (the others' namespaces and links exist, silent).
     ``shaping=False``: no link emulation (full-speed veths). ``export_sa``: write the SAs
@@ -242,7 +244,13 @@ def run(scenario: str | Path, *, overrides: tuple[str, ...] = (), duration: floa
     TUN device in its namespace, for kernel applications (:mod:`hmipv6.net.tun`).
     ``apps``: real commands to run in the nodes' namespaces (:mod:`hmipv6.net.apps`).
     ``kernel_nodes``: routers and correspondents without route optimisation are plain Linux
-    nodes, no daemon (:mod:`hmipv6.net.kernel_nodes`)."""
+    nodes, no daemon (:mod:`hmipv6.net.kernel_nodes`). ``hold``: once the scenario's
+    timeline is over, keep everything running until interrupted (``testbed up``).
+    ``on_started(topology)`` is called once the daemons have started.
+
+    KeyboardInterrupt (Ctrl-C, or SIGTERM turned into it by the command line) during the
+    run stops it there: the daemons stop, what they logged is reported (``testbed.
+    interrupted``: seconds since the start) and the result returned as usual."""
     check_environment()
     if export_sa is not None and not Path(export_sa).resolve().parent.is_dir():
         # Found out now, not after the run.
@@ -280,6 +288,7 @@ def run(scenario: str | Path, *, overrides: tuple[str, ...] = (), duration: floa
     procs: dict[str, subprocess.Popen[str]] = {}
     capture: _Capture | None = None
     runner: AppRunner | None = None
+    interrupted: float | None = None
     topo = Topology(sc, kernel=kernel)
     try:
         topo.create()
@@ -328,12 +337,19 @@ def run(scenario: str | Path, *, overrides: tuple[str, ...] = (), duration: floa
                     for at, mn, ar in _anticipations(sc, proto)]
             runner = AppRunner(out, topo.plan.namespaces)
             ops += [(a.at, 2, partial(runner.start, a)) for a in apps]
-            for at, _, op in sorted(ops, key=lambda o: (o[0], o[1])):
-                if at >= sc.duration:
-                    break
-                time.sleep(max(t0 + at - time.monotonic(), 0.0))
-                op()
-            time.sleep(max(t0 + sc.duration - time.monotonic(), 0.0))
+            if on_started is not None:
+                on_started(topo)
+            try:
+                for at, _, op in sorted(ops, key=lambda o: (o[0], o[1])):
+                    if at >= sc.duration:
+                        break
+                    time.sleep(max(t0 + at - time.monotonic(), 0.0))
+                    op()
+                time.sleep(max(t0 + sc.duration - time.monotonic(), 0.0))
+                while hold:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                interrupted = round(time.monotonic() - t0, 3)
         finally:
             if runner is not None:
                 runner.finish()
@@ -360,6 +376,7 @@ def run(scenario: str | Path, *, overrides: tuple[str, ...] = (), duration: floa
     report["testbed"] = {"kernel": os.uname().release, "daemons": sorted(procs),
                          "clock": "wall-clock seconds since the run's start (monotonic)",
                          "shaping": shaping, "kernel_nodes": sorted(kernel),
+                         "interrupted": interrupted,
                          "egress": {d["node"]: d.get("egress", {}) for d in lines
                                     if d["kind"] == "final"}}
     if runner is not None and runner.results:

@@ -247,16 +247,39 @@ class Topology:
                 netns.remove(ns)
 
 
+def _occupied() -> set[tuple[int, int]]:
+    """(device, inode) of every network namespace some process is in."""
+    out = set()
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            with suppress(OSError):
+                st = os.stat(f"/proc/{pid}/ns/net")
+                out.add((st.st_dev, st.st_ino))
+    return out
+
+
 def remove_stale() -> list[str]:
-    """Remove the ``hm-<pid>-*`` namespaces of runs whose process no longer exists."""
+    """Remove the ``hm-<pid>-*`` namespaces of runs whose process no longer exists and in
+    which no process runs (a daemon still inside means the run is not over); nothing else."""
     from pyroute2 import netns
 
     removed = []
-    for ns in netns.listnetns():
+    occupied: set[tuple[int, int]] | None = None
+    for ns in sorted(netns.listnetns()):
         if not ns.startswith(PREFIX):
             continue
         pid = ns[len(PREFIX):].split("-", 1)[0]
-        if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+        if not pid.isdigit() or os.path.exists(f"/proc/{pid}"):
+            continue
+        if occupied is None:
+            occupied = _occupied()
+        try:
+            st = os.stat(f"/run/netns/{ns}")
+        except OSError:
+            continue
+        if (st.st_dev, st.st_ino) in occupied:
+            continue
+        with suppress(OSError):
             netns.remove(ns)
             removed.append(ns)
     return removed
