@@ -61,9 +61,13 @@ def register(sub: Any) -> None:
 
     n = sub.add_parser("node", help="run one node's daemon (the testbed launches these)",
                        description="Run one node of a scenario on this host's interfaces.")
-    n.add_argument("--scenario", required=True)
-    n.add_argument("--name", required=True)
-    n.add_argument("--log", type=Path, required=True)
+    n.add_argument("--config", type=Path, metavar="FILE",
+                   help="a node configuration file (format hmipv6-node/1; see "
+                        "hmipv6.net.node_config): run that node on this host's interfaces; "
+                        "replaces --scenario, --name and --log")
+    n.add_argument("--scenario")
+    n.add_argument("--name")
+    n.add_argument("--log", type=Path)
     n.add_argument("--netns", help="enter this network namespace first")
     n.add_argument("--run", default=None, help="the testbed run id (interface naming)")
     n.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
@@ -150,6 +154,21 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _node_config(args: argparse.Namespace) -> int:
+    """``hmipv6 node --config FILE`` (hmipv6.net.node_config)."""
+    from hmipv6.net.daemon import run_config
+    from hmipv6.net.node_config import load_config
+
+    try:
+        return run_config(load_config(args.config), netns=args.netns)
+    except HMIPv6Error as e:
+        print(f"hmipv6 node: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # an interface, /dev/net/tun or the log the host refuses
+        print(f"hmipv6 node: {e}", file=sys.stderr)
+        return 2
+
+
 def _print_apps(rep: dict[str, Any]) -> None:
     """One line per real application of the run (hmipv6.net.app_summary)."""
     for a in rep.get("apps", []):
@@ -176,6 +195,13 @@ def _print_apps(rep: dict[str, Any]) -> None:
 def _node(args: argparse.Namespace) -> int:
     from hmipv6.net.daemon import main
     from hmipv6.sim.scenario import load
+
+    if args.config is not None:
+        return _node_config(args)
+    if args.scenario is None or args.name is None or args.log is None:
+        print("hmipv6 node: give --config FILE, or --scenario, --name and --log",
+              file=sys.stderr)
+        return 2
 
     try:
         sc = load(args.scenario, tuple(args.overrides))

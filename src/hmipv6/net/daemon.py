@@ -96,8 +96,11 @@ from hmipv6.core.map import MobilityAnchorPoint
 from hmipv6.core.mobile_node import LINK_MTU, TUNNEL_OVERHEAD, MobileNode
 from hmipv6.core.node import Node, link_local_for
 from hmipv6.net.eventlog import encode_event
+from hmipv6.net.node_config import ConfigError, NodeConfig
+from hmipv6.net.node_config import ports as config_ports
 from hmipv6.net.sqlite_store import SqliteStore, store_path
 from hmipv6.net.topology import Port, plan
+from hmipv6.net.tun import HOME_TUN
 from hmipv6.sim.engines import (
     build_engines,
     emit_probe,
@@ -119,7 +122,8 @@ PACKET_OTHERHOST, PACKET_OUTGOING = 3, 4
 BROADCAST = b"\xff" * 6
 _NLMSG = struct.Struct("=IHHII")
 _IFINFO = struct.Struct("=BxHiII")
-RTM_NEWLINK, IFF_UP = 16, 1
+RTM_NEWLINK, IFF_UP, IFF_LOWER_UP = 16, 1, 1 << 16
+SIOCGIFFLAGS = 0x8913
 SO_SNDBUFFORCE, SO_RCVBUFFORCE = 32, 33
 SOCKET_BUFFER = 4 << 20
 """Octets of kernel buffer per AF_PACKET socket and direction."""
@@ -167,7 +171,7 @@ def _egress_models(sc: Scenario, name: str, ports: list[Port]) -> dict[str, Egre
             key, delay, bandwidth, queue, loss = c.key, c.delay, c.bandwidth, c.queue, c.loss
         else:
             link = next(lk for lk in sc.links
-                        if any(n == name and i == p.kernel
+                        if any(n == name and i == p.engine
                                for n, i in zip(lk.between, lk.ifnames, strict=True)))
             key, delay, bandwidth = link.key, link.delay, link.bandwidth
             queue, loss = link.queue, link.loss
@@ -177,10 +181,25 @@ def _egress_models(sc: Scenario, name: str, ports: list[Port]) -> dict[str, Egre
     return out
 
 
+def _attached(ifname: str) -> bool:
+    """The interface is up with a carrier (SIOCGIFFLAGS; IFF_RUNNING stands for the carrier
+    in the ioctl's 16-bit flags)."""
+    import fcntl
+
+    with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+        try:
+            res = fcntl.ioctl(s.fileno(), SIOCGIFFLAGS, struct.pack("16sH14x", ifname.encode(),
+                                                                    0))
+        except OSError:
+            return False
+    flags = struct.unpack_from("16sH", res)[1]
+    return bool(flags & IFF_UP) and bool(flags & 0x40)  # IFF_RUNNING
+
+
 class Daemon:
     def __init__(self, sc: Scenario, name: str, log: IO[str], run: str, protocol: str,
-                 shaping: bool = True, store_dir: Path | None = None, tun: int | None = None
-                 ) -> None:
+                 shaping: bool = True, store_dir: Path | None = None, tun: int | None = None,
+                 ports: list[Port] | None = None, control: str = "stdin") -> None:
         self.sc, self.name, self.log = sc, name, log
         prov = make_provisioner(sc)
         self.store: SqliteStore | None = None
@@ -196,7 +215,10 @@ class Daemon:
         provision(sc, protocol, prov, nodes)
         self.node: Node = nodes[name]
         self.role = sc.nodes[name].role
-        self.ports = [p for p in plan(sc, run).ports[name] if p.engine]
+        self.ports = (ports if ports is not None
+                      else [p for p in plan(sc, run).ports[name] if p.engine])
+        self.control = control
+        """``"stdin"``: the launcher's control lines; ``"none"``: signals (module docstring)."""
         self._port_of = {p.engine: p for p in self.ports}
         self._packed: dict[IPv6Address, bytes] = {}
         self._macs: dict[bytes, bytes] = {}
@@ -246,7 +268,11 @@ class Daemon:
             self.loop.add_reader(nl.fileno(), partial(self._netlink, nl))
         if self.tun is not None:
             self.loop.add_reader(self.tun, self._tun_readable)
-        self.loop.add_reader(sys.stdin.fileno(), self._control)
+        if self.control == "stdin":
+            self.loop.add_reader(sys.stdin.fileno(), self._control)
+        else:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self.loop.add_signal_handler(sig, self.done.set)
 
     def now(self) -> float:
         return time.monotonic() - self.t0
@@ -317,7 +343,8 @@ class Daemon:
             length, mtype = _NLMSG.unpack_from(data, off)[:2]
             if mtype == RTM_NEWLINK:
                 _, _, index, flags, _ = _IFINFO.unpack_from(data, off + _NLMSG.size)
-                self._link(index, bool(flags & IFF_UP))
+                # Attached: administratively up with a carrier (the cell's radio link).
+                self._link(index, flags & (IFF_UP | IFF_LOWER_UP) == IFF_UP | IFF_LOWER_UP)
             off += (length + 3) & ~3 if length else len(data)
 
     def _link(self, index: int, up: bool) -> None:
@@ -391,6 +418,13 @@ class Daemon:
 
     def _begin(self) -> None:
         now = self.now()
+        if self.mobile:
+            # A cell already attached when the daemon starts (a deployed node; the testbed
+            # starts with every cell down).
+            for p in self.ports:
+                if _attached(p.kernel):
+                    self._link(socket.if_nametoindex(p.kernel), True)
+                    break
         if isinstance(self.node, AccessRouter):
             self.node.start(now)
         for flow in self.sc.flows:
@@ -520,13 +554,54 @@ class Daemon:
 
 
 async def _amain(sc: Scenario, name: str, log_path: Path, run: str, protocol: str,
-                 shaping: bool, tun: int | None) -> None:
+                 shaping: bool, tun: int | None, ports: list[Port] | None = None,
+                 control: str = "stdin") -> None:
     with log_path.open("w", encoding="utf-8") as log:
-        d = Daemon(sc, name, log, run, protocol, shaping, store_dir=log_path.parent, tun=tun)
+        d = Daemon(sc, name, log, run, protocol, shaping, store_dir=log_path.parent, tun=tun,
+                   ports=ports, control=control)
         d.open()
-        print("ready", flush=True)
+        if control == "stdin":
+            print("ready", flush=True)
+        else:
+            d.start(time.monotonic())
+            print(f"hmipv6 node {name}: running ({len(d.ports)} interfaces"
+                  f"{', home address on ' + HOME_TUN if tun is not None else ''})",
+                  file=sys.stderr, flush=True)
         await d.done.wait()
         d.finish()
+
+
+def run_config(cfg: NodeConfig, *, netns: str | None = None) -> int:
+    """``hmipv6 node --config FILE`` (:mod:`hmipv6.net.node_config`)."""
+    from hmipv6.sim.scenario import load
+
+    if cfg.control == "stdin":
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # as main(): the launcher stops us
+    sc = load(cfg.scenario, cfg.overrides)
+    ports = config_ports(sc, cfg)
+    if netns is not None:
+        from pyroute2 import netns as _netns
+
+        _netns.setns(netns, flags=0)
+    if cfg.set_mac:
+        from pyroute2 import IPRoute
+
+        with IPRoute() as ip:
+            for p in ports:
+                idx = ip.link_lookup(ifname=p.kernel)
+                if not idx:
+                    raise ConfigError(f"{cfg.path}: no interface {p.kernel!r} on this host")
+                ip.link("set", index=idx[0], address=":".join(f"{b:02x}" for b in p.mac))
+    spec = sc.nodes[cfg.node]
+    fd = None
+    if cfg.tun and isinstance(spec, MobileNodeSpec):
+        from hmipv6.net.tun import open_home_tun
+
+        fd = open_home_tun(spec.home_address, LINK_MTU - 2 * TUNNEL_OVERHEAD)
+    cfg.log.parent.mkdir(parents=True, exist_ok=True)
+    asyncio.run(_amain(sc, cfg.node, cfg.log, cfg.run, cfg.protocol or sc.protocol,
+                       cfg.shaping, fd, ports, cfg.control))
+    return 0
 
 
 def main(sc: Scenario, name: str, log_path: Path, *, netns: str | None, run: str,

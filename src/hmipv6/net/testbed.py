@@ -20,6 +20,7 @@ Output directory::
     report.json            format hmipv6-report/1, times in wall-clock seconds since t0
     pcap/<link>.pcap       Ethernet (LINKTYPE 1) captures, timestamps = seconds since t0
     logs/<node>.jsonl      each daemon's log (net.eventlog); logs/<node>.err its stderr
+    config/<node>.toml     each daemon's configuration (net.node_config), started from it
     apps/<name>.out|.err   each real application's output (``[[apps]]``, net.apps)
     apps.png               what the applications saw over time (net.app_summary)
 
@@ -231,6 +232,29 @@ def _fault(sc: Scenario, topo: Topology, tell: Any, f: Fault) -> None:
             tell(f.node, f"iface {iface.name} {state}")
 
 
+def _write_node_config(sc: Scenario, topo: Topology, out: Path, name: str,
+                       scenario: str | Path, overrides: tuple[str, ...], protocol: str,
+                       shaping: bool, tun: bool) -> Path:
+    """The daemon's ``hmipv6-node/1`` file (:mod:`hmipv6.net.node_config`), as a deployed
+    node would have it, with the testbed's interface names and launcher control."""
+    from hmipv6.net.node_config import NodeConfig, write_config
+    from hmipv6.sim.scenario import builtin_path
+
+    path = Path(scenario)
+    source = builtin_path(str(scenario)) if not path.exists() else path.resolve()
+    assert source is not None  # load() accepted it
+    ports = [p for p in topo.plan.ports[name] if p.engine]
+    cfg = NodeConfig(path=out / "config" / f"{name}.toml", scenario=source, node=name,
+                     log=(out / "logs" / f"{name}.jsonl").resolve(), protocol=protocol,
+                     overrides=overrides, shaping=shaping, tun=tun, control="stdin",
+                     set_mac=False, run=topo.plan.run,
+                     interfaces={p.engine: p.kernel for p in ports if p.cell is None},
+                     cells={p.cell: p.kernel for p in ports if p.cell is not None})
+    cfg.path.parent.mkdir(parents=True, exist_ok=True)
+    write_config(cfg.path, cfg)
+    return cfg.path
+
+
 def run(scenario: str | Path, *, overrides: tuple[str, ...] = (), duration: float | None = None,
         out: str | Path = "hmipv6-testbed", protocol: str | None = None,
         nodes: tuple[str, ...] | None = None, shaping: bool = True,
@@ -297,16 +321,11 @@ def run(scenario: str | Path, *, overrides: tuple[str, ...] = (), duration: floa
     with topo:
         try:
             capture = _Capture(topo, out / "pcap")
-            for name, log in logs.items():
-                cmd = [sys.executable, "-m", "hmipv6.cli", "node", "--scenario", str(scenario),
-                       "--name", name, "--log", str(log), "--netns", topo.namespace(name),
-                       "--run", topo.plan.run, "--protocol", proto]
-                for o in overrides:
-                    cmd += ["--set", o]
-                if not shaping:
-                    cmd.append("--no-shaping")
-                if tun and name in mobile:
-                    cmd.append("--tun")
+            for name in logs:
+                cfg_path = _write_node_config(sc, topo, out, name, scenario, overrides, proto,
+                                              shaping, tun and name in mobile)
+                cmd = [sys.executable, "-m", "hmipv6.cli", "node", "--config", str(cfg_path),
+                       "--netns", topo.namespace(name)]
                 err = (out / "logs" / f"{name}.err").open("w")
                 procs[name] = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                                stderr=err, text=True)
