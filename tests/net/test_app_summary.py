@@ -102,3 +102,13 @@ def test_apps_table_placeholders_and_errors() -> None:
         with pytest.raises(ScenarioError, match=None) as e:
             loads(_figure1(f'[[apps]]\nnode = "cn"\n{body}\n'))
         assert message in str(e.value)
+
+
+def test_the_readme_example_scenario_loads_with_its_apps() -> None:
+    from hmipv6.sim.scenario import load
+
+    sc = load(Path(__file__).parents[2] / "examples" / "real-apps.toml")
+    assert [a.name for a in sc.apps] == ["0-mn-iperf3", "1-mn-python", "iperf3", "echo", "ping"]
+    assert sc.flows == () and [m.at for m in sc.moves] == [0.0, 6.0]
+    assert sc.apps[2].argv(sc, "py") == ("iperf3", "-c", "2001:db8:f::100", "-t", "9", "-i",
+                                         "0.1", "-J")
