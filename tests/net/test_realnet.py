@@ -217,3 +217,26 @@ def test_an_application_on_a_daemon_node_is_refused_before_the_run(tmp_path: Pat
     assert proc.returncode == 2
     assert "apps[3].node: 'cn' runs a daemon, not a kernel" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.req("HA-01")
+def test_home_agent_defends_the_home_address_for_a_kernel_router_on_its_link(
+        tmp_path: Path) -> None:
+    # The Internet router (a kernel) is told the home prefix is on its link to the home agent
+    # (no next hop): it resolves the home address itself with Neighbor Discovery, and the
+    # home agent daemon answers for the away mobile node (proxy ND, RFC 6275 §10.4.1).
+    need_root()
+    ping = need_tool("ping")
+    r = run("figure1", overrides=("flows=[]", "moves[1].at=9s"), duration=6.0, out=tmp_path,
+            tun=True, kernel_nodes=True, apps=(
+                App("onlink", "inet", 1.0, ("ip", "-6", "route", "replace", "2001:db8:f::/64",
+                                            "dev", "eth1")),
+                App("ping", "cn", 2.0, (ping, "-6", "-n", "-c", "10", "-i", "0.2", str(HOA))),
+                App("neigh", "inet", 5.5, ("ip", "-6", "neigh", "show", str(HOA)))))
+    assert r.apps["onlink"].returncode == 0
+    assert " 0% packet loss" in r.apps["ping"].stdout.read_text()
+    from hmipv6.core.node import link_local_for
+
+    ha_mac = ":".join(f"{b:02x}" for b in link_local_for("ha", "eth0")[1])
+    neigh = r.apps["neigh"].stdout.read_text()
+    assert f"{HOA} dev eth1 lladdr {ha_mac}" in neigh, neigh
