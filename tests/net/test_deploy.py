@@ -97,26 +97,39 @@ def test_daemons_from_config_files_on_two_hosts_joined_by_vxlan(tmp_path: Path) 
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                 text=True)
         try:
-            time.sleep(3)  # the daemons start on their own; then the radio attaches to AR1
-            assert all(p.poll() is None for p in procs.values()), {
-                n: p.stderr.read() if p.stderr else "" for n, p in procs.items() if p.poll()}
+            # Each daemon starts on its own and says so on stderr; then the radio attaches.
+            started = {}
+            for n, p in procs.items():
+                assert p.stderr is not None
+                started[n] = p.stderr.readline()
+                assert f"hmipv6 node {n}: running" in started[n], (n, started[n],
+                                                                    p.stderr.read())
+            assert "(2 interfaces, home address on hmip0)" in started["mn"]
             topo.set_attached("mn", "ar1", True)
             cn = topo.namespace("cn")
 
+            def reachable() -> None:
+                # Registration takes the daemons' time on a loaded machine: until then the
+                # home agent answers "address unreachable".
+                deadline = time.monotonic() + 60
+                while subprocess.run(["ip", "netns", "exec", cn, ping, "-6", "-n", "-c", "1",
+                                      "-W", "1", HOA], capture_output=True).returncode:
+                    assert time.monotonic() < deadline, "the home address never answered"
+
             def pings() -> str:
                 r = subprocess.run(["ip", "netns", "exec", cn, ping, "-6", "-n", "-c", "4",
-                                    "-i", "0.3", "-w", "15", HOA], capture_output=True,
+                                    "-i", "0.3", "-W", "2", HOA], capture_output=True,
                                    text=True, timeout=60)
                 assert r.returncode == 0, r.stdout + r.stderr
                 return r.stdout
 
-            time.sleep(2)
+            reachable()
             first = pings()
             before = _vxlan_packets(host_a)
             topo.set_attached("mn", "ar1", False)  # the move: AR1's cell lost, AR2's found
             time.sleep(0.05)
             topo.set_attached("mn", "ar2", True)
-            time.sleep(1)
+            reachable()
             second = pings()
             assert " 0% packet loss" in first, first
             assert " 0% packet loss" in second, second
@@ -133,7 +146,6 @@ def test_daemons_from_config_files_on_two_hosts_joined_by_vxlan(tmp_path: Path) 
                     _, err = p.communicate()
                 errs[n] = (p.returncode, err)
     assert all(rc == 0 for rc, _ in errs.values()), errs
-    assert "hmipv6 node mn: running (2 interfaces, home address on hmip0)" in errs["mn"][1]
     # The mobile node registered through AR1, then AR2 (a local BU to the MAP only).
     mn_log = (tmp_path / "logs" / "mn.jsonl").read_text()
     assert mn_log.count('"BindingAcknowledged"') >= 3

@@ -103,7 +103,11 @@ def test_up_keeps_the_topology_for_real_tools_and_down_writes_the_results(
         assert f"ip netns exec {state['namespaces']['cn']}" in proc.stdout
         # The run is up after `up` returned: the kernel correspondent pings the mobile
         # node's home address through the daemons.
-        time.sleep(1.5)
+        deadline = time.monotonic() + 60  # registration, on a possibly loaded machine
+        while subprocess.run(["ip", "netns", "exec", state["namespaces"]["cn"], ping, "-6",
+                              "-n", "-c", "1", "-W", "1", "2001:db8:f::100"],
+                             capture_output=True).returncode:
+            assert time.monotonic() < deadline, "the home address never answered"
         r = subprocess.run(["ip", "netns", "exec", state["namespaces"]["cn"], ping, "-6",
                             "-n", "-c", "3", "-i", "0.3", "-W", "2", "2001:db8:f::100"],
                            capture_output=True, text=True, timeout=60)
