@@ -36,16 +36,19 @@ def test_kernel_ping_from_the_home_address_across_an_intra_domain_move(tmp_path:
     need_root()
     ping = need_tool("ping")
     # 20 Echo Requests per second from 1.5 s; the move AR1 -> AR2 at 4 s (probe ~50).
-    r = run("figure1", overrides=("moves[1].at=4s",), duration=7.0, out=tmp_path, tun=True,
+    r = run("figure1", overrides=("moves[1].at=4s",), duration=8.5, out=tmp_path, tun=True,
             apps=(App("ping", "mn", 1.5, (ping, "-6", "-n", "-i", "0.05", "-c", "100", "-W",
                                           "1", str(CN))),))
     assert [h["kind"] for h in r.report["handovers"]] == ["initial", "intra-domain"]
+    text = r.apps["ping"].stdout.read_text()
     replies = _ping_replies(r.apps["ping"].stdout)
+    sent = int(re.search(r"(\d+) packets transmitted", text).group(1))  # type: ignore[union-attr]
     # The kernel's Echo Requests went out of the TUN device from the home address, and the
     # replies came back to it, before and after the move; once the MAP has the new LCoA
-    # every probe is answered again.
-    assert min(replies) < 40 and max(replies) == 100
-    assert set(range(70, 101)) <= set(replies)
+    # every probe is answered again (but the last few, in flight if the run's end came
+    # first on a slow machine).
+    assert min(replies) < 40 and sent > 80
+    assert set(range(70, sent - 2)) <= set(replies)
     mn = r.report["nodes"]["mn"]["counters"]
     assert mn["host-delivered"] >= len(replies)
     # On the correspondent's link, the kernel's pings are HoA <-> CN with nothing else:

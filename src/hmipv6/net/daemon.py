@@ -83,6 +83,7 @@ import struct
 import sys
 import time
 from collections import deque
+from contextlib import suppress
 from dataclasses import asdict
 from functools import partial
 from ipaddress import IPv6Address
@@ -98,6 +99,7 @@ from hmipv6.core.node import Node, link_local_for
 from hmipv6.net.eventlog import encode_event
 from hmipv6.net.node_config import ConfigError, NodeConfig
 from hmipv6.net.node_config import ports as config_ports
+from hmipv6.net.rxring import RxRing
 from hmipv6.net.sqlite_store import SqliteStore, store_path
 from hmipv6.net.topology import Port, plan
 from hmipv6.net.tun import HOME_TUN
@@ -225,6 +227,8 @@ class Daemon:
         """Next hops' addresses as octets (the per-frame MAC lookup's key)."""
         self.mobile = isinstance(sc.nodes[name], MobileNodeSpec)
         self.socks: dict[str, socket.socket] = {}
+        self.rings: dict[str, RxRing] = {}
+        """Each socket's receive ring (:mod:`hmipv6.net.rxring`), where the kernel has one."""
         self.current: Port | None = None
         """A mobile node's attached cell end."""
         self.neighbours: dict[str, dict[bytes, bytes]] = {}
@@ -260,6 +264,8 @@ class Daemon:
             s.bind((p.kernel, ETH_P_IPV6))
             s.setblocking(False)
             self.socks[p.kernel] = s
+            with suppress(OSError):  # without PACKET_RX_RING: one recvfrom per frame
+                self.rings[p.kernel] = RxRing(s)
             self.loop.add_reader(s.fileno(), partial(self._readable, p, s))
         if self.mobile:
             nl = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
@@ -286,22 +292,34 @@ class Daemon:
     def _readable(self, port: Port, s: socket.socket) -> None:
         # Up to BATCH frames in, then the engine's output out (one service() per batch, not
         # per frame: what a frame caused leaves at most BATCH frames later).
-        pending = total = 0
+        ring = self.rings.get(port.kernel)
+        if ring is not None:
+            frames = ring.read(4 * BATCH)
+            if not frames:
+                # Woken with no frame: a pending socket error (ENETDOWN when the interface
+                # went down), which only reading it clears; else poll would report it forever.
+                s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        else:
+            frames = []
+            while len(frames) < 4 * BATCH:
+                try:
+                    data, addr = s.recvfrom(65535)
+                except (BlockingIOError, OSError):  # nothing more; or ENETDOWN (link down)
+                    break
+                frames.append((data, addr[2], addr[4][:6]))
+        # At most 4 * BATCH frames per call: then the other sockets, stdin and timers get a
+        # turn (the reader is called again while frames wait).
+        pending = 0
         neighbours = self.neighbours.setdefault(port.engine, {})
         receive = self.node.receive
-        while total < 4 * BATCH:  # then the other sockets, stdin and timers get a turn
-            total += 1
-            try:
-                data, addr = s.recvfrom(65535)
-            except (BlockingIOError, OSError):  # nothing more; or ENETDOWN (link went down)
-                break
-            if not self.started or addr[2] in (PACKET_OTHERHOST, PACKET_OUTGOING):
+        for data, pkttype, mac in frames:
+            if not self.started or pkttype in (PACKET_OTHERHOST, PACKET_OUTGOING):
                 continue
             if self.mobile and port is not self.current:
                 continue
             if len(data) >= 40:
                 data = data[:40 + int.from_bytes(data[4:6], "big")]
-                neighbours[data[8:24]] = addr[4][:6]
+                neighbours[data[8:24]] = mac
             receive(self.now(), port.engine, data)
             pending += 1
             if pending == BATCH:
