@@ -4,12 +4,13 @@
 # and the network-namespace tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! command -v tshark >/dev/null 2>&1 || ! command -v ip >/dev/null 2>&1; then
+if ! command -v tshark >/dev/null 2>&1 || ! command -v ip >/dev/null 2>&1 \
+    || ! command -v iperf3 >/dev/null 2>&1 || ! command -v ping >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tshark iproute2 >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tshark iproute2 iperf3 iputils-ping >/dev/null
   else
-    echo "note: tshark/iproute2 missing and not root: oracle/netns tests will be skipped" >&2
+    echo "note: tshark/iproute2/iperf3/ping missing and not root: oracle/netns tests will be skipped" >&2
   fi
 fi
 # A minimal Debian 12 image has no pip.

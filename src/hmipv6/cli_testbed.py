@@ -56,13 +56,21 @@ def register(sub: Any) -> None:
                         "~/.config/wireshark/esp_sa) so the captures' BUs and BAs show "
                         "decrypted; under profile rfc5380 the IKE-negotiated Child SAs are "
                         "included and the IKE SAs' keys go to FILE.ikev2")
+    _add_real_network_options(r)
     r.set_defaults(handler=_run)
+    from hmipv6.cli_testbed_up import register_up
+
+    register_up(tsub, r)
 
     n = sub.add_parser("node", help="run one node's daemon (the testbed launches these)",
                        description="Run one node of a scenario on this host's interfaces.")
-    n.add_argument("--scenario", required=True)
-    n.add_argument("--name", required=True)
-    n.add_argument("--log", type=Path, required=True)
+    n.add_argument("--config", type=Path, metavar="FILE",
+                   help="a node configuration file (format hmipv6-node/1; see "
+                        "hmipv6.net.node_config): run that node on this host's interfaces; "
+                        "replaces --scenario, --name and --log")
+    n.add_argument("--scenario")
+    n.add_argument("--name")
+    n.add_argument("--log", type=Path)
     n.add_argument("--netns", help="enter this network namespace first")
     n.add_argument("--run", default=None, help="the testbed run id (interface naming)")
     n.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
@@ -71,16 +79,44 @@ def register(sub: Any) -> None:
                    help="the run's --duration (the scenario as the launcher loaded it)")
     n.add_argument("--no-shaping", dest="shaping", action="store_false",
                    help="send frames at once (no link emulation)")
+    n.add_argument("--tun", action="store_true",
+                   help="a mobile node: put the home address on a TUN device (hmip0) with a "
+                        "default route, for the kernel's applications")
     n.set_defaults(handler=_node)
 
 
+def _interrupt_on_sigterm() -> None:
+    """SIGTERM stops a run as Ctrl-C does (partial results kept, namespaces deleted). Only
+    in this process: pyroute2's forked helpers are ended with SIGTERM and must just go."""
+    pid = os.getpid()
+
+    def handler(*_: object) -> None:
+        if os.getpid() != pid:
+            os._exit(0)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _add_real_network_options(r: Any) -> None:
+    """``testbed run``'s options for kernel traffic (hmipv6.net.tun, hmipv6.net.kernel_nodes)."""
+    r.add_argument("--tun", action="store_true",
+                   help="put each mobile node's home address on a TUN device (hmip0) in its "
+                        "namespace, with a default route: kernel applications (ping, TCP, "
+                        "iperf3) use the home address")
+    r.add_argument("--kernel-nodes", action="store_true",
+                   help="run routers and correspondents without route optimisation as plain "
+                        "Linux nodes (kernel forwarding, static routes, no daemon); nodes a "
+                        "scenario flow starts or ends at keep their daemon")
+
+
 def _run(args: argparse.Namespace) -> int:
+    from hmipv6.cli_testbed_up import started_hook
     from hmipv6.net.testbed import run
 
     # SIGTERM unwinds like Ctrl-C, so the daemons are stopped and the namespaces deleted.
     # (Only in this process: pyroute2's forked helpers are ended with SIGTERM and must just go.)
-    pid = os.getpid()
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143) if os.getpid() == pid else os._exit(0))
+    _interrupt_on_sigterm()
     from hmipv6.cli_simulate import UNPROTECTED_WARNING
     from hmipv6.sim.scenario import ScenarioError, load
 
@@ -96,13 +132,25 @@ def _run(args: argparse.Namespace) -> int:
     try:
         result = run(args.scenario, overrides=tuple(args.overrides), duration=args.duration,
                      out=args.out, protocol=args.protocol, shaping=args.shaping,
-                     export_sa=args.export_sa)
+                     export_sa=args.export_sa, tun=args.tun, kernel_nodes=args.kernel_nodes,
+                     hold=args.hold,
+                     on_started=started_hook(args.out, args.scenario) if args.hold else None)
     except HMIPv6Error as e:
         print(f"hmipv6 testbed: {e}", file=sys.stderr)
         return 2
-    for line in summary_lines(result.report):
+    except KeyboardInterrupt:
+        print("hmipv6 testbed: interrupted before the run started (nothing written)",
+              file=sys.stderr)
+        return 130
+    rep = result.report
+    for line in summary_lines(rep):
         print(line)
+    _print_apps(rep)
     print(f"written: {result.out / 'report.json'}, {len(result.pcap_files)} pcaps, logs")
+    if rep["testbed"].get("interrupted") is not None:
+        print(f"interrupted at {rep['testbed']['interrupted']:.1f} s: partial results",
+              file=sys.stderr)
+        return 130
     for kind, path in result.sa_files.items():
         print(f"written: {path} (Wireshark {'esp_sa' if kind == 'esp_sa' else 'ikev2_decryption_table'})")
     return 0
@@ -141,9 +189,54 @@ def summary_lines(rep: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _node_config(args: argparse.Namespace) -> int:
+    """``hmipv6 node --config FILE`` (hmipv6.net.node_config)."""
+    from hmipv6.net.daemon import run_config
+    from hmipv6.net.node_config import load_config
+
+    try:
+        return run_config(load_config(args.config), netns=args.netns)
+    except HMIPv6Error as e:
+        print(f"hmipv6 node: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # an interface, /dev/net/tun or the log the host refuses
+        print(f"hmipv6 node: {e}", file=sys.stderr)
+        return 2
+
+
+def _print_apps(rep: dict[str, Any]) -> None:
+    """One line per real application of the run (hmipv6.net.app_summary)."""
+    for a in rep.get("apps", []):
+        tool = a.get("tool")
+        head = f"app {a['name']} ({a['node']}, {tool}): "
+        if tool == "ping":
+            print(f"{head}sent {a['sent']}, received {a['received']}, lost {a['lost']}, "
+                  f"longest gap {a['max_gap'] * 1000:.0f} ms")
+        elif tool == "iperf3":
+            more = (f", {a['retransmits']} retransmissions" if a.get("retransmits") is not None
+                    else f", {a.get('lost_packets')} lost" if a.get("lost_packets") is not None
+                    else "")
+            print(f"{head}{a['role']} {a['protocol']} {a.get('mbps')} Mbit/s{more}, longest "
+                  f"stall {a['longest_stall'] * 1000:.0f} ms"
+                  + (f", error: {a['error']}" if a.get("error") else ""))
+        elif tool == "echo" and a.get("role") != "server":
+            print(f"{head}{a.get('echoed')} of {a.get('sent')} lines echoed, longest wait "
+                  f"{(a.get('max_wait') or 0) * 1000:.0f} ms"
+                  + (f", error: {a['error']}" if a.get("error") else ""))
+        else:
+            print(f"{head}exit status {a['exit']}")
+
+
 def _node(args: argparse.Namespace) -> int:
     from hmipv6.net.daemon import main
     from hmipv6.sim.scenario import load
+
+    if args.config is not None:
+        return _node_config(args)
+    if args.scenario is None or args.name is None or args.log is None:
+        print("hmipv6 node: give --config FILE, or --scenario, --name and --log",
+              file=sys.stderr)
+        return 2
 
     try:
         sc = load(args.scenario, tuple(args.overrides), duration=args.duration,
@@ -156,4 +249,4 @@ def _node(args: argparse.Namespace) -> int:
         return 2
     return main(sc, args.name, args.log, netns=args.netns,
                 run=args.run if args.run is not None else "0", protocol=args.protocol,
-                shaping=args.shaping)
+                shaping=args.shaping, tun=args.tun)

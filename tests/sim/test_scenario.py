@@ -200,7 +200,7 @@ def test_set_overrides() -> None:
      "valid_lifetime, valid_lcoa_prefixes, relay_maps, binding_store, trusted_upstream, ike, "
      "ra_interval, dad, l2_handover, binding_lifetime, security, fh_anticipation, simultaneous_bindings)"),
     (BASE + "\n[extra]\n", "s.toml: extra: unknown key (expected one of: scenario, defaults, "
-     "nodes, links, cells, moves, flows, faults, routes, sas, generate)"),
+     "nodes, links, cells, moves, flows, faults, routes, sas, generate, apps)"),
     (replaced('duration = "20s"', 'duration = "20 seconds"'),
      's.toml: scenario.duration: bad duration \'20 seconds\': expected a number of seconds or a '
      'string like "20s", "150ms", "2.5s"'),

@@ -56,6 +56,19 @@ allocates (R flag, RFC 4877 §9) is obtained from key management: the node emits
 :class:`RegionalCareOfAddressRequested` (and calls ``rcoa_allocator`` if given) and waits for
 :meth:`MobileNode.assign_rcoa`.
 
+Host stack (``host_delivery``). A driver with a real host IP stack behind the home address
+(the testbed's TUN device) sets ``host_delivery``: every packet whose final destination is
+the home address, other than the Mobility Header and Neighbor Discovery messages the engine
+consumes itself, is queued for the host (:meth:`MobileNode.packets_for_host`) as the plain
+packet the correspondent meant, ``peer → HoA`` (a type 2 routing header and a Home Address
+option, RFC 6275 §6.3-§6.4, removed; the upper-layer checksum was computed over the home
+address, so it stays valid), and the engine's own Echo responder and data sink stand aside.
+What the host sends from the home address enters through :meth:`MobileNode.send_from_host`
+and takes the path ``send`` takes (route-optimised when a correspondent binding exists,
+otherwise reverse-tunnelled through the HA and the MAP), its octets carried unchanged inside
+the tunnels; a packet larger than the path allows is answered to the host with ICMPv6
+Packet Too Big (RFC 8201 §4, RFC 5380 §11).
+
 IKEv2 with the MAP (RFC 5380 §12.1, X5380-05). With an ``ike`` collaborator
 (:class:`~hmipv6.core.ike.client.IkeClient`, which owns one sans-IO
 :class:`~hmipv6.core.ike.exchange.IkeInitiator` per MAP) that key management is in-band: on
@@ -97,6 +110,7 @@ from hmipv6.core.ike.transport import ike_packet
 from hmipv6.core.map_selection import MapPolicy, MapRecord, MapStore, Profile, select_map, selectable
 from hmipv6.core.node import Node
 from hmipv6.core.security import Security, SecurityDrop
+from hmipv6.errors import DecodeError, EncodeError
 from hmipv6.wire.addr import ALL_ROUTERS, UNSPECIFIED, interface_address, solicited_node
 from hmipv6.wire.icmpv6 import (
     MTU,
@@ -105,6 +119,7 @@ from hmipv6.wire.icmpv6 import (
     MapOption,
     NeighborAdvertisement,
     NeighborSolicitation,
+    PacketTooBig,
     PrefixInformation,
     RouterAdvertisement,
     RouterSolicitation,
@@ -117,6 +132,9 @@ from hmipv6.wire.ipv6 import (
     HomeAddressOption,
     IPv6Packet,
     Payload,
+    RawPayload,
+    RoutingHeaderType2,
+    decode,
 )
 from hmipv6.wire.mobility import (
     AlternateCareOfAddress,
@@ -156,6 +174,8 @@ DISCARD_PORT = 9
 """Raw ``bytes`` handed to :meth:`MobileNode.send` travel as UDP to the discard port."""
 TUNNEL_OVERHEAD = 40
 """One IPv6-in-IPv6 header (RFC 2473)."""
+LINK_MTU = 1500
+"""The access links' MTU unless configured (Ethernet, RFC 2464 §2)."""
 
 _RaView = tuple[tuple[PrefixInformation, ...], tuple[IPv6Network, ...], tuple[str, ...],
                 tuple[MapOption, ...], tuple[MTU, ...]]
@@ -202,7 +222,7 @@ class MobileNodeConfig:
     """None: RFC 6275 §11.8 "MAY continue ... indefinitely"."""
     max_rcoa_attempts: int = 3
     """MN-23: new RCoAs tried at one MAP before giving it up."""
-    link_mtu: int = 1500
+    link_mtu: int = LINK_MTU
     """Used until an RA carries an MTU option."""
     trusted_routers: frozenset[IPv6Address] | None = None
     """The routers (their RAs' link-local source addresses) whose Router Advertisements this
@@ -349,6 +369,9 @@ class MobileNode(Node):
         """MAPs advertised to us that we could not protect a BU to (reported once each)."""
         self._be_reregistered: dict[tuple[IPv6Address, IPv6Address], float] = {}
         """When a Binding Error last made us re-register (destination, home address)."""
+        self.host_delivery = False
+        """Hand the home address's traffic to a host stack (module docstring)."""
+        self._host: list[bytes] = []
 
     # == configuration helpers =================================================================
 
@@ -524,6 +547,13 @@ class MobileNode(Node):
         # node's own home addresses -- the home address, or an RCoA, which plays that part
         # towards a MAP (RFC 4140 §6.1). Checked by Node.deliver.
         return address in self._virtual
+
+    def dispatch(self, now: float, ifname: str, packet: IPv6Packet, payload: Payload | None,
+                 peer: str | None, tunnelled: int) -> None:
+        if self.host_delivery and self._for_host(packet, payload):
+            self._to_host(now, packet, payload)
+            return
+        super().dispatch(now, ifname, packet, payload, peer, tunnelled)
 
     def on_decapsulated(self, now: float, ifname: str, outer: IPv6Packet, inner: IPv6Packet,
                         tunnelled: int) -> None:
@@ -1676,14 +1706,17 @@ class MobileNode(Node):
                 if self._link_of(ro.acked_care_of) is not None or \
                         self._region_of_rcoa(ro.acked_care_of) is not None:
                     return self._send_from_coa(now, pkt)
-        # RFC 6275 §11.3.1: otherwise reverse-tunnel through the home agent.
-        home = self.bul.get(self.config.home_agent, hoa)
+        inner = self._protect(now, IPv6Packet(hoa, dst, body))
+        return inner is not None and self._reverse_tunnel(now, dst, inner)
+
+    def _reverse_tunnel(self, now: float, dst: IPv6Address, inner: Payload) -> bool:
+        """RFC 6275 §11.3.1: reverse-tunnel ``inner`` (from the home address; a packet, or
+        its octets as a next-header-41 payload) through the home agent, inside the MN-MAP
+        tunnel when the home binding is an RCoA (RFC 4140 §6.1)."""
+        home = self.bul.get(self.config.home_agent, self.config.home_address)
         coa = home.acked_care_of if home is not None else None
         if home is None or coa is None or home.remaining(now) <= 0:
             self.drop(now, "no-home-binding", f"to {dst}")
-            return False
-        inner = self._protect(now, IPv6Packet(hoa, dst, body))
-        if inner is None:
             return False
         region = self._region_of_rcoa(coa)
         if region is not None:
@@ -1695,6 +1728,70 @@ class MobileNode(Node):
             return False
         return self.send_packet(now, IPv6Packet(link.lcoa, self.config.home_agent, inner),
                                 ifname=link.ifname, next_hop=link.router, protect=False)
+
+    # == the host stack behind the home address (module docstring) ============================
+
+    def packets_for_host(self) -> list[bytes]:
+        """The packets for the host stack since the last call (``host_delivery``)."""
+        out, self._host = self._host, []
+        return out
+
+    def _for_host(self, packet: IPv6Packet, payload: Payload | None) -> bool:
+        if packet.effective_dst != self.config.home_address:
+            return False
+        nh = payload.next_header if payload is not None else 59
+        if nh == 135:
+            return False  # the Mobility Header is the engine's (BA, BRR, HoT, BE)
+        if nh == 58:
+            # RFC 4861: Neighbor Discovery (types 133-137) is link-local business.
+            return not 133 <= getattr(payload, "icmp_type", 0) <= 137
+        return not (isinstance(payload, UDP) and payload.dst_port == IKE_PORT)
+
+    def _to_host(self, now: float, packet: IPv6Packet, payload: Payload | None) -> None:
+        # RFC 6275 §9.3.1 / §11.3.3: after the type 2 routing header and the Home Address
+        # option are processed, the packet is the correspondent's, from its effective source
+        # to the home address.
+        rest = tuple(h for h in packet.extension_headers
+                     if not isinstance(h, RoutingHeaderType2)
+                     and not (isinstance(h, DestinationOptions) and h.home_address is not None))
+        try:
+            data = IPv6Packet(packet.effective_src, self.config.home_address, payload, rest,
+                              packet.hop_limit, packet.traffic_class, packet.flow_label).encode()
+        except EncodeError as exc:
+            self.drop(now, "host-unencodable", str(exc))
+            return
+        self.counters["host-delivered"] += 1
+        self._host.append(data)
+
+    def send_from_host(self, now: float, data: bytes) -> bool:
+        """The host stack sent ``data`` (an IPv6 packet) from the home address: carry it as
+        :meth:`send` would. Returns False, counting a drop, when it cannot go."""
+        try:
+            packet = decode(data)
+        except DecodeError as exc:
+            self.drop(now, "host-malformed", str(exc))
+            return False
+        hoa, dst = self.config.home_address, packet.dst
+        if packet.src != hoa or dst.is_multicast or dst.is_link_local:
+            # The host's link-scoped chatter (MLD, RS) has no link to go to: the home link is
+            # elsewhere.
+            self.counters["host-not-routed"] += 1
+            return False
+        mtu = self.upper_layer_mtu(dst)
+        if len(data) > mtu:
+            # RFC 8201 §4 / RFC 5380 §11: the host learns the tunnels' MTU.
+            self.drop(now, "packet-too-big", f"{len(data)} octets to {dst}")
+            # From the tunnel entry point (RFC 2473 §7.1): the care-of address in use.
+            self._host.append(IPv6Packet(self.lcoa() or hoa, hoa,
+                                         PacketTooBig(mtu, data[:1232])).encode())
+            return False
+        if not packet.extension_headers and packet.payload is not None:
+            ro = self._ro_entry(dst)
+            if ro is not None and ro.remaining(now) > 0:
+                return self._send_upper(now, dst, packet.payload)
+        inner = self.security.protect(now, packet, None)
+        body: Payload = RawPayload(41, data) if inner is packet else inner
+        return self._reverse_tunnel(now, dst, body)
 
     # == misc ==================================================================================
 

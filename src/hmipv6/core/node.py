@@ -393,7 +393,11 @@ class Node:
         global address rather than a link-local one): RFC 4301 §5.2 with the node's
         addresses as one identity, RFC 6275 §5.1 / RFC 4140 §12.1 (signalling MUST be
         protected)."""
-        if peer is not None:
+        if peer is not None or not packet.effective_dst.is_link_local:
+            # At a global address IPsec has applied that address's own policy already (a
+            # mobile node's home address lets return-routability signalling pass in clear
+            # while its care-of addresses require ESP, RFC 6275 §5.2): only an address no
+            # policy names, a link-local one, borrows the others'.
             return True
         required = getattr(self.security, "inbound_requirement", None)
         if required is None:

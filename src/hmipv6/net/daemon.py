@@ -53,6 +53,16 @@ the launcher; going down loses what that interface still had queued, as the simu
 do), ``preference <n>`` (a MAP's ``set_preference``) and ``map-preference <address> <n>`` (an
 access router's ``set_map_preference``). The daemon prints ``ready`` once its sockets are open.
 
+Home address on a TUN device (``--tun``, a mobile node only): the daemon creates the device
+(:mod:`hmipv6.net.tun`) and sets the engine's ``host_delivery``, so the namespace's kernel
+applications (``ping``, TCP sockets, ``iperf3``) use the home address: every packet the kernel
+writes to the device is handed to ``engine.send_from_host`` (reverse-tunnelled through the
+home agent and the MAP, or route-optimised), and after every input the packets the engine
+has for the host (``packets_for_host``) are written to the device. The access interfaces
+stay the daemon's (the kernel's IPv6 off on them), so only the TUN device carries kernel
+traffic. Scenario flows still work: a CBR datagram or Echo Reply of one of this node's flows
+is counted on its way to the device.
+
 Binding store: a MAP or home agent with ``binding_store = "durable"`` keeps its binding cache
 in SQLite (:mod:`hmipv6.net.sqlite_store`), in ``<logs>/<node>.bindings.sqlite`` next to its
 log: ``crash`` / ``restart`` keep the bindings, and a daemon process started again over the
@@ -67,12 +77,15 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
 import random
+import signal
 import socket
 import struct
 import sys
 import time
 from collections import deque
+from contextlib import suppress
 from dataclasses import asdict
 from functools import partial
 from ipaddress import IPv6Address
@@ -85,11 +98,15 @@ from hmipv6.core.events import PacketDropped
 from hmipv6.core.fast_handover import FastMobileNode
 from hmipv6.core.ipsec import IPsec
 from hmipv6.core.map import MobilityAnchorPoint
-from hmipv6.core.mobile_node import MobileNode
+from hmipv6.core.mobile_node import LINK_MTU, TUNNEL_OVERHEAD, MobileNode
 from hmipv6.core.node import Node, link_local_for
 from hmipv6.net.eventlog import DropSummary, encode_event
+from hmipv6.net.node_config import ConfigError, NodeConfig
+from hmipv6.net.node_config import ports as config_ports
+from hmipv6.net.rxring import RxRing
 from hmipv6.net.sqlite_store import SqliteStore, store_path
 from hmipv6.net.topology import Port, plan
+from hmipv6.net.tun import HOME_TUN
 from hmipv6.sim.engines import (
     build_engines,
     emit_probe,
@@ -102,7 +119,7 @@ from hmipv6.sim.linkmodel import Egress, LinkCounters, Transmitter
 from hmipv6.sim.metrics import classify
 from hmipv6.sim.report import node_state
 from hmipv6.sim.scenario import MobileNodeSpec, Scenario
-from hmipv6.sim.traffic import PROBE, decode_probe, encode_probe
+from hmipv6.sim.traffic import CBR_PORT_BASE, PROBE, decode_probe, encode_probe
 
 __all__ = ["Daemon", "mac_for", "main"]
 
@@ -111,7 +128,13 @@ PACKET_OTHERHOST, PACKET_OUTGOING = 3, 4
 BROADCAST = b"\xff" * 6
 _NLMSG = struct.Struct("=IHHII")
 _IFINFO = struct.Struct("=BxHiII")
-RTM_NEWLINK, IFF_UP = 16, 1
+RTM_NEWLINK, IFF_UP, IFF_LOWER_UP = 16, 1, 1 << 16
+SIOCGIFFLAGS = 0x8913
+SO_SNDBUFFORCE, SO_RCVBUFFORCE = 32, 33
+SOCKET_BUFFER = 4 << 20
+"""Octets of kernel buffer per AF_PACKET socket and direction."""
+BATCH = 64
+"""Frames received before the engine's output is sent (:meth:`Daemon._readable`)."""
 
 
 def mac_for(address: IPv6Address) -> bytes | None:
@@ -154,7 +177,7 @@ def _egress_models(sc: Scenario, name: str, ports: list[Port]) -> dict[str, Egre
             key, delay, bandwidth, queue, loss = c.key, c.delay, c.bandwidth, c.queue, c.loss
         else:
             link = next(lk for lk in sc.links
-                        if any(n == name and i == p.kernel
+                        if any(n == name and i == p.engine
                                for n, i in zip(lk.between, lk.ifnames, strict=True)))
             key, delay, bandwidth = link.key, link.delay, link.bandwidth
             queue, loss = link.queue, link.loss
@@ -178,9 +201,25 @@ def keep_sa_state(node: Node, store_dir: Path) -> SqliteStore | None:
     return store
 
 
+def _attached(ifname: str) -> bool:
+    """The interface is up with a carrier (SIOCGIFFLAGS; IFF_RUNNING stands for the carrier
+    in the ioctl's 16-bit flags)."""
+    import fcntl
+
+    with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+        try:
+            res = fcntl.ioctl(s.fileno(), SIOCGIFFLAGS, struct.pack("16sH14x", ifname.encode(),
+                                                                    0))
+        except OSError:
+            return False
+    flags = struct.unpack_from("16sH", res)[1]
+    return bool(flags & IFF_UP) and bool(flags & 0x40)  # IFF_RUNNING
+
+
 class Daemon:
     def __init__(self, sc: Scenario, name: str, log: IO[str], run: str, protocol: str,
-                 shaping: bool = True, store_dir: Path | None = None) -> None:
+                 shaping: bool = True, store_dir: Path | None = None, tun: int | None = None,
+                 ports: list[Port] | None = None, control: str = "stdin") -> None:
         self.sc, self.name, self.log = sc, name, log
         prov = make_provisioner(sc)
         self.store: SqliteStore | None = None
@@ -197,9 +236,18 @@ class Daemon:
         self.node: Node = nodes[name]
         self.sa_store = keep_sa_state(self.node, store_dir) if store_dir is not None else None
         self.role = sc.nodes[name].role
-        self.ports = [p for p in plan(sc, run).ports[name] if p.engine]
+        self.ports = (ports if ports is not None
+                      else [p for p in plan(sc, run).ports[name] if p.engine])
+        self.control = control
+        """``"stdin"``: the launcher's control lines; ``"none"``: signals (module docstring)."""
+        self._port_of = {p.engine: p for p in self.ports}
+        self._packed: dict[IPv6Address, bytes] = {}
+        self._macs: dict[bytes, bytes] = {}
+        """Next hops' addresses as octets (the per-frame MAC lookup's key)."""
         self.mobile = isinstance(sc.nodes[name], MobileNodeSpec)
         self.socks: dict[str, socket.socket] = {}
+        self.rings: dict[str, RxRing] = {}
+        """Each socket's receive ring (:mod:`hmipv6.net.rxring`), where the kernel has one."""
         self.current: Port | None = None
         """A mobile node's attached cell end."""
         self.neighbours: dict[str, dict[bytes, bytes]] = {}
@@ -210,28 +258,50 @@ class Daemon:
         """Repeated drops logged as one summary line per reason per second (issue 9)."""
         self.drop_timer: asyncio.TimerHandle | None = None
         self.drop_at: float | None = None
+        self._timer_at: float | None = None
         self.sent: dict[int, int] = {}
         self.done = asyncio.Event()
         self.loop = asyncio.get_running_loop()
         self.shapers = ({k: _Shaper(e) for k, e in _egress_models(sc, name, self.ports).items()}
                         if shaping else {})
         observe(self.node, self._seen, self._requested)
+        self.tun = tun if isinstance(self.node, MobileNode) else None
+        """The home address's TUN device, a file descriptor (module docstring)."""
+        self._sink_flows = {f.index for f in sc.flows if f.kind == "cbr" and f.dst == name}
+        if self.tun is not None:
+            assert isinstance(self.node, MobileNode)
+            self.node.host_delivery = True
 
     # -- I/O set-up --------------------------------------------------------------------------
 
     def open(self) -> None:
         for p in self.ports:
             s = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_IPV6))
+            for opt, fallback in ((SO_RCVBUFFORCE, socket.SO_RCVBUF),
+                                  (SO_SNDBUFFORCE, socket.SO_SNDBUF)):
+                # Room for bursts while the daemon waits for a CPU (root may exceed rmem_max).
+                try:
+                    s.setsockopt(socket.SOL_SOCKET, opt, SOCKET_BUFFER)
+                except OSError:
+                    s.setsockopt(socket.SOL_SOCKET, fallback, SOCKET_BUFFER)
             s.bind((p.kernel, ETH_P_IPV6))
             s.setblocking(False)
             self.socks[p.kernel] = s
+            with suppress(OSError):  # without PACKET_RX_RING: one recvfrom per frame
+                self.rings[p.kernel] = RxRing(s)
             self.loop.add_reader(s.fileno(), partial(self._readable, p, s))
         if self.mobile:
             nl = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
             nl.bind((0, 1))  # RTMGRP_LINK
             nl.setblocking(False)
             self.loop.add_reader(nl.fileno(), partial(self._netlink, nl))
-        self.loop.add_reader(sys.stdin.fileno(), self._control)
+        if self.tun is not None:
+            self.loop.add_reader(self.tun, self._tun_readable)
+        if self.control == "stdin":
+            self.loop.add_reader(sys.stdin.fileno(), self._control)
+        else:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self.loop.add_signal_handler(sig, self.done.set)
 
     def now(self) -> float:
         return time.monotonic() - self.t0
@@ -243,22 +313,69 @@ class Daemon:
     # -- inputs ------------------------------------------------------------------------------
 
     def _readable(self, port: Port, s: socket.socket) -> None:
-        while True:
-            try:
-                data, addr = s.recvfrom(65535)
-            except BlockingIOError:
-                return
-            except OSError:  # ENETDOWN: the interface went down under a pending read
-                return
-            if not self.started or addr[2] in (PACKET_OTHERHOST, PACKET_OUTGOING):
+        # Up to BATCH frames in, then the engine's output out (one service() per batch, not
+        # per frame: what a frame caused leaves at most BATCH frames later).
+        ring = self.rings.get(port.kernel)
+        if ring is not None:
+            frames = ring.read(4 * BATCH)
+            if not frames:
+                # Woken with no frame: a pending socket error (ENETDOWN when the interface
+                # went down), which only reading it clears; else poll would report it forever.
+                s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        else:
+            frames = []
+            while len(frames) < 4 * BATCH:
+                try:
+                    data, addr = s.recvfrom(65535)
+                except (BlockingIOError, OSError):  # nothing more; or ENETDOWN (link down)
+                    break
+                frames.append((data, addr[2], addr[4][:6]))
+        # At most 4 * BATCH frames per call: then the other sockets, stdin and timers get a
+        # turn (the reader is called again while frames wait).
+        pending = 0
+        neighbours = self.neighbours.setdefault(port.engine, {})
+        receive = self.node.receive
+        for data, pkttype, mac in frames:
+            if not self.started or pkttype in (PACKET_OTHERHOST, PACKET_OUTGOING):
                 continue
             if self.mobile and port is not self.current:
                 continue
             if len(data) >= 40:
                 data = data[:40 + int.from_bytes(data[4:6], "big")]
-                self.neighbours.setdefault(port.engine, {})[data[8:24]] = addr[4][:6]
-            self.node.receive(self.now(), port.engine, data)
+                neighbours[data[8:24]] = mac
+            receive(self.now(), port.engine, data)
+            pending += 1
+            if pending == BATCH:
+                self.service()
+                pending = 0
+        if pending:
             self.service()
+
+    def _tun_readable(self) -> None:
+        """The host sent packets from the home address (module docstring)."""
+        node = self.node
+        assert self.tun is not None and isinstance(node, MobileNode)
+        while True:
+            try:
+                data = os.read(self.tun, 65535)
+            except BlockingIOError:
+                break
+            if self.started:
+                node.send_from_host(self.now(), data)
+        self.service()
+
+    def _to_host(self, now: float, packets: list[bytes]) -> None:
+        assert self.tun is not None
+        for data in packets:
+            if len(data) >= 48 and data[6] == 17:  # UDP: a CBR probe of ours?
+                if int.from_bytes(data[42:44], "big") - CBR_PORT_BASE in self._sink_flows:
+                    self._seen(now, data[48:])
+            elif len(data) >= 48 and data[6] == 58 and data[40] == 129:  # an Echo Reply
+                self._seen(now, data[48:])
+            try:
+                os.write(self.tun, data)
+            except OSError:  # the device's queue is full: the kernel would drop it too
+                self.node.counters["dropped.host-queue"] += 1
 
     def _netlink(self, nl: socket.socket) -> None:
         data = nl.recv(65535)
@@ -267,7 +384,8 @@ class Daemon:
             length, mtype = _NLMSG.unpack_from(data, off)[:2]
             if mtype == RTM_NEWLINK:
                 _, _, index, flags, _ = _IFINFO.unpack_from(data, off + _NLMSG.size)
-                self._link(index, bool(flags & IFF_UP))
+                # Attached: administratively up with a carrier (the cell's radio link).
+                self._link(index, flags & (IFF_UP | IFF_LOWER_UP) == IFF_UP | IFF_LOWER_UP)
             off += (length + 3) & ~3 if length else len(data)
 
     def _link(self, index: int, up: bool) -> None:
@@ -328,6 +446,7 @@ class Daemon:
 
     def _timer(self) -> None:
         self.timer = None
+        self._timer_at = None
         self.node.handle_timer(self.now())
         self.service()
 
@@ -340,6 +459,13 @@ class Daemon:
 
     def _begin(self) -> None:
         now = self.now()
+        if self.mobile:
+            # A cell already attached when the daemon starts (a deployed node; the testbed
+            # starts with every cell down).
+            for p in self.ports:
+                if _attached(p.kernel):
+                    self._link(socket.if_nametoindex(p.kernel), True)
+                    break
         if isinstance(self.node, AccessRouter):
             self.node.start(now)
         for flow in self.sc.flows:
@@ -384,6 +510,11 @@ class Daemon:
         now = self.now()
         for t in node.datagrams_to_send(now):
             self._send(now, t.ifname, t.data, t.next_hop)
+        if self.tun is not None:
+            assert isinstance(node, MobileNode)
+            host = node.packets_for_host()
+            if host:
+                self._to_host(now, host)
         drops = self.drops
         while (e := node.next_event()) is not None:
             if isinstance(e, PacketDropped):
@@ -394,8 +525,11 @@ class Daemon:
         self._arm_drop_summary()
         at = node.next_timer()
         if self.timer is not None:
+            if at == self._timer_at:
+                return  # armed for that already
             self.timer.cancel()
             self.timer = None
+        self._timer_at = at
         if at is not None:
             self.timer = self.loop.call_at(self.t0 + at, self._timer)
 
@@ -425,16 +559,18 @@ class Daemon:
         if self.mobile:
             port = self.current
         else:
-            port = next((p for p in self.ports if p.engine == ifname), None)
+            port = self._port_of.get(ifname)
         if port is None:
             self.node.counters["dropped.no-link"] += 1
             return
         if data[24] == 0xFF:
             mac = b"\x33\x33" + data[36:40]
         else:
-            target = next_hop if next_hop is not None else IPv6Address(data[24:40])
-            mac = (self.neighbours.get(ifname, {}).get(target.packed)
-                   or mac_for(target) or BROADCAST)
+            target = self._packed.get(next_hop) if next_hop is not None else data[24:40]
+            if target is None:
+                assert next_hop is not None
+                target = self._packed[next_hop] = next_hop.packed
+            mac = self.neighbours.get(ifname, {}).get(target) or self._eui_mac(target)
         c = classify(data)
         if c is not None:
             self.write("tx", now, role=self.role, local=self.node.is_local(IPv6Address(c[1])),
@@ -449,6 +585,16 @@ class Daemon:
         shaper.pending.append((at, data, mac))
         if shaper.timer is None:
             shaper.timer = self.loop.call_at(self.t0 + at, self._drain, port.kernel, shaper)
+
+    def _eui_mac(self, target: bytes) -> bytes:
+        """The MAC in ``target``'s modified EUI-64 interface identifier, else broadcast
+        (memoised: the next hops are few)."""
+        mac = self._macs.get(target)
+        if mac is None:
+            if len(self._macs) > 4096:
+                self._macs.clear()
+            mac = self._macs[target] = mac_for(IPv6Address(target)) or BROADCAST
+        return mac
 
     def _drain(self, kernel: str, shaper: _Shaper) -> None:
         """Hand the kernel every frame of ``shaper`` whose arrival time has come."""
@@ -489,23 +635,76 @@ class Daemon:
             self.store.close()
         if self.sa_store is not None:
             self.sa_store.close()
+        if self.tun is not None:
+            os.close(self.tun)  # the device goes with it
 
 
 async def _amain(sc: Scenario, name: str, log_path: Path, run: str, protocol: str,
-                 shaping: bool) -> None:
+                 shaping: bool, tun: int | None, ports: list[Port] | None = None,
+                 control: str = "stdin") -> None:
     with log_path.open("w", encoding="utf-8") as log:
-        d = Daemon(sc, name, log, run, protocol, shaping, store_dir=log_path.parent)
+        d = Daemon(sc, name, log, run, protocol, shaping, store_dir=log_path.parent, tun=tun,
+                   ports=ports, control=control)
         d.open()
-        print("ready", flush=True)
+        if control == "stdin":
+            print("ready", flush=True)
+        else:
+            d.start(time.monotonic())
+            print(f"hmipv6 node {name}: running ({len(d.ports)} interfaces"
+                  f"{', home address on ' + HOME_TUN if tun is not None else ''})",
+                  file=sys.stderr, flush=True)
         await d.done.wait()
         d.finish()
 
 
-def main(sc: Scenario, name: str, log_path: Path, *, netns: str | None, run: str,
-         protocol: str | None = None, shaping: bool = True) -> int:
+def run_config(cfg: NodeConfig, *, netns: str | None = None) -> int:
+    """``hmipv6 node --config FILE`` (:mod:`hmipv6.net.node_config`)."""
+    from hmipv6.sim.scenario import load
+
+    if cfg.control == "stdin":
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # as main(): the launcher stops us
+    sc = load(cfg.scenario, cfg.overrides, duration=cfg.duration)
+    ports = config_ports(sc, cfg)
     if netns is not None:
         from pyroute2 import netns as _netns
 
         _netns.setns(netns, flags=0)
-    asyncio.run(_amain(sc, name, log_path, run, protocol or sc.protocol, shaping))
+    if cfg.set_mac:
+        from pyroute2 import IPRoute
+
+        with IPRoute() as ip:
+            for p in ports:
+                idx = ip.link_lookup(ifname=p.kernel)
+                if not idx:
+                    raise ConfigError(f"{cfg.path}: no interface {p.kernel!r} on this host")
+                ip.link("set", index=idx[0], address=":".join(f"{b:02x}" for b in p.mac))
+    spec = sc.nodes[cfg.node]
+    fd = None
+    if cfg.tun and isinstance(spec, MobileNodeSpec):
+        from hmipv6.net.tun import open_home_tun
+
+        fd = open_home_tun(spec.home_address, LINK_MTU - 2 * TUNNEL_OVERHEAD)
+    cfg.log.parent.mkdir(parents=True, exist_ok=True)
+    asyncio.run(_amain(sc, cfg.node, cfg.log, cfg.run, cfg.protocol or sc.protocol,
+                       cfg.shaping, fd, ports, cfg.control))
+    return 0
+
+
+def main(sc: Scenario, name: str, log_path: Path, *, netns: str | None, run: str,
+         protocol: str | None = None, shaping: bool = True, tun: bool = False) -> int:
+    # The launcher stops us ("stop" on stdin); a Ctrl-C on the terminal reaches every process
+    # of the group, and must not kill the daemons before they write their final state.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if netns is not None:
+        from pyroute2 import netns as _netns
+
+        _netns.setns(netns, flags=0)
+    fd = None
+    spec = sc.nodes[name]
+    if tun and isinstance(spec, MobileNodeSpec):
+        from hmipv6.net.tun import open_home_tun
+
+        # Before the event loop: pyroute2 runs one of its own.
+        fd = open_home_tun(spec.home_address, LINK_MTU - 2 * TUNNEL_OVERHEAD)
+    asyncio.run(_amain(sc, name, log_path, run, protocol or sc.protocol, shaping, fd))
     return 0

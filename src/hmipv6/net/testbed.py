@@ -21,6 +21,16 @@ first)::
     report.json            format hmipv6-report/1, times in wall-clock seconds since t0
     pcap/<link>.pcap       Ethernet (LINKTYPE 1) captures, timestamps = seconds since t0
     logs/<node>.jsonl      each daemon's log (net.eventlog); logs/<node>.err its stderr
+    config/<node>.toml     each daemon's configuration (net.node_config), started from it
+    apps/<name>.out|.err   each real application's output (``[[apps]]``, net.apps)
+    apps.png               what the applications saw over time (net.app_summary)
+
+Real applications (``[[apps]]`` in the scenario, or ``apps``): commands started in a node's
+namespace at their time (:mod:`hmipv6.net.apps`), on mobile nodes (whose home address is then
+on a TUN device, :mod:`hmipv6.net.tun`) and kernel nodes (``kernel_nodes``,
+:mod:`hmipv6.net.kernel_nodes`); the report's ``apps`` summarises each
+(:mod:`hmipv6.net.app_summary`: loss and gaps for ping, throughput per interval,
+retransmissions and stalls for iperf3, the echo session's waits).
 
 With ``export_sa`` (``--export-sa FILE``) the run also writes FILE, Wireshark's ``esp_sa``
 table of every SA the daemons used, as the simulator does: the seed-derived SAs (the same in
@@ -67,12 +77,22 @@ from pathlib import Path
 from typing import Any
 
 from hmipv6.errors import HMIPv6Error
+from hmipv6.net.app_summary import plot_apps, summarise
+from hmipv6.net.apps import App, AppResult, AppRunner
 from hmipv6.net.eventlog import read_logs, report_from_logs
+from hmipv6.net.kernel_nodes import kernel_node_names
 from hmipv6.net.sqlite_store import store_path
 from hmipv6.net.topology import Topology
 from hmipv6.sim.engines import export_sa_tables, provisioned_sa_table
 from hmipv6.sim.report import dumps
-from hmipv6.sim.scenario import AccessRouterSpec, Fault, MapSpec, Scenario, load
+from hmipv6.sim.scenario import (
+    AccessRouterSpec,
+    Fault,
+    MapSpec,
+    MobileNodeSpec,
+    Scenario,
+    load,
+)
 from hmipv6.wire.pcap import LINKTYPE_ETHERNET, PcapWriter
 
 __all__ = ["TestbedError", "TestbedResult", "check_environment", "run"]
@@ -94,6 +114,8 @@ class TestbedResult:
     logs: dict[str, Path] = field(default_factory=dict)
     sa_files: dict[str, Path] = field(default_factory=dict)
     """``--export-sa``: ``"esp_sa"`` (and ``"ikev2"`` under IKEv2) -> the file written."""
+    apps: dict[str, AppResult] = field(default_factory=dict)
+    """The real commands run (``apps``), by name: output files and exit status."""
 
 
 def check_environment() -> None:
@@ -213,18 +235,55 @@ def _fault(sc: Scenario, topo: Topology, tell: Any, f: Fault) -> None:
             tell(f.node, f"iface {iface.name} {state}")
 
 
+def _write_node_config(sc: Scenario, topo: Topology, out: Path, name: str,
+                       scenario: str | Path, overrides: tuple[str, ...],
+                       duration: float | None, protocol: str, shaping: bool, tun: bool) -> Path:
+    """The daemon's ``hmipv6-node/1`` file (:mod:`hmipv6.net.node_config`), as a deployed
+    node would have it, with the testbed's interface names and launcher control."""
+    from hmipv6.net.node_config import NodeConfig, write_config
+    from hmipv6.sim.scenario import builtin_path
+
+    path = Path(scenario)
+    source = builtin_path(str(scenario)) if not path.exists() else path.resolve()
+    assert source is not None  # load() accepted it
+    ports = [p for p in topo.plan.ports[name] if p.engine]
+    cfg = NodeConfig(path=out / "config" / f"{name}.toml", scenario=source, node=name,
+                     log=(out / "logs" / f"{name}.jsonl").resolve(), protocol=protocol,
+                     overrides=overrides, duration=duration, shaping=shaping, tun=tun,
+                     control="stdin",
+                     set_mac=False, run=topo.plan.run,
+                     interfaces={p.engine: p.kernel for p in ports if p.cell is None},
+                     cells={p.cell: p.kernel for p in ports if p.cell is not None})
+    cfg.path.parent.mkdir(parents=True, exist_ok=True)
+    write_config(cfg.path, cfg)
+    return cfg.path
+
+
 def run(scenario: str | Path, *, overrides: tuple[str, ...] = (), duration: float | None = None,
         out: str | Path = "hmipv6-testbed", protocol: str | None = None,
         nodes: tuple[str, ...] | None = None, shaping: bool = True,
-        export_sa: str | Path | None = None,
-        on_start: Callable[[Topology, float], object] | None = None) -> TestbedResult:
+        export_sa: str | Path | None = None, tun: bool = False,
+        apps: tuple[App, ...] = (), kernel_nodes: bool = False, hold: bool = False,
+        on_start: Callable[[Topology, float], object] | None = None,
+        on_started: Callable[[Topology], None] | None = None) -> TestbedResult:
     """Run ``scenario`` on network namespaces and report (module docstring). ``nodes``: run
     only these nodes' daemons (the others' namespaces and links exist, silent).
     ``shaping=False``: no link emulation (full-speed veths). ``export_sa``: write the SAs
-    for Wireshark there (module docstring). ``on_start(topology, t0)``: called once every
-    daemon is ready, with the run's origin (``time.monotonic()`` of the scenario's 0 s),
-    before the daemons start; it must return at once (start a thread for anything longer):
-    the security tests bring an attacker's station onto a cell's bridge this way."""
+    for Wireshark there (module docstring). ``tun``: every mobile node's home address on a
+    TUN device in its namespace, for kernel applications (:mod:`hmipv6.net.tun`).
+    ``apps``: real commands to run in the nodes' namespaces (:mod:`hmipv6.net.apps`).
+    ``kernel_nodes``: routers and correspondents without route optimisation are plain Linux
+    nodes, no daemon (:mod:`hmipv6.net.kernel_nodes`). ``hold``: once the scenario's
+    timeline is over, keep everything running until interrupted (``testbed up``).
+    ``on_start(topology, t0)``: called once every daemon is ready, with the run's origin
+    (``time.monotonic()`` of the scenario's 0 s), before the daemons start; it must return
+    at once (start a thread for anything longer): the security tests bring an attacker's
+    station onto a cell's bridge this way. ``on_started(topology)`` is called once the
+    daemons have started.
+
+    KeyboardInterrupt (Ctrl-C, or SIGTERM turned into it by the command line) during the
+    run stops it there: the daemons stop, what they logged is reported (``testbed.
+    interrupted``: seconds since the start) and the result returned as usual."""
     check_environment()
     if export_sa is not None and not Path(export_sa).resolve().parent.is_dir():
         # Found out now, not after the run.
@@ -234,22 +293,36 @@ def run(scenario: str | Path, *, overrides: tuple[str, ...] = (), duration: floa
     sc = load(scenario, overrides, duration=duration,
               protocols=(protocol,) if protocol else ())
     proto = protocol or sc.protocol
+    kernel = kernel_node_names(sc) if kernel_nodes else frozenset()
+    apps = (*apps, *(App(a.name, a.node, a.at, a.argv(sc, sys.executable)) for a in sc.apps))
+    tun = tun or bool(apps)
+    mobile = {m.name for m in sc.of_role(MobileNodeSpec)}
+    for a in apps:
+        if a.node not in kernel and a.node not in mobile:
+            # A daemon's namespace has the kernel's IPv6 off: nothing there to run it on.
+            key = next((s.key for s in sc.apps if s.name == a.name), f"app {a.name}")
+            raise TestbedError(f"{key}.node: {a.node!r} runs a daemon, not a kernel: "
+                               "applications run on mobile nodes (over the home address) "
+                               "and on kernel nodes (--kernel-nodes)")
     out = Path(out)
     # A reused --out keeps nothing of an earlier run: its report, captures and logs go.
-    for old in (out / "report.json",):
+    for old in (out / "report.json", out / "apps.png"):
         old.unlink(missing_ok=True)
-    for folder in (out / "pcap", out / "logs"):
+    for folder in (out / "pcap", out / "logs", out / "config", out / "apps"):
         if folder.is_dir() and not folder.is_symlink():
             shutil.rmtree(folder)
     (out / "logs").mkdir(parents=True, exist_ok=True)
-    logs = {n: out / "logs" / f"{n}.jsonl" for n in sc.nodes if nodes is None or n in nodes}
+    logs = {n: out / "logs" / f"{n}.jsonl" for n in sc.nodes
+            if (nodes is None or n in nodes) and n not in kernel}
     for n in logs:
         # A durable binding store holds engine times of its own run: never carry one over.
         for suffix in ("", "-wal", "-shm"):
             Path(f"{store_path(out / 'logs', n)}{suffix}").unlink(missing_ok=True)
     procs: dict[str, subprocess.Popen[str]] = {}
     capture: _Capture | None = None
-    topo = Topology(sc)
+    runner: AppRunner | None = None
+    interrupted: float | None = None
+    topo = Topology(sc, kernel=kernel)
     try:
         topo.create()
     except OSError as e:
@@ -257,16 +330,11 @@ def run(scenario: str | Path, *, overrides: tuple[str, ...] = (), duration: floa
     with topo:
         try:
             capture = _Capture(topo, out / "pcap")
-            for name, log in logs.items():
-                cmd = [sys.executable, "-m", "hmipv6.cli", "node", "--scenario", str(scenario),
-                       "--name", name, "--log", str(log), "--netns", topo.namespace(name),
-                       "--run", topo.plan.run, "--protocol", proto]
-                for o in overrides:
-                    cmd += ["--set", o]
-                if duration is not None:
-                    cmd += ["--duration", f"{float(duration)!r}s"]
-                if not shaping:
-                    cmd.append("--no-shaping")
+            for name in logs:
+                cfg_path = _write_node_config(sc, topo, out, name, scenario, overrides,
+                                              duration, proto, shaping, tun and name in mobile)
+                cmd = [sys.executable, "-m", "hmipv6.cli", "node", "--config", str(cfg_path),
+                       "--netns", topo.namespace(name)]
                 err = (out / "logs" / f"{name}.err").open("w")
                 procs[name] = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                                stderr=err, text=True)
@@ -297,13 +365,24 @@ def run(scenario: str | Path, *, overrides: tuple[str, ...] = (), duration: floa
             ops += [(f.at, 1, partial(_fault, sc, topo, tell, f)) for f in sc.faults]
             ops += [(at, 0, partial(tell, mn, f"anticipate {ar}"))
                     for at, mn, ar in _anticipations(sc, proto)]
-            for at, _, op in sorted(ops, key=lambda o: (o[0], o[1])):
-                if at >= sc.duration:
-                    break
-                time.sleep(max(t0 + at - time.monotonic(), 0.0))
-                op()
-            time.sleep(max(t0 + sc.duration - time.monotonic(), 0.0))
+            runner = AppRunner(out, topo.plan.namespaces)
+            ops += [(a.at, 2, partial(runner.start, a)) for a in apps]
+            if on_started is not None:
+                on_started(topo)
+            try:
+                for at, _, op in sorted(ops, key=lambda o: (o[0], o[1])):
+                    if at >= sc.duration:
+                        break
+                    time.sleep(max(t0 + at - time.monotonic(), 0.0))
+                    op()
+                time.sleep(max(t0 + sc.duration - time.monotonic(), 0.0))
+                while hold:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                interrupted = round(time.monotonic() - t0, 3)
         finally:
+            if runner is not None:
+                runner.finish()
             for p in procs.values():
                 try:
                     assert p.stdin is not None
@@ -326,9 +405,13 @@ def run(scenario: str | Path, *, overrides: tuple[str, ...] = (), duration: floa
     report = report_from_logs(sc, proto, lines)
     report["testbed"] = {"kernel": os.uname().release, "daemons": sorted(procs),
                          "clock": "wall-clock seconds since the run's start (monotonic)",
-                         "shaping": shaping,
+                         "shaping": shaping, "kernel_nodes": sorted(kernel),
+                         "interrupted": interrupted,
                          "egress": {d["node"]: d.get("egress", {}) for d in lines
                                     if d["kind"] == "final"}}
+    if runner is not None and runner.results:
+        report["apps"] = summarise(runner.results)
+        plot_apps(report, out / "apps.png")
     (out / "report.json").write_text(dumps(report), encoding="utf-8")
     sa_files: dict[str, Path] = {}
     if export_sa is not None:
@@ -346,4 +429,4 @@ def run(scenario: str | Path, *, overrides: tuple[str, ...] = (), duration: floa
                                ) from None
     return TestbedResult(report=report, out=out,
                          pcap_files=capture.files if capture is not None else {}, logs=logs,
-                         sa_files=sa_files)
+                         sa_files=sa_files, apps=runner.results if runner is not None else {})

@@ -17,7 +17,10 @@ interface. :class:`Topology` creates them through netlink (pyroute2) and always 
 - Every interface's MAC is the engine's deterministic one
   (:func:`~hmipv6.core.node.link_local_for`), so a daemon turns a next hop's link-local
   address into a MAC without Neighbor Discovery (the address is the MAC's modified EUI-64).
-- The kernel's own IPv6 is disabled in every namespace (``net.ipv6.conf.{all,default}.
+- Kernel nodes (``kernel``, :mod:`hmipv6.net.kernel_nodes`) are the exception: plain Linux
+  routers and correspondents with the kernel's IPv6 on, their address and static routes
+  configured once their interfaces are up.
+- The kernel's own IPv6 is disabled in every other namespace (``net.ipv6.conf.{all,default}.
   disable_ipv6 = 1``, written before any interface exists, so each inherits it). The engines
   are the IPv6 stack, in user space, on ``AF_PACKET`` sockets: this kernel has no MIP6 and
   no ip6_tunnel, and drops packets carrying a Type 2 routing header before raw sockets see
@@ -121,9 +124,12 @@ def _write_sysctl(namespace: str, key: str, value: str) -> None:
 class Topology:
     """The namespaces and links of one run (module docstring). A context manager."""
 
-    def __init__(self, sc: Scenario, run: str | None = None) -> None:
+    def __init__(self, sc: Scenario, run: str | None = None,
+                 kernel: frozenset[str] = frozenset()) -> None:
         self.scenario = sc
         self.plan = plan(sc, run)
+        self.kernel = kernel
+        """Nodes run by the kernel (no daemon; :mod:`hmipv6.net.kernel_nodes`)."""
         self.created: list[str] = []
         self._atexit = False
         self._pid = os.getpid()
@@ -143,6 +149,8 @@ class Topology:
     def create(self) -> None:
         from pyroute2 import NetNS, netns
 
+        from hmipv6.net import kernel_nodes
+
         if not self._atexit:
             atexit.register(self.destroy)
             self._atexit = True
@@ -153,6 +161,11 @@ class Topology:
                 netns.create(ns)
                 if ns not in netns.listnetns():  # seen once, with runs in parallel: retry
                     netns.create(ns)
+            for node, ns in p.namespaces.items():
+                if node in self.kernel:
+                    for key, value in kernel_nodes.sysctls(sc, node):
+                        _write_sysctl(ns, key, value)
+                    continue
                 for key in ("all", "default"):
                     _write_sysctl(ns, f"net.ipv6.conf.{key}.disable_ipv6", "1")
             for link in sc.links:
@@ -185,6 +198,15 @@ class Topology:
                             with NetNS(p.namespaces[q.node]) as nm:
                                 i = nm.link_lookup(ifname=q.kernel)[0]
                                 nm.link("set", index=i, address=_mac(q.mac))
+            for node in sorted(self.kernel):
+                with NetNS(p.namespaces[node]) as nk:
+                    kernel_nodes.configure(sc, node, nk)
+                netns.pushns(p.namespaces[node])
+                try:
+                    for q in p.ports[node]:
+                        kernel_nodes.disable_tx_checksum_offload(q.kernel)
+                finally:
+                    netns.popns()
         except BaseException:
             self.destroy()
             raise
@@ -225,16 +247,39 @@ class Topology:
                 netns.remove(ns)
 
 
+def _occupied() -> set[tuple[int, int]]:
+    """(device, inode) of every network namespace some process is in."""
+    out = set()
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            with suppress(OSError):
+                st = os.stat(f"/proc/{pid}/ns/net")
+                out.add((st.st_dev, st.st_ino))
+    return out
+
+
 def remove_stale() -> list[str]:
-    """Remove the ``hm-<pid>-*`` namespaces of runs whose process no longer exists."""
+    """Remove the ``hm-<pid>-*`` namespaces of runs whose process no longer exists and in
+    which no process runs (a daemon still inside means the run is not over); nothing else."""
     from pyroute2 import netns
 
     removed = []
-    for ns in netns.listnetns():
+    occupied: set[tuple[int, int]] | None = None
+    for ns in sorted(netns.listnetns()):
         if not ns.startswith(PREFIX):
             continue
         pid = ns[len(PREFIX):].split("-", 1)[0]
-        if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+        if not pid.isdigit() or os.path.exists(f"/proc/{pid}"):
+            continue
+        if occupied is None:
+            occupied = _occupied()
+        try:
+            st = os.stat(f"/run/netns/{ns}")
+        except OSError:
+            continue
+        if (st.st_dev, st.st_ino) in occupied:
+            continue
+        with suppress(OSError):
             netns.remove(ns)
             removed.append(ns)
     return removed

@@ -38,6 +38,7 @@ import hashlib
 import math
 import random
 import re
+import shlex
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -371,6 +372,26 @@ class Flow:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class AppSpec:
+    """``[[apps]]``: a real command run in a node's namespace by the testbed."""
+
+    key: str
+    name: str
+    node: str
+    at: float
+    run: tuple[str, ...]
+    """The words, placeholders (``{<node>}``, ``{python}``) not yet substituted."""
+
+    def argv(self, sc: Scenario, python: str) -> tuple[str, ...]:
+        """The command with ``{<node>}`` replaced by that node's address and ``{python}``
+        by ``python``."""
+        def sub(m: re.Match[str]) -> str:
+            ref = m.group(1)
+            return python if ref == "python" else str(sc.address_of(ref))
+        return tuple(_APP_PLACEHOLDER.sub(sub, w) for w in self.run)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Fault:
     key: str
     at: float
@@ -433,6 +454,8 @@ class Scenario:
     manual_sas: tuple[ManualSAs, ...] = ()
     description: str = ""
     """One line saying what the scenario shows (``hmipv6 scenarios`` prints it)."""
+    apps: tuple[AppSpec, ...] = ()
+    """``[[apps]]``: real commands for the testbed (the simulator does not run them)."""
     interfaces: Mapping[str, tuple[InterfaceSpec, ...]] = field(compare=False,
                                                                default_factory=dict)
     routing: RoutingTables | None = field(compare=False, default=None, repr=False)
@@ -456,11 +479,14 @@ class Scenario:
 
     def address_of(self, node: str) -> IPv6Address | None:
         """A node's configured global address (an MN's home address)."""
-        spec = self.nodes[node]
-        if isinstance(spec, MobileNodeSpec):
-            return spec.home_address
-        a = getattr(spec, "address", None)
-        return a if isinstance(a, IPv6Address) else None
+        return _address_of(self.nodes[node])
+
+
+def _address_of(spec: NodeSpec) -> IPv6Address | None:
+    if isinstance(spec, MobileNodeSpec):
+        return spec.home_address
+    a = getattr(spec, "address", None)
+    return a if isinstance(a, IPv6Address) else None
 
 
 _N = TypeVar("_N", bound=NodeSpec)
@@ -547,7 +573,7 @@ def protocol_problem(protocol: str, profile: str) -> str | None:
 
 
 _TOP_KEYS = ("scenario", "defaults", "nodes", "links", "cells", "moves", "flows", "faults",
-             "routes", "sas", "generate")
+             "routes", "sas", "generate", "apps")
 _SCENARIO_KEYS = ("name", "description", "duration", "seed", "protocol", "profile")
 _PARAM_KEYS = ("ra_interval", "dad", "l2_handover", "binding_lifetime", "security",
                "fh_anticipation", "simultaneous_bindings")
@@ -575,6 +601,9 @@ _CELL_KEYS = ("router", "delay", "bandwidth", "loss", "queue", "trusted_routers"
 _MOVE_KEYS = ("mn", "at", "attach", "detach")
 _FLOW_KEYS = ("from", "to", "kind", "interval", "size", "start", "stop")
 _FAULT_KEYS = ("at", "node", "kind", "value", "peer")
+_APP_KEYS = ("node", "run", "at", "name")
+_APP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_APP_PLACEHOLDER = re.compile(r"\{([A-Za-z][A-Za-z0-9_-]*)\}")
 _ROUTE_KEYS = ("node", "prefix", "via")
 _SA_KEYS = ("between", "xfrm")
 _GEN_MN_KEYS = ("count", "name", "home_agent", "first_home_address", "cells", "columns",
@@ -912,13 +941,14 @@ class _Loader:
         faults = self.faults(nodes, links, duration)
         static = self.static_routes(nodes)
         manual = self.manual_sas(nodes, defaults, profile)
+        apps = self.apps(nodes, duration)
         routing = self.routing(nodes, links, static)
         return Scenario(source=self.source, name=name, description=description,
                         duration=duration, seed=seed,
                         protocol=protocol, profile=profile, defaults=defaults,
                         nodes=MappingProxyType(nodes), links=tuple(links), cells=tuple(cells),
                         moves=moves, flows=flows, faults=faults, static_routes=static,
-                        manual_sas=manual,
+                        manual_sas=manual, apps=apps,
                         interfaces=MappingProxyType({k: tuple(v) for k, v in interfaces.items()}),
                         routing=routing)
 
@@ -1309,6 +1339,48 @@ class _Loader:
                                                 65_000),
                               start=start, stop=stop))
         return tuple(flows)
+
+    def apps(self, nodes: dict[str, NodeSpec], duration: float) -> tuple[AppSpec, ...]:
+        """``[[apps]]``: ``node`` runs the command ``run`` (a list of words, or one string
+        split as a shell would, without a shell) at ``at``; ``{<node>}`` in a word is that
+        node's address (a mobile node's home address), ``{python}`` this Python."""
+        out: list[AppSpec] = []
+        names: set[str] = set()
+        for i, t in enumerate(self.array_of_tables("apps")):
+            key = f"apps[{i}]"
+            t = self.table(t, key, _APP_KEYS, ("node", "run"))
+            node = self.node_ref(t["node"], f"{key}.node")
+            run = t["run"]
+            if isinstance(run, str):
+                try:
+                    words = shlex.split(run)
+                except ValueError as e:
+                    self.fail(f"{key}.run", str(e))
+            elif isinstance(run, list) and all(isinstance(w, str) for w in run):
+                words = list(run)
+            else:
+                self.fail(f"{key}.run", f"expected a string or a list of strings, got {_show(run)}")
+            if not words:
+                self.fail(f"{key}.run", "empty command")
+            for w in words:
+                for ref in _APP_PLACEHOLDER.findall(w):
+                    if ref != "python" and (ref not in nodes or
+                                            _address_of(nodes[ref]) is None):
+                        self.fail(f"{key}.run", f"{{{ref}}}: no node with an address called "
+                                  f"{ref!r}")
+            at = self.duration(t.get("at", 0), f"{key}.at")
+            if at >= duration:
+                self.fail(f"{key}.at", f"{_secs(at)} is not before the end of the scenario "
+                          f"({_secs(duration)})")
+            tool = re.sub(r"[^A-Za-z0-9_.-]", "", Path(words[0]).name) or "app"
+            name = self.string(t.get("name", f"{i}-{node}-{tool}"), f"{key}.name")
+            if not _APP_NAME.match(name):
+                self.fail(f"{key}.name", f"bad name {name!r} (letters, digits, '-', '_', '.')")
+            if name in names:
+                self.fail(f"{key}.name", f"{name!r} is used twice")
+            names.add(name)
+            out.append(AppSpec(key=key, name=name, node=node, at=at, run=tuple(words)))
+        return tuple(out)
 
     def faults(self, nodes: dict[str, NodeSpec], links: list[Link], duration: float
                ) -> tuple[Fault, ...]:
