@@ -270,7 +270,15 @@ class IPsec:
         sa: SecurityAssociation | None = None
         clear: bytes | None = None
         ah = packet.header(AuthenticationHeader)
-        if ah is not None:
+        if ah is None:
+            payload = packet.payload
+            if not isinstance(payload, EncapsulatingSecurityPayload) and self.spd.bypasses(
+                    payload.next_header if payload is not None else 59):
+                # RFC 4301 §5.2 step 3: unprotected, and no SPD entry can apply to its
+                # protocol: the default (BYPASS) lets it in, whatever its addresses.
+                self.counters["bypass-in"] += 1
+                return Inbound(packet=packet, peer=None)
+        else:
             assert isinstance(ah, AuthenticationHeader)
             sa = self.sad.inbound("ah", ah.spi)
             if sa is None:
