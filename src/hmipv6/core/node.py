@@ -96,6 +96,12 @@ class Node:
     """Base of every engine: interfaces, routes, timers, output queue, events, counters."""
 
     is_router: bool = False
+    _receives_octets: bool = False
+    """Does this class override :meth:`receive` (then :meth:`receive_packet` must use it)?"""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._receives_octets = cls.receive is not Node.receive
 
     def __init__(self, name: str, *, rng: random.Random | None = None,
                  security: Security | None = None) -> None:
@@ -199,7 +205,7 @@ class Node:
         simulator decodes a multicast frame once and hands the same immutable packet to every
         station of the cell). Behaves exactly as ``receive(now, ifname, raw)``: a node type
         that overrides :meth:`receive` (octet-level fast paths) gets the octets."""
-        if type(self).receive is not Node.receive:
+        if self._receives_octets:
             self.receive(now, ifname, raw)
             return
         if self.crashed:
