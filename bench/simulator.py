@@ -17,6 +17,12 @@ ours >= 0.6 x bare. No assertion: this is a benchmark, not a test.
 
     python3 bench/simulator.py [--timers 1000] [--until 8.0] [--repeat 5]
     python3 bench/simulator.py --many-mobiles [--duration 300] [--count 1000] [--tracemalloc]
+                               [--against OLD_SRC]
+
+``--against OLD_SRC`` runs the same many-mobiles workload at the same time in a second process
+whose ``hmipv6`` package comes from ``OLD_SRC`` (another checkout's ``src`` directory), so
+both see the same machine load, and prints the ratio of simulated packets per second of CPU
+time (ours / theirs) and whether the two reports are byte-identical.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import argparse
 import heapq
 import time
 from collections.abc import Callable
+from typing import Any
 
 from hmipv6.sim.scheduler import Scheduler
 
@@ -162,7 +169,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def bench_many_mobiles(duration: float = 300.0, count: int = 1000,
-                       trace_memory: bool = False) -> dict[str, float]:
+                       trace_memory: bool = False, digest: bool = False) -> dict[str, Any]:
     """Second part: the whole simulator on ``many-mobiles`` over ``duration`` simulated
     seconds (the moves and flows are generated for that duration): wall and CPU time,
     scheduler events and packets per wall second, peak RSS of the process (``ru_maxrss``).
@@ -183,22 +190,66 @@ def bench_many_mobiles(duration: float = 300.0, count: int = 1000,
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     c = result.counters
     handovers = result.report["handovers"]
-    out = {"simulated_s": duration, "mobile_nodes": count, "wall_s": wall, "cpu_s": cpu,
-           "run_loop_wall_s": c["wall_time"],
-           "events": c["events"], "events_per_s": c["events"] / wall,
-           "packets": c["packets"], "packets_per_s": c["packets"] / wall,
-           "handovers": len(handovers),
-           "handovers_registered": sum(1 for h in handovers if h["registration"] is not None),
-           "peak_rss_MiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-           "rss_before_MiB": rss_before}
+    out: dict[str, Any] = {
+        "simulated_s": duration, "mobile_nodes": count, "wall_s": wall, "cpu_s": cpu,
+        "run_loop_wall_s": c["wall_time"],
+        "events": c["events"], "events_per_s": c["events"] / wall,
+        "packets": c["packets"], "packets_per_s": c["packets"] / wall,
+        "packets_per_cpu_s": c["packets"] / cpu,
+        "handovers": len(handovers),
+        "handovers_registered": sum(1 for h in handovers if h["registration"] is not None),
+        "peak_rss_MiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "rss_before_MiB": rss_before}
     if trace_memory:
         out["peak_traced_MiB"] = tracemalloc.get_traced_memory()[1] / 2**20
         tracemalloc.stop()
+    if digest:
+        out["report_sha256"] = _report_digest(result.report)
     for k, v in out.items():
         print(f"many-mobiles {k:>20}: {v:,.1f}" if isinstance(v, float) else
-              f"many-mobiles {k:>20}: {v:,}")
+              f"many-mobiles {k:>20}: {v:,}" if isinstance(v, int) else
+              f"many-mobiles {k:>20}: {v}")
     print(f"many-mobiles speed-up over real time: {duration / wall:.2f}x")
     return out
+
+
+def _report_digest(report: dict[str, object]) -> str:
+    import hashlib
+
+    from hmipv6.sim.report import dumps
+
+    return hashlib.sha256(dumps(report).encode()).hexdigest()
+
+
+def against(old_src: str, duration: float, count: int) -> None:
+    """Run the many-mobiles bench here and, concurrently, with the package from ``old_src``;
+    print packets per CPU second of both and their ratio (see the module docstring)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTHONPATH=os.path.abspath(old_src))
+    code = ("import json, sys; sys.path.insert(0, sys.argv[1]); import simulator as b; "
+            "import io, contextlib; out = io.StringIO()\n"
+            "with contextlib.redirect_stdout(out): r = b.bench_many_mobiles(float(sys.argv[2]), "
+            "int(sys.argv[3]), digest=True)\n"
+            "print(json.dumps(r))")
+    here = os.path.dirname(os.path.abspath(__file__))
+    proc = subprocess.Popen([sys.executable, "-c", code, here, str(duration), str(count)],
+                            env=env, stdout=subprocess.PIPE, text=True)
+    ours = bench_many_mobiles(duration, count, digest=True)
+    stdout, _ = proc.communicate()
+    if proc.returncode != 0:
+        raise SystemExit(f"the run with {old_src} failed (exit {proc.returncode})")
+    theirs = json.loads(stdout)
+    print(f"against {old_src}: {theirs['packets_per_cpu_s']:,.0f} packets per CPU second "
+          f"({theirs['cpu_s']:.1f} s CPU); ours {ours['packets_per_cpu_s']:,.0f} "
+          f"({ours['cpu_s']:.1f} s CPU)")
+    print(f"ratio (packets per CPU second, ours / theirs): "
+          f"{ours['packets_per_cpu_s'] / theirs['packets_per_cpu_s']:.2f}")
+    same = ours["report_sha256"] == theirs["report_sha256"]
+    print(f"reports byte-identical: {'yes' if same else 'NO'}")
 
 
 if __name__ == "__main__":
@@ -211,7 +262,12 @@ if __name__ == "__main__":
         mm.add_argument("--count", type=int, default=1000, help="mobile nodes")
         mm.add_argument("--tracemalloc", action="store_true",
                         help="also trace Python allocations (slow: times not comparable)")
+        mm.add_argument("--against", metavar="OLD_SRC",
+                        help="also run OLD_SRC's package concurrently and print the ratio")
         a = mm.parse_args()
-        bench_many_mobiles(a.duration, a.count, a.tracemalloc)
+        if a.against:
+            against(a.against, a.duration, a.count)
+        else:
+            bench_many_mobiles(a.duration, a.count, a.tracemalloc)
     else:
         main()

@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 from hmipv6.core.ipsec import Action, IPsec, Policy, SAParams
 from hmipv6.core.ipsec.keys import Provisioner
 from hmipv6.core.security import SecurityDrop
-from hmipv6.wire.ipv6 import IPv6Packet, decode
+from hmipv6.wire.icmpv6 import NeighborSolicitation, RouterAdvertisement
+from hmipv6.wire.ipv6 import IPv6Packet, Payload, decode
 from hmipv6.wire.udp import UDP
 from tests.core.ipsec_support import (
     LCOA_A,
@@ -29,6 +30,7 @@ from tests.core.ipsec_support import (
     RCOA_A,
     RCOA_B,
     RCOA_PREFIX,
+    Checksummed,
     domain,
     icmpv6,
     local_bu,
@@ -298,3 +300,62 @@ def test_spd_cached_lookup_is_the_first_match_of_the_list(steps: list[tuple[str,
             local, remote, protocol, mtype = arg
             assert spd.lookup(local, remote, protocol, lambda m=mtype: m) is _scan(
                 spd.policies, local, remote, protocol, mtype)
+
+
+# -- an unprotected packet's inbound verdict, whatever the SPD went through -----------------------
+
+@given(st.lists(st.one_of(
+    st.tuples(st.just("add"), _POLICY),
+    st.tuples(st.just("delete"), st.integers(0, 10)),
+    # (A PROTECT default is left out: with no matching entry, _check_inbound asserts.)
+    st.tuples(st.just("default"), st.sampled_from([Action.BYPASS, Action.DISCARD])),
+    st.tuples(st.just("receive"), st.tuples(st.sampled_from(_ADDRS), st.sampled_from(_ADDRS),
+                                             st.sampled_from([58, 17, 135]),
+                                             st.sampled_from([0, 5, 6, 134, 135])))),
+    max_size=40))
+@settings(max_examples=300, deadline=None)
+def test_unprotected_packets_are_judged_as_a_scan_of_the_spd_judges_them(
+        steps: list[tuple[str, object]]) -> None:
+    """RFC 4301 §5.2 step 3 for a packet without AH or ESP: accepted iff the first matching
+    SPD entry (or the default, when none matches) is BYPASS. ``unprotect`` skips the lookup
+    when no entry can apply to the packet's protocol (``SecurityPolicyDatabase.bypasses``,
+    the simulator's ICMPv6 and UDP on a mobile node); edits of the entries and of the default
+    made after that are obeyed at once."""
+    sec = IPsec()
+    spd = sec.spd
+    for op, arg in steps:
+        if op == "add":
+            assert isinstance(arg, Policy)
+            spd.add(arg)
+        elif op == "delete":
+            assert isinstance(arg, int)
+            if spd.policies:
+                del spd.policies[arg % len(spd.policies)]
+        elif op == "default":
+            assert isinstance(arg, Action)
+            spd.default = arg
+        else:
+            assert isinstance(arg, tuple)
+            src, dst, protocol, mtype = arg
+            if protocol == 135 and mtype == 6:
+                mtype = 5  # a BA does not fit the 8-octet message below
+            body: Payload = (
+                UDP(1, 2) if protocol == 17
+                else RouterAdvertisement() if protocol == 58 and mtype == 134
+                else NeighborSolicitation(dst) if protocol == 58 and mtype == 135
+                else icmpv6(mtype) if protocol == 58
+                else raw_bu() if mtype == 5
+                else Checksummed(135, bytes((59, 0, mtype, 0, 0, 0, 0, 0)), 4))  # type: ignore[assignment]
+            packet = decode(IPv6Packet(src, dst, body).encode())
+            first = _scan(spd.policies, dst, src, protocol, mtype if protocol != 17 else -1)
+            action = first.action if first is not None else spd.default
+            no_entry = all(p.protocol not in (None, protocol) for p in spd.policies)
+            assert spd.bypasses(protocol) is (no_entry and spd.default is Action.BYPASS)
+            if action is Action.BYPASS:
+                got = sec.unprotect(0.0, packet)
+                assert got.peer is None and got.packet is packet
+            else:
+                with pytest.raises(SecurityDrop) as exc:
+                    sec.unprotect(0.0, packet)
+                assert exc.value.reason == ("policy-discard" if action is Action.DISCARD
+                                            else "unprotected")

@@ -230,7 +230,7 @@ def test_home_agent_defends_the_home_address_for_a_kernel_router_on_its_link(
     # home agent daemon answers for the away mobile node (proxy ND, RFC 6275 §10.4.1).
     need_root()
     ping = need_tool("ping")
-    r = run("figure1", overrides=("flows=[]", "moves[1].at=9s"), duration=6.0, out=tmp_path,
+    r = run("figure1", overrides=("flows=[]",), duration=6.0, out=tmp_path,
             tun=True, kernel_nodes=True, apps=(
                 App("onlink", "inet", 1.0, ("ip", "-6", "route", "replace", "2001:db8:f::/64",
                                             "dev", "eth1")),

@@ -44,6 +44,7 @@ from hmipv6.core.return_routability import (
     verify,
 )
 from hmipv6.core.security import Security
+from hmipv6.wire.addr import addr
 from hmipv6.wire.icmpv6 import EchoReply, EchoRequest
 from hmipv6.wire.ipv6 import IPv6Packet, Payload, RoutingHeaderType2
 from hmipv6.wire.mobility import (
@@ -101,7 +102,7 @@ class CorrespondentNode(Node):
         """Send a UDP datagram to ``dst``; RFC 6275 §9.3.2: with a binding for ``dst`` "the
         sending node SHOULD use a type 2 routing header to route the packet to this mobile
         node ... by way of its care-of address"."""
-        dst = IPv6Address(dst)
+        dst = addr(dst)
         udp = UDP(src_port, dst_port, payload)
         entry = self.cache.get(dst, now)
         if entry is not None:

@@ -111,7 +111,14 @@ from hmipv6.core.map_selection import MapPolicy, MapRecord, MapStore, Profile, s
 from hmipv6.core.node import Node
 from hmipv6.core.security import Security, SecurityDrop
 from hmipv6.errors import DecodeError, EncodeError
-from hmipv6.wire.addr import ALL_ROUTERS, UNSPECIFIED, interface_address, solicited_node
+from hmipv6.wire.addr import (
+    ALL_ROUTERS,
+    UNSPECIFIED,
+    addr,
+    interface_address,
+    solicited_node,
+    text,
+)
 from hmipv6.wire.icmpv6 import (
     MTU,
     EchoReply,
@@ -470,7 +477,7 @@ class MobileNode(Node):
         from the care-of address it is bound to with HAO = home address (through the MAP
         when that is the RCoA); otherwise from the home address, reverse-tunnelled through
         the HA (and the MAP). Returns False, counting a drop, when no path exists yet."""
-        dst = IPv6Address(dst)
+        dst = addr(dst)
         body: Payload = UDP(DISCARD_PORT, DISCARD_PORT, payload) if isinstance(payload, bytes) else payload
         if isinstance(body, UDP) and 48 + len(body.data) > self.upper_layer_mtu(dst):
             self.drop(now, "packet-too-big", f"{len(body.data)} octets to {dst}")
@@ -1179,7 +1186,7 @@ class MobileNode(Node):
         self._transmit_bu(now, entry)
 
     def _timer_key(self, entry: BulEntry) -> str:
-        return f"{entry.destination}|{entry.home_address}"
+        return f"{text(entry.destination)}|{text(entry.home_address)}"
 
     def _transmit_bu(self, now: float, entry: BulEntry, retransmission: bool = False) -> None:
         hoa = self.config.home_address

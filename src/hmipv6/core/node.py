@@ -53,6 +53,7 @@ from hmipv6.core.ratelimit import TokenBucket
 from hmipv6.core.security import NullSecurity, Security, SecurityDrop
 from hmipv6.core.timers import TimerSet
 from hmipv6.errors import DecodeError, EncodeError
+from hmipv6.wire.addr import text
 from hmipv6.wire.icmpv6 import ParameterProblem
 from hmipv6.wire.ipv6 import EncapsulatingSecurityPayload, IPv6Packet, Payload, decode
 from hmipv6.wire.mobility import BEStatus, BindingError, UnknownMobilityMessage
@@ -117,6 +118,12 @@ class Node:
     tunnel_nesting_limit: int = TUNNEL_NESTING_LIMIT
     """IPv6-in-IPv6 levels this node decapsulates from one packet (RFC 2473 §4.1.1, §6.6);
     a packet nested deeper is dropped (``dropped.tunnel-nesting``)."""
+    _receives_octets: bool = False
+    """Does this class override :meth:`_receive` (then :meth:`receive_packet` must use it)?"""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._receives_octets = cls._receive is not Node._receive
 
     def __init__(self, name: str, *, rng: random.Random | None = None,
                  security: Security | None = None) -> None:
@@ -162,13 +169,13 @@ class Node:
 
     def add_route(self, prefix: IPv6Network | str, ifname: str, next_hop: IPv6Address | None = None
                   ) -> None:
-        net = IPv6Network(prefix)
+        net = prefix if isinstance(prefix, IPv6Network) else IPv6Network(prefix)
         self.routes = [r for r in self.routes if r.prefix != net]
         self.routes.append(Route(net, ifname, next_hop))
         self.routes.sort(key=lambda r: -r.prefix.prefixlen)
 
     def remove_route(self, prefix: IPv6Network | str) -> None:
-        net = IPv6Network(prefix)
+        net = prefix if isinstance(prefix, IPv6Network) else IPv6Network(prefix)
         self.routes = [r for r in self.routes if r.prefix != net]
 
     def lookup_route(self, dst: IPv6Address) -> Route | None:
@@ -231,7 +238,7 @@ class Node:
         simulator decodes a multicast frame once and hands the same immutable packet to every
         station of the cell). Behaves exactly as ``receive(now, ifname, raw)``: a node type
         that overrides :meth:`_receive` (octet-level fast paths) gets the octets."""
-        if type(self)._receive is not Node._receive:
+        if self._receives_octets:
             self.receive(now, ifname, raw)
             return
         if self.crashed:
@@ -277,12 +284,13 @@ class Node:
 
     def process(self, now: float, ifname: str, packet: IPv6Packet, raw: bytes | None) -> None:
         """Route a decoded packet: deliver it locally, forward it, or drop it."""
-        if self.is_local(packet.dst) or packet.dst.is_multicast:
+        dst = packet.dst
+        if int(dst) >> 120 == 0xFF or self.is_local(dst):  # multicast (RFC 4291 §2.7) or ours
             self.deliver(now, ifname, packet)
         elif self.is_router:
             self.forward(now, ifname, packet, raw)
         else:
-            self.drop(now, "not-for-us", f"{packet.dst}")
+            self.drop(now, "not-for-us", text(dst))
 
     def deliver(self, now: float, ifname: str, packet: IPv6Packet, tunnelled: int = 0) -> None:
         """A packet addressed to this node (RFC 8200 §4: extension headers in order)."""
@@ -320,12 +328,13 @@ class Node:
     def on_decapsulated(self, now: float, ifname: str, outer: IPv6Packet, inner: IPv6Packet,
                         tunnelled: int) -> None:
         """Default tunnel exit: process the inner packet as if it had just arrived."""
-        if self.is_local(inner.dst) or inner.dst.is_multicast:
+        dst = inner.dst
+        if int(dst) >> 120 == 0xFF or self.is_local(dst):
             self.deliver(now, ifname, inner, tunnelled)
         elif self.is_router:
             self.forward(now, ifname, inner, None)
         else:
-            self.drop(now, "not-for-us", f"inner destination {inner.dst}")
+            self.drop(now, "not-for-us", f"inner destination {text(dst)}")
 
     def dispatch(self, now: float, ifname: str, packet: IPv6Packet, payload: Payload | None,
                  peer: str | None, tunnelled: int) -> None:

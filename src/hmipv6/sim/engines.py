@@ -471,15 +471,15 @@ def observe(node: Node, seen: Callable[[float, bytes], bool],
 
     def icmp_hook(now: float, ifname: str, packet: IPv6Packet, message: Any,
                   tunnelled: int) -> None:
-        if (isinstance(message, EchoReply) and not isinstance(node, MobileNode)
-                and seen(now, message.data)):
+        if isinstance(message, EchoReply) and seen(now, message.data):
             return
         if requested is not None and isinstance(message, EchoRequest):
             requested(now, message.data)
         on_icmpv6(now, ifname, packet, message, tunnelled)
 
     node.on_data = data_hook  # type: ignore[method-assign]
-    node.on_icmpv6 = icmp_hook  # type: ignore[method-assign]
+    if not isinstance(node, MobileNode):  # a mobile node's Echo Replies reach it as data
+        node.on_icmpv6 = icmp_hook  # type: ignore[method-assign]
 
 
 def emit_probe(sc: Scenario, flow: Flow, src: Node, now: float, sequence: int,

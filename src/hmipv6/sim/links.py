@@ -185,14 +185,16 @@ class Cell:
         at = self._tx.send(self.scheduler.now, len(data))
         if at is None or at == math.inf:
             return at is not None  # tail drop: refused; lost on the way: accepted
+        # The stations attached now (each entry is one attachment's own tuple), in order.
         if to is None:
-            targets = tuple((s, gen) for s, (_, gen) in self._stations.items() if s != sender)
+            targets, skip = dict(self._stations), sender
         else:
-            targets = ((to, self._stations[to][1]),)
-        self.scheduler.schedule(at, partial(self._arrive, targets, self._epoch, data))
+            targets, skip = {to: self._stations[to]}, None
+        self.scheduler.schedule(at, partial(self._arrive, skip, targets, self._epoch, data))
         return True
 
-    def _arrive(self, targets: tuple[tuple[str, int], ...], epoch: int, data: bytes) -> None:
+    def _arrive(self, skip: str | None, targets: dict[str, tuple[Receiver, int]], epoch: int,
+                data: bytes) -> None:
         c = self.counters
         if epoch != self._epoch:
             c.dropped_down += 1
@@ -202,9 +204,11 @@ class Cell:
         for tap in self.taps:
             tap(now, data)
         stations = self._stations
-        for station, gen in targets:
-            entry = stations.get(station)
-            if entry is None or entry[1] != gen:
+        get = stations.get
+        for station, entry in targets.items():
+            if station == skip:  # a multicast frame does not come back to its sender
+                continue
+            if get(station) is not entry:  # detached since, or attached again
                 c.dropped_detached += 1
                 continue
             entry[0](data)

@@ -53,6 +53,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from hmipv6.core import events as _events_module
 from hmipv6.core.events import (
     BindingAcknowledged,
     BindingCacheUpdated,
@@ -86,6 +87,17 @@ FAST_KINDS = ("fast-predictive", "fast-reactive")
 IKE_PORT = 500
 """UDP port of IKEv2 (RFC 7296 §2.11): its messages count as signalling (``IKEv2``)."""
 _EXT = frozenset((0, 43, 60))
+_READ: tuple[type[Event], ...] = (
+    LinkChanged, BindingCacheUpdated, BindingRemoved, BindingAcknowledged, MapFailed, MapRecovered,
+    FastBindingUpdateSent, FastBindingAcknowledged, UnsolicitedNeighborAdvertisementSent,
+    MapSelected, RouterAdvertisementReceived, MovementDetected, CareOfAddressConfigured,
+    BindingUpdateSent, HandoverCompleted)
+"""Every event class :meth:`Metrics.on_event` looks at."""
+_IGNORED = frozenset(
+    c for c in vars(_events_module).values()
+    if isinstance(c, type) and issubclass(c, Event) and not issubclass(c, _READ))
+"""Event classes :meth:`Metrics.on_event` only counts (a set lookup instead of a chain of
+``isinstance``: the engines emit a PacketDropped for every frame a station overhears)."""
 
 
 def classify(data: bytes) -> tuple[str, bytes, bytes] | None:
@@ -260,6 +272,8 @@ class Metrics:
 
     def on_event(self, node: str, e: Event) -> None:
         self.events += 1
+        if type(e) in _IGNORED:
+            return  # most events (PacketDropped, DataReceived ...): nothing below reads them
         if isinstance(e, LinkChanged):
             if not e.up:
                 self._last_down[node] = e.time

@@ -90,6 +90,7 @@ from hmipv6.sim.scenario import (
 )
 from hmipv6.sim.scheduler import URGENT, Scheduler, TimerHandle
 from hmipv6.sim.traffic import Sink, Source, decode_probe, settled_count
+from hmipv6.wire.addr import from_packed
 from hmipv6.wire.ipv6 import IPv6Packet, decode
 from hmipv6.wire.pcap import PcapWriter
 
@@ -125,7 +126,7 @@ def _rng(seed: int, what: str) -> random.Random:
 
 
 def _is_local(node: Node, address: bytes) -> bool:
-    return node.is_local(IPv6Address(address))
+    return node.is_local(from_packed(address))
 
 
 class _CellPort:
@@ -166,6 +167,7 @@ class Network:
         self.nodes: dict[str, Node] = {}
         self.roles: dict[str, str] = {}
         self._timers: dict[str, TimerHandle | None] = {}
+        self._timer_calls: dict[str, Callable[[], None]] = {}
         self._ports: dict[tuple[str, str], Any] = {}
         """(node, ifname) → WiredLink or _CellPort."""
         self.links: dict[str, WiredLink] = {}
@@ -203,6 +205,7 @@ class Network:
             self._is_local[name] = partial(_is_local, node)
             self.roles[name] = self.scenario.nodes[name].role
             self._timers[name] = None
+            self._timer_calls[name] = partial(self._timer, name)
             self._observe(name, node)
 
     def _observe(self, name: str, node: Node) -> None:
@@ -312,20 +315,25 @@ class Network:
         if out:
             for t in out:
                 self._transmit(name, node, t.ifname, t.data, t.next_hop)
-        metrics = self.metrics
-        log = self.event_log
-        while (e := node.next_event()) is not None:
-            metrics.on_event(name, e)
-            if log is not None:
-                log.append((name, e))
+        e = node.next_event()
+        if e is not None:
+            on_event = self.metrics.on_event
+            log = self.event_log
+            while e is not None:
+                on_event(name, e)
+                if log is not None:
+                    log.append((name, e))
+                e = node.next_event()
         at = node.next_timer()
-        handle = self._timers[name]
+        if at is not None and at < now:
+            at = now
+        timers = self._timers
+        handle = timers[name]
         if handle is not None and handle[3] is not None:
-            if at is not None and handle[0] == max(at, now):
+            if handle[0] == at:
                 return
             self.sched.cancel(handle)
-        self._timers[name] = (None if at is None
-                              else self.sched.schedule(max(at, now), partial(self._timer, name)))
+        timers[name] = None if at is None else self.sched.schedule(at, self._timer_calls[name])
 
     def _timer(self, name: str) -> None:
         self._timers[name] = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 from ipaddress import IPv6Address, IPv6Network
 
 __all__ = ["UNSPECIFIED", "IPv6Address", "IPv6Network", "addr", "from_packed", "interface_address",
-           "solicited_node"]
+           "solicited_node", "text"]
 
 _CACHE: dict[bytes, IPv6Address] = {}
 _CACHE_MAX = 1 << 16
@@ -50,3 +50,18 @@ def interface_address(prefix: IPv6Network | IPv6Address, interface_id: IPv6Addre
 def solicited_node(address: IPv6Address) -> IPv6Address:
     """The solicited-node multicast address of ``address`` (RFC 4291 §2.7.1)."""
     return IPv6Address(int(IPv6Address("ff02::1:ff00:0")) | (int(address) & 0xFFFFFF))
+
+
+_TEXT: dict[int, str] = {}
+
+
+def text(address: IPv6Address) -> str:
+    """``str(address)`` (RFC 5952 form), memoised by value: compressing an address costs
+    microseconds, and drop details and timer names format the same few addresses per packet."""
+    key = int(address)
+    s = _TEXT.get(key)
+    if s is None:
+        if len(_TEXT) >= _CACHE_MAX:
+            _TEXT.clear()
+        s = _TEXT[key] = str(address)
+    return s

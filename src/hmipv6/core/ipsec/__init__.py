@@ -367,6 +367,14 @@ class IPsec:
     # -- inbound (RFC 4301 §5.2) ---------------------------------------------------------------
 
     def unprotect(self, now: float, packet: IPv6Packet) -> Inbound:
+        payload = packet.payload
+        if (not isinstance(payload, EncapsulatingSecurityPayload)
+                and self.spd.bypasses(payload.next_header if payload is not None else 59)
+                and packet.header(AuthenticationHeader) is None):
+            # RFC 4301 §5.2 step 3: unprotected, and no SPD entry can apply to its protocol:
+            # the default (BYPASS) lets it in, whatever its addresses (a mobile node's ICMPv6).
+            self.counters["bypass-in"] += 1
+            return Inbound(packet=packet, peer=None)
         try:
             return self._unprotect(packet)
         except SecurityDrop as exc:

@@ -64,7 +64,7 @@ def as_selector(a: IPv6Address | IPv6Network | str | None) -> Selector:
         if a in ("*", "any", "::/0"):
             return None
         return IPv6Network(a, strict=True) if "/" in a else IPv6Network(f"{a}/128")
-    return IPv6Network(f"{a}/128")
+    return IPv6Network((int(a), 128))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

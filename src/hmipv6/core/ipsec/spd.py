@@ -224,15 +224,28 @@ class SecurityPolicyDatabase(Versioned):
             self._members = set(self._policies)
         return policy in self._members
 
+    def _for_protocol(self, protocol: int) -> tuple[tuple[Policy, ...], bool, bool]:
+        same = tuple(p for p in self._policies if p.protocol is None or p.protocol == protocol)
+        entry = self._by_protocol[protocol] = (
+            same, any(p._local_range is not None for p in same),
+            any(p._remote_range is not None for p in same))
+        return entry
+
+    def bypasses(self, protocol: int) -> bool:
+        """Is every packet of ``protocol`` bypassed, whatever its addresses and message type
+        (no entry can apply to the protocol and the default is BYPASS)? Then an unprotected
+        packet needs no lookup (a mobile node's ICMPv6 and UDP)."""
+        entry = self._by_protocol.get(protocol)
+        if entry is None:
+            entry = self._for_protocol(protocol)
+        return not entry[0] and self._default is Action.BYPASS
+
     def lookup(self, local: IPv6Address, remote: IPv6Address, protocol: int,
                type_of: Callable[[], int | None]) -> Policy | None:
         """The first matching entry, or ``None`` (then :attr:`default` applies)."""
         entry = self._by_protocol.get(protocol)
         if entry is None:
-            same = tuple(p for p in self._policies if p.protocol is None or p.protocol == protocol)
-            entry = self._by_protocol[protocol] = (
-                same, any(p._local_range is not None for p in same),
-                any(p._remote_range is not None for p in same))
+            entry = self._for_protocol(protocol)
         same, by_local, by_remote = entry
         if not same:
             return None
