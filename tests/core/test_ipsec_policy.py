@@ -307,8 +307,10 @@ def test_spd_cached_lookup_is_the_first_match_of_the_list(steps: list[tuple[str,
 @given(st.lists(st.one_of(
     st.tuples(st.just("add"), _POLICY),
     st.tuples(st.just("delete"), st.integers(0, 10)),
-    # (A PROTECT default is left out: with no matching entry, _check_inbound asserts.)
-    st.tuples(st.just("default"), st.sampled_from([Action.BYPASS, Action.DISCARD])),
+    # A PROTECT default with no matching entry refuses the packet as "unprotected" (it
+    # used to fail an assertion inside _check_inbound).
+    st.tuples(st.just("default"), st.sampled_from([Action.BYPASS, Action.DISCARD,
+                                                   Action.PROTECT])),
     st.tuples(st.just("receive"), st.tuples(st.sampled_from(_ADDRS), st.sampled_from(_ADDRS),
                                              st.sampled_from([58, 17, 135]),
                                              st.sampled_from([0, 5, 6, 134, 135])))),

@@ -443,10 +443,11 @@ class IPsec:
             raise SecurityDrop("policy-discard", f"inbound {src} -> {dst}")
         if sa is None:
             if action is Action.PROTECT:
-                assert policy is not None
+                # A matching PROTECT entry, or the SPD's default (no entry matched).
+                name = (policy.name if policy is not None else None) or (
+                    "PROTECT" if policy is not None else "default PROTECT")
                 raise SecurityDrop("unprotected",
-                                   f"policy {policy.name or 'PROTECT'} requires protection "
-                                   f"for {src} -> {dst}")
+                                   f"policy {name} requires protection for {src} -> {dst}")
             return
         params = sa.params
         if not params.matches(src, dst):
