@@ -456,8 +456,8 @@ def observe(node: Node, seen: Callable[[float, bytes], bool],
     the data of every UDP datagram delivered, and of every Echo Reply reaching a node other
     than a mobile node (it returns True when a flow's sink took it, and the engine then does
     not see the reply: an access router's MAP-probe replies, RFC 4140 §10, stay the
-    engine's). ``requested(now, data)`` gets the data of every Echo Request reaching the
-    node (a ping flow's probes arriving at its destination, data like any other for the
+    engine's). ``requested(now, data)``, where given, gets the data of every Echo Request
+    reaching the node (a ping flow's probes arriving at its destination, data like any other for the
     destination's handovers); the engine still answers it (RFC 4443 §4.2)."""
     on_data = node.on_data
     on_icmpv6 = node.on_icmpv6
@@ -477,9 +477,20 @@ def observe(node: Node, seen: Callable[[float, bytes], bool],
             requested(now, message.data)
         on_icmpv6(now, ifname, packet, message, tunnelled)
 
+    def request_hook(now: float, ifname: str, packet: IPv6Packet, message: Any,
+                     tunnelled: int) -> None:
+        if requested is not None and isinstance(message, EchoRequest):
+            requested(now, message.data)
+        on_icmpv6(now, ifname, packet, message, tunnelled)
+
     node.on_data = data_hook  # type: ignore[method-assign]
-    if not isinstance(node, MobileNode):  # a mobile node's Echo Replies reach it as data
+    if not isinstance(node, MobileNode):
         node.on_icmpv6 = icmp_hook  # type: ignore[method-assign]
+    elif requested is not None:
+        # A mobile node's Echo Replies reach it as data already; only a ping flow's Echo
+        # Requests to it need the hook (give ``requested`` only where one arrives: every
+        # ICMPv6 message a station hears then goes through one call more).
+        node.on_icmpv6 = request_hook  # type: ignore[method-assign]
 
 
 def emit_probe(sc: Scenario, flow: Flow, src: Node, now: float, sequence: int,

@@ -233,7 +233,8 @@ class Network:
             if probe is not None and rec is not None and rec.dst == name:
                 rec.arrived(now, probe.sequence)
 
-        observe(node, seen, requested)
+        pinged = any(f.kind == "ping" and f.dst == name for f in self.scenario.flows)
+        observe(node, seen, requested if pinged else None)
 
     def _build_links(self, capture: bool) -> None:
         sc = self.scenario
