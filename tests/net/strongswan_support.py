@@ -301,8 +301,14 @@ class UdpIke:
                         self.received.append(data)
                         src = IPv6Address(addr[0].split("%")[0])
                         answer = self.engine.receive(self.now(), data, src)
-                        self.send(self.preface + answer)
-                        self.preface = []
+                        if self.preface:
+                            # Our crossing request first; the answer a moment later, so
+                            # charon takes the request while its own exchange is still open
+                            # (a response right behind it was seen dropped by charon).
+                            self.send(self.preface)
+                            self.preface = []
+                            time.sleep(0.05)
+                        self.send(answer)
                     t = self.engine.next_timer()
                     if t is not None and t <= self.now():
                         self.send(self.engine.handle_timer(self.now()))
