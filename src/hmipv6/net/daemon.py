@@ -264,8 +264,7 @@ class Daemon:
         self.loop = asyncio.get_running_loop()
         self.shapers = ({k: _Shaper(e) for k, e in _egress_models(sc, name, self.ports).items()}
                         if shaping else {})
-        pinged = any(f.kind == "ping" and f.dst == name for f in sc.flows)
-        observe(self.node, self._seen, self._requested if pinged else None)
+        observe(self.node, self._seen, self._requested if sc.pinged(name) else None)
         self.tun = tun if isinstance(self.node, MobileNode) else None
         """The home address's TUN device, a file descriptor (module docstring)."""
         self._sink_flows = {f.index for f in sc.flows if f.kind == "cbr" and f.dst == name}

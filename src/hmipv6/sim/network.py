@@ -233,8 +233,7 @@ class Network:
             if probe is not None and rec is not None and rec.dst == name:
                 rec.arrived(now, probe.sequence)
 
-        pinged = any(f.kind == "ping" and f.dst == name for f in self.scenario.flows)
-        observe(node, seen, requested if pinged else None)
+        observe(node, seen, requested if self.scenario.pinged(name) else None)
 
     def _build_links(self, capture: bool) -> None:
         sc = self.scenario

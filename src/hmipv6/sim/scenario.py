@@ -481,6 +481,11 @@ class Scenario:
         """A node's configured global address (an MN's home address)."""
         return _address_of(self.nodes[node])
 
+    def pinged(self, node: str) -> bool:
+        """Is ``node`` the destination of a ping flow (its Echo Requests are then data for
+        its handovers)?"""
+        return any(f.kind == "ping" and f.dst == node for f in self.flows)
+
 
 def _address_of(spec: NodeSpec) -> IPv6Address | None:
     if isinstance(spec, MobileNodeSpec):
