@@ -52,8 +52,9 @@ from hmipv6.sim import scenario as scenario_mod
 from hmipv6.sim.compare import is_map_change, pair_handovers
 from hmipv6.sim.scenario import BUILTIN_SCENARIOS, PROTOCOLS, ScenarioError
 
-__all__ = ["MAX_ROWS", "OWNED", "PROGRESS_AFTER", "clear_outputs", "duration_arg", "register",
-           "run_scenarios", "run_simulate"]
+__all__ = ["FILES_HELP", "MAX_ROWS", "OWNED", "PROGRESS_AFTER", "clear_outputs", "duration_arg",
+           "print_comparison", "protocol_list", "register", "run_scenarios", "run_simulate",
+           "table_console"]
 
 MAX_ROWS = 20
 """Handover and flow rows printed before the table is cut short (a summary follows)."""
@@ -61,7 +62,7 @@ MAX_ROWS = 20
 PROGRESS_AFTER = 2.0
 """Wall-clock seconds of a run before its progress bar appears."""
 
-_FILES_HELP = {
+FILES_HELP = {  # what each output is (the files listed under the table; testbed run too)
     "report": "the report (format hmipv6-report/1): handovers, flows, signalling, node state",
     "pcap": "one pcap per link and cell (raw IPv6; open with Wireshark or `hmipv6 decode`)",
     "timeline.png": "handover timelines: L2 down/up, RA, CoA, BU, BA, first data per handover",
@@ -86,7 +87,7 @@ def register(sub: Any) -> None:
     which = p.add_mutually_exclusive_group()
     which.add_argument("--protocol", choices=PROTOCOLS,
                        help="run this one protocol (writes report.json)")
-    which.add_argument("--compare", type=_protocol_list, default=None, metavar="P1,P2",
+    which.add_argument("--compare", type=protocol_list, default=None, metavar="P1,P2",
                        help="run each of these protocols (default mipv6,hmipv6 when no "
                             "--protocol is given; writes report-<protocol>.json each)")
     p.add_argument("--seed", type=int, help="random seed (overrides [scenario] seed)")
@@ -124,7 +125,8 @@ def duration_arg(text: str) -> float:
     return seconds
 
 
-def _protocol_list(text: str) -> list[str]:
+def protocol_list(text: str) -> list[str]:
+    """``--compare P1,P2`` (simulate and testbed run): known protocols, none twice."""
     items = [t.strip() for t in text.split(",") if t.strip()]
     if not items:
         raise argparse.ArgumentTypeError("expected protocols separated by commas")
@@ -222,8 +224,8 @@ def run_simulate(args: argparse.Namespace) -> int:
         reports[proto] = report
         path = out / (f"report-{proto}.json" if comparing else "report.json")
         path.write_text(report_mod.dumps(report), encoding="utf-8")
-        files.append((path, _FILES_HELP["report"] + (f" ({proto})" if comparing else "")))
-        files.append((pcap_dir, _FILES_HELP["pcap"]))
+        files.append((path, FILES_HELP["report"] + (f" ({proto})" if comparing else "")))
+        files.append((pcap_dir, FILES_HELP["pcap"]))
         if export_sa is not None and export_sa.exists():
             files.append((export_sa, "IPsec SAs for Wireshark (copy to ~/.config/wireshark/esp_sa)"))
             ikev2 = export_sa.with_name(f"{export_sa.name}.ikev2")
@@ -234,9 +236,9 @@ def run_simulate(args: argparse.Namespace) -> int:
     from hmipv6.sim.plots import write_plots  # matplotlib is slow to import
 
     for png in write_plots(reports, out):
-        files.append((png, _FILES_HELP[png.name]))
+        files.append((png, FILES_HELP[png.name]))
     if not args.quiet:
-        print_comparison(reports, files, console=_console())
+        print_comparison(reports, files, console=table_console())
     return 0
 
 
@@ -259,7 +261,8 @@ def clear_outputs(out: Path, owned: Sequence[str]) -> None:
                 path.unlink()
 
 
-def _console() -> Console:
+def table_console() -> Console:
+    """Where the tables go: rich on a terminal, plain 120 columns otherwise."""
     if sys.stdout.isatty():
         return Console()
     return Console(width=120, no_color=True, highlight=False)
@@ -319,9 +322,17 @@ def print_comparison(reports: Mapping[str, Mapping[str, Any]], files: Sequence[t
     """Print the handover, flow and signalling tables of one or more reports, then the files."""
     protocols = list(reports)
     first = next(iter(reports.values()))
-    console.print(f"[bold]{first.get('scenario')}[/bold]: {first.get('duration')} s simulated, "
+    # Testbed reports (hmipv6 testbed run --compare): wall-clock runs, possibly cut short.
+    testbed = first.get("world") == "testbed"
+    console.print(f"[bold]{first.get('scenario')}[/bold]: {first.get('duration')} s "
+                  f"{'on the testbed (wall clock)' if testbed else 'simulated'}, "
                   f"seed {first.get('seed')}, profile {first.get('profile')}, "
                   f"protocol{'s' if len(protocols) > 1 else ''} {', '.join(protocols)}")
+    for p, r in reports.items():
+        tb = r.get("testbed")
+        stopped = tb.get("interrupted") if isinstance(tb, Mapping) else None
+        if isinstance(stopped, int | float):
+            console.print(f"{p}: interrupted at {stopped:.1f} s (partial results)")
 
     rows = pair_handovers(reports)
     t = Table(title="Handovers", title_justify="left")

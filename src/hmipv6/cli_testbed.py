@@ -47,7 +47,7 @@ def register(sub: Any) -> None:
     r.add_argument("--out", type=Path, default=Path("hmipv6-testbed"), metavar="DIR")
     r.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a scenario key (repeatable), as for simulate")
-    r.add_argument("--protocol", choices=PROTOCOLS)
+    _add_protocol_options(r)
     r.add_argument("--no-shaping", dest="shaping", action="store_false",
                    help="do not emulate the links' delay, bandwidth, queue and loss in the "
                         "daemons (full-speed veths)")
@@ -57,7 +57,7 @@ def register(sub: Any) -> None:
                         "decrypted; under profile rfc5380 the IKE-negotiated Child SAs are "
                         "included and the IKE SAs' keys go to FILE.ikev2")
     _add_real_network_options(r)
-    r.set_defaults(handler=_run)
+    r.set_defaults(handler=_run, compare_part=False)
     from hmipv6.cli_testbed_up import register_up
 
     register_up(tsub, r)
@@ -98,6 +98,20 @@ def _interrupt_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
+def _add_protocol_options(r: Any) -> None:
+    """``testbed run``'s ``--protocol`` / ``--compare`` and ``--seed``, as ``simulate``'s."""
+    from hmipv6.cli_simulate import protocol_list
+
+    which = r.add_mutually_exclusive_group()
+    which.add_argument("--protocol", choices=PROTOCOLS,
+                       help="run this protocol (default: the scenario's)")
+    which.add_argument("--compare", type=protocol_list, default=None, metavar="P1,P2",
+                       help="run each of these protocols, one after the other, each into "
+                            "DIR/<protocol>/, then print their handovers side by side and plot "
+                            "them in DIR")
+    r.add_argument("--seed", type=int, help="random seed (overrides [scenario] seed)")
+
+
 def _add_real_network_options(r: Any) -> None:
     """``testbed run``'s options for kernel traffic (hmipv6.net.tun, hmipv6.net.kernel_nodes)."""
     r.add_argument("--tun", action="store_true",
@@ -111,6 +125,8 @@ def _add_real_network_options(r: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.compare is not None:
+        return _run_compare(args)
     from hmipv6.cli_testbed_up import started_hook
     from hmipv6.net.testbed import run
 
@@ -122,15 +138,22 @@ def _run(args: argparse.Namespace) -> int:
 
     try:
         # The same validation as simulate's, before anything is built or written.
-        sc = load(args.scenario, tuple(args.overrides), duration=args.duration,
+        sc = load(args.scenario, tuple(args.overrides), seed=args.seed, duration=args.duration,
                   protocols=(args.protocol,) if args.protocol else ())
     except ScenarioError as e:
         print(f"hmipv6 testbed: error: {e}", file=sys.stderr)
         return 2
-    if sc.defaults.security == "none":
+    if sc.defaults.security == "none" and not args.compare_part:
         print(UNPROTECTED_WARNING.format(cmd="hmipv6 testbed"), file=sys.stderr)
+    if not args.compare_part:
+        try:
+            _clear_earlier(args.out)
+        except OSError as e:
+            print(f"hmipv6 testbed: error: {args.out}: {e.strerror or e}", file=sys.stderr)
+            return 2
     try:
-        result = run(args.scenario, overrides=tuple(args.overrides), duration=args.duration,
+        result = run(args.scenario, seed=args.seed,
+                     overrides=tuple(args.overrides), duration=args.duration,
                      out=args.out, protocol=args.protocol, shaping=args.shaping,
                      export_sa=args.export_sa, tun=args.tun, kernel_nodes=args.kernel_nodes,
                      hold=args.hold,
@@ -147,6 +170,11 @@ def _run(args: argparse.Namespace) -> int:
         print(line)
     _print_apps(rep)
     print(f"written: {result.out / 'report.json'}, {len(result.pcap_files)} pcaps, logs")
+    if not args.compare_part:  # a comparison plots its runs together (_run_compare)
+        pngs = _plots({rep["protocol"]: rep}, result.out)
+        if pngs is None:
+            return 130
+        print(f"plotted: {', '.join(str(p) for p in pngs)}")
     if rep["testbed"].get("interrupted") is not None:
         print(f"interrupted at {rep['testbed']['interrupted']:.1f} s: partial results",
               file=sys.stderr)
@@ -154,6 +182,125 @@ def _run(args: argparse.Namespace) -> int:
     for kind, path in result.sa_files.items():
         print(f"written: {path} (Wireshark {'esp_sa' if kind == 'esp_sa' else 'ikev2_decryption_table'})")
     return 0
+
+
+OWNED = ("report.json", "apps.png", "pcap", "logs", "config", "apps", "timeline.png",
+         "handovers.png", "signalling.png")
+"""What ``testbed run`` writes in ``--out`` (and a comparison in each ``--out/<protocol>/``):
+removed before a run, so a reused directory never mixes runs (a comparison's folders after a
+single run, a protocol not compared this time)."""
+
+
+def _clear_earlier(out: Path) -> None:
+    """Remove what an earlier ``testbed run`` or ``testbed run --compare`` left in ``out``
+    (:data:`OWNED`, there and in each ``<protocol>/`` folder, which goes once empty);
+    nothing else is touched."""
+    from hmipv6.cli_simulate import clear_outputs
+
+    if not out.is_dir():
+        return
+    clear_outputs(out, OWNED)
+    for proto in PROTOCOLS:
+        folder = out / proto
+        if folder.is_dir() and not folder.is_symlink():
+            clear_outputs(folder, OWNED)
+            if not any(folder.iterdir()):
+                folder.rmdir()
+
+
+def _plots(reports: dict[str, dict[str, Any]], out: Path) -> list[Path] | None:
+    """``simulate``'s plots of ``reports`` in ``out`` (:func:`hmipv6.sim.plots.write_plots`);
+    ``None`` when interrupted (the reports are written by then)."""
+    try:
+        from hmipv6.sim.plots import write_plots  # matplotlib is slow to import
+
+        return write_plots(reports, out)
+    except KeyboardInterrupt:
+        print("hmipv6 testbed: interrupted while plotting (the reports are written)",
+              file=sys.stderr)
+        return None
+
+
+def _run_compare(args: argparse.Namespace) -> int:
+    """``testbed run --compare P1,P2``: the scenario once per protocol, one after the other,
+    each a whole ``testbed run --protocol P --out DIR/P`` (report, pcaps, logs); then the
+    table ``simulate`` prints (:func:`hmipv6.cli_simulate.print_comparison`, handovers paired
+    by the move, :mod:`hmipv6.sim.compare`) and its plots in DIR, from the reports written.
+    Ctrl-C (or SIGTERM) stops there: the runs done, the interrupted run's partial report and
+    their table are kept, exit status 130."""
+    import json
+
+    from hmipv6.cli_simulate import (
+        FILES_HELP,
+        UNPROTECTED_WARNING,
+        print_comparison,
+        table_console,
+    )
+    from hmipv6.sim.scenario import ScenarioError, load
+
+    _interrupt_on_sigterm()
+    protocols: list[str] = args.compare
+    out: Path = args.out
+    try:
+        # Every protocol is checked before the first run starts, as simulate does.
+        sc = load(args.scenario, tuple(args.overrides), seed=args.seed, duration=args.duration,
+                  protocols=protocols, protocols_from="--compare")
+    except ScenarioError as e:
+        print(f"hmipv6 testbed: error: {e}", file=sys.stderr)
+        return 2
+    if args.hold:
+        print("hmipv6 testbed: error: --hold keeps one protocol's run up, not a comparison",
+              file=sys.stderr)
+        return 2
+    if args.export_sa is not None and not args.export_sa.resolve().parent.is_dir():
+        print(f"hmipv6 testbed: error: --export-sa {args.export_sa}: no such directory",
+              file=sys.stderr)
+        return 2
+    if sc.defaults.security == "none":
+        print(UNPROTECTED_WARNING.format(cmd="hmipv6 testbed"), file=sys.stderr)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        _clear_earlier(out)
+    except OSError as e:
+        print(f"hmipv6 testbed: error: {out}: {e.strerror or e}", file=sys.stderr)
+        return 2
+    reports: dict[str, dict[str, Any]] = {}
+    status = 0
+    try:
+        for i, proto in enumerate(protocols, 1):
+            print(f"[{i}/{len(protocols)}] {proto}: {out / proto}", flush=True)
+            part = argparse.Namespace(**vars(args))
+            part.compare, part.protocol, part.out, part.compare_part = None, proto, out / proto, True
+            if args.export_sa is not None:  # FILE-<protocol>, as simulate names them
+                part.export_sa = args.export_sa.with_name(
+                    f"{args.export_sa.stem}-{proto}{args.export_sa.suffix}")
+            status = _run(part)
+            written = out / proto / "report.json"
+            if written.is_file():
+                reports[proto] = json.loads(written.read_text(encoding="utf-8"))
+            if status != 0:
+                break  # interrupted (130) or failed (2): no further run
+    except KeyboardInterrupt:  # between two runs
+        print("hmipv6 testbed: interrupted", file=sys.stderr)
+        status = 130
+    if not reports:
+        return status
+    pngs = _plots(reports, out)
+    if pngs is None:
+        return 130
+    files: list[tuple[Path, str]] = []
+    for proto in reports:
+        files += [(out / proto / "report.json", f"{FILES_HELP['report']} ({proto})"),
+                  (out / proto / "pcap", "one pcap per link and cell (Ethernet; Wireshark or "
+                                         "`hmipv6 decode`)"),
+                  (out / proto / "logs", "each daemon's event log (the report is rebuilt "
+                                         "from them)")]
+    files += [(png, FILES_HELP[png.name]) for png in pngs]
+    try:
+        print_comparison(reports, files, console=table_console())
+    except KeyboardInterrupt:
+        return 130
+    return status
 
 
 def _shown(value: object) -> str:

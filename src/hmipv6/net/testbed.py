@@ -261,6 +261,7 @@ def _write_node_config(sc: Scenario, topo: Topology, out: Path, name: str,
 
 def run(scenario: str | Path, *, overrides: tuple[str, ...] = (), duration: float | None = None,
         out: str | Path = "hmipv6-testbed", protocol: str | None = None,
+        seed: int | None = None,
         nodes: tuple[str, ...] | None = None, shaping: bool = True,
         export_sa: str | Path | None = None, tun: bool = False,
         apps: tuple[App, ...] = (), kernel_nodes: bool = False, hold: bool = False,
@@ -268,6 +269,8 @@ def run(scenario: str | Path, *, overrides: tuple[str, ...] = (), duration: floa
         on_started: Callable[[Topology], None] | None = None) -> TestbedResult:
     """Run ``scenario`` on network namespaces and report (module docstring). ``nodes``: run
     only these nodes' daemons (the others' namespaces and links exist, silent).
+    ``seed`` (``--seed``): replaces ``scenario.seed`` before the overrides, as in
+    ``hmipv6 simulate``; every daemon is configured with it too (its first override).
     ``shaping=False``: no link emulation (full-speed veths). ``export_sa``: write the SAs
     for Wireshark there (module docstring). ``tun``: every mobile node's home address on a
     TUN device in its namespace, for kernel applications (:mod:`hmipv6.net.tun`).
@@ -290,8 +293,10 @@ def run(scenario: str | Path, *, overrides: tuple[str, ...] = (), duration: floa
         raise TestbedError(f"--export-sa {export_sa}: no such directory")
     # ``duration`` is applied by the loader after the overrides and the generators (later
     # moves and faults left out, flows cut at the end); every daemon loads it the same way.
-    sc = load(scenario, overrides, duration=duration,
+    sc = load(scenario, overrides, seed=seed, duration=duration,
               protocols=(protocol,) if protocol else ())
+    # The daemons load the scenario themselves: the seed goes first, as load() applies it.
+    node_overrides = (*((f"scenario.seed={seed}",) if seed is not None else ()), *overrides)
     proto = protocol or sc.protocol
     kernel = kernel_node_names(sc) if kernel_nodes else frozenset()
     apps = (*apps, *(App(a.name, a.node, a.at, a.argv(sc, sys.executable)) for a in sc.apps))
@@ -331,7 +336,7 @@ def run(scenario: str | Path, *, overrides: tuple[str, ...] = (), duration: floa
         try:
             capture = _Capture(topo, out / "pcap")
             for name in logs:
-                cfg_path = _write_node_config(sc, topo, out, name, scenario, overrides,
+                cfg_path = _write_node_config(sc, topo, out, name, scenario, node_overrides,
                                               duration, proto, shaping, tun and name in mobile)
                 cmd = [sys.executable, "-m", "hmipv6.cli", "node", "--config", str(cfg_path),
                        "--netns", topo.namespace(name)]

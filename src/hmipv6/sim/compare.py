@@ -10,11 +10,15 @@ another would then put a failover beside an unrelated move. :func:`pair_handover
 by *what happened* instead:
 
 - a link-layer move is identified by its mobile node, the access routers left and joined and
-  the time of the move (``l2_down``, or ``l2_up`` for a first attachment, to the
-  microsecond): the same in every protocol's report of one scenario and seed;
+  which of that mobile node's moves between those two routers it is (the first, the second,
+  ...): the same in every protocol's report of one scenario, in the simulator and on the
+  testbed (``hmipv6 testbed run --compare``), whose moves happen at wall-clock times that
+  differ from run to run by the machine's scheduling (a few milliseconds), so the time of a
+  testbed move cannot identify it;
 - a change of MAP without a move (``l2_down`` / ``l2_up`` null, ``map_change`` set) is
   identified by its mobile node, its access router and ``map_change`` to the microsecond, so
-  it pairs only with the same change in another protocol and otherwise stands alone.
+  it pairs only with the same change in another protocol and otherwise stands alone (on the
+  testbed, where that time is the machine's, it always stands alone).
 
 A second handover with the same identity in one report (never seen in practice) gets an
 occurrence number, so nothing is dropped. The rows are ordered by time, then mobile node.
@@ -75,10 +79,13 @@ def handover_time(h: Mapping[str, Any]) -> float | None:
 
 
 def _identity(h: Mapping[str, Any]) -> tuple[object, ...]:
-    at = handover_time(h)
-    when = None if at is None else round(at * 1e6)
-    kind = "map" if is_map_change(h) else "move"
-    return (str(h.get("mn")), kind, h.get("from"), h.get("to"), when)
+    """What a handover is, but for its occurrence number: a move is counted among the
+    mobile node's moves between the same two routers (module docstring)."""
+    if is_map_change(h):
+        at = handover_time(h)
+        return (str(h.get("mn")), "map", h.get("from"), h.get("to"),
+                None if at is None else round(at * 1e6))
+    return (str(h.get("mn")), "move", h.get("from"), h.get("to"))
 
 
 def pair_handovers(reports: Mapping[str, Mapping[str, Any]]) -> list[HandoverRow]:
@@ -88,9 +95,11 @@ def pair_handovers(reports: Mapping[str, Mapping[str, Any]]) -> list[HandoverRow
     for proto, report in reports.items():
         seen: dict[tuple[object, ...], int] = {}
         handovers = report.get("handovers")
-        for h in handovers if isinstance(handovers, list) else []:
-            if not isinstance(h, Mapping):
-                continue
+        listed = [h for h in (handovers if isinstance(handovers, list) else [])
+                  if isinstance(h, Mapping)]
+        # In time order, so the n-th move between two routers is the n-th in every report.
+        for h in sorted(listed, key=lambda h: (handover_time(h) is None,
+                                               handover_time(h) or 0.0)):
             ident = _identity(h)
             n = seen.get(ident, 0)
             seen[ident] = n + 1
