@@ -1,11 +1,20 @@
 """``hmipv6 testbed run`` and ``hmipv6 node``: a scenario on real kernels (``hmipv6.net``).
 
-``testbed run [SCENARIO|NAME] [--duration D] [--out DIR] [--set K=V] [--no-shaping]
-[--export-sa FILE]`` builds the scenario
+``testbed run [SCENARIO|NAME] [--duration D] [--out DIR] [--set K=V] [--seed N]
+[--protocol P | --compare P1,P2] [--no-shaping] [--export-sa FILE]`` builds the scenario
 from network namespaces and one daemon per node (:func:`hmipv6.net.testbed.run`), writes
-``report.json`` (``"world": "testbed"``), ``pcap/<link>.pcap`` and ``logs/`` under ``--out``
-and prints each handover in one line. Not root, no namespaces, a bad scenario: one line on
-stderr, exit status 2.
+``report.json`` (``"world": "testbed"``), ``pcap/<link>.pcap`` and ``logs/`` under ``--out``,
+plots the report as ``simulate`` does (``timeline.png``, ``handovers.png``,
+``signalling.png``: :func:`hmipv6.sim.plots.write_plots`) and prints each handover in one
+line. ``--seed`` replaces ``scenario.seed`` before ``--set``, as for ``simulate`` (and in
+every daemon). ``--compare P1,P2`` runs the scenario once per protocol, one after the other,
+each a whole run into ``DIR/<protocol>/``, then prints ``simulate``'s table of the reports
+(:func:`hmipv6.cli_simulate.print_comparison`: handovers paired by the move,
+:mod:`hmipv6.sim.compare`) and plots them together in ``DIR``. What an earlier run left in
+``DIR`` that a run writes (:data:`OWNED`, there and in ``DIR/<protocol>/``) is removed
+first. Not root, no namespaces, a bad scenario: one line on stderr, exit status 2. Ctrl-C or
+SIGTERM: the partial results are written (the runs of a comparison done so far too), no
+traceback, exit status 130.
 
 Each daemon emulates its links at the sender (the scenario's delay, bandwidth, queue and loss;
 no netem needed); ``--no-shaping`` runs the veths at full speed. Faults (crash, restart,

@@ -96,3 +96,29 @@ def test_timeline_rows_pair_by_move() -> None:
     assert [(p, h["kind"]) for p, h in rows] == [
         ("mipv6", "initial"), ("hmipv6", "initial"), ("hmipv6", "inter-domain"),
         ("mipv6", "mipv6"), ("hmipv6", "intra-domain")]
+
+
+def test_testbed_moves_pair_although_their_wall_clock_times_differ() -> None:
+    """On the testbed (``testbed run --compare``) each protocol's run sees the moves at its
+    own wall-clock times, a few milliseconds apart: the n-th move between the same two routers
+    pairs with the n-th, there and back again, and the row's time is the first report's."""
+    def walk(jitter: float, kind: str) -> list[dict[str, Any]]:
+        return [move(None, "ar1", 0.01 + jitter, "initial", 1.04, 0),
+                move("ar1", "ar2", 3.0 + jitter, kind, 0.09, 9),
+                move("ar2", "ar1", 6.0 + 2 * jitter, kind, 0.08, 8),
+                move("ar1", "ar2", 9.0 + 3 * jitter, kind, 0.07, 7)]
+
+    base = {"scenario": "s", "duration": 12.0, "seed": 1, "profile": "rfc4140",
+            "world": "testbed", "flows": [], "signalling": {"by_type": {}}}
+    reps = {"mipv6": {**base, "protocol": "mipv6", "handovers": walk(0.0, "mipv6")},
+            # Listed out of time order: the pairing goes by time within each report.
+            "hmipv6": {**base, "protocol": "hmipv6",
+                       "handovers": walk(0.0173, "intra-domain")[::-1]}}
+    rows = pair_handovers(reps)
+    assert [(r.at, sorted(r.by_protocol)) for r in rows] == [
+        (0.01, ["hmipv6", "mipv6"]), (3.0, ["hmipv6", "mipv6"]), (6.0, ["hmipv6", "mipv6"]),
+        (9.0, ["hmipv6", "mipv6"])]
+    for row in rows[1:]:
+        mip, hmip = row.by_protocol["mipv6"], row.by_protocol["hmipv6"]
+        assert (mip["from"], mip["to"], mip["lost"]) == (hmip["from"], hmip["to"], hmip["lost"])
+        assert hmip["kind"] == "intra-domain" and mip["kind"] == "mipv6"
