@@ -295,6 +295,101 @@ def test_simultaneous_ike_sa_rekey_leaves_one_ike_sa(seed: int) -> None:
     assert len(mn.sad) == 2 and len(mp.sad) == 2
 
 
+def with_policy(seed: int, timeout: float
+                ) -> tuple[IPsec, IPsec, IkeInitiator, IkeResponder, IkeSa, IkeSa]:
+    """:func:`established` with ``redundant_sa_timeout`` on both ends."""
+    from hmipv6.core.ike.sa import SaPolicy
+
+    policy = SaPolicy(redundant_sa_timeout=timeout)
+    mn, mp = IPsec(name="mn-a"), IPsec(name="map")
+    ini = initiator(mn, seed=seed, suites=("esp-aes-gcm",), policy=policy)
+    res = responder(mp, policy=policy)
+    assert isinstance(run_exchange(ini, res, lcoa=LCOA_A), Established)
+    (a,) = ini.ike_sas.values()
+    (b,) = res.ike_sas.values()
+    return mn, mp, ini, res, a, b
+
+
+@pytest.mark.req("X5380-05")
+@pytest.mark.parametrize(("seed", "winner"), [(1, "map"), (2, "map"), (20, "mn"), (30, "mn")])
+def test_redundant_ike_sa_the_peer_never_deletes_is_deleted_after_the_timeout(
+        seed: int, winner: str) -> None:
+    """Simultaneous IKE SA rekey (§2.8.2) won by ``winner``, whose Delete of the old IKE SA
+    overtakes its answer to the loser's rekey (seen with strongSwan): the loser gives the
+    Child SAs to the winner's new IKE SA and drops its own rekey, so it never deletes the IKE
+    SA the winner made in answer to it. After ``redundant_sa_timeout`` the winner deletes that
+    redundant SA itself; both ends are left with the same single IKE SA."""
+    mn, mp, ini, res, a, b = with_policy(seed, 5.0)
+    (qa,), (qb,) = a.rekey_ike(1.0), b.rekey_ike(1.0)
+    (answer_a,) = res.receive(1.0, qa)  # the MAP answers the MN's rekey
+    (answer_b,) = ini.receive(1.0, qb)  # the MN answers the MAP's
+    win: IkeInitiator | IkeResponder
+    lose: IkeInitiator | IkeResponder
+    win, lose, to_win, to_lose = ((res, ini, answer_b, answer_a) if winner == "map"
+                                  else (ini, res, answer_a, answer_b))
+    (delete_old,) = win.receive(1.1, to_win)
+    (ack,) = lose.receive(1.2, delete_old)
+    assert lose.receive(1.3, to_lose) == []  # for the deleted old IKE SA: dropped
+    assert win.receive(1.3, ack) == []
+    assert len(lose.ike_sas) == 1 and len(win.ike_sas) == 2
+    redundant = next(sa for sa in win.ike_sas.values() if not sa.owns_children())
+    assert redundant.state == "rekeyed"
+    # The peer owes the Delete for ``redundant_sa_timeout`` seconds, then this end sends it.
+    assert win.next_timer() == pytest.approx(6.1)
+    assert win.handle_timer(6.0) == []
+    (final,) = win.handle_timer(6.1)
+    assert redundant.state == "deleted" and redundant.counters["redundant-deleted"] == 1
+    assert lose.receive(6.1, final) == []  # an IKE SA the loser never had
+    (w,), (lo,) = win.ike_sas.values(), lose.ike_sas.values()
+    assert (w.spi_i, w.spi_r) == (lo.spi_i, lo.spi_r) and w.keys == lo.keys
+    assert w.owns_children() and lo.owns_children() and w.state == lo.state == "established"
+    assert w.next_timer() is None and lo.next_timer() is None
+    # The survivor carries the Child SA: a rekey on it, then a BU.
+    a2 = w if win is ini else lo
+    pump(ini, res, a2.rekey_child(7.0), 7.0)
+    assert len(mn.sad) == 2 and len(mp.sad) == 2
+    assert send_bu(map_engine(mp), mn, LCOA_A, RCOA_A, 1) is not None
+
+
+@pytest.mark.req("X5380-05")
+@pytest.mark.parametrize("who", ["mn", "map"])
+def test_old_child_and_ike_sas_the_rekey_initiator_never_deletes_are_deleted_after_the_timeout(
+        who: str) -> None:
+    """A Child SA rekey and an IKE SA rekey whose initiator's Delete of the old SA is lost for
+    good (the initiator gave up, §2.8): the responder deletes the old SA itself once
+    ``redundant_sa_timeout`` has passed; without the timeout both would stay forever."""
+    mn, mp, ini, res, a, b = with_policy(1, 5.0)
+    x, y, sx = (ini, res, a) if who == "mn" else (res, ini, b)
+    (req,) = sx.rekey_child(1.0)
+    (answer,) = y.receive(1.0, req)
+    (lost,) = x.receive(1.0, answer)  # the Delete of the old Child SA: never delivered
+    del lost
+    sy = b if who == "mn" else a
+    assert len(sy.children.items) == 2 and sy.next_timer() == pytest.approx(6.0)
+    assert y.handle_timer(5.9) == []
+    out = y.handle_timer(6.0)
+    assert sy.counters["redundant-child-deleted"] == 1
+    pump(y, x, out, 6.0)
+    assert len(a.children.items) == len(b.children.items) == 1
+    assert a.child is not None and b.child is not None and a.child.inbound.spi == b.child.outbound.spi
+    assert len(mn.sad) == 2 and len(mp.sad) == 2
+    # The initiator's retransmitted Delete names an SA already gone: answered empty.
+    pump(x, y, x.handle_timer(6.5), 6.5)
+    assert sy.counters["delete-unknown-spi"] == 1 and sx._pending is None
+    # The same for the IKE SA.
+    (req,) = sx.rekey_ike(10.0)
+    (answer,) = y.receive(10.0, req)
+    assert x.receive(10.0, answer)  # the Delete of the old IKE SA: never delivered
+    assert len(y.ike_sas) == 2 and sy.state == "rekeyed" and y.next_timer() == pytest.approx(15.0)
+    (final,) = y.handle_timer(15.0)
+    assert sy.state == "deleted" and sy.counters["redundant-deleted"] == 1
+    assert x.receive(15.0, final)  # the rekey's initiator still has the old SA: it answers
+    (xn,), (yn,) = x.ike_sas.values(), y.ike_sas.values()
+    assert (xn.spi_i, xn.spi_r) == (yn.spi_i, yn.spi_r) and xn.owns_children()
+    assert len(mn.sad) == 2 and len(mp.sad) == 2
+    assert send_bu(map_engine(mp), mn, LCOA_A, RCOA_A, 1) is not None
+
+
 def test_additional_child_sa_is_refused_with_no_additional_sas() -> None:
     _, _, _ini, res, a, _ = established()
     keys = a.keys

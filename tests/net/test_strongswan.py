@@ -28,7 +28,7 @@ import pytest
 
 from hmipv6.core.ike import Established, Failed, IkeInitiator, IkeResponder
 from hmipv6.core.ike.client import IkeClient
-from hmipv6.core.ike.sa import IkeSa
+from hmipv6.core.ike.sa import IkeSa, SaPolicy
 from hmipv6.core.ike.transport import ike_packet
 from hmipv6.core.ipsec import IPsec
 from hmipv6.core.ipsec.sad import SAParams
@@ -155,6 +155,11 @@ def check_child_keys(log: str, inbound: SAParams, outbound: SAParams, *, mn_side
     mine_i, mine_r = (outbound, inbound) if exchange_initiator else (inbound, outbound)
     assert ei == mine_i.enc_key and er == mine_r.enc_key
     del mn_side
+
+
+def charon_ike_sas(raw: str) -> int:
+    """How many IKE SAs ``swanctl --list-sas --raw`` lists (in any state)."""
+    return len(re.findall(r"^list-sa event ", raw, re.MULTILINE))
 
 
 def charon_spis(text: str) -> set[int]:
@@ -522,21 +527,16 @@ def test_certificate_authentication_with_strongswan(tmp_path: Path, charon_role:
 
 
 @pytest.mark.req("X5380-05")
-@pytest.mark.parametrize("crossing", [
-    "child",
-    # Known defect: when the hmipv6 MAP wins a simultaneous IKE SA rekey (§2.8.2), about one
-    # run in three keeps the redundant IKE SA charon created (state "rekeyed") instead of
-    # converging on one; the Child SA crossing is reliable. Still run on every CI pass.
-    pytest.param("ike", marks=pytest.mark.xfail(
-        strict=False, reason="intermittent: a redundant IKE SA survives a simultaneous IKE "
-                             "SA rekey the hmipv6 end wins (issue 10)")),
-])
+@pytest.mark.parametrize("crossing", ["child", "ike"])
 def test_simultaneous_child_and_ike_sa_rekeys_with_strongswan(tmp_path: Path,
                                                               crossing: str) -> None:
     """charon and the hmipv6 MAP rekey the same SA at once: the MAP's request is put on the
     wire after charon's arrived and before the MAP answers it, so both exchanges cross. Both
     ends then keep exactly one Child SA (the same SPIs) and, for ``crossing = "ike"``, after
-    a second crossing of IKE SA rekeys, one IKE SA (the same SPIs)."""
+    a second crossing of IKE SA rekeys, one IKE SA (the same SPIs). When the MAP wins and
+    its Delete of the old IKE SA reaches charon before its answer to charon's rekey, charon
+    drops its rekey without deleting the IKE SA the MAP made in answer to it; the MAP deletes
+    that redundant SA itself after ``redundant_sa_timeout`` (2 s here, 30 s by default)."""
     shim = need_strongswan(tmp_path)
     with namespaces(LCOA, MAP) as ns:
         charon = Charon(ns.a, tmp_path / "charon", shim)
@@ -545,7 +545,7 @@ def test_simultaneous_child_and_ike_sa_rekeys_with_strongswan(tmp_path: Path,
             res = IkeResponder(IPsec(name="map"), identity="map.example.org", address=MAP,
                                rcoa_prefix=IPv6Network("2001:db8:100::/64"),
                                psks={"mn@example.org": PSK.encode()}, rng=random.Random(8),
-                               suites=SUITES)
+                               suites=SUITES, policy=SaPolicy(redundant_sa_timeout=2.0))
             with capture(ns.b, ns.if_b, tmp_path / "simultaneous.pcapng") as pcap:
                 drv = UdpIke(ns.b, MAP, LCOA, res)
                 try:
@@ -581,7 +581,13 @@ def test_simultaneous_child_and_ike_sa_rekeys_with_strongswan(tmp_path: Path,
                         assert new is not None
                         charon.wait_log(r"detected IKE_REKEY collision with IKE_REKEY")
                         drv.wait_for(lambda: f"{new.spi_i:016x}" in charon.list_sas()
-                                     and charon.list_sas().count("ESTABLISHED") == 1, timeout=30)
+                                     and charon_ike_sas(charon.list_sas()) == 1, timeout=30)
+                        # No redundant IKE SA on either side, also after the MAP's timeout.
+                        drv.wait_for(lambda: drv.now() > 3.0 + max(
+                            (s._redundant_since or 0.0) for s in res.all_sas), timeout=30)
+                        assert charon_ike_sas(charon.list_sas()) == 1
+                        with drv.lock:
+                            assert list(res.ike_sas.values()) == [new]
                         check_keys(charon.log_text(), new, occurrence=labelled(
                             charon_keys(charon.log_text()), "Sk_d secret").index(new.keys.sk_d))
                         # The survivor works: a DPD on it, and the Child SA is still there.

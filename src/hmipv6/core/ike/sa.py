@@ -78,6 +78,12 @@ __all__ = ["NO_POLICY", "ChildSA", "IkeSa", "SaPolicy", "install_child", "key_le
 NONCE_LEN: Final = 32
 RETRANSMIT_BASE: Final = 1.0
 MAX_RETRANSMITS: Final = 5
+REDUNDANT_SA_TIMEOUT: Final = 30.0
+"""Seconds an SA waits for the Delete the peer owes (RFC 7296 §2.8: the old SA of a rekey this
+end answered; §2.8.1/§2.8.2: the loser of a simultaneous rekey, closed by its creator) before
+this end deletes it itself. The RFC sets no bound; a peer can miss its Delete (strongSwan
+aborts its rekey when our Delete of the old IKE SA overtakes our answer to it), so, like
+strongSwan, the redundant SA is not kept for good. strongSwan waits 30 s too."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +103,9 @@ class SaPolicy:
     child_rekey: float | None = None
     ike_rekey: float | None = None
     dpd: float | None = None
+    redundant_sa_timeout: float = REDUNDANT_SA_TIMEOUT
+    """After this long, an SA the peer should have deleted is deleted by this end (see
+    :data:`REDUNDANT_SA_TIMEOUT`)."""
 
 
 NO_POLICY: Final = SaPolicy()
@@ -178,6 +187,9 @@ class _Children:
 
     items: list[ChildSA] = field(default_factory=list)
     owner: IkeSa | None = None
+    awaiting: dict[int, float] = field(default_factory=dict)
+    """Child SAs (by inbound SPI) the peer should delete (the old SA of a rekey it started, the
+    loser of a simultaneous rekey it created), with the time since when (§2.8, §2.8.1)."""
 
 
 class IkeSa:
@@ -231,6 +243,8 @@ class IkeSa:
         self._last_heard = now
         self._established_at = now
         self._child_at = now
+        self._redundant_since: float | None = None
+        """When this IKE SA became redundant with its Delete owed by the peer (§2.8.2)."""
 
     # -- keys and framing ----------------------------------------------------------------------
 
@@ -263,8 +277,11 @@ class IkeSa:
         if self.state == "deleted":
             return None
         times = [self._pending.deadline] if self._pending is not None else []
+        if self._pending is None and self.state == "rekeyed" and self._redundant_since is not None:
+            times.append(self._redundant_since + self.policy.redundant_sa_timeout)
         if self.state == "established" and self._pending is None and self.owns_children():
             p = self.policy
+            times += [t + p.redundant_sa_timeout for _, t in self._awaited_children()]
             if p.child_rekey is not None and self.child is not None:
                 times.append(self._child_at + p.child_rekey)
             if p.ike_rekey is not None:
@@ -290,9 +307,17 @@ class IkeSa:
             req.deadline = now + RETRANSMIT_BASE * (2 ** req.tries)
             self.counters["retransmit"] += 1
             return [req.data]
+        p = self.policy
+        if self.state == "rekeyed" and self._redundant_since is not None \
+                and now >= self._redundant_since + p.redundant_sa_timeout:
+            return self._close_redundant(now)
         if self.state != "established" or not self.owns_children():
             return []
-        p = self.policy
+        for c, since in self._awaited_children():
+            if now >= since + p.redundant_sa_timeout:
+                # §2.8/§2.8.1: the peer never deleted this Child SA: this end does.
+                self.counters["redundant-child-deleted"] += 1
+                return self.delete_child(now, c)
         if p.ike_rekey is not None and now >= self._established_at + p.ike_rekey:
             self._established_at = now
             return self.rekey_ike(now)
@@ -304,6 +329,29 @@ class IkeSa:
             self._last_heard = now
             return self.dpd(now)
         return []
+
+    def _awaited_children(self) -> list[tuple[ChildSA, float]]:
+        """The Child SAs still installed whose Delete the peer owes (forgetting the others)."""
+        aw = self.children.awaiting
+        by_spi = {c.inbound.spi: c for c in self.children.items}
+        for spi in [s for s in aw if s not in by_spi]:
+            del aw[spi]
+        return [(by_spi[s], t) for s, t in aw.items() if s not in self._deleting]
+
+    def _await_peer_delete(self, now: float) -> None:
+        """This IKE SA is redundant and the peer is to delete it (§2.8, §2.8.2)."""
+        self.state = "rekeyed"
+        self._redundant_since = now
+
+    def _close_redundant(self, now: float) -> list[bytes]:
+        """The peer never deleted this redundant IKE SA: send the Delete ourselves and forget
+        the SA at once. The peer most likely holds no such SA any more (it dropped its rekey),
+        so its answer is not waited for (it would arrive for an unknown SPI pair and be
+        dropped); the Child SAs belong to the surviving IKE SA and stay."""
+        self.counters["redundant-deleted"] += 1
+        out = self._send(now, _Request("delete-ike"))
+        self._delete_all()
+        return out
 
     # -- requests this end starts -------------------------------------------------------------
 
@@ -467,6 +515,13 @@ class IkeSa:
         if any(d.protocol == ProtocolId.IKE for d in deletes):
             # §1.4.1: the IKE SA and, if it still owns them, its Child SAs are gone.
             self.counters["ike-delete-answered"] += 1
+            req = self._pending
+            if req is not None and req.kind == "rekey-ike" and isinstance(req.peer_created, IkeSa) \
+                    and self.owns_children():
+                # §2.8.2: our rekey crossed the peer's and the peer deletes the old SA before
+                # our rekey completed: the peer's new IKE SA (which we answered) survived,
+                # and inherits the Child SAs; ours, if the peer made it, is the peer's to close.
+                self._retire(req.peer_created)
             self._delete_all()
             return ()
         paired: list[bytes] = []
@@ -552,6 +607,7 @@ class IkeSa:
                             map_address=self.map_address, peer=self.peer)
         remove_child(self.ipsec, old, inbound=False)  # the new outbound SA is used from now
         self.children.items.append(new)
+        self.children.awaiting[old.inbound.spi] = now  # §2.8: the initiator deletes the old one
         self.rekeyed_children.append((old, new))
         self.events.append(("child-rekeyed", new))
         self.counters["child-rekey-answered"] += 1
@@ -585,6 +641,7 @@ class IkeSa:
         self._note_crossing("rekey-ike", None, ni, nr, new)
         if self._pending is None or self._pending.kind != "rekey-ike":
             self._retire(new)
+            self._redundant_since = now  # §2.8: the initiator deletes the old one
         return (SecurityAssociationPayload((Proposal(chosen.number, chosen.protocol,
                                                      spi_r.to_bytes(8, "big"),
                                                      chosen.transforms),)),
@@ -700,7 +757,8 @@ class IkeSa:
         if req.peer_nonces is not None and isinstance(req.peer_created, ChildSA):
             # §2.8.1: the SA from the exchange holding the lowest nonce is closed by its creator.
             if min(req.nonce, nr) < min(req.peer_nonces):
-                return self.delete_child(now, new)
+                return self.delete_child(now, new)  # the old one: the peer deletes it
+            self.children.awaiting[req.peer_created.inbound.spi] = now  # the peer's loser
             return self.delete_child(now, req.child)
         return self.delete_child(now, req.child)
 
@@ -722,9 +780,10 @@ class IkeSa:
             # creator, the other inherits the Child SAs.
             if min(req.nonce, nr) < min(req.peer_nonces):
                 self._retire(req.peer_created)
+                self._redundant_since = now  # the old one: the peer deletes it
                 return new.delete(now)
             self._retire(new)
-            req.peer_created.state = "rekeyed"  # the peer deletes it
+            req.peer_created._await_peer_delete(now)  # the peer's loser: the peer deletes it
             return self.delete(now)
         self._retire(new)
         # The old IKE SA is deleted by the rekey's initiator, on the old SA (§1.3.2).
