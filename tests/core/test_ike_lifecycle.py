@@ -17,6 +17,7 @@ from hmipv6.core.ike import crypto as cr
 from hmipv6.core.ike.message import (
     ConfigAttribute,
     Configuration,
+    Delete,
     ExchangeType,
     Flags,
     KeyExchange,
@@ -219,10 +220,46 @@ def test_dpd_answered_in_both_directions() -> None:
 def test_delete_child_then_ike_sa_from_either_end(who: str) -> None:
     mn, mp, ini, res, a, b = established()
     x, y, sx = (ini, res, a) if who == "mn" else (res, ini, b)
+    old = a.child
     pump(x, y, sx.delete_child(1.0))
-    assert len(mn.sad) == 0 and len(mp.sad) == 0
+    if who == "mn":
+        assert len(mn.sad) == 0 and len(mp.sad) == 0
+    else:
+        # The MAP deleted the MN's only Child SA and kept the IKE SA: the MN asks for a new
+        # one on it (CREATE_CHILD_SA without REKEY_SA, RFC 7296 §1.3.1), same selectors.
+        assert a.counters["child-renewal"] == 1 and a.counters["child-created"] == 1
+        assert b.counters["child-create-answered"] == 1
+        assert a.child is not None and b.child is not None and a.child != old
+        assert a.created_children == [a.child] and ("child-created", b.child) in b.events
+        assert a.child.inbound.spi == b.child.outbound.spi
+        assert a.child.outbound.enc_key == b.child.inbound.enc_key
+        assert len(mn.sad) == 2 and len(mp.sad) == 2
+        ba = send_bu(map_engine(mp), mn, LCOA_A, RCOA_A, 1)
+        assert ba is not None and ba.status == 0
     pump(x, y, sx.delete(2.0))
-    assert not ini.ike_sas and not res.ike_sas
+    assert not ini.ike_sas and not res.ike_sas and len(mn.sad) == 0 and len(mp.sad) == 0
+
+
+def test_new_child_sa_refused_closes_the_ike_sa() -> None:
+    """A MAP that deletes the Child SA and refuses a new one (here: another Child SA still
+    exists at the MAP, NO_ADDITIONAL_SAS): the MN closes the IKE SA, so it runs IKEv2
+    again (it does when no SA with its MAP is left)."""
+    mn, mp, ini, res, a, b = established()
+    assert a.child is not None
+    # A Delete of the Child SA sealed with the MAP's keys, but the MAP keeps its Child SA: so
+    # the MN's request meets a MAP that still has one.
+    assert b.child is not None
+    req = b._seal(ExchangeType.INFORMATIONAL, b._next_mid, False,
+                  (Delete(ProtocolId.ESP, (b.child.inbound.spi.to_bytes(4, "big"),)),))
+    b._next_mid += 1
+    out = ini.receive(1.0, req)
+    assert len(out) == 2  # the answer, then CREATE_CHILD_SA
+    (create,) = out[1:]
+    (refusal,) = res.receive(1.0, create)
+    pump(res, ini, [refusal], 1.0)
+    assert ("failed", f"create-child: notify {NotifyType.NO_ADDITIONAL_SAS}") in a.events
+    assert a.state == "deleted" and not ini.ike_sas and not res.ike_sas
+    assert len(mn.sad) == 0 and len(mp.sad) == 0
 
 
 @pytest.mark.req("X5380-05", "SEC-06")
@@ -515,16 +552,18 @@ def test_mutated_requests_inside_a_valid_sk_never_raise(kind: str) -> None:
 
 
 @pytest.mark.req("X5380-05", "SEC-06")
-def test_mobile_node_negotiates_again_when_the_map_deletes_its_ike_sa() -> None:
+@pytest.mark.parametrize("deleted", ["ike", "child"])
+def test_mobile_node_negotiates_again_when_the_map_deletes_its_ike_sa(deleted: str) -> None:
     """The MAP deletes the IKE SA (and with it the Child SA protecting the BUs): the mobile node
     answers, notices it has no SA with its MAP any more, runs IKEv2 again asking for an
-    address (CP), gets the same RCoA back, and its next binding refresh is accepted."""
+    address (CP), gets the same RCoA back, and its next binding refresh is accepted. When the
+    MAP deletes only the Child SA, the mobile node asks for a new one on the same IKE SA
+    (CREATE_CHILD_SA, RFC 7296 §1.3.1) and at once sends a local BU protected with it."""
+    from hmipv6.core.events import BindingAcknowledged
     from hmipv6.core.ike.client import IkeClient
     from hmipv6.core.ike.engines import IkeMobilityAnchorPoint
     from hmipv6.core.mobile_node import MobileNode, MobileNodeConfig
     from hmipv6.wire.ipv6 import EncapsulatingSecurityPayload, IPv6Packet
-    from hmipv6.wire.ipv6 import decode as decode_ipv6
-    from hmipv6.wire.mobility import BindingAcknowledgement
     from tests.core.test_mobile_node_support import HA, HOA, IID, P1, Harness, mapopt, ra
 
     mp = IPsec(name="map")
@@ -538,7 +577,7 @@ def test_mobile_node_negotiates_again_when_the_map_deletes_its_ike_sa() -> None:
         home_address=HOA, home_agent=HA, interface_id=IID, dad="none",
         max_rtr_solicitation_delay=0.0, profile="rfc5380", binding_lifetime=60),
         interfaces=("wlan0",), rng=random.Random(5), security=mn_sec, ike=client))
-    bas: list[BindingAcknowledgement] = []
+    bas: list[BindingAcknowledged] = []
 
     def deliver(from_mn: list[IPv6Packet]) -> None:
         while from_mn:
@@ -547,12 +586,12 @@ def test_mobile_node_negotiates_again_when_the_map_deletes_its_ike_sa() -> None:
                     m.receive(h.now, "eth0", p.encode())
             from_mn = []
             for tx in m.datagrams_to_send(h.now):
-                pkt = decode_ipv6(tx.data)
-                if isinstance(pkt.payload, EncapsulatingSecurityPayload):
-                    opened = mn_sec.unprotect(h.now, pkt).packet
-                    if isinstance(opened.payload, BindingAcknowledgement):
-                        bas.append(opened.payload)
+                # Every BA reaches the MN through ESP (the MN would drop a clear one) and is
+                # accepted there (a BindingAcknowledged event from the MAP).
+                seen = len(h.events)
                 from_mn += h.feed(tx.data)
+                bas.extend(e for e in h.events[seen:]
+                           if isinstance(e, BindingAcknowledged) and e.by == MAP)
 
     h.attach()
     deliver(h.feed(ra(P1, [mapopt(MAP, r=True)])))
@@ -562,9 +601,27 @@ def test_mobile_node_negotiates_again_when_the_map_deletes_its_ike_sa() -> None:
     # The MAP deletes the IKE SA; the INFORMATIONAL request goes to the MN's LCoA.
     sa = m.ike.current
     assert sa is not None and sa.peer_address is not None
-    (req,) = sa.delete(h.now)
     from hmipv6.core.ike.transport import ike_packet
 
+    if deleted == "child":
+        old = client.established[MAP].child
+        (req,) = sa.delete_child(h.now)
+        n = len(bas)
+        deliver(h.feed(ike_packet(MAP, sa.peer_address, req)))
+        assert h.mn.counters["ike_child_renewed"] == 1 and h.mn.counters["ike_restarted"] == 0
+        assert client.initiators[MAP] is first and len(first.ike_sas) == 1
+        new = client.established[MAP].child
+        assert new != old and sa.child is not None and sa.child.inbound.spi == new.outbound.spi
+        assert len(mn_sec.sad) == 2 and mn_sec.sad.inbound("esp", old.inbound.spi) is None
+        # The re-registration went out at once, under the new SA, and was accepted.
+        assert len(bas) == n + 1 and bas[-1].status == 0
+        esp = [p.payload for p in h.sent if p.dst == MAP
+               and isinstance(p.payload, EncapsulatingSecurityPayload)]
+        assert esp[-1].spi == new.outbound.spi
+        assert mn_sec.sad.inbound("esp", new.inbound.spi) is not None
+        assert sa.counters["child-create-answered"] == 1
+        return
+    (req,) = sa.delete(h.now)
     deliver(h.feed(ike_packet(MAP, sa.peer_address, req)))
     assert not first.ike_sas and h.mn.counters["ike_restarted"] == 1
     assert h.mn.counters["ike_reestablished"] == 1 and client.initiators[MAP] is not first

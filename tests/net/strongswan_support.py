@@ -262,8 +262,9 @@ class UdpIke:
     sent: list[bytes] = field(default_factory=list)
     error: BaseException | None = None
     preface: list[bytes] = field(default_factory=list)
-    """Sent just before the engine's answer to the next message received (to make requests
-    cross on the wire deterministically)."""
+    """Sent just before the engine's answer to the next CREATE_CHILD_SA request received (to
+    make rekey requests cross on the wire deterministically; another exchange of the peer,
+    a liveness check, say, is answered as usual)."""
 
     def __post_init__(self) -> None:
         from pyroute2 import netns as pnetns
@@ -301,7 +302,7 @@ class UdpIke:
                         self.received.append(data)
                         src = IPv6Address(addr[0].split("%")[0])
                         answer = self.engine.receive(self.now(), data, src)
-                        if self.preface:
+                        if self.preface and _is_create_child_request(data):
                             # Our crossing request first; the answer a moment later, so
                             # charon takes the request while its own exchange is still open
                             # (a response right behind it was seen dropped by charon).
@@ -333,6 +334,12 @@ class UdpIke:
         self.sock.close()
         if self.error is not None:
             raise self.error
+
+
+def _is_create_child_request(data: bytes) -> bool:
+    """An IKE header with exchange type CREATE_CHILD_SA (36) and the Response flag clear
+    (RFC 7296 §3.1)."""
+    return len(data) >= 28 and data[18] == 36 and not data[19] & 0x20
 
 
 @contextlib.contextmanager

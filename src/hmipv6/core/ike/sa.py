@@ -165,7 +165,7 @@ def remove_child(ipsec: IPsec, child: ChildSA, *, inbound: bool = True,
 
 @dataclass(slots=True)
 class _Request:
-    kind: Literal["dpd", "delete-child", "delete-ike", "rekey-child", "rekey-ike"]
+    kind: Literal["dpd", "delete-child", "delete-ike", "rekey-child", "rekey-ike", "create-child"]
     mid: int = 0
     data: bytes = b""
     deadline: float = 0.0
@@ -233,6 +233,9 @@ class IkeSa:
         """IKE SAs created by rekeying this one (owners register and clear them)."""
         self.rekeyed_children: list[tuple[ChildSA, ChildSA]] = []
         """(old, new) per completed Child SA rekey, for key comparisons."""
+        self.created_children: list[ChildSA] = []
+        """Child SAs this end created on this IKE SA after the peer deleted the last one (the
+        mobile node's renewal, :meth:`create_child`); owners take them to re-register."""
         self._next_mid = next_mid
         self._peer_mid = peer_mid
         self._last_peer_req = b""
@@ -383,6 +386,14 @@ class IkeSa:
             return []
         return self._start(now, _Request("rekey-ike", group=self.suite.group))
 
+    def create_child(self, now: float) -> list[bytes]:
+        """A new Child SA on this IKE SA (CREATE_CHILD_SA without REKEY_SA, RFC 7296 §1.3.1):
+        same selectors (the RCoA and the MAP, Mobility Header) and transport mode as the one
+        from IKE_AUTH."""
+        if self.state != "established" or self.rcoa is None:
+            return []
+        return self._start(now, _Request("create-child", group=self.pfs_group))
+
     def _start(self, now: float, req: _Request) -> list[bytes]:
         if self.state == "deleted":
             return []
@@ -423,15 +434,19 @@ class IkeSa:
                 1, (req.group, *(g for g in self.groups if g != req.group)),
                 req.spi.to_bytes(8, "big"), self.suite.enc_len * 8),))
             return ExchangeType.CREATE_CHILD_SA, (sa, Nonce(req.nonce), *ke)
-        assert req.child is not None
         req.spi = new_esp_spi(self.ipsec, self.rng)
         tsi, tsr = self._selectors(initiator=True)
+        if req.child is None:  # create-child (§1.3.1): our suites in our order
+            rekey: tuple[Payload, ...] = ()
+            suites = self.child_suites
+        else:
+            rekey = (Notify(NotifyType.REKEY_SA, ProtocolId.ESP,
+                            req.child.inbound.spi.to_bytes(4, "big")),)
+            suites = (req.child.suite, *(s for s in self.child_suites if s != req.child.suite))
         return ExchangeType.CREATE_CHILD_SA, (
-            Notify(NotifyType.REKEY_SA, ProtocolId.ESP, req.child.inbound.spi.to_bytes(4, "big")),
-            Notify(NotifyType.USE_TRANSPORT_MODE),
-            SecurityAssociationPayload(esp_proposals(
-                (req.child.suite, *(s for s in self.child_suites if s != req.child.suite)),
-                req.spi.to_bytes(4, "big"), req.group)),
+            *rekey, Notify(NotifyType.USE_TRANSPORT_MODE),
+            SecurityAssociationPayload(esp_proposals(suites, req.spi.to_bytes(4, "big"),
+                                                     req.group)),
             Nonce(req.nonce), *ke, tsi, tsr)
 
     def _selectors(self, *, initiator: bool) -> tuple[TrafficSelectors, TrafficSelectors]:
@@ -443,6 +458,17 @@ class IkeSa:
         mine, theirs = (mn, mp) if self.mn_side else (mp, mn)
         i, r = (mine, theirs) if initiator else (theirs, mine)
         return TrafficSelectors((i,)), TrafficSelectors((r,), True)
+
+    def _selectors_match(self, inner: tuple[Payload, ...]) -> bool:
+        """TSi admits the RCoA and TSr this MAP, both for the Mobility Header (§2.9; the
+        answer carries exactly those, :meth:`_selectors`)."""
+        tsis = [p for p in inner if isinstance(p, TrafficSelectors) and not p.responder]
+        tsrs = [p for p in inner if isinstance(p, TrafficSelectors) and p.responder]
+        if len(tsis) != 1 or len(tsrs) != 1 or self.rcoa is None:
+            return False
+        return all(any(ts.contains(a) and ts.covers_protocol(MOBILITY_HEADER)
+                       for ts in tss.selectors)
+                   for tss, a in ((tsis[0], self.rcoa), (tsrs[0], self.map_address)))
 
     def _new_ike_spi(self) -> int:
         return self.rng.getrandbits(64) or 1
@@ -543,6 +569,12 @@ class IkeSa:
                         and self._pending.child == c:
                     continue  # both ends deleted it at once: no pair in our answer (§1.4.1)
                 paired.append(c.inbound.spi.to_bytes(4, "big"))
+        if self.mn_side and paired and not self.children.items and self.owns_children() \
+                and self.state == "established" and self.rcoa is not None:
+            # The MAP deleted the Child SA protecting our BUs but kept the IKE SA: ask for a
+            # new one on it (§1.3.1), sent once this request is answered.
+            self.counters["child-renewal"] += 1
+            self._queue.append(_Request("create-child", group=self.pfs_group))
         return (Delete(ProtocolId.ESP, tuple(paired)),) if paired else ()
 
     def _delete_all(self) -> None:
@@ -574,14 +606,21 @@ class IkeSa:
         ni = nis[0].data
         if not rekey and any(p.protocol == ProtocolId.IKE for p in sas[0].proposals):
             return self._answer_ike_rekey(now, sas[0], ni, kes, refuse)
+        old: ChildSA | None = None
         if not rekey:
-            return refuse(NotifyType.NO_ADDITIONAL_SAS)  # one Child SA per MN–MAP pair
-        spi = int.from_bytes(rekey[0].spi, "big")
-        old = next((c for c in self.children.items if c.outbound.spi == spi), None)
-        if old is None or rekey[0].protocol != ProtocolId.ESP:
-            return refuse(NotifyType.CHILD_SA_NOT_FOUND)
-        if old.inbound.spi in self._deleting:
-            return refuse(NotifyType.TEMPORARY_FAILURE)  # §2.8.1: already replaced by ours
+            # One Child SA per MN–MAP pair: a new one only in place of one this MAP deleted
+            # (the mobile node's renewal, §1.3.1), for the same RCoA and MAP, Mobility Header.
+            if self.children.items or self.mn_side or self.rcoa is None:
+                return refuse(NotifyType.NO_ADDITIONAL_SAS)
+            if not self._selectors_match(inner):
+                return refuse(NotifyType.TS_UNACCEPTABLE)
+        else:
+            spi = int.from_bytes(rekey[0].spi, "big")
+            old = next((c for c in self.children.items if c.outbound.spi == spi), None)
+            if old is None or rekey[0].protocol != ProtocolId.ESP:
+                return refuse(NotifyType.CHILD_SA_NOT_FOUND)
+            if old.inbound.spi in self._deleting:
+                return refuse(NotifyType.TEMPORARY_FAILURE)  # §2.8.1: already replaced by ours
         if not any(isinstance(p, Notify) and p.type == NotifyType.USE_TRANSPORT_MODE for p in inner):
             return refuse(NotifyType.NO_PROPOSAL_CHOSEN)  # the mode cannot change on a rekey
         picked = select_esp(sas[0].proposals, self.child_suites, groups=self.groups)
@@ -605,14 +644,18 @@ class IkeSa:
                             exchange_initiator=False, spi_in=spi_in,
                             spi_out=int.from_bytes(chosen.spi, "big"), rcoa=self.rcoa,
                             map_address=self.map_address, peer=self.peer)
-        remove_child(self.ipsec, old, inbound=False)  # the new outbound SA is used from now
         self.children.items.append(new)
-        self.children.awaiting[old.inbound.spi] = now  # §2.8: the initiator deletes the old one
-        self.rekeyed_children.append((old, new))
-        self.events.append(("child-rekeyed", new))
-        self.counters["child-rekey-answered"] += 1
         self._child_at = now
-        self._note_crossing("rekey-child", old, ni, nr, new)
+        if old is None:
+            self.events.append(("child-created", new))
+            self.counters["child-create-answered"] += 1
+        else:
+            remove_child(self.ipsec, old, inbound=False)  # the new outbound SA is used from now
+            self.children.awaiting[old.inbound.spi] = now  # §2.8: the initiator deletes it
+            self.rekeyed_children.append((old, new))
+            self.events.append(("child-rekeyed", new))
+            self.counters["child-rekey-answered"] += 1
+            self._note_crossing("rekey-child", old, ni, nr, new)
         tsi, tsr = self._selectors(initiator=False)
         return (Notify(NotifyType.USE_TRANSPORT_MODE),
                 SecurityAssociationPayload((Proposal(chosen.number, chosen.protocol,
@@ -701,7 +744,7 @@ class IkeSa:
             return []
         elif errors:
             out += self._rekey_refused(now, req, errors[0])
-        elif req.kind == "rekey-child":
+        elif req.kind in ("rekey-child", "create-child"):
             out += self._rekey_child_done(now, req, inner)
         else:
             out += self._rekey_ike_done(now, req, inner)
@@ -716,10 +759,14 @@ class IkeSa:
                 return self._send(now, retry)
         self.counters[f"rekey-refused-{n.type}"] += 1
         self.events.append(("failed", f"{req.kind}: notify {n.type}"))
+        if req.kind == "create-child" and not self.children.items:
+            # No Child SA and the peer will not give us one: close the IKE SA too, so the
+            # mobile node runs IKEv2 again (it does when it has no SA with its MAP left).
+            return self.delete(now)
         return []
 
     def _rekey_child_done(self, now: float, req: _Request, inner: tuple[Payload, ...]) -> list[bytes]:
-        assert req.child is not None
+        """The answer to our Child SA rekey (``req.child`` the old SA) or creation."""
         sas = [p for p in inner if isinstance(p, SecurityAssociationPayload)]
         nrs = [p for p in inner if isinstance(p, Nonce)]
         kes = [p for p in inner if isinstance(p, KeyExchange)]
@@ -748,8 +795,14 @@ class IkeSa:
         self.children.items.append(new)
         if not transport:
             # §1.3.1: the responder did not accept transport mode: delete the new SA.
-            self.events.append(("failed", "rekey-child: tunnel mode"))
+            self.events.append(("failed", f"{req.kind}: tunnel mode"))
             return self.delete_child(now, new)
+        if req.child is None:
+            self.created_children.append(new)
+            self.events.append(("child-created", new))
+            self.counters["child-created"] += 1
+            self._child_at = now
+            return []
         remove_child(self.ipsec, req.child, inbound=False)
         self.rekeyed_children.append((req.child, new))
         self.events.append(("child-rekeyed", new))
