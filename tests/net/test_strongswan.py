@@ -7,7 +7,8 @@ real UDP port 500 between two network namespaces, in both roles (issue 10; RFC 7
   strongSwan's default proposals, the MN's local BU carries the pooled RCoA and is sealed with
   the keys charon derived (read from charon's log), every IKE key is byte-identical, charon's
   DPD, Child SA rekey, IKE SA rekey and Deletes are answered, the MN's own rekeys and DPD
-  complete, and the MN retries with charon's COOKIE (``cookie_threshold = 1``).
+  complete, the MN retries with charon's COOKIE (``cookie_threshold = 1``), and when charon
+  deletes only the Child SA the MN gets a new one on the IKE SA and registers again.
 - charon as the initiator (the MN) against the hmipv6 MAP (``IkeResponder``): the same, with
   the MAP demanding a cookie (threshold 1), allocating the RCoA through CP.
 - a tunnel-mode-only charon: the MN deletes the Child SA charon made and fails cleanly.
@@ -316,10 +317,33 @@ def _mn_session(charon: Charon, ns: Any, tmp_path: Path) -> None:
             assert f"{eng.sa().spi_i:016x}" in charon.list_sas()
             drv.call(lambda now: eng.sa().dpd(now))
             drv.wait_for(lambda: ("dpd-ok", None) in eng.sa().events)
-            # charon deletes the Child SA, then the IKE SA: answered, state removed.
+            # charon deletes the Child SA: the MN answers, asks for a new one on the same IKE
+            # SA (CREATE_CHILD_SA, RFC 7296 §1.3.1) and registers again with it.
+            old_child, sent = eng.sa().child, len(eng.other)
             charon.swanctl("--terminate", "--child", "mh")
-            drv.wait_for(lambda: not eng.sa().children.items)
-            assert not [sa for sa in eng.ipsec.sad]
+            drv.wait_for(lambda: eng.mn.counters["ike_child_renewed"] == 1
+                         and len(eng.other) > sent, timeout=30)
+            child = eng.sa().child
+            assert child is not None and child != old_child and len(eng.sa().children.items) == 1
+            assert eng.sa().counters["child-delete-answered"] == 1
+            assert charon_spis(charon.list_sas()) == {child.inbound.spi, child.outbound.spi}
+            assert len(eng.ipsec.sad) == 2 and eng.client.established[MAP].child == child
+            log = charon.log_text()
+            assert re.search(r"CHILD_SA mh\{\d+\} established", log.split("received DELETE")[-1])
+            check_child_keys(log, child.inbound, child.outbound, mn_side=True,
+                             exchange_initiator=True)
+            # The new local BU: under the new SA, opened with the key charon derived.
+            (bu_pkt,) = eng.other[sent:]
+            assert isinstance(bu_pkt.payload, EncapsulatingSecurityPayload)
+            assert bu_pkt.payload.spi == child.outbound.spi
+            theirs = IPsec(name="charon")
+            theirs.add_sa(SAParams.make(
+                spi=child.outbound.spi, protocol="esp", peer="mn", src=vip, dst=MAP,
+                enc="AES-GCM-16", auth="NULL", auth_key=b"",
+                enc_key=labelled(charon_keys(log), "encryption initiator key")[-1]), "in")
+            inner = theirs.unprotect(0.0, bu_pkt).packet
+            assert isinstance(inner.payload, BindingUpdate) and inner.home_address == vip
+            # charon deletes the IKE SA: answered, state removed.
             first = eng.ini
             charon.swanctl("--terminate", "--ike", "map")
             drv.wait_for(lambda: not first.ike_sas)
