@@ -265,6 +265,10 @@ class UdpIke:
     """Sent just before the engine's answer to the next CREATE_CHILD_SA request received (to
     make rekey requests cross on the wire deterministically; another exchange of the peer,
     a liveness check, say, is answered as usual)."""
+    hold_answer: bool = False
+    """With :attr:`preface`: hold that answer back until the engine has sent its next message
+    (say its Delete of the old IKE SA when it won the crossing), then send it."""
+    _held: list[bytes] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         from pyroute2 import netns as pnetns
@@ -308,13 +312,22 @@ class UdpIke:
                             # (a response right behind it was seen dropped by charon).
                             self.send(self.preface)
                             self.preface = []
-                            time.sleep(0.05)
-                        self.send(answer)
+                            if self.hold_answer:
+                                self._held, answer = answer, []
+                            else:
+                                time.sleep(0.05)
+                        self._send_then_held(answer)
                     t = self.engine.next_timer()
                     if t is not None and t <= self.now():
-                        self.send(self.engine.handle_timer(self.now()))
+                        self._send_then_held(self.engine.handle_timer(self.now()))
         except BaseException as exc:  # surfaced by wait_for / close
             self.error = exc
+
+    def _send_then_held(self, messages: list[bytes]) -> None:
+        self.send(messages)
+        if messages and self._held:
+            self.send(self._held)
+            self._held = []
 
     def wait_for(self, cond: Callable[[], bool], timeout: float = 20) -> None:
         deadline = time.monotonic() + timeout

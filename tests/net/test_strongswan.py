@@ -551,7 +551,23 @@ def test_certificate_authentication_with_strongswan(tmp_path: Path, charon_role:
 
 
 @pytest.mark.req("X5380-05")
-@pytest.mark.parametrize("crossing", ["child", "ike"])
+class _LowNonces(random.Random):
+    """A seeded generator whose 32-octet draws (the IKE nonces, ``NONCE_LEN``) are, once
+    :attr:`low` is set, below any nonce a peer draws at random but with probability 2^-64,
+    each lower than the one before: the exchange holding the lowest nonce is then the one
+    this end answered, so this end wins a simultaneous rekey (RFC 7296 §2.8.2)."""
+
+    low = False
+    _k = 0
+
+    def randbytes(self, n: int) -> bytes:
+        if not (self.low and n == 32):
+            return super().randbytes(n)
+        self._k += 1
+        return bytes(8) + (2 ** 64 - self._k).to_bytes(8, "big") + super().randbytes(16)
+
+
+@pytest.mark.parametrize("crossing", ["child", "ike", "ike-late-answer"])
 def test_simultaneous_child_and_ike_sa_rekeys_with_strongswan(tmp_path: Path,
                                                               crossing: str) -> None:
     """charon and the hmipv6 MAP rekey the same SA at once: the MAP's request is put on the
@@ -560,7 +576,9 @@ def test_simultaneous_child_and_ike_sa_rekeys_with_strongswan(tmp_path: Path,
     a second crossing of IKE SA rekeys, one IKE SA (the same SPIs). When the MAP wins and
     its Delete of the old IKE SA reaches charon before its answer to charon's rekey, charon
     drops its rekey without deleting the IKE SA the MAP made in answer to it; the MAP deletes
-    that redundant SA itself after ``redundant_sa_timeout`` (2 s here, 30 s by default)."""
+    that redundant SA itself after ``redundant_sa_timeout`` (2 s here, 30 s by default).
+    ``ike`` leaves the winner and that order to chance; ``ike-late-answer`` makes the MAP win
+    (its nonces, :class:`_LowNonces`) and holds its answer back until its Delete is out."""
     shim = need_strongswan(tmp_path)
     with namespaces(LCOA, MAP) as ns:
         charon = Charon(ns.a, tmp_path / "charon", shim)
@@ -568,9 +586,10 @@ def test_simultaneous_child_and_ike_sa_rekeys_with_strongswan(tmp_path: Path,
             # No DPD from charon: a liveness check in progress would make charon delay its
             # rekey until ours completed (no crossing).
             charon.load(mn_conf(dpd_delay="0s"))
+            rng = _LowNonces(8)
             res = IkeResponder(IPsec(name="map"), identity="map.example.org", address=MAP,
                                rcoa_prefix=IPv6Network("2001:db8:100::/64"),
-                               psks={"mn@example.org": PSK.encode()}, rng=random.Random(8),
+                               psks={"mn@example.org": PSK.encode()}, rng=rng,
                                suites=SUITES, policy=SaPolicy(redundant_sa_timeout=2.0))
             with capture(ns.b, ns.if_b, tmp_path / "simultaneous.pcapng") as pcap:
                 drv = UdpIke(ns.b, MAP, LCOA, res)
@@ -598,6 +617,8 @@ def test_simultaneous_child_and_ike_sa_rekeys_with_strongswan(tmp_path: Path,
                     else:
                         # IKE SA: the same crossing.
                         with drv.lock:
+                            if crossing == "ike-late-answer":
+                                rng.low = drv.hold_answer = True
                             drv.preface = sa.rekey_ike(drv.now())
                         charon.swanctl("--rekey", "--ike", "mn")
                         drv.wait_for(lambda: sa.counters["simultaneous-rekey"] == 2
@@ -614,6 +635,12 @@ def test_simultaneous_child_and_ike_sa_rekeys_with_strongswan(tmp_path: Path,
                         assert charon_ike_sas(charon.list_sas()) == 1
                         with drv.lock:
                             assert list(res.ike_sas.values()) == [new]
+                            if crossing == "ike-late-answer":
+                                # The MAP won and its redundant IKE SA was deleted by it.
+                                assert sa.counters["sent-delete-ike"] == 1
+                                assert new.original_initiator  # the survivor is its rekey
+                                assert sum(s.counters["redundant-deleted"]
+                                           for s in res.all_sas) == 1
                         check_keys(charon.log_text(), new, occurrence=labelled(
                             charon_keys(charon.log_text()), "Sk_d secret").index(new.keys.sk_d))
                         # The survivor works: a DPD on it, and the Child SA is still there.
