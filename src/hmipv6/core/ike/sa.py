@@ -25,13 +25,26 @@ Requests this end receives (§1.4, §1.3):
 - CREATE_CHILD_SA with an IKE proposal (8-octet SPI): a new IKE SA (§1.3.2, §2.18) whose
   SPIi is the requester's and SPIr ours, keys from ``prf(SK_d(old), g^ir | Ni | Nr)``; the
   Child SAs move to it; the old one is deleted by the rekey's initiator.
-- CREATE_CHILD_SA for an additional Child SA: NO_ADDITIONAL_SAS (one SA per MN–MAP pair).
+- CREATE_CHILD_SA for an additional Child SA: NO_ADDITIONAL_SAS (one SA per MN–MAP pair),
+  unless the MAP holds no Child SA on this IKE SA any more (it deleted it): then a new one
+  for the same selectors (§1.3.1).
 - Any rekey request on an IKE SA that is already replaced: TEMPORARY_FAILURE (§2.8.2).
 
 Simultaneous rekeying (§2.8.1, §2.8.2): when our rekey of an SA and the peer's rekey of the
 same SA cross, both exchanges complete; the one of the two new SAs created in the exchange
 holding the lowest of the four nonces (octet-wise) is deleted by the end that initiated it,
-the other survives and its initiator deletes the old SA.
+the other survives and its initiator deletes the old SA. A Delete of the old IKE SA arriving
+while our crossing rekey is still open means the peer's new IKE SA survived: it inherits the
+Child SAs.
+
+Redundant SAs: an SA whose Delete the peer owes (the old SA of a rekey it started, the new SA
+it created and lost a crossing with) is deleted by this end after
+``SaPolicy.redundant_sa_timeout`` (:data:`REDUNDANT_SA_TIMEOUT`), so a peer that dropped its
+side of the exchange does not leave it behind for good.
+
+The mobile node's end (``mn_side``), when the MAP deletes its last Child SA and keeps the IKE
+SA, asks for a new Child SA on it (CREATE_CHILD_SA without REKEY_SA, §1.3.1; collected in
+:attr:`IkeSa.created_children`); a refusal closes the IKE SA.
 
 Owners (:class:`~.exchange.IkeInitiator`, :class:`~.exchange.IkeResponder`) route messages
 to an :class:`IkeSa` by its SPI pair and collect :attr:`IkeSa.spawned` (new IKE SAs from a
@@ -227,8 +240,9 @@ class IkeSa:
             self.children.owner = self
         self.counters: Counter[str] = Counter()
         self.events: list[tuple[str, object]] = []
-        """What happened, in order: ("child-rekeyed", ChildSA), ("ike-rekeyed", IkeSa),
-        ("child-deleted", ChildSA), ("ike-deleted", self), ("dpd-ok", None), ("failed", str)."""
+        """What happened, in order: ("child-rekeyed", ChildSA), ("child-created", ChildSA),
+        ("ike-rekeyed", IkeSa), ("child-deleted", ChildSA), ("ike-deleted", self),
+        ("dpd-ok", None), ("failed", str)."""
         self.spawned: list[IkeSa] = []
         """IKE SAs created by rekeying this one (owners register and clear them)."""
         self.rekeyed_children: list[tuple[ChildSA, ChildSA]] = []
