@@ -389,6 +389,36 @@ def test_redundant_ike_sa_the_peer_never_deletes_is_deleted_after_the_timeout(
 
 
 @pytest.mark.req("X5380-05")
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_redundant_child_sa_the_crossing_loser_never_deletes_is_deleted_after_the_timeout(
+        seed: int) -> None:
+    """Simultaneous Child SA rekey (§2.8.1) whose loser never gets its Delete of the Child SA
+    it created to the winner: the winner deletes that redundant SA itself after
+    ``redundant_sa_timeout``; one Child SA pair is left on both ends."""
+    mn, mp, ini, res, a, b = with_policy(seed, 5.0)
+    old_a = a.child
+    (qa,), (qb,) = a.rekey_child(1.0), b.rekey_child(1.0)
+    (answer_a,) = res.receive(1.0, qa)
+    (answer_b,) = ini.receive(1.0, qb)
+    (from_res,) = res.receive(1.0, answer_b)  # each end's Delete: the old SA or its own new
+    (from_ini,) = ini.receive(1.0, answer_a)
+    assert a._pending is not None and b._pending is not None
+    mn_lost = a._pending.child != old_a
+    win, lose, sw = (res, ini, b) if mn_lost else (ini, res, a)
+    to_lose = from_res if mn_lost else from_ini  # the winner's Delete of the old SA
+    pump(win, lose, [to_lose], 1.0)  # the loser's Delete of its own new SA: lost for good
+    assert len(sw.children.items) == 2 and win.next_timer() == pytest.approx(6.0)
+    assert win.handle_timer(5.9) == []
+    out = win.handle_timer(6.0)
+    assert sw.counters["redundant-child-deleted"] == 1
+    pump(win, lose, out, 6.0)
+    assert len(a.children.items) == len(b.children.items) == 1
+    assert a.child is not None and b.child is not None and a.child.inbound.spi == b.child.outbound.spi
+    assert len(mn.sad) == 2 and len(mp.sad) == 2
+    assert send_bu(map_engine(mp), mn, LCOA_A, RCOA_A, 1) is not None
+
+
+@pytest.mark.req("X5380-05")
 @pytest.mark.parametrize("who", ["mn", "map"])
 def test_old_child_and_ike_sas_the_rekey_initiator_never_deletes_are_deleted_after_the_timeout(
         who: str) -> None:
