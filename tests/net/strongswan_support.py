@@ -267,8 +267,10 @@ class UdpIke:
     a liveness check, say, is answered as usual)."""
     hold_answer: bool = False
     """With :attr:`preface`: hold that answer back until the engine has sent its next message
-    (say its Delete of the old IKE SA when it won the crossing), then send it."""
+    (say its Delete of the old IKE SA when it won the crossing) and the peer's next message
+    (its answer to that) came in, then send it: the peer has processed the Delete by then."""
     _held: list[bytes] = field(default_factory=list)
+    _held_armed: bool = False
 
     def __post_init__(self) -> None:
         from pyroute2 import netns as pnetns
@@ -304,6 +306,7 @@ class UdpIke:
                     if ready:
                         data, addr = self.sock.recvfrom(65535)
                         self.received.append(data)
+                        release = self._held_armed
                         src = IPv6Address(addr[0].split("%")[0])
                         answer = self.engine.receive(self.now(), data, src)
                         if self.preface and _is_create_child_request(data):
@@ -316,18 +319,20 @@ class UdpIke:
                                 self._held, answer = answer, []
                             else:
                                 time.sleep(0.05)
-                        self._send_then_held(answer)
+                        self._send_out(answer)
+                        if release and self._held:
+                            self.send(self._held)
+                            self._held, self._held_armed = [], False
                     t = self.engine.next_timer()
                     if t is not None and t <= self.now():
-                        self._send_then_held(self.engine.handle_timer(self.now()))
+                        self._send_out(self.engine.handle_timer(self.now()))
         except BaseException as exc:  # surfaced by wait_for / close
             self.error = exc
 
-    def _send_then_held(self, messages: list[bytes]) -> None:
+    def _send_out(self, messages: list[bytes]) -> None:
         self.send(messages)
         if messages and self._held:
-            self.send(self._held)
-            self._held = []
+            self._held_armed = True  # the held answer goes once the peer answered these
 
     def wait_for(self, cond: Callable[[], bool], timeout: float = 20) -> None:
         deadline = time.monotonic() + timeout

@@ -578,7 +578,8 @@ def test_simultaneous_child_and_ike_sa_rekeys_with_strongswan(tmp_path: Path,
     drops its rekey without deleting the IKE SA the MAP made in answer to it; the MAP deletes
     that redundant SA itself after ``redundant_sa_timeout`` (2 s here, 30 s by default).
     ``ike`` leaves the winner and that order to chance; ``ike-late-answer`` makes the MAP win
-    (its nonces, :class:`_LowNonces`) and holds its answer back until its Delete is out."""
+    (its nonces, :class:`_LowNonces`) and holds its answer back until charon has answered its
+    Delete."""
     shim = need_strongswan(tmp_path)
     with namespaces(LCOA, MAP) as ns:
         charon = Charon(ns.a, tmp_path / "charon", shim)
