@@ -17,6 +17,7 @@ from hmipv6.core.ike import crypto as cr
 from hmipv6.core.ike.message import (
     ConfigAttribute,
     Configuration,
+    Delete,
     ExchangeType,
     Flags,
     KeyExchange,
@@ -219,10 +220,46 @@ def test_dpd_answered_in_both_directions() -> None:
 def test_delete_child_then_ike_sa_from_either_end(who: str) -> None:
     mn, mp, ini, res, a, b = established()
     x, y, sx = (ini, res, a) if who == "mn" else (res, ini, b)
+    old = a.child
     pump(x, y, sx.delete_child(1.0))
-    assert len(mn.sad) == 0 and len(mp.sad) == 0
+    if who == "mn":
+        assert len(mn.sad) == 0 and len(mp.sad) == 0
+    else:
+        # The MAP deleted the MN's only Child SA and kept the IKE SA: the MN asks for a new
+        # one on it (CREATE_CHILD_SA without REKEY_SA, RFC 7296 §1.3.1), same selectors.
+        assert a.counters["child-renewal"] == 1 and a.counters["child-created"] == 1
+        assert b.counters["child-create-answered"] == 1
+        assert a.child is not None and b.child is not None and a.child != old
+        assert a.created_children == [a.child] and ("child-created", b.child) in b.events
+        assert a.child.inbound.spi == b.child.outbound.spi
+        assert a.child.outbound.enc_key == b.child.inbound.enc_key
+        assert len(mn.sad) == 2 and len(mp.sad) == 2
+        ba = send_bu(map_engine(mp), mn, LCOA_A, RCOA_A, 1)
+        assert ba is not None and ba.status == 0
     pump(x, y, sx.delete(2.0))
-    assert not ini.ike_sas and not res.ike_sas
+    assert not ini.ike_sas and not res.ike_sas and len(mn.sad) == 0 and len(mp.sad) == 0
+
+
+def test_new_child_sa_refused_closes_the_ike_sa() -> None:
+    """A MAP that deletes the Child SA and refuses a new one (here: another Child SA still
+    exists at the MAP, NO_ADDITIONAL_SAS): the MN closes the IKE SA, so it runs IKEv2
+    again (it does when no SA with its MAP is left)."""
+    mn, mp, ini, res, a, b = established()
+    assert a.child is not None
+    # A Delete of the Child SA sealed with the MAP's keys, but the MAP keeps its Child SA: so
+    # the MN's request meets a MAP that still has one.
+    assert b.child is not None
+    req = b._seal(ExchangeType.INFORMATIONAL, b._next_mid, False,
+                  (Delete(ProtocolId.ESP, (b.child.inbound.spi.to_bytes(4, "big"),)),))
+    b._next_mid += 1
+    out = ini.receive(1.0, req)
+    assert len(out) == 2  # the answer, then CREATE_CHILD_SA
+    (create,) = out[1:]
+    (refusal,) = res.receive(1.0, create)
+    pump(res, ini, [refusal], 1.0)
+    assert ("failed", f"create-child: notify {NotifyType.NO_ADDITIONAL_SAS}") in a.events
+    assert a.state == "deleted" and not ini.ike_sas and not res.ike_sas
+    assert len(mn.sad) == 0 and len(mp.sad) == 0
 
 
 @pytest.mark.req("X5380-05", "SEC-06")
@@ -293,6 +330,131 @@ def test_simultaneous_ike_sa_rekey_leaves_one_ike_sa(seed: int) -> None:
     assert a2.owns_children() and b2.owns_children() and a2.child == a.child
     pump(ini, res, a2.rekey_child(2.0))
     assert len(mn.sad) == 2 and len(mp.sad) == 2
+
+
+def with_policy(seed: int, timeout: float
+                ) -> tuple[IPsec, IPsec, IkeInitiator, IkeResponder, IkeSa, IkeSa]:
+    """:func:`established` with ``redundant_sa_timeout`` on both ends."""
+    from hmipv6.core.ike.sa import SaPolicy
+
+    policy = SaPolicy(redundant_sa_timeout=timeout)
+    mn, mp = IPsec(name="mn-a"), IPsec(name="map")
+    ini = initiator(mn, seed=seed, suites=("esp-aes-gcm",), policy=policy)
+    res = responder(mp, policy=policy)
+    assert isinstance(run_exchange(ini, res, lcoa=LCOA_A), Established)
+    (a,) = ini.ike_sas.values()
+    (b,) = res.ike_sas.values()
+    return mn, mp, ini, res, a, b
+
+
+@pytest.mark.req("X5380-05")
+@pytest.mark.parametrize(("seed", "winner"), [(1, "map"), (2, "map"), (20, "mn"), (30, "mn")])
+def test_redundant_ike_sa_the_peer_never_deletes_is_deleted_after_the_timeout(
+        seed: int, winner: str) -> None:
+    """Simultaneous IKE SA rekey (§2.8.2) won by ``winner``, whose Delete of the old IKE SA
+    overtakes its answer to the loser's rekey (seen with strongSwan): the loser gives the
+    Child SAs to the winner's new IKE SA and drops its own rekey, so it never deletes the IKE
+    SA the winner made in answer to it. After ``redundant_sa_timeout`` the winner deletes that
+    redundant SA itself; both ends are left with the same single IKE SA."""
+    mn, mp, ini, res, a, b = with_policy(seed, 5.0)
+    (qa,), (qb,) = a.rekey_ike(1.0), b.rekey_ike(1.0)
+    (answer_a,) = res.receive(1.0, qa)  # the MAP answers the MN's rekey
+    (answer_b,) = ini.receive(1.0, qb)  # the MN answers the MAP's
+    win: IkeInitiator | IkeResponder
+    lose: IkeInitiator | IkeResponder
+    win, lose, to_win, to_lose = ((res, ini, answer_b, answer_a) if winner == "map"
+                                  else (ini, res, answer_a, answer_b))
+    (delete_old,) = win.receive(1.1, to_win)
+    (ack,) = lose.receive(1.2, delete_old)
+    assert lose.receive(1.3, to_lose) == []  # for the deleted old IKE SA: dropped
+    assert win.receive(1.3, ack) == []
+    assert len(lose.ike_sas) == 1 and len(win.ike_sas) == 2
+    redundant = next(sa for sa in win.ike_sas.values() if not sa.owns_children())
+    assert redundant.state == "rekeyed"
+    # The peer owes the Delete for ``redundant_sa_timeout`` seconds, then this end sends it.
+    assert win.next_timer() == pytest.approx(6.1)
+    assert win.handle_timer(6.0) == []
+    (final,) = win.handle_timer(6.1)
+    assert redundant.state == "deleted" and redundant.counters["redundant-deleted"] == 1
+    assert lose.receive(6.1, final) == []  # an IKE SA the loser never had
+    (w,), (lo,) = win.ike_sas.values(), lose.ike_sas.values()
+    assert (w.spi_i, w.spi_r) == (lo.spi_i, lo.spi_r) and w.keys == lo.keys
+    assert w.owns_children() and lo.owns_children() and w.state == lo.state == "established"
+    assert w.next_timer() is None and lo.next_timer() is None
+    # The survivor carries the Child SA: a rekey on it, then a BU.
+    a2 = w if win is ini else lo
+    pump(ini, res, a2.rekey_child(7.0), 7.0)
+    assert len(mn.sad) == 2 and len(mp.sad) == 2
+    assert send_bu(map_engine(mp), mn, LCOA_A, RCOA_A, 1) is not None
+
+
+@pytest.mark.req("X5380-05")
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_redundant_child_sa_the_crossing_loser_never_deletes_is_deleted_after_the_timeout(
+        seed: int) -> None:
+    """Simultaneous Child SA rekey (§2.8.1) whose loser never gets its Delete of the Child SA
+    it created to the winner: the winner deletes that redundant SA itself after
+    ``redundant_sa_timeout``; one Child SA pair is left on both ends."""
+    mn, mp, ini, res, a, b = with_policy(seed, 5.0)
+    old_a = a.child
+    (qa,), (qb,) = a.rekey_child(1.0), b.rekey_child(1.0)
+    (answer_a,) = res.receive(1.0, qa)
+    (answer_b,) = ini.receive(1.0, qb)
+    (from_res,) = res.receive(1.0, answer_b)  # each end's Delete: the old SA or its own new
+    (from_ini,) = ini.receive(1.0, answer_a)
+    assert a._pending is not None and b._pending is not None
+    mn_lost = a._pending.child != old_a
+    win, lose, sw = (res, ini, b) if mn_lost else (ini, res, a)
+    to_lose = from_res if mn_lost else from_ini  # the winner's Delete of the old SA
+    pump(win, lose, [to_lose], 1.0)  # the loser's Delete of its own new SA: lost for good
+    assert len(sw.children.items) == 2 and win.next_timer() == pytest.approx(6.0)
+    assert win.handle_timer(5.9) == []
+    out = win.handle_timer(6.0)
+    assert sw.counters["redundant-child-deleted"] == 1
+    pump(win, lose, out, 6.0)
+    assert len(a.children.items) == len(b.children.items) == 1
+    assert a.child is not None and b.child is not None and a.child.inbound.spi == b.child.outbound.spi
+    assert len(mn.sad) == 2 and len(mp.sad) == 2
+    assert send_bu(map_engine(mp), mn, LCOA_A, RCOA_A, 1) is not None
+
+
+@pytest.mark.req("X5380-05")
+@pytest.mark.parametrize("who", ["mn", "map"])
+def test_old_child_and_ike_sas_the_rekey_initiator_never_deletes_are_deleted_after_the_timeout(
+        who: str) -> None:
+    """A Child SA rekey and an IKE SA rekey whose initiator's Delete of the old SA is lost for
+    good (the initiator gave up, §2.8): the responder deletes the old SA itself once
+    ``redundant_sa_timeout`` has passed; without the timeout both would stay forever."""
+    mn, mp, ini, res, a, b = with_policy(1, 5.0)
+    x, y, sx = (ini, res, a) if who == "mn" else (res, ini, b)
+    (req,) = sx.rekey_child(1.0)
+    (answer,) = y.receive(1.0, req)
+    (lost,) = x.receive(1.0, answer)  # the Delete of the old Child SA: never delivered
+    del lost
+    sy = b if who == "mn" else a
+    assert len(sy.children.items) == 2 and sy.next_timer() == pytest.approx(6.0)
+    assert y.handle_timer(5.9) == []
+    out = y.handle_timer(6.0)
+    assert sy.counters["redundant-child-deleted"] == 1
+    pump(y, x, out, 6.0)
+    assert len(a.children.items) == len(b.children.items) == 1
+    assert a.child is not None and b.child is not None and a.child.inbound.spi == b.child.outbound.spi
+    assert len(mn.sad) == 2 and len(mp.sad) == 2
+    # The initiator's retransmitted Delete names an SA already gone: answered empty.
+    pump(x, y, x.handle_timer(6.5), 6.5)
+    assert sy.counters["delete-unknown-spi"] == 1 and sx._pending is None
+    # The same for the IKE SA.
+    (req,) = sx.rekey_ike(10.0)
+    (answer,) = y.receive(10.0, req)
+    assert x.receive(10.0, answer)  # the Delete of the old IKE SA: never delivered
+    assert len(y.ike_sas) == 2 and sy.state == "rekeyed" and y.next_timer() == pytest.approx(15.0)
+    (final,) = y.handle_timer(15.0)
+    assert sy.state == "deleted" and sy.counters["redundant-deleted"] == 1
+    assert x.receive(15.0, final)  # the rekey's initiator still has the old SA: it answers
+    (xn,), (yn,) = x.ike_sas.values(), y.ike_sas.values()
+    assert (xn.spi_i, xn.spi_r) == (yn.spi_i, yn.spi_r) and xn.owns_children()
+    assert len(mn.sad) == 2 and len(mp.sad) == 2
+    assert send_bu(map_engine(mp), mn, LCOA_A, RCOA_A, 1) is not None
 
 
 def test_additional_child_sa_is_refused_with_no_additional_sas() -> None:
@@ -420,16 +582,18 @@ def test_mutated_requests_inside_a_valid_sk_never_raise(kind: str) -> None:
 
 
 @pytest.mark.req("X5380-05", "SEC-06")
-def test_mobile_node_negotiates_again_when_the_map_deletes_its_ike_sa() -> None:
+@pytest.mark.parametrize("deleted", ["ike", "child"])
+def test_mobile_node_negotiates_again_when_the_map_deletes_its_ike_sa(deleted: str) -> None:
     """The MAP deletes the IKE SA (and with it the Child SA protecting the BUs): the mobile node
     answers, notices it has no SA with its MAP any more, runs IKEv2 again asking for an
-    address (CP), gets the same RCoA back, and its next binding refresh is accepted."""
+    address (CP), gets the same RCoA back, and its next binding refresh is accepted. When the
+    MAP deletes only the Child SA, the mobile node asks for a new one on the same IKE SA
+    (CREATE_CHILD_SA, RFC 7296 §1.3.1) and at once sends a local BU protected with it."""
+    from hmipv6.core.events import BindingAcknowledged
     from hmipv6.core.ike.client import IkeClient
     from hmipv6.core.ike.engines import IkeMobilityAnchorPoint
     from hmipv6.core.mobile_node import MobileNode, MobileNodeConfig
     from hmipv6.wire.ipv6 import EncapsulatingSecurityPayload, IPv6Packet
-    from hmipv6.wire.ipv6 import decode as decode_ipv6
-    from hmipv6.wire.mobility import BindingAcknowledgement
     from tests.core.test_mobile_node_support import HA, HOA, IID, P1, Harness, mapopt, ra
 
     mp = IPsec(name="map")
@@ -443,7 +607,7 @@ def test_mobile_node_negotiates_again_when_the_map_deletes_its_ike_sa() -> None:
         home_address=HOA, home_agent=HA, interface_id=IID, dad="none",
         max_rtr_solicitation_delay=0.0, profile="rfc5380", binding_lifetime=60),
         interfaces=("wlan0",), rng=random.Random(5), security=mn_sec, ike=client))
-    bas: list[BindingAcknowledgement] = []
+    bas: list[BindingAcknowledged] = []
 
     def deliver(from_mn: list[IPv6Packet]) -> None:
         while from_mn:
@@ -452,12 +616,12 @@ def test_mobile_node_negotiates_again_when_the_map_deletes_its_ike_sa() -> None:
                     m.receive(h.now, "eth0", p.encode())
             from_mn = []
             for tx in m.datagrams_to_send(h.now):
-                pkt = decode_ipv6(tx.data)
-                if isinstance(pkt.payload, EncapsulatingSecurityPayload):
-                    opened = mn_sec.unprotect(h.now, pkt).packet
-                    if isinstance(opened.payload, BindingAcknowledgement):
-                        bas.append(opened.payload)
+                # Every BA reaches the MN through ESP (the MN would drop a clear one) and is
+                # accepted there (a BindingAcknowledged event from the MAP).
+                seen = len(h.events)
                 from_mn += h.feed(tx.data)
+                bas.extend(e for e in h.events[seen:]
+                           if isinstance(e, BindingAcknowledged) and e.by == MAP)
 
     h.attach()
     deliver(h.feed(ra(P1, [mapopt(MAP, r=True)])))
@@ -467,9 +631,27 @@ def test_mobile_node_negotiates_again_when_the_map_deletes_its_ike_sa() -> None:
     # The MAP deletes the IKE SA; the INFORMATIONAL request goes to the MN's LCoA.
     sa = m.ike.current
     assert sa is not None and sa.peer_address is not None
-    (req,) = sa.delete(h.now)
     from hmipv6.core.ike.transport import ike_packet
 
+    if deleted == "child":
+        old = client.established[MAP].child
+        (req,) = sa.delete_child(h.now)
+        n = len(bas)
+        deliver(h.feed(ike_packet(MAP, sa.peer_address, req)))
+        assert h.mn.counters["ike_child_renewed"] == 1 and h.mn.counters["ike_restarted"] == 0
+        assert client.initiators[MAP] is first and len(first.ike_sas) == 1
+        new = client.established[MAP].child
+        assert new != old and sa.child is not None and sa.child.inbound.spi == new.outbound.spi
+        assert len(mn_sec.sad) == 2 and mn_sec.sad.inbound("esp", old.inbound.spi) is None
+        # The re-registration went out at once, under the new SA, and was accepted.
+        assert len(bas) == n + 1 and bas[-1].status == 0
+        esp = [p.payload for p in h.sent if p.dst == MAP
+               and isinstance(p.payload, EncapsulatingSecurityPayload)]
+        assert esp[-1].spi == new.outbound.spi
+        assert mn_sec.sad.inbound("esp", new.inbound.spi) is not None
+        assert sa.counters["child-create-answered"] == 1
+        return
+    (req,) = sa.delete(h.now)
     deliver(h.feed(ike_packet(MAP, sa.peer_address, req)))
     assert not first.ike_sas and h.mn.counters["ike_restarted"] == 1
     assert h.mn.counters["ike_reestablished"] == 1 and client.initiators[MAP] is not first

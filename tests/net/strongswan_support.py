@@ -262,8 +262,15 @@ class UdpIke:
     sent: list[bytes] = field(default_factory=list)
     error: BaseException | None = None
     preface: list[bytes] = field(default_factory=list)
-    """Sent just before the engine's answer to the next message received (to make requests
-    cross on the wire deterministically)."""
+    """Sent just before the engine's answer to the next CREATE_CHILD_SA request received (to
+    make rekey requests cross on the wire deterministically; another exchange of the peer,
+    a liveness check, say, is answered as usual)."""
+    hold_answer: bool = False
+    """With :attr:`preface`: hold that answer back until the engine has sent its next message
+    (say its Delete of the old IKE SA when it won the crossing) and the peer's next message
+    (its answer to that) came in, then send it: the peer has processed the Delete by then."""
+    _held: list[bytes] = field(default_factory=list)
+    _held_armed: bool = False
 
     def __post_init__(self) -> None:
         from pyroute2 import netns as pnetns
@@ -299,21 +306,33 @@ class UdpIke:
                     if ready:
                         data, addr = self.sock.recvfrom(65535)
                         self.received.append(data)
+                        release = self._held_armed
                         src = IPv6Address(addr[0].split("%")[0])
                         answer = self.engine.receive(self.now(), data, src)
-                        if self.preface:
+                        if self.preface and _is_create_child_request(data):
                             # Our crossing request first; the answer a moment later, so
                             # charon takes the request while its own exchange is still open
                             # (a response right behind it was seen dropped by charon).
                             self.send(self.preface)
                             self.preface = []
-                            time.sleep(0.05)
-                        self.send(answer)
+                            if self.hold_answer:
+                                self._held, answer = answer, []
+                            else:
+                                time.sleep(0.05)
+                        self._send_out(answer)
+                        if release and self._held:
+                            self.send(self._held)
+                            self._held, self._held_armed = [], False
                     t = self.engine.next_timer()
                     if t is not None and t <= self.now():
-                        self.send(self.engine.handle_timer(self.now()))
+                        self._send_out(self.engine.handle_timer(self.now()))
         except BaseException as exc:  # surfaced by wait_for / close
             self.error = exc
+
+    def _send_out(self, messages: list[bytes]) -> None:
+        self.send(messages)
+        if messages and self._held:
+            self._held_armed = True  # the held answer goes once the peer answered these
 
     def wait_for(self, cond: Callable[[], bool], timeout: float = 20) -> None:
         deadline = time.monotonic() + timeout
@@ -333,6 +352,12 @@ class UdpIke:
         self.sock.close()
         if self.error is not None:
             raise self.error
+
+
+def _is_create_child_request(data: bytes) -> bool:
+    """An IKE header with exchange type CREATE_CHILD_SA (36) and the Response flag clear
+    (RFC 7296 §3.1)."""
+    return len(data) >= 28 and data[18] == 36 and not data[19] & 0x20
 
 
 @contextlib.contextmanager

@@ -7,7 +7,8 @@ real UDP port 500 between two network namespaces, in both roles (issue 10; RFC 7
   strongSwan's default proposals, the MN's local BU carries the pooled RCoA and is sealed with
   the keys charon derived (read from charon's log), every IKE key is byte-identical, charon's
   DPD, Child SA rekey, IKE SA rekey and Deletes are answered, the MN's own rekeys and DPD
-  complete, and the MN retries with charon's COOKIE (``cookie_threshold = 1``).
+  complete, the MN retries with charon's COOKIE (``cookie_threshold = 1``), and when charon
+  deletes only the Child SA the MN gets a new one on the IKE SA and registers again.
 - charon as the initiator (the MN) against the hmipv6 MAP (``IkeResponder``): the same, with
   the MAP demanding a cookie (threshold 1), allocating the RCoA through CP.
 - a tunnel-mode-only charon: the MN deletes the Child SA charon made and fails cleanly.
@@ -28,7 +29,7 @@ import pytest
 
 from hmipv6.core.ike import Established, Failed, IkeInitiator, IkeResponder
 from hmipv6.core.ike.client import IkeClient
-from hmipv6.core.ike.sa import IkeSa
+from hmipv6.core.ike.sa import IkeSa, SaPolicy
 from hmipv6.core.ike.transport import ike_packet
 from hmipv6.core.ipsec import IPsec
 from hmipv6.core.ipsec.sad import SAParams
@@ -104,7 +105,7 @@ pools {{
 ''' + secrets()
 
 
-def mn_conf() -> str:
+def mn_conf(dpd_delay: str = "2s") -> str:
     """strongSwan as the mobile node, asking the MAP for an address (CP)."""
     return f'''connections {{
   mn {{
@@ -114,7 +115,7 @@ def mn_conf() -> str:
     vips = ::
     mobike = no
     encap = no
-    dpd_delay = 2s
+    dpd_delay = {dpd_delay}
     local {{
       auth = psk
       id = mn@example.org
@@ -155,6 +156,11 @@ def check_child_keys(log: str, inbound: SAParams, outbound: SAParams, *, mn_side
     mine_i, mine_r = (outbound, inbound) if exchange_initiator else (inbound, outbound)
     assert ei == mine_i.enc_key and er == mine_r.enc_key
     del mn_side
+
+
+def charon_ike_sas(raw: str) -> int:
+    """How many IKE SAs ``swanctl --list-sas --raw`` lists (in any state)."""
+    return len(re.findall(r"^list-sa event ", raw, re.MULTILINE))
 
 
 def charon_spis(text: str) -> set[int]:
@@ -311,10 +317,33 @@ def _mn_session(charon: Charon, ns: Any, tmp_path: Path) -> None:
             assert f"{eng.sa().spi_i:016x}" in charon.list_sas()
             drv.call(lambda now: eng.sa().dpd(now))
             drv.wait_for(lambda: ("dpd-ok", None) in eng.sa().events)
-            # charon deletes the Child SA, then the IKE SA: answered, state removed.
+            # charon deletes the Child SA: the MN answers, asks for a new one on the same IKE
+            # SA (CREATE_CHILD_SA, RFC 7296 §1.3.1) and registers again with it.
+            old_child, sent = eng.sa().child, len(eng.other)
             charon.swanctl("--terminate", "--child", "mh")
-            drv.wait_for(lambda: not eng.sa().children.items)
-            assert not [sa for sa in eng.ipsec.sad]
+            drv.wait_for(lambda: eng.mn.counters["ike_child_renewed"] == 1
+                         and len(eng.other) > sent, timeout=30)
+            child = eng.sa().child
+            assert child is not None and child != old_child and len(eng.sa().children.items) == 1
+            assert eng.sa().counters["child-delete-answered"] == 1
+            assert charon_spis(charon.list_sas()) == {child.inbound.spi, child.outbound.spi}
+            assert len(eng.ipsec.sad) == 2 and eng.client.established[MAP].child == child
+            log = charon.log_text()
+            assert re.search(r"CHILD_SA mh\{\d+\} established", log.split("received DELETE")[-1])
+            check_child_keys(log, child.inbound, child.outbound, mn_side=True,
+                             exchange_initiator=True)
+            # The new local BU: under the new SA, opened with the key charon derived.
+            (bu_pkt,) = eng.other[sent:]
+            assert isinstance(bu_pkt.payload, EncapsulatingSecurityPayload)
+            assert bu_pkt.payload.spi == child.outbound.spi
+            theirs = IPsec(name="charon")
+            theirs.add_sa(SAParams.make(
+                spi=child.outbound.spi, protocol="esp", peer="mn", src=vip, dst=MAP,
+                enc="AES-GCM-16", auth="NULL", auth_key=b"",
+                enc_key=labelled(charon_keys(log), "encryption initiator key")[-1]), "in")
+            inner = theirs.unprotect(0.0, bu_pkt).packet
+            assert isinstance(inner.payload, BindingUpdate) and inner.home_address == vip
+            # charon deletes the IKE SA: answered, state removed.
             first = eng.ini
             charon.swanctl("--terminate", "--ike", "map")
             drv.wait_for(lambda: not first.ike_sas)
@@ -522,30 +551,47 @@ def test_certificate_authentication_with_strongswan(tmp_path: Path, charon_role:
 
 
 @pytest.mark.req("X5380-05")
-@pytest.mark.parametrize("crossing", [
-    "child",
-    # Known defect: when the hmipv6 MAP wins a simultaneous IKE SA rekey (§2.8.2), about one
-    # run in three keeps the redundant IKE SA charon created (state "rekeyed") instead of
-    # converging on one; the Child SA crossing is reliable. Still run on every CI pass.
-    pytest.param("ike", marks=pytest.mark.xfail(
-        strict=False, reason="intermittent: a redundant IKE SA survives a simultaneous IKE "
-                             "SA rekey the hmipv6 end wins (issue 10)")),
-])
+class _LowNonces(random.Random):
+    """A seeded generator whose 32-octet draws (the IKE nonces, ``NONCE_LEN``) are, once
+    :attr:`low` is set, below any nonce a peer draws at random but with probability 2^-64,
+    each lower than the one before: the exchange holding the lowest nonce is then the one
+    this end answered, so this end wins a simultaneous rekey (RFC 7296 §2.8.2)."""
+
+    low = False
+    _k = 0
+
+    def randbytes(self, n: int) -> bytes:
+        if not (self.low and n == 32):
+            return super().randbytes(n)
+        self._k += 1
+        return bytes(8) + (2 ** 64 - self._k).to_bytes(8, "big") + super().randbytes(16)
+
+
+@pytest.mark.parametrize("crossing", ["child", "ike", "ike-late-answer"])
 def test_simultaneous_child_and_ike_sa_rekeys_with_strongswan(tmp_path: Path,
                                                               crossing: str) -> None:
     """charon and the hmipv6 MAP rekey the same SA at once: the MAP's request is put on the
     wire after charon's arrived and before the MAP answers it, so both exchanges cross. Both
     ends then keep exactly one Child SA (the same SPIs) and, for ``crossing = "ike"``, after
-    a second crossing of IKE SA rekeys, one IKE SA (the same SPIs)."""
+    a second crossing of IKE SA rekeys, one IKE SA (the same SPIs). When the MAP wins and
+    its Delete of the old IKE SA reaches charon before its answer to charon's rekey, charon
+    drops its rekey without deleting the IKE SA the MAP made in answer to it; the MAP deletes
+    that redundant SA itself after ``redundant_sa_timeout`` (2 s here, 30 s by default).
+    ``ike`` leaves the winner and that order to chance; ``ike-late-answer`` makes the MAP win
+    (its nonces, :class:`_LowNonces`) and holds its answer back until charon has answered its
+    Delete."""
     shim = need_strongswan(tmp_path)
     with namespaces(LCOA, MAP) as ns:
         charon = Charon(ns.a, tmp_path / "charon", shim)
         try:
-            charon.load(mn_conf())
+            # No DPD from charon: a liveness check in progress would make charon delay its
+            # rekey until ours completed (no crossing).
+            charon.load(mn_conf(dpd_delay="0s"))
+            rng = _LowNonces(8)
             res = IkeResponder(IPsec(name="map"), identity="map.example.org", address=MAP,
                                rcoa_prefix=IPv6Network("2001:db8:100::/64"),
-                               psks={"mn@example.org": PSK.encode()}, rng=random.Random(8),
-                               suites=SUITES)
+                               psks={"mn@example.org": PSK.encode()}, rng=rng,
+                               suites=SUITES, policy=SaPolicy(redundant_sa_timeout=2.0))
             with capture(ns.b, ns.if_b, tmp_path / "simultaneous.pcapng") as pcap:
                 drv = UdpIke(ns.b, MAP, LCOA, res)
                 try:
@@ -572,6 +618,8 @@ def test_simultaneous_child_and_ike_sa_rekeys_with_strongswan(tmp_path: Path,
                     else:
                         # IKE SA: the same crossing.
                         with drv.lock:
+                            if crossing == "ike-late-answer":
+                                rng.low = drv.hold_answer = True
                             drv.preface = sa.rekey_ike(drv.now())
                         charon.swanctl("--rekey", "--ike", "mn")
                         drv.wait_for(lambda: sa.counters["simultaneous-rekey"] == 2
@@ -581,7 +629,19 @@ def test_simultaneous_child_and_ike_sa_rekeys_with_strongswan(tmp_path: Path,
                         assert new is not None
                         charon.wait_log(r"detected IKE_REKEY collision with IKE_REKEY")
                         drv.wait_for(lambda: f"{new.spi_i:016x}" in charon.list_sas()
-                                     and charon.list_sas().count("ESTABLISHED") == 1, timeout=30)
+                                     and charon_ike_sas(charon.list_sas()) == 1, timeout=30)
+                        # No redundant IKE SA on either side, also after the MAP's timeout.
+                        drv.wait_for(lambda: drv.now() > 3.0 + max(
+                            (s._redundant_since or 0.0) for s in res.all_sas), timeout=30)
+                        assert charon_ike_sas(charon.list_sas()) == 1
+                        with drv.lock:
+                            assert list(res.ike_sas.values()) == [new]
+                            if crossing == "ike-late-answer":
+                                # The MAP won and its redundant IKE SA was deleted by it.
+                                assert sa.counters["sent-delete-ike"] == 1
+                                assert new.original_initiator  # the survivor is its rekey
+                                assert sum(s.counters["redundant-deleted"]
+                                           for s in res.all_sas) == 1
                         check_keys(charon.log_text(), new, occurrence=labelled(
                             charon_keys(charon.log_text()), "Sk_d secret").index(new.keys.sk_d))
                         # The survivor works: a DPD on it, and the Child SA is still there.

@@ -78,7 +78,10 @@ bypasses IPsec), feeds back the port-500 datagrams the MAP returns (``on_data``)
 arms the initiator's retransmission deadline as timer ``ike:<MAP>``. Established → the
 Child SA is in the node's IPsec and :meth:`assign_rcoa` registers the allocated RCoA with an
 ESP-protected local BU; RcoaRefused or Failed → :meth:`rcoa_refused` (MN-23; at most
-``max_rcoa_attempts`` exchanges per MAP, then the MAP is given up for this LCoA).
+``max_rcoa_attempts`` exchanges per MAP, then the MAP is given up for this LCoA). When the
+MAP deletes only the Child SA, the IKE SA asks for a new one (CREATE_CHILD_SA, RFC 7296
+§1.3.1) and the node then sends a local BU protected with it; when it deletes the IKE SA
+(or stops answering), the node runs IKEv2 again.
 """
 
 from __future__ import annotations
@@ -957,6 +960,11 @@ class MobileNode(Node):
             self.timers.set(f"ike:{map_address}", deadline)
         region = self.regions.get(map_address)
         if outcome is None:
+            if self.ike.take_renewed(map_address) is not None and region is not None:
+                # The MAP deleted only our Child SA and we got a new one on the same IKE SA
+                # (RFC 7296 §1.3.1): register again, protected with it (RFC 4140 §12.1).
+                self.counters["ike_child_renewed"] += 1
+                self._reregister(now, region)
             if region is not None and region.rcoa is not None and self.ike.lost(map_address):
                 # The MAP deleted our IKE SA (or went silent) and with it the SA protecting
                 # our BUs: negotiate again, asking for an address as before (RFC 4877 §9).
@@ -980,6 +988,17 @@ class MobileNode(Node):
         else:
             self.counters["ike_refused"] += 1
             self.rcoa_refused(now, map_address)
+
+    def _reregister(self, now: float, region: Region) -> None:
+        """A fresh local BU for ``region``'s binding (same care-of address and kind), unless
+        one is in flight (its retransmission goes out with the current SA anyway)."""
+        if region.rcoa is None:
+            return
+        e = self.bul.get(region.map, region.rcoa)
+        if e is None or e.pending or e.state == "failed" or e.kind not in ("local", "previous-map"):
+            return
+        self._send_local_bu(now, region, e.care_of_address, e.kind,
+                            self._local_lifetime(self.maps.current(region.map)))
 
     def _local_lifetime(self, record: MapRecord | None) -> int:
         life = self.config.binding_lifetime

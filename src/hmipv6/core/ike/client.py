@@ -14,6 +14,9 @@ deadlines, never packets or clocks. The mobile node
 - hands every UDP port-500 datagram from that MAP to :meth:`IkeClient.receive`, and arms
   :meth:`IkeClient.next_timer` with its own timers, calling :meth:`IkeClient.handle_timer`
   when it expires (only the initiator retransmits, RFC 7296 §2.1);
+- after each, asks :meth:`IkeClient.take_renewed` whether the IKE SA made a new Child SA
+  in place of one the MAP deleted (the IKE SA stayed, RFC 7296 §1.3.1), and then sends a
+  local BU protected with it;
 - acts on the outcome both return: :class:`~hmipv6.core.ike.exchange.Established` →
   ``assign_rcoa(now, map, outcome.rcoa)`` (the Child SA is already in the node's
   :class:`~hmipv6.core.ipsec.IPsec`, so the local BU goes out ESP-protected with it);
@@ -39,12 +42,13 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from ipaddress import IPv6Address
 from typing import TYPE_CHECKING
 
 from hmipv6.core.ike.crypto import IkeKeys
 from hmipv6.core.ike.exchange import Established, IkeInitiator, Outcome
-from hmipv6.core.ike.sa import NO_POLICY, SaPolicy
+from hmipv6.core.ike.sa import NO_POLICY, ChildSA, SaPolicy
 
 if TYPE_CHECKING:
     from hmipv6.core.ike.certs import Credentials
@@ -98,6 +102,23 @@ class IkeClient:
         """An exchange with ``map_address`` is under way."""
         ini = self.initiators.get(map_address)
         return ini is not None and ini.outcome is None
+
+    def take_renewed(self, map_address: IPv6Address) -> ChildSA | None:
+        """The Child SA created on the IKE SA with ``map_address`` after the MAP deleted the
+        previous one (:meth:`~hmipv6.core.ike.sa.IkeSa.create_child`), once: it becomes
+        :attr:`established`'s Child SA, and the node re-registers with it."""
+        ini = self.initiators.get(map_address)
+        if ini is None:
+            return None
+        new: ChildSA | None = None
+        for sa in ini.ike_sas.values():
+            if sa.created_children:
+                new = sa.created_children[-1]
+                sa.created_children.clear()
+        est = self.established.get(map_address)
+        if new is not None and est is not None:
+            self.established[map_address] = replace(est, child=new)
+        return new
 
     def start(self, now: float, map_address: IPv6Address) -> list[bytes]:
         """Begin a new exchange with ``map_address`` asking it for an RCoA (CP CFG_REQUEST);

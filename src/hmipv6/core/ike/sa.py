@@ -25,13 +25,26 @@ Requests this end receives (§1.4, §1.3):
 - CREATE_CHILD_SA with an IKE proposal (8-octet SPI): a new IKE SA (§1.3.2, §2.18) whose
   SPIi is the requester's and SPIr ours, keys from ``prf(SK_d(old), g^ir | Ni | Nr)``; the
   Child SAs move to it; the old one is deleted by the rekey's initiator.
-- CREATE_CHILD_SA for an additional Child SA: NO_ADDITIONAL_SAS (one SA per MN–MAP pair).
+- CREATE_CHILD_SA for an additional Child SA: NO_ADDITIONAL_SAS (one SA per MN–MAP pair),
+  unless the MAP holds no Child SA on this IKE SA any more (it deleted it): then a new one
+  for the same selectors (§1.3.1).
 - Any rekey request on an IKE SA that is already replaced: TEMPORARY_FAILURE (§2.8.2).
 
 Simultaneous rekeying (§2.8.1, §2.8.2): when our rekey of an SA and the peer's rekey of the
 same SA cross, both exchanges complete; the one of the two new SAs created in the exchange
 holding the lowest of the four nonces (octet-wise) is deleted by the end that initiated it,
-the other survives and its initiator deletes the old SA.
+the other survives and its initiator deletes the old SA. A Delete of the old IKE SA arriving
+while our crossing rekey is still open means the peer's new IKE SA survived: it inherits the
+Child SAs.
+
+Redundant SAs: an SA whose Delete the peer owes (the old SA of a rekey it started, the new SA
+it created and lost a crossing with) is deleted by this end after
+``SaPolicy.redundant_sa_timeout`` (:data:`REDUNDANT_SA_TIMEOUT`), so a peer that dropped its
+side of the exchange does not leave it behind for good.
+
+The mobile node's end (``mn_side``), when the MAP deletes its last Child SA and keeps the IKE
+SA, asks for a new Child SA on it (CREATE_CHILD_SA without REKEY_SA, §1.3.1; collected in
+:attr:`IkeSa.created_children`); a refusal closes the IKE SA.
 
 Owners (:class:`~.exchange.IkeInitiator`, :class:`~.exchange.IkeResponder`) route messages
 to an :class:`IkeSa` by its SPI pair and collect :attr:`IkeSa.spawned` (new IKE SAs from a
@@ -78,6 +91,12 @@ __all__ = ["NO_POLICY", "ChildSA", "IkeSa", "SaPolicy", "install_child", "key_le
 NONCE_LEN: Final = 32
 RETRANSMIT_BASE: Final = 1.0
 MAX_RETRANSMITS: Final = 5
+REDUNDANT_SA_TIMEOUT: Final = 30.0
+"""Seconds an SA waits for the Delete the peer owes (RFC 7296 §2.8: the old SA of a rekey this
+end answered; §2.8.1/§2.8.2: the loser of a simultaneous rekey, closed by its creator) before
+this end deletes it itself. The RFC sets no bound; a peer can miss its Delete (strongSwan
+aborts its rekey when our Delete of the old IKE SA overtakes our answer to it), so, like
+strongSwan, the redundant SA is not kept for good. strongSwan waits 30 s too."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +116,9 @@ class SaPolicy:
     child_rekey: float | None = None
     ike_rekey: float | None = None
     dpd: float | None = None
+    redundant_sa_timeout: float = REDUNDANT_SA_TIMEOUT
+    """After this long, an SA the peer should have deleted is deleted by this end (see
+    :data:`REDUNDANT_SA_TIMEOUT`)."""
 
 
 NO_POLICY: Final = SaPolicy()
@@ -156,7 +178,7 @@ def remove_child(ipsec: IPsec, child: ChildSA, *, inbound: bool = True,
 
 @dataclass(slots=True)
 class _Request:
-    kind: Literal["dpd", "delete-child", "delete-ike", "rekey-child", "rekey-ike"]
+    kind: Literal["dpd", "delete-child", "delete-ike", "rekey-child", "rekey-ike", "create-child"]
     mid: int = 0
     data: bytes = b""
     deadline: float = 0.0
@@ -178,6 +200,9 @@ class _Children:
 
     items: list[ChildSA] = field(default_factory=list)
     owner: IkeSa | None = None
+    awaiting: dict[int, float] = field(default_factory=dict)
+    """Child SAs (by inbound SPI) the peer should delete (the old SA of a rekey it started, the
+    loser of a simultaneous rekey it created), with the time since when (§2.8, §2.8.1)."""
 
 
 class IkeSa:
@@ -215,12 +240,16 @@ class IkeSa:
             self.children.owner = self
         self.counters: Counter[str] = Counter()
         self.events: list[tuple[str, object]] = []
-        """What happened, in order: ("child-rekeyed", ChildSA), ("ike-rekeyed", IkeSa),
-        ("child-deleted", ChildSA), ("ike-deleted", self), ("dpd-ok", None), ("failed", str)."""
+        """What happened, in order: ("child-rekeyed", ChildSA), ("child-created", ChildSA),
+        ("ike-rekeyed", IkeSa), ("child-deleted", ChildSA), ("ike-deleted", self),
+        ("dpd-ok", None), ("failed", str)."""
         self.spawned: list[IkeSa] = []
         """IKE SAs created by rekeying this one (owners register and clear them)."""
         self.rekeyed_children: list[tuple[ChildSA, ChildSA]] = []
         """(old, new) per completed Child SA rekey, for key comparisons."""
+        self.created_children: list[ChildSA] = []
+        """Child SAs this end created on this IKE SA after the peer deleted the last one (the
+        mobile node's renewal, :meth:`create_child`); owners take them to re-register."""
         self._next_mid = next_mid
         self._peer_mid = peer_mid
         self._last_peer_req = b""
@@ -231,6 +260,8 @@ class IkeSa:
         self._last_heard = now
         self._established_at = now
         self._child_at = now
+        self._redundant_since: float | None = None
+        """When this IKE SA became redundant with its Delete owed by the peer (§2.8.2)."""
 
     # -- keys and framing ----------------------------------------------------------------------
 
@@ -263,8 +294,11 @@ class IkeSa:
         if self.state == "deleted":
             return None
         times = [self._pending.deadline] if self._pending is not None else []
+        if self._pending is None and self.state == "rekeyed" and self._redundant_since is not None:
+            times.append(self._redundant_since + self.policy.redundant_sa_timeout)
         if self.state == "established" and self._pending is None and self.owns_children():
             p = self.policy
+            times += [t + p.redundant_sa_timeout for _, t in self._awaited_children()]
             if p.child_rekey is not None and self.child is not None:
                 times.append(self._child_at + p.child_rekey)
             if p.ike_rekey is not None:
@@ -290,9 +324,17 @@ class IkeSa:
             req.deadline = now + RETRANSMIT_BASE * (2 ** req.tries)
             self.counters["retransmit"] += 1
             return [req.data]
+        p = self.policy
+        if self.state == "rekeyed" and self._redundant_since is not None \
+                and now >= self._redundant_since + p.redundant_sa_timeout:
+            return self._close_redundant(now)
         if self.state != "established" or not self.owns_children():
             return []
-        p = self.policy
+        for c, since in self._awaited_children():
+            if now >= since + p.redundant_sa_timeout:
+                # §2.8/§2.8.1: the peer never deleted this Child SA: this end does.
+                self.counters["redundant-child-deleted"] += 1
+                return self.delete_child(now, c)
         if p.ike_rekey is not None and now >= self._established_at + p.ike_rekey:
             self._established_at = now
             return self.rekey_ike(now)
@@ -304,6 +346,29 @@ class IkeSa:
             self._last_heard = now
             return self.dpd(now)
         return []
+
+    def _awaited_children(self) -> list[tuple[ChildSA, float]]:
+        """The Child SAs still installed whose Delete the peer owes (forgetting the others)."""
+        aw = self.children.awaiting
+        by_spi = {c.inbound.spi: c for c in self.children.items}
+        for spi in [s for s in aw if s not in by_spi]:
+            del aw[spi]
+        return [(by_spi[s], t) for s, t in aw.items() if s not in self._deleting]
+
+    def _await_peer_delete(self, now: float) -> None:
+        """This IKE SA is redundant and the peer is to delete it (§2.8, §2.8.2)."""
+        self.state = "rekeyed"
+        self._redundant_since = now
+
+    def _close_redundant(self, now: float) -> list[bytes]:
+        """The peer never deleted this redundant IKE SA: send the Delete ourselves and forget
+        the SA at once. The peer most likely holds no such SA any more (it dropped its rekey),
+        so its answer is not waited for (it would arrive for an unknown SPI pair and be
+        dropped); the Child SAs belong to the surviving IKE SA and stay."""
+        self.counters["redundant-deleted"] += 1
+        out = self._send(now, _Request("delete-ike"))
+        self._delete_all()
+        return out
 
     # -- requests this end starts -------------------------------------------------------------
 
@@ -334,6 +399,14 @@ class IkeSa:
         if self.state != "established":
             return []
         return self._start(now, _Request("rekey-ike", group=self.suite.group))
+
+    def create_child(self, now: float) -> list[bytes]:
+        """A new Child SA on this IKE SA (CREATE_CHILD_SA without REKEY_SA, RFC 7296 §1.3.1):
+        same selectors (the RCoA and the MAP, Mobility Header) and transport mode as the one
+        from IKE_AUTH."""
+        if self.state != "established" or self.rcoa is None:
+            return []
+        return self._start(now, _Request("create-child", group=self.pfs_group))
 
     def _start(self, now: float, req: _Request) -> list[bytes]:
         if self.state == "deleted":
@@ -375,15 +448,19 @@ class IkeSa:
                 1, (req.group, *(g for g in self.groups if g != req.group)),
                 req.spi.to_bytes(8, "big"), self.suite.enc_len * 8),))
             return ExchangeType.CREATE_CHILD_SA, (sa, Nonce(req.nonce), *ke)
-        assert req.child is not None
         req.spi = new_esp_spi(self.ipsec, self.rng)
         tsi, tsr = self._selectors(initiator=True)
+        if req.child is None:  # create-child (§1.3.1): our suites in our order
+            rekey: tuple[Payload, ...] = ()
+            suites = self.child_suites
+        else:
+            rekey = (Notify(NotifyType.REKEY_SA, ProtocolId.ESP,
+                            req.child.inbound.spi.to_bytes(4, "big")),)
+            suites = (req.child.suite, *(s for s in self.child_suites if s != req.child.suite))
         return ExchangeType.CREATE_CHILD_SA, (
-            Notify(NotifyType.REKEY_SA, ProtocolId.ESP, req.child.inbound.spi.to_bytes(4, "big")),
-            Notify(NotifyType.USE_TRANSPORT_MODE),
-            SecurityAssociationPayload(esp_proposals(
-                (req.child.suite, *(s for s in self.child_suites if s != req.child.suite)),
-                req.spi.to_bytes(4, "big"), req.group)),
+            *rekey, Notify(NotifyType.USE_TRANSPORT_MODE),
+            SecurityAssociationPayload(esp_proposals(suites, req.spi.to_bytes(4, "big"),
+                                                     req.group)),
             Nonce(req.nonce), *ke, tsi, tsr)
 
     def _selectors(self, *, initiator: bool) -> tuple[TrafficSelectors, TrafficSelectors]:
@@ -395,6 +472,17 @@ class IkeSa:
         mine, theirs = (mn, mp) if self.mn_side else (mp, mn)
         i, r = (mine, theirs) if initiator else (theirs, mine)
         return TrafficSelectors((i,)), TrafficSelectors((r,), True)
+
+    def _selectors_match(self, inner: tuple[Payload, ...]) -> bool:
+        """TSi admits the RCoA and TSr this MAP, both for the Mobility Header (§2.9; the
+        answer carries exactly those, :meth:`_selectors`)."""
+        tsis = [p for p in inner if isinstance(p, TrafficSelectors) and not p.responder]
+        tsrs = [p for p in inner if isinstance(p, TrafficSelectors) and p.responder]
+        if len(tsis) != 1 or len(tsrs) != 1 or self.rcoa is None:
+            return False
+        return all(any(ts.contains(a) and ts.covers_protocol(MOBILITY_HEADER)
+                       for ts in tss.selectors)
+                   for tss, a in ((tsis[0], self.rcoa), (tsrs[0], self.map_address)))
 
     def _new_ike_spi(self) -> int:
         return self.rng.getrandbits(64) or 1
@@ -467,6 +555,13 @@ class IkeSa:
         if any(d.protocol == ProtocolId.IKE for d in deletes):
             # §1.4.1: the IKE SA and, if it still owns them, its Child SAs are gone.
             self.counters["ike-delete-answered"] += 1
+            req = self._pending
+            if req is not None and req.kind == "rekey-ike" and isinstance(req.peer_created, IkeSa) \
+                    and self.owns_children():
+                # §2.8.2: our rekey crossed the peer's and the peer deletes the old SA before
+                # our rekey completed: the peer's new IKE SA (which we answered) survived,
+                # and inherits the Child SAs; ours, if the peer made it, is the peer's to close.
+                self._retire(req.peer_created)
             self._delete_all()
             return ()
         paired: list[bytes] = []
@@ -488,6 +583,12 @@ class IkeSa:
                         and self._pending.child == c:
                     continue  # both ends deleted it at once: no pair in our answer (§1.4.1)
                 paired.append(c.inbound.spi.to_bytes(4, "big"))
+        if self.mn_side and paired and not self.children.items and self.owns_children() \
+                and self.state == "established" and self.rcoa is not None:
+            # The MAP deleted the Child SA protecting our BUs but kept the IKE SA: ask for a
+            # new one on it (§1.3.1), sent once this request is answered.
+            self.counters["child-renewal"] += 1
+            self._queue.append(_Request("create-child", group=self.pfs_group))
         return (Delete(ProtocolId.ESP, tuple(paired)),) if paired else ()
 
     def _delete_all(self) -> None:
@@ -519,14 +620,21 @@ class IkeSa:
         ni = nis[0].data
         if not rekey and any(p.protocol == ProtocolId.IKE for p in sas[0].proposals):
             return self._answer_ike_rekey(now, sas[0], ni, kes, refuse)
+        old: ChildSA | None = None
         if not rekey:
-            return refuse(NotifyType.NO_ADDITIONAL_SAS)  # one Child SA per MN–MAP pair
-        spi = int.from_bytes(rekey[0].spi, "big")
-        old = next((c for c in self.children.items if c.outbound.spi == spi), None)
-        if old is None or rekey[0].protocol != ProtocolId.ESP:
-            return refuse(NotifyType.CHILD_SA_NOT_FOUND)
-        if old.inbound.spi in self._deleting:
-            return refuse(NotifyType.TEMPORARY_FAILURE)  # §2.8.1: already replaced by ours
+            # One Child SA per MN–MAP pair: a new one only in place of one this MAP deleted
+            # (the mobile node's renewal, §1.3.1), for the same RCoA and MAP, Mobility Header.
+            if self.children.items or self.mn_side or self.rcoa is None:
+                return refuse(NotifyType.NO_ADDITIONAL_SAS)
+            if not self._selectors_match(inner):
+                return refuse(NotifyType.TS_UNACCEPTABLE)
+        else:
+            spi = int.from_bytes(rekey[0].spi, "big")
+            old = next((c for c in self.children.items if c.outbound.spi == spi), None)
+            if old is None or rekey[0].protocol != ProtocolId.ESP:
+                return refuse(NotifyType.CHILD_SA_NOT_FOUND)
+            if old.inbound.spi in self._deleting:
+                return refuse(NotifyType.TEMPORARY_FAILURE)  # §2.8.1: already replaced by ours
         if not any(isinstance(p, Notify) and p.type == NotifyType.USE_TRANSPORT_MODE for p in inner):
             return refuse(NotifyType.NO_PROPOSAL_CHOSEN)  # the mode cannot change on a rekey
         picked = select_esp(sas[0].proposals, self.child_suites, groups=self.groups)
@@ -550,13 +658,18 @@ class IkeSa:
                             exchange_initiator=False, spi_in=spi_in,
                             spi_out=int.from_bytes(chosen.spi, "big"), rcoa=self.rcoa,
                             map_address=self.map_address, peer=self.peer)
-        remove_child(self.ipsec, old, inbound=False)  # the new outbound SA is used from now
         self.children.items.append(new)
-        self.rekeyed_children.append((old, new))
-        self.events.append(("child-rekeyed", new))
-        self.counters["child-rekey-answered"] += 1
         self._child_at = now
-        self._note_crossing("rekey-child", old, ni, nr, new)
+        if old is None:
+            self.events.append(("child-created", new))
+            self.counters["child-create-answered"] += 1
+        else:
+            remove_child(self.ipsec, old, inbound=False)  # the new outbound SA is used from now
+            self.children.awaiting[old.inbound.spi] = now  # §2.8: the initiator deletes it
+            self.rekeyed_children.append((old, new))
+            self.events.append(("child-rekeyed", new))
+            self.counters["child-rekey-answered"] += 1
+            self._note_crossing("rekey-child", old, ni, nr, new)
         tsi, tsr = self._selectors(initiator=False)
         return (Notify(NotifyType.USE_TRANSPORT_MODE),
                 SecurityAssociationPayload((Proposal(chosen.number, chosen.protocol,
@@ -585,6 +698,7 @@ class IkeSa:
         self._note_crossing("rekey-ike", None, ni, nr, new)
         if self._pending is None or self._pending.kind != "rekey-ike":
             self._retire(new)
+            self._redundant_since = now  # §2.8: the initiator deletes the old one
         return (SecurityAssociationPayload((Proposal(chosen.number, chosen.protocol,
                                                      spi_r.to_bytes(8, "big"),
                                                      chosen.transforms),)),
@@ -644,7 +758,7 @@ class IkeSa:
             return []
         elif errors:
             out += self._rekey_refused(now, req, errors[0])
-        elif req.kind == "rekey-child":
+        elif req.kind in ("rekey-child", "create-child"):
             out += self._rekey_child_done(now, req, inner)
         else:
             out += self._rekey_ike_done(now, req, inner)
@@ -659,10 +773,14 @@ class IkeSa:
                 return self._send(now, retry)
         self.counters[f"rekey-refused-{n.type}"] += 1
         self.events.append(("failed", f"{req.kind}: notify {n.type}"))
+        if req.kind == "create-child" and not self.children.items:
+            # No Child SA and the peer will not give us one: close the IKE SA too, so the
+            # mobile node runs IKEv2 again (it does when it has no SA with its MAP left).
+            return self.delete(now)
         return []
 
     def _rekey_child_done(self, now: float, req: _Request, inner: tuple[Payload, ...]) -> list[bytes]:
-        assert req.child is not None
+        """The answer to our Child SA rekey (``req.child`` the old SA) or creation."""
         sas = [p for p in inner if isinstance(p, SecurityAssociationPayload)]
         nrs = [p for p in inner if isinstance(p, Nonce)]
         kes = [p for p in inner if isinstance(p, KeyExchange)]
@@ -691,8 +809,14 @@ class IkeSa:
         self.children.items.append(new)
         if not transport:
             # §1.3.1: the responder did not accept transport mode: delete the new SA.
-            self.events.append(("failed", "rekey-child: tunnel mode"))
+            self.events.append(("failed", f"{req.kind}: tunnel mode"))
             return self.delete_child(now, new)
+        if req.child is None:
+            self.created_children.append(new)
+            self.events.append(("child-created", new))
+            self.counters["child-created"] += 1
+            self._child_at = now
+            return []
         remove_child(self.ipsec, req.child, inbound=False)
         self.rekeyed_children.append((req.child, new))
         self.events.append(("child-rekeyed", new))
@@ -700,7 +824,8 @@ class IkeSa:
         if req.peer_nonces is not None and isinstance(req.peer_created, ChildSA):
             # §2.8.1: the SA from the exchange holding the lowest nonce is closed by its creator.
             if min(req.nonce, nr) < min(req.peer_nonces):
-                return self.delete_child(now, new)
+                return self.delete_child(now, new)  # the old one: the peer deletes it
+            self.children.awaiting[req.peer_created.inbound.spi] = now  # the peer's loser
             return self.delete_child(now, req.child)
         return self.delete_child(now, req.child)
 
@@ -722,9 +847,10 @@ class IkeSa:
             # creator, the other inherits the Child SAs.
             if min(req.nonce, nr) < min(req.peer_nonces):
                 self._retire(req.peer_created)
+                self._redundant_since = now  # the old one: the peer deletes it
                 return new.delete(now)
             self._retire(new)
-            req.peer_created.state = "rekeyed"  # the peer deletes it
+            req.peer_created._await_peer_delete(now)  # the peer's loser: the peer deletes it
             return self.delete(now)
         self._retire(new)
         # The old IKE SA is deleted by the rekey's initiator, on the old SA (§1.3.2).
