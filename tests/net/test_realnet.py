@@ -149,14 +149,19 @@ def test_real_applications_from_a_kernel_correspondent_survive_the_moves(
         need_tool(tool)
     scenario = _scenario(tmp_path, name, moves, duration)
     out = tmp_path / "out"
-    proc = subprocess.run(["hmipv6", "testbed", "run", str(scenario), "--kernel-nodes",
-                           "--out", str(out)], capture_output=True, text=True, timeout=300)
+    # Kernel nodes are the default: no option.
+    proc = subprocess.run(["hmipv6", "testbed", "run", str(scenario), "--out", str(out)],
+                          capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     rep = json.loads((out / "report.json").read_text())
     apps = {a["name"]: a for a in rep["apps"]}
-    # Only MN, MAP(s), HA and ARs ran daemons; the router and correspondent were kernels.
+    # Only MN, MAP(s), HA and ARs ran daemons; the router and correspondent were kernels,
+    # and their relays emulated the links they send on (cn-inet: two kernels).
     assert rep["testbed"]["kernel_nodes"] == ["cn", "inet"]
     assert not {"cn", "inet"} & set(rep["testbed"]["daemons"])
+    for node in ("cn", "inet"):
+        for counters in rep["testbed"]["egress"][node].values():
+            assert counters["sent"] > 0 and counters["delivered"] > 0, (node, counters)
     moved = rep["handovers"][1:]
     assert [h["kind"] for h in moved] == (["intra-domain"] if name == "figure1"
                                           else ["intra-domain", "inter-domain"])
@@ -215,8 +220,9 @@ def test_real_applications_from_a_kernel_correspondent_survive_the_moves(
 def test_an_application_on_a_daemon_node_is_refused_before_the_run(tmp_path: Path) -> None:
     need_root()
     scenario = _scenario(tmp_path, "figure1", {}, 8.5)
-    proc = subprocess.run(["hmipv6", "testbed", "run", str(scenario), "--out",
-                           str(tmp_path / "out")], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(["hmipv6", "testbed", "run", str(scenario), "--daemon-nodes",
+                           "--out", str(tmp_path / "out")], capture_output=True, text=True,
+                          timeout=60)
     assert proc.returncode == 2
     assert "apps[3].node: 'cn' runs a daemon, not a kernel" in proc.stderr
     assert "Traceback" not in proc.stderr

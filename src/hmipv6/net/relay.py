@@ -61,6 +61,7 @@ from hmipv6.sim.scenario import Scenario
 __all__ = ["Relay", "main"]
 
 ETH_P_ALL = 0x0003
+ETH_HLEN = 14
 PACKET_OUTGOING = 4
 PACKET_IGNORE_OUTGOING = 23
 SO_SNDBUFFORCE, SO_RCVBUFFORCE = 32, 33
@@ -125,7 +126,10 @@ class Relay:
             if shaper is None or self.t0 is None:
                 self._transmit(ifname, frame, b"")
             else:
-                shaper.offer(self.t0, time.monotonic() - self.t0, frame)
+                # The model counts the IPv6 packet (as the simulator and the daemons, whose
+                # AF_PACKET sockets carry no Ethernet header), not the frame.
+                shaper.offer(self.t0, time.monotonic() - self.t0, frame,
+                             size=max(len(frame) - ETH_HLEN, 0))
 
     def _from_wire(self, ifname: str, s: socket.socket) -> None:
         inner = self.inner[ifname]

@@ -47,10 +47,12 @@ class Shaper:
         """(arrival, frame, destination MAC), in order."""
         self.timer: asyncio.TimerHandle | None = None
 
-    def offer(self, t0: float, now: float, data: bytes, mac: bytes = b"") -> None:
-        """A frame of ``len(data)`` octets leaves at ``now``: queue it for its arrival time,
-        or count it tail-dropped or lost (the model's counters)."""
-        at = self.egress.send(now, len(data))
+    def offer(self, t0: float, now: float, data: bytes, mac: bytes = b"",
+              size: int | None = None) -> None:
+        """``data`` leaves at ``now``: queue it for its arrival time, or count it tail-dropped
+        or lost (the model's counters). ``size``: the octets the model serialises, by default
+        ``len(data)``; the IPv6 packet's, as in the simulator, for daemons and relays alike."""
+        at = self.egress.send(now, len(data) if size is None else size)
         if at is None or at == math.inf:
             return
         self.pending.append((at, data, mac))

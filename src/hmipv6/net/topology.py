@@ -227,7 +227,7 @@ class Topology:
                                 nm.link("set", index=i, address=_mac(q.mac))
             for node in sorted(self.kernel):
                 with NetNS(p.namespaces[node]) as nk:
-                    kernel_nodes.configure(sc, node, nk)
+                    kernel_nodes.configure(sc, node, nk, self.kernel)
                 netns.pushns(p.namespaces[node])
                 try:
                     for q in p.ports[node]:
