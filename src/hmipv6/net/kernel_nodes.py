@@ -2,10 +2,10 @@
 
 Theory of operation
 -------------------
-With ``kernel_nodes`` (``hmipv6 testbed run --kernel-nodes``), a scenario's ``router`` nodes
-(without ``relay_maps``, which needs the MAP option relay) and ``correspondent`` nodes without
-``route_optimisation`` (an unmodified correspondent: it never processes a binding update) run
-no daemon: their namespace is a plain Linux IPv6 host or router, configured through netlink
+By default (``kernel_nodes``; ``hmipv6 testbed run --daemon-nodes`` turns it off), a
+scenario's ``router`` nodes (without ``relay_maps``, which needs the MAP option relay) and
+``correspondent`` nodes without ``route_optimisation`` (an unmodified correspondent: it never
+processes a binding update) run no daemon: their namespace is a plain Linux IPv6 host or router, configured through netlink
 (pyroute2) from the same scenario:
 
 - sysctls written before any interface exists, so each inherits them: IPv6 on, no DAD (the
@@ -18,6 +18,10 @@ no daemon: their namespace is a plain Linux IPv6 host or router, configured thro
 - one static route per routed prefix of the scenario (:mod:`hmipv6.sim.routing`: access
   router prefixes, RCoA prefixes, home prefixes, /128s) via the next hop's link-local
   address, as the simulator's engines have them.
+
+What the kernel sends is shaped with the links' model by the node's relay
+(:mod:`hmipv6.net.relay`; :mod:`hmipv6.net.topology` puts it between the kernel's interfaces
+and the links).
 
 Checksums: a veth offloads transmit checksums by default (``CHECKSUM_PARTIAL``: the frame
 leaves with only the pseudo-header sum in the TCP/UDP checksum field, completed by whichever

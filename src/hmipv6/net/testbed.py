@@ -1,4 +1,4 @@
-"""``hmipv6 testbed run``: a scenario on real kernels — namespaces, veths, one daemon per node.
+"""``hmipv6 testbed run``: a scenario on real kernels — namespaces, veths, daemons and kernels.
 
 Theory of operation
 -------------------
@@ -6,7 +6,12 @@ Theory of operation
 builds its :class:`~hmipv6.net.topology.Topology`, opens one capture socket (``AF_PACKET``,
 every EtherType, made inside the link's namespace) per link and cell, and launches one
 daemon process per node (``python -m hmipv6.cli node ... --netns NS``: the daemon enters its
-namespace itself, through pyroute2's ``setns``). Once every daemon printed ``ready`` it picks
+namespace itself, through pyroute2's ``setns``), but for the kernel nodes: by default
+(``kernel_nodes``; ``--daemon-nodes`` turns it off) the scenario's ordinary routers and
+correspondents without route optimisation are plain Linux nodes
+(:mod:`hmipv6.net.kernel_nodes`), each with one link relay process instead
+(:mod:`hmipv6.net.relay`, ``python -m hmipv6.net.relay ... --netns NS``) that emulates the
+links in the kernel's sending direction. Once every daemon and relay printed ``ready`` it picks
 the run's origin ``t0`` (a monotonic time slightly ahead) and sends ``start t0`` to all, so
 they share one clock. Moves are applied at wall-clock times as link state: detaching sets the
 mobile node's end of its cell down at ``at``, attaching sets the new one up ``l2_handover``
@@ -51,13 +56,15 @@ Determinism: the engines' seeds, keys and addresses are the scenario's, as in th
 but the times are the machine's: two runs differ in timings (and possibly in RA instants and
 packets lost during a handover), never in what is exchanged.
 
-Links: this kernel has no netem, so the daemons emulate each link at its sender (egress
-shaping with the simulator's link model: delay, serialisation at the bandwidth, finite queue,
-seeded loss; see :mod:`hmipv6.net.daemon` for the model's limits and precision). Latencies are
+Links: this kernel has no netem, so each link is emulated at its sender (egress shaping with
+the simulator's link model: delay, serialisation at the bandwidth, finite queue, seeded loss;
+:mod:`hmipv6.net.shaper`): by the daemon, or for a kernel node by its relay, so a link
+between two kernel nodes is emulated in both directions as one between two daemons (see
+:mod:`hmipv6.net.daemon` for the model's limits and precision). Latencies are
 then the scenario's plus the daemons' processing and timer lateness (typically under a
 millisecond per hop on an idle machine, a few on a loaded one). ``shaping=False``
 (``--no-shaping``) runs the veths at full speed. Each interface's emulation counters (tail
-drops, losses) are in the report under ``testbed.egress``.
+drops, losses) are in the report under ``testbed.egress``, the relays' with the daemons'.
 """
 
 from __future__ import annotations
