@@ -5,7 +5,8 @@ Theory of operation
 By default (``kernel_nodes``; ``hmipv6 testbed run --daemon-nodes`` turns it off), a
 scenario's ``router`` nodes (without ``relay_maps``, which needs the MAP option relay) and
 ``correspondent`` nodes without ``route_optimisation`` (an unmodified correspondent: it never
-processes a binding update) run no daemon: their namespace is a plain Linux IPv6 host or router, configured through netlink
+processes a binding update) run no daemon: their namespace is a plain Linux IPv6 host or
+router, configured through netlink
 (pyroute2) from the same scenario:
 
 - sysctls written before any interface exists, so each inherits them: IPv6 on, no DAD (the
