@@ -127,10 +127,20 @@ def _add_real_network_options(r: Any) -> None:
                    help="put each mobile node's home address on a TUN device (hmip0) in its "
                         "namespace, with a default route: kernel applications (ping, TCP, "
                         "iperf3) use the home address")
-    r.add_argument("--kernel-nodes", action="store_true",
-                   help="run routers and correspondents without route optimisation as plain "
-                        "Linux nodes (kernel forwarding, static routes, no daemon); nodes a "
-                        "scenario flow starts or ends at keep their daemon")
+    add_node_kind_options(r)
+
+
+def add_node_kind_options(p: Any) -> None:
+    """``--daemon-nodes`` (and the former ``--kernel-nodes``, now the default) for ``testbed
+    run`` and ``testbed up``."""
+    p.add_argument("--daemon-nodes", dest="kernel_nodes", action="store_false",
+                   help="run a daemon on every node; by default routers and correspondents "
+                        "without route optimisation are plain Linux nodes (kernel "
+                        "forwarding, static routes, their links emulated by a relay), and "
+                        "nodes a scenario flow starts or ends at keep their daemon")
+    p.add_argument("--kernel-nodes", dest="kernel_nodes", action="store_true",
+                   help="the default (kept for compatibility)")
+    p.set_defaults(kernel_nodes=True)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -1,7 +1,7 @@
 """``hmipv6 testbed up`` / ``down`` / ``clean``: a topology kept running for real tools, and
 the leftovers of killed runs.
 
-``testbed up [SCENARIO|NAME] [--out DIR] [--kernel-nodes] [--set K=V] ...`` starts ``testbed
+``testbed up [SCENARIO|NAME] [--out DIR] [--daemon-nodes] [--set K=V] ...`` starts ``testbed
 run SCENARIO --hold`` in the background (its own session, output in ``DIR/testbed.log``):
 the scenario's timeline runs as usual, then everything stays up, the mobile nodes' home
 addresses on their TUN devices, until ``testbed down``. Once the daemons run, ``up`` prints
@@ -34,6 +34,8 @@ UP_TIMEOUT = 120.0
 
 
 def register_up(tsub: Any, run_parser: Any) -> None:
+    from hmipv6.cli_testbed import add_node_kind_options
+
     run_parser.add_argument("--hold", action="store_true", help=argparse.SUPPRESS)
     u = tsub.add_parser("up", help="start a scenario and keep it running (until down)",
                         description="Start a scenario on network namespaces in the background "
@@ -43,9 +45,7 @@ def register_up(tsub: Any, run_parser: Any) -> None:
     u.add_argument("--out", type=Path, default=Path("hmipv6-testbed"), metavar="DIR")
     u.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     u.add_argument("--protocol")
-    u.add_argument("--kernel-nodes", action="store_true",
-                   help="routers and correspondents without route optimisation as plain Linux "
-                        "nodes (as for run)")
+    add_node_kind_options(u)
     u.add_argument("--no-shaping", dest="shaping", action="store_false")
     u.set_defaults(handler=_up)
     d = tsub.add_parser("down", help="stop what 'testbed up' started and write its results",
@@ -81,8 +81,8 @@ def _up(args: argparse.Namespace) -> int:
         cmd += ["--set", o]
     if args.protocol:
         cmd += ["--protocol", args.protocol]
-    if args.kernel_nodes:
-        cmd.append("--kernel-nodes")
+    if not args.kernel_nodes:
+        cmd.append("--daemon-nodes")
     if not args.shaping:
         cmd.append("--no-shaping")
     with (out / "testbed.log").open("w") as log:

@@ -94,6 +94,7 @@ def test_up_keeps_the_topology_for_real_tools_and_down_writes_the_results(
     need_root()
     ping = need_tool("ping")
     out = tmp_path / "up"
+    # --kernel-nodes: the default, the former opt-in still accepted.
     proc = subprocess.run(["hmipv6", "testbed", "up", "figure1", "--kernel-nodes", "--set",
                            "flows=[]", "--out", str(out)], capture_output=True, text=True,
                           timeout=180)

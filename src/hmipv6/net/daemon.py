@@ -30,8 +30,9 @@ Link emulation (egress shaping): this kernel has no netem, so the daemon applies
 ``delay``, ``bandwidth``, ``queue`` and ``loss`` itself, to every frame it transmits, with the
 simulator's model (:class:`hmipv6.sim.linkmodel.Egress`: a FIFO transmitter serialising at the
 link's bandwidth, a finite queue with tail drop, a seeded loss draw, then the propagation
-delay). The frame is handed to the kernel at its computed arrival time, by one asyncio timer
-per interface draining that interface's FIFO; the veth then carries it in microseconds. So the
+delay; :class:`hmipv6.net.shaper.Shaper`, shared with the kernel nodes' link relays). The frame
+is handed to the kernel at its computed arrival time, by one asyncio timer per interface
+draining that interface's FIFO; the veth then carries it in microseconds. So the
 link is emulated at the sender: each end of a wired link shapes its own direction (as the
 simulator's two transmitters do), and on a cell the access router's ``wlan0`` and each mobile
 node's end of that cell apply the cell's parameters to what they send. Unlike the simulator's
@@ -76,15 +77,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import os
-import random
 import signal
 import socket
 import struct
 import sys
 import time
-from collections import deque
 from contextlib import suppress
 from dataclasses import asdict
 from functools import partial
@@ -104,6 +102,7 @@ from hmipv6.net.eventlog import DropSummary, encode_event
 from hmipv6.net.node_config import ConfigError, NodeConfig
 from hmipv6.net.node_config import ports as config_ports
 from hmipv6.net.rxring import RxRing
+from hmipv6.net.shaper import Shaper, egress_models
 from hmipv6.net.sqlite_store import SqliteStore, store_path
 from hmipv6.net.topology import Port, plan
 from hmipv6.net.tun import HOME_TUN
@@ -115,7 +114,6 @@ from hmipv6.sim.engines import (
     observe,
     provision,
 )
-from hmipv6.sim.linkmodel import Egress, LinkCounters, Transmitter
 from hmipv6.sim.metrics import classify
 from hmipv6.sim.report import node_state
 from hmipv6.sim.scenario import MobileNodeSpec, Scenario
@@ -143,48 +141,6 @@ def mac_for(address: IPv6Address) -> bytes | None:
     if b[11:13] != b"\xff\xfe":
         return None
     return bytes((b[8] ^ 0x02,)) + b[9:11] + b[13:16]
-
-
-class _Shaper:
-    """One interface's egress: the link model and the FIFO of frames waiting for their
-    arrival time, drained by one asyncio timer (module docstring)."""
-
-    def __init__(self, egress: Egress) -> None:
-        self.egress = egress
-        self.pending: deque[tuple[float, bytes, bytes]] = deque()
-        """(arrival, frame, destination MAC), in order."""
-        self.timer: asyncio.TimerHandle | None = None
-
-    def drop_pending(self) -> None:
-        """The link went down: what is queued or in flight is lost."""
-        self.egress.counters.dropped_down += len(self.pending)
-        self.pending.clear()
-        self.egress.clear()
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
-
-
-def _egress_models(sc: Scenario, name: str, ports: list[Port]) -> dict[str, Egress]:
-    """The link model of each of ``name``'s ports (kernel name → model): a wired link's
-    parameters for its end, the cell's for an access router's ``wlan0`` and a mobile node's
-    cell ends."""
-    out: dict[str, Egress] = {}
-    for p in ports:
-        if p.cell is not None or p.engine == "wlan0":
-            ar = p.cell if p.cell is not None else name
-            c = next(c for c in sc.cells if c.router == ar)
-            key, delay, bandwidth, queue, loss = c.key, c.delay, c.bandwidth, c.queue, c.loss
-        else:
-            link = next(lk for lk in sc.links
-                        if any(n == name and i == p.engine
-                               for n, i in zip(lk.between, lk.ifnames, strict=True)))
-            key, delay, bandwidth = link.key, link.delay, link.bandwidth
-            queue, loss = link.queue, link.loss
-        out[p.kernel] = Egress(Transmitter(bandwidth, queue), delay=delay, loss=loss,
-                               rng=random.Random(f"{sc.seed}/link/{key}/{name}"),
-                               counters=LinkCounters())
-    return out
 
 
 def keep_sa_state(node: Node, store_dir: Path) -> SqliteStore | None:
@@ -262,8 +218,10 @@ class Daemon:
         self.sent: dict[int, int] = {}
         self.done = asyncio.Event()
         self.loop = asyncio.get_running_loop()
-        self.shapers = ({k: _Shaper(e) for k, e in _egress_models(sc, name, self.ports).items()}
-                        if shaping else {})
+        self.shapers = ({k: Shaper(e, self.loop, partial(self._transmit, k))
+                         for k, e in egress_models(
+                             sc, name, ((p.kernel, p.engine, p.cell) for p in self.ports)
+                         ).items()} if shaping else {})
         observe(self.node, self._seen, self._requested if sc.pinged(name) else None)
         self.tun = tun if isinstance(self.node, MobileNode) else None
         """The home address's TUN device, a file descriptor (module docstring)."""
@@ -579,12 +537,7 @@ class Daemon:
         if shaper is None:
             self._transmit(port.kernel, data, mac)
             return
-        at = shaper.egress.send(now, len(data))
-        if at is None or at == math.inf:
-            return  # tail-dropped or lost: counted by the model
-        shaper.pending.append((at, data, mac))
-        if shaper.timer is None:
-            shaper.timer = self.loop.call_at(self.t0 + at, self._drain, port.kernel, shaper)
+        shaper.offer(self.t0, now, data, mac)  # tail-dropped or lost: counted by the model
 
     def _eui_mac(self, target: bytes) -> bytes:
         """The MAC in ``target``'s modified EUI-64 interface identifier, else broadcast
@@ -595,18 +548,6 @@ class Daemon:
                 self._macs.clear()
             mac = self._macs[target] = mac_for(IPv6Address(target)) or BROADCAST
         return mac
-
-    def _drain(self, kernel: str, shaper: _Shaper) -> None:
-        """Hand the kernel every frame of ``shaper`` whose arrival time has come."""
-        shaper.timer = None
-        q = shaper.pending
-        due = self.now()
-        while q and q[0][0] <= due:
-            _, data, mac = q.popleft()
-            if self._transmit(kernel, data, mac):
-                shaper.egress.counters.delivered += 1
-        if q:
-            shaper.timer = self.loop.call_at(self.t0 + q[0][0], self._drain, kernel, shaper)
 
     def _transmit(self, kernel: str, data: bytes, mac: bytes) -> bool:
         try:

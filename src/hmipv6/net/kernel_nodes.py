@@ -2,10 +2,11 @@
 
 Theory of operation
 -------------------
-With ``kernel_nodes`` (``hmipv6 testbed run --kernel-nodes``), a scenario's ``router`` nodes
-(without ``relay_maps``, which needs the MAP option relay) and ``correspondent`` nodes without
-``route_optimisation`` (an unmodified correspondent: it never processes a binding update) run
-no daemon: their namespace is a plain Linux IPv6 host or router, configured through netlink
+By default (``kernel_nodes``; ``hmipv6 testbed run --daemon-nodes`` turns it off), a
+scenario's ``router`` nodes (without ``relay_maps``, which needs the MAP option relay) and
+``correspondent`` nodes without ``route_optimisation`` (an unmodified correspondent: it never
+processes a binding update) run no daemon: their namespace is a plain Linux IPv6 host or
+router, configured through netlink
 (pyroute2) from the same scenario:
 
 - sysctls written before any interface exists, so each inherits them: IPv6 on, no DAD (the
@@ -19,6 +20,10 @@ no daemon: their namespace is a plain Linux IPv6 host or router, configured thro
   router prefixes, RCoA prefixes, home prefixes, /128s) via the next hop's link-local
   address, as the simulator's engines have them.
 
+What the kernel sends is shaped with the links' model by the node's relay
+(:mod:`hmipv6.net.relay`; :mod:`hmipv6.net.topology` puts it between the kernel's interfaces
+and the links).
+
 Checksums: a veth offloads transmit checksums by default (``CHECKSUM_PARTIAL``: the frame
 leaves with only the pseudo-header sum in the TCP/UDP checksum field, completed by whichever
 kernel finally needs it). A daemon reads the frame's octets with ``AF_PACKET`` and carries
@@ -31,9 +36,14 @@ Neighbor Solicitations for their own addresses, link-local ones included (RFC 48
 :meth:`hmipv6.core.router.Router.on_neighbor_solicitation`, the anchors'
 ``_on_neighbor_solicitation``), and address their frames to the kernel's MAC through its
 EUI-64 link-local address (:func:`hmipv6.net.daemon.mac_for`), so no static neighbour entry
-is needed. The MAP and the home agent are network functions on this path: the kernel routes
-the RCoA prefix and the home prefix to them, and they tunnel to the care-of address and send
-what they decapsulate on to the kernel's next hop.
+is needed, but for one kind of neighbour: a correspondent run by a daemon (one a scenario
+flow starts or ends at, or one with route optimisation) has no Neighbor Discovery responder
+in its engine (:class:`hmipv6.core.correspondent.CorrespondentNode`, a host that never needed
+one in the simulator), so a kernel node next to it gets a permanent neighbour entry for its
+link-local address, the engine's deterministic MAC. The MAP and the home agent are network
+functions on this path: the kernel routes the RCoA prefix and the home prefix to them, and
+they tunnel to the care-of address and send what they decapsulate on to the kernel's next
+hop.
 """
 
 from __future__ import annotations
@@ -50,6 +60,7 @@ from hmipv6.sim.scenario import CorrespondentSpec, RouterSpec, Scenario
 __all__ = ["KERNEL_SYSCTLS", "configure", "disable_tx_checksum_offload", "kernel_node_names"]
 
 _SIOCETHTOOL, _ETHTOOL_STXCSUM = 0x8946, 0x17
+NUD_PERMANENT = 0x80
 
 KERNEL_SYSCTLS = (
     ("net.ipv6.conf.all.disable_ipv6", "0"), ("net.ipv6.conf.default.disable_ipv6", "0"),
@@ -82,11 +93,23 @@ def sysctls(sc: Scenario, name: str) -> tuple[tuple[str, str], ...]:
     return KERNEL_SYSCTLS + (FORWARDING if isinstance(sc.nodes[name], RouterSpec) else ())
 
 
-def configure(sc: Scenario, name: str, ns: Any) -> None:
-    """Address and routes of kernel node ``name`` through ``ns`` (a pyroute2 ``NetNS`` of its
-    namespace, interfaces already up)."""
+def configure(sc: Scenario, name: str, ns: Any, kernel: frozenset[str] = frozenset()) -> None:
+    """Address, routes and static neighbours of kernel node ``name`` through ``ns`` (a
+    pyroute2 ``NetNS`` of its namespace, interfaces already up); ``kernel``: every kernel
+    node of the run."""
     spec = sc.nodes[name]
     ifaces = sc.interfaces.get(name, ())
+    for iface in ifaces:
+        peer = iface.peer
+        if (peer is None or iface.peer_ifname is None or peer in kernel
+                or not isinstance(sc.nodes[peer], CorrespondentSpec)):
+            continue
+        # A correspondent's engine has no Neighbor Discovery responder (module docstring):
+        # its link-local address, the next hop, is resolved statically.
+        peer_ll, mac = link_local_for(peer, iface.peer_ifname)
+        ns.neigh("add", dst=str(peer_ll), lladdr=":".join(f"{b:02x}" for b in mac),
+                 ifindex=ns.link_lookup(ifname=iface.name)[0], state=NUD_PERMANENT,
+                 family=10)
     address = getattr(spec, "address", None)
     if address is not None and ifaces:
         idx = ns.link_lookup(ifname=ifaces[0].name)[0]

@@ -1,4 +1,4 @@
-"""``hmipv6 testbed run``: a scenario on real kernels — namespaces, veths, one daemon per node.
+"""``hmipv6 testbed run``: a scenario on real kernels — namespaces, veths, daemons and kernels.
 
 Theory of operation
 -------------------
@@ -6,7 +6,12 @@ Theory of operation
 builds its :class:`~hmipv6.net.topology.Topology`, opens one capture socket (``AF_PACKET``,
 every EtherType, made inside the link's namespace) per link and cell, and launches one
 daemon process per node (``python -m hmipv6.cli node ... --netns NS``: the daemon enters its
-namespace itself, through pyroute2's ``setns``). Once every daemon printed ``ready`` it picks
+namespace itself, through pyroute2's ``setns``), but for the kernel nodes: by default
+(``kernel_nodes``; ``--daemon-nodes`` turns it off) the scenario's ordinary routers and
+correspondents without route optimisation are plain Linux nodes
+(:mod:`hmipv6.net.kernel_nodes`), each with one link relay process instead
+(:mod:`hmipv6.net.relay`, ``python -m hmipv6.net.relay ... --netns NS``) that emulates the
+links in the kernel's sending direction. Once every daemon and relay printed ``ready`` it picks
 the run's origin ``t0`` (a monotonic time slightly ahead) and sends ``start t0`` to all, so
 they share one clock. Moves are applied at wall-clock times as link state: detaching sets the
 mobile node's end of its cell down at ``at``, attaching sets the new one up ``l2_handover``
@@ -51,17 +56,20 @@ Determinism: the engines' seeds, keys and addresses are the scenario's, as in th
 but the times are the machine's: two runs differ in timings (and possibly in RA instants and
 packets lost during a handover), never in what is exchanged.
 
-Links: this kernel has no netem, so the daemons emulate each link at its sender (egress
-shaping with the simulator's link model: delay, serialisation at the bandwidth, finite queue,
-seeded loss; see :mod:`hmipv6.net.daemon` for the model's limits and precision). Latencies are
+Links: this kernel has no netem, so each link is emulated at its sender (egress shaping with
+the simulator's link model: delay, serialisation at the bandwidth, finite queue, seeded loss;
+:mod:`hmipv6.net.shaper`): by the daemon, or for a kernel node by its relay, so a link
+between two kernel nodes is emulated in both directions as one between two daemons (see
+:mod:`hmipv6.net.daemon` for the model's limits and precision). Latencies are
 then the scenario's plus the daemons' processing and timer lateness (typically under a
 millisecond per hop on an idle machine, a few on a loaded one). ``shaping=False``
 (``--no-shaping``) runs the veths at full speed. Each interface's emulation counters (tail
-drops, losses) are in the report under ``testbed.egress``.
+drops, losses) are in the report under ``testbed.egress``, the relays' with the daemons'.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import shutil
@@ -143,7 +151,7 @@ class _Capture:
         for name, (node, ifname) in topo.plan.captures.items():
             s = netns.create_socket(topo.namespace(node), socket.AF_PACKET, socket.SOCK_RAW,
                                     socket.htons(ETH_P_ALL))
-            s.bind((ifname, ETH_P_ALL))
+            s.bind((topo.wire(node, ifname), ETH_P_ALL))
             s.setblocking(False)
             path = pcap_dir / f"{name}.pcap"
             f = path.open("wb")
@@ -259,12 +267,44 @@ def _write_node_config(sc: Scenario, topo: Topology, out: Path, name: str,
     return cfg.path
 
 
+def _start_relay(topo: Topology, out: Path, name: str, scenario: str | Path,
+                 overrides: tuple[str, ...], duration: float | None,
+                 shaping: bool) -> subprocess.Popen[str]:
+    """Start kernel node ``name``'s link relay (:mod:`hmipv6.net.relay`) in its namespace."""
+    cmd = [sys.executable, "-m", "hmipv6.net.relay", "--netns", topo.namespace(name),
+           "--node", name, "--scenario", str(scenario)]
+    for o in overrides:
+        cmd += ["--set", o]
+    if duration is not None:
+        cmd += ["--duration", repr(duration)]
+    if not shaping:
+        cmd.append("--no-shaping")
+    with (out / "logs" / f"{name}.err").open("w") as err:
+        return subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=err, text=True)
+
+
+def _relay_final(p: subprocess.Popen[str]) -> dict[str, Any]:
+    """The interface counters a stopped relay printed (``final {...}``), else nothing."""
+    assert p.stdout is not None
+    try:
+        # Within 10 s (as the daemons' wait); the line comes before the relay exits.
+        if select.select([p.stdout], [], [], 10)[0]:
+            line = p.stdout.readline()
+            if line.startswith("final "):
+                counters: dict[str, Any] = json.loads(line[len("final "):])
+                return counters
+    except (OSError, ValueError):
+        pass
+    return {}
+
+
 def run(scenario: str | Path, *, overrides: tuple[str, ...] = (), duration: float | None = None,
         out: str | Path = "hmipv6-testbed", protocol: str | None = None,
         seed: int | None = None,
         nodes: tuple[str, ...] | None = None, shaping: bool = True,
         export_sa: str | Path | None = None, tun: bool = False,
-        apps: tuple[App, ...] = (), kernel_nodes: bool = False, hold: bool = False,
+        apps: tuple[App, ...] = (), kernel_nodes: bool = True, hold: bool = False,
         on_start: Callable[[Topology, float], object] | None = None,
         on_started: Callable[[Topology], None] | None = None) -> TestbedResult:
     """Run ``scenario`` on network namespaces and report (module docstring). ``nodes``: run
@@ -275,8 +315,9 @@ def run(scenario: str | Path, *, overrides: tuple[str, ...] = (), duration: floa
     for Wireshark there (module docstring). ``tun``: every mobile node's home address on a
     TUN device in its namespace, for kernel applications (:mod:`hmipv6.net.tun`).
     ``apps``: real commands to run in the nodes' namespaces (:mod:`hmipv6.net.apps`).
-    ``kernel_nodes``: routers and correspondents without route optimisation are plain Linux
-    nodes, no daemon (:mod:`hmipv6.net.kernel_nodes`). ``hold``: once the scenario's
+    ``kernel_nodes`` (the default): routers and correspondents without route optimisation are
+    plain Linux nodes, no daemon (:mod:`hmipv6.net.kernel_nodes`), their links emulated by
+    relays (:mod:`hmipv6.net.relay`); ``False`` runs a daemon on every node. ``hold``: once the scenario's
     timeline is over, keep everything running until interrupted (``testbed up``).
     ``on_start(topology, t0)``: called once every daemon is ready, with the run's origin
     (``time.monotonic()`` of the scenario's 0 s), before the daemons start; it must return
@@ -308,7 +349,7 @@ def run(scenario: str | Path, *, overrides: tuple[str, ...] = (), duration: floa
             key = next((s.key for s in sc.apps if s.name == a.name), f"app {a.name}")
             raise TestbedError(f"{key}.node: {a.node!r} runs a daemon, not a kernel: "
                                "applications run on mobile nodes (over the home address) "
-                               "and on kernel nodes (--kernel-nodes)")
+                               "and on kernel nodes (not with --daemon-nodes)")
     out = Path(out)
     # A reused --out keeps nothing of an earlier run: its report, captures and logs go.
     for old in (out / "report.json", out / "apps.png"):
@@ -327,7 +368,9 @@ def run(scenario: str | Path, *, overrides: tuple[str, ...] = (), duration: floa
     capture: _Capture | None = None
     runner: AppRunner | None = None
     interrupted: float | None = None
-    topo = Topology(sc, kernel=kernel)
+    topo = Topology(sc, kernel=kernel, relayed=kernel)
+    relays: dict[str, subprocess.Popen[str]] = {}
+    relay_counters: dict[str, Any] = {}
     try:
         topo.create()
     except OSError as e:
@@ -344,22 +387,26 @@ def run(scenario: str | Path, *, overrides: tuple[str, ...] = (), duration: floa
                 procs[name] = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                                stderr=err, text=True)
                 err.close()
-            for name, p in procs.items():
+            for name in sorted(kernel):
+                relays[name] = _start_relay(topo, out, name, scenario, overrides, duration,
+                                            shaping)
+            for name, p in {**procs, **relays}.items():
                 assert p.stdout is not None
                 line = p.stdout.readline()  # blocks until ready (or the daemon died)
                 if line.strip() != "ready":
-                    raise TestbedError(f"daemon {name} failed to start (see "
+                    what = "relay" if name in relays else "daemon"
+                    raise TestbedError(f"{what} {name} failed to start (see "
                                        f"{out / 'logs' / (name + '.err')})")
             t0 = time.monotonic() + START_MARGIN
             capture.t0 = t0
             if on_start is not None:
                 on_start(topo, t0)
-            for p in procs.values():
+            for p in (*procs.values(), *relays.values()):
                 assert p.stdin is not None
                 p.stdin.write(f"start {t0!r}\n")
                 p.stdin.flush()
             def tell(node: str, line: str) -> None:
-                p = procs.get(node)
+                p = procs.get(node) or relays.get(node)
                 if p is not None and p.stdin is not None:
                     p.stdin.write(line + "\n")
                     p.stdin.flush()
@@ -388,14 +435,16 @@ def run(scenario: str | Path, *, overrides: tuple[str, ...] = (), duration: floa
         finally:
             if runner is not None:
                 runner.finish()
-            for p in procs.values():
+            for p in (*procs.values(), *relays.values()):
                 try:
                     assert p.stdin is not None
                     p.stdin.write("stop\n")
                     p.stdin.close()
                 except (OSError, ValueError):
                     pass
-            for p in procs.values():
+            for name, p in relays.items():
+                relay_counters[name] = _relay_final(p)
+            for p in (*procs.values(), *relays.values()):
                 try:
                     p.wait(timeout=10)
                 except subprocess.TimeoutExpired:
@@ -404,6 +453,7 @@ def run(scenario: str | Path, *, overrides: tuple[str, ...] = (), duration: floa
             if capture is not None:
                 capture.close()
     failed = [n for n, p in procs.items() if p.returncode != 0]
+    failed += [f"{n} (relay)" for n, p in relays.items() if p.returncode != 0]
     if failed:
         raise TestbedError(f"daemons failed: {', '.join(failed)} (see {out / 'logs'})")
     lines = read_logs(logs.values())
@@ -412,8 +462,8 @@ def run(scenario: str | Path, *, overrides: tuple[str, ...] = (), duration: floa
                          "clock": "wall-clock seconds since the run's start (monotonic)",
                          "shaping": shaping, "kernel_nodes": sorted(kernel),
                          "interrupted": interrupted,
-                         "egress": {d["node"]: d.get("egress", {}) for d in lines
-                                    if d["kind"] == "final"}}
+                         "egress": {**{d["node"]: d.get("egress", {}) for d in lines
+                                       if d["kind"] == "final"}, **relay_counters}}
     if runner is not None and runner.results:
         report["apps"] = summarise(runner.results)
         plot_apps(report, out / "apps.png")

@@ -20,6 +20,15 @@ interface. :class:`Topology` creates them through netlink (pyroute2) and always 
 - Kernel nodes (``kernel``, :mod:`hmipv6.net.kernel_nodes`) are the exception: plain Linux
   routers and correspondents with the kernel's IPv6 on, their address and static routes
   configured once their interfaces are up.
+- A relayed kernel node (``relayed``, :mod:`hmipv6.net.relay`) has its links emulated by a
+  relay process in its namespace: the kernel's interface ``eth0`` is one end of a veth pair
+  whose other end, ``r-eth0``, stays in the namespace, and the link's veth end there is
+  ``x-eth0`` (the wire). The relay carries frames between ``r-eth0`` and ``x-eth0``, shaping
+  the kernel's. Both relay ends have IPv6 disabled (``net.ipv6.conf.<if>.disable_ipv6``), so
+  the kernel neither addresses nor routes them; ``x-eth0`` carries the engine's MAC as
+  ``eth0`` does. A capture or a ``link-down`` fault on a relayed node's link uses ``x-eth0``:
+  the kernel's own ``eth0`` stays up and keeps its routes, as a router's does when its
+  neighbour's cable is pulled (the kernel sees the relay drop the frames).
 - The kernel's own IPv6 is disabled in every other namespace (``net.ipv6.conf.{all,default}.
   disable_ipv6 = 1``, written before any interface exists, so each inherits it). The engines
   are the IPv6 stack, in user space, on ``AF_PACKET`` sockets: this kernel has no MIP6 and
@@ -45,9 +54,14 @@ from types import TracebackType
 from hmipv6.core.node import link_local_for
 from hmipv6.sim.scenario import MobileNodeSpec, Scenario
 
-__all__ = ["Plan", "Port", "Topology", "plan", "remove_stale"]
+__all__ = ["Plan", "Port", "Topology", "plan", "relay_names", "remove_stale"]
 
 PREFIX = "hm-"
+
+
+def relay_names(ifname: str) -> tuple[str, str]:
+    """A relayed kernel interface's two relay ends (module docstring): (inner, wire)."""
+    return f"r-{ifname}"[:15], f"x-{ifname}"[:15]
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,11 +139,14 @@ class Topology:
     """The namespaces and links of one run (module docstring). A context manager."""
 
     def __init__(self, sc: Scenario, run: str | None = None,
-                 kernel: frozenset[str] = frozenset()) -> None:
+                 kernel: frozenset[str] = frozenset(),
+                 relayed: frozenset[str] = frozenset()) -> None:
         self.scenario = sc
         self.plan = plan(sc, run)
         self.kernel = kernel
         """Nodes run by the kernel (no daemon; :mod:`hmipv6.net.kernel_nodes`)."""
+        self.relayed = relayed & kernel
+        """Kernel nodes whose links a relay emulates (:mod:`hmipv6.net.relay`)."""
         self.created: list[str] = []
         self._atexit = False
         self._pid = os.getpid()
@@ -145,6 +162,11 @@ class Topology:
 
     def namespace(self, node: str) -> str:
         return self.plan.namespaces[node]
+
+    def wire(self, node: str, ifname: str) -> str:
+        """The interface of ``node`` on the link itself: ``x-<ifname>`` for a relayed node,
+        else ``ifname``."""
+        return relay_names(ifname)[1] if node in self.relayed else ifname
 
     def create(self) -> None:
         from pyroute2 import NetNS, netns
@@ -170,11 +192,16 @@ class Topology:
                     _write_sysctl(ns, f"net.ipv6.conf.{key}.disable_ipv6", "1")
             for link in sc.links:
                 (a, b), (ia, ib) = link.between, link.ifnames
+                wa, wb = self.wire(a, ia), self.wire(b, ib)
                 with NetNS(p.namespaces[a]) as na, NetNS(p.namespaces[b]) as nb:
-                    na.link("add", ifname=ia, kind="veth",
-                            peer={"ifname": ib, "net_ns_fd": p.namespaces[b]})
-                    self._up(na, ia, link_local_for(a, ia)[1])
-                    self._up(nb, ib, link_local_for(b, ib)[1])
+                    na.link("add", ifname=wa, kind="veth",
+                            peer={"ifname": wb, "net_ns_fd": p.namespaces[b]})
+                    for node, ns, ifname, wire in ((a, na, ia, wa), (b, nb, ib, wb)):
+                        if node in self.relayed:
+                            self._relay_ends(node, ns, ifname)
+                        self._up(ns, wire, link_local_for(node, ifname)[1])
+                        if node in self.relayed:
+                            self._up(ns, ifname, link_local_for(node, ifname)[1])
             for c in sc.cells:
                 ar = c.router
                 with NetNS(p.namespaces[ar]) as nr:
@@ -200,7 +227,7 @@ class Topology:
                                 nm.link("set", index=i, address=_mac(q.mac))
             for node in sorted(self.kernel):
                 with NetNS(p.namespaces[node]) as nk:
-                    kernel_nodes.configure(sc, node, nk)
+                    kernel_nodes.configure(sc, node, nk, self.kernel)
                 netns.pushns(p.namespaces[node])
                 try:
                     for q in p.ports[node]:
@@ -210,6 +237,17 @@ class Topology:
         except BaseException:
             self.destroy()
             raise
+
+    def _relay_ends(self, node: str, ns: object, ifname: str) -> None:
+        """The kernel's ``ifname`` paired with the relay's inner end, and IPv6 off on both
+        relay ends (module docstring); the caller sets them up."""
+        inner, wire = relay_names(ifname)
+        ns.link("add", ifname=ifname, kind="veth",  # type: ignore[attr-defined]
+                peer={"ifname": inner})
+        for end in (inner, wire):
+            _write_sysctl(self.plan.namespaces[node], f"net/ipv6/conf/{end}/disable_ipv6", "1")
+        i = ns.link_lookup(ifname=inner)[0]  # type: ignore[attr-defined]
+        ns.link("set", index=i, state="up")  # type: ignore[attr-defined]
 
     @staticmethod
     def _up(ns: object, ifname: str, mac: bytes) -> None:
@@ -231,7 +269,7 @@ class Topology:
         from pyroute2 import NetNS
 
         with NetNS(self.plan.namespaces[node]) as ns:
-            i = ns.link_lookup(ifname=ifname)[0]
+            i = ns.link_lookup(ifname=self.wire(node, ifname))[0]
             ns.link("set", index=i, state="up" if up else "down")
 
     def destroy(self) -> None:
