@@ -549,6 +549,35 @@ class MobileNode(Node):
 
     # == receiving =============================================================================
 
+    _multicast_icmpv6_lane: bool = True
+    """May :meth:`process` take its shortcut for multicast ICMPv6? Only while the class keeps
+    the receive path the shortcut stands for (decided once per class)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._multicast_icmpv6_lane = (cls.process is MobileNode.process
+                                      and cls.deliver is Node.deliver
+                                      and cls.dispatch is MobileNode.dispatch)
+
+    def process(self, now: float, ifname: str, packet: IPv6Packet, raw: bytes | None) -> None:
+        """A shortcut for what every station of a cell hears: an ICMPv6 message to a
+        multicast address (Router Advertisements, other nodes' DAD probes and Router
+        Solicitations) without extension headers goes straight to :meth:`on_icmpv6`, which
+        is where the general path takes it (``Node.process`` -> ``Node.deliver``: no type 2
+        routing header, no tunnel, inbound IPsec lets it in -> ``dispatch``: not for a host
+        stack, next header 58). The security module counts it as its ``unprotect`` would;
+        when that would have to look further (an SPD entry for ICMPv6), the general path
+        runs."""
+        message = packet.payload
+        if (message is not None and message.next_header == 58 and not packet.extension_headers
+                and int(packet.dst) >> 120 == 0xFF and not self.host_delivery
+                and self._multicast_icmpv6_lane):
+            admits = getattr(self.security, "admits_in_clear", None)
+            if admits is not None and admits(58):
+                self.on_icmpv6(now, ifname, packet, message, 0)
+                return
+        super().process(now, ifname, packet, raw)
+
     def owns_routing_home_address(self, address: IPv6Address) -> bool:
         # RFC 6275 §6.4/§11.3.3: the address in a type 2 routing header must be one of the
         # node's own home addresses -- the home address, or an RCoA, which plays that part
