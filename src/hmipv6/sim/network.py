@@ -359,11 +359,14 @@ class Network:
             except DecodeError:
                 self._shared_packet = None
         packet = self._shared_packet
+        node = self.nodes[name]
         if packet is None:
-            self.nodes[name].receive(self.sched.now, ifname, data)
+            node.receive(self.sched.now, ifname, data)
         else:
-            self.nodes[name].receive_packet(self.sched.now, ifname, packet, data)
-        self.service(name)
+            node.receive_packet(self.sched.now, ifname, packet, data)
+        handle = self._timers[name]
+        if not node.idle(handle[0] if handle is not None and handle[3] is not None else None):
+            self.service(name)  # (what service() checks first: most frames are only counted)
 
     def _transmit(self, name: str, node: Node, ifname: str, data: bytes,
                   next_hop: IPv6Address | None) -> None:
