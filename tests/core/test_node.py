@@ -142,3 +142,22 @@ def test_payload_proto_other_than_59_gets_parameter_problem_pointing_at_it() -> 
     assert pp.payload.code == 0 and pp.payload.pointer == 40
     assert pp.payload.invoking == bad and bad[40] == 17
     assert cn.counters["dropped.mh-payload-proto"] == 1  # type: ignore[attr-defined]
+
+
+def test_idle_is_what_a_driver_would_find_on_draining() -> None:
+    """``Node.idle(timer)``: nothing queued, no event, ``next_timer()`` is ``timer`` (the
+    simulator's check after every input, before draining)."""
+    n = Node("n")
+    n.add_interface("eth0", (A,))
+    n.add_route("::/0", "eth0", B)
+    assert n.idle(None) and not n.idle(1.0)
+    n.timers.set("t", 2.0)
+    assert n.idle(2.0) and not n.idle(None) and not n.idle(1.0)
+    assert n.send_packet(0.0, IPv6Packet(A, B, UDP(1, 2, b"x")))
+    assert not n.idle(2.0)
+    assert len(n.datagrams_to_send(0.0)) == 1 and n.idle(2.0)
+    n.receive(0.0, "eth0", b"\x60")  # malformed: a drop event
+    assert not n.idle(2.0)
+    assert [type(e) for e in _events(n)] == [PacketDropped] and n.idle(2.0)
+    n.crash(0.0)
+    assert n.next_timer() is None and n.idle(None) and not n.idle(2.0)

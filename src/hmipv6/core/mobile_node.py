@@ -552,6 +552,50 @@ class MobileNode(Node):
 
     # == receiving =============================================================================
 
+    _multicast_icmpv6_lane: bool = True
+    """May :meth:`process` take its shortcut for multicast ICMPv6? Only while the class keeps
+    the receive path the shortcut stands for (decided once per class)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._multicast_icmpv6_lane = (cls.process is MobileNode.process
+                                      and cls.deliver is Node.deliver
+                                      and cls.dispatch is MobileNode.dispatch)
+        cls._not_for_us_lane = (cls.process is MobileNode.process
+                                and cls.is_local is MobileNode.is_local and not cls.is_router)
+
+    _not_for_us_lane: bool = True
+    """May :meth:`process` drop a unicast packet for none of its addresses at once?"""
+
+    def process(self, now: float, ifname: str, packet: IPv6Packet, raw: bytes | None) -> None:
+        """A shortcut for what every station of a cell hears: an ICMPv6 message to a
+        multicast address (Router Advertisements, other nodes' DAD probes and Router
+        Solicitations) without extension headers goes straight to :meth:`on_icmpv6`, which
+        is where the general path takes it (``Node.process`` -> ``Node.deliver``: no type 2
+        routing header, no tunnel, inbound IPsec lets it in -> ``dispatch``: not for a host
+        stack, next header 58). The security module counts it as its ``unprotect`` would;
+        when that would have to look further (an SPD entry for ICMPv6), the general path
+        runs. And a unicast packet for none of the node's addresses is dropped here, as
+        ``Node.process`` drops it (``dropped.not-for-us``: a mobile node forwards nothing)."""
+        dst = packet.dst
+        d = int(dst)
+        if d >> 120 != 0xFF:
+            # Unicast for none of our addresses (a frame flooded to the cell for a station
+            # that left): Node.process drops it at once; is_local inlined.
+            if (self._not_for_us_lane and d.to_bytes(16, "big") not in self._local
+                    and dst not in self._virtual):
+                self.drop(now, "not-for-us", text(dst))
+                return
+        elif self._multicast_icmpv6_lane:
+            message = packet.payload
+            if (message is not None and message.next_header == 58
+                    and not packet.extension_headers and not self.host_delivery):
+                admits = getattr(self.security, "admits_in_clear", None)
+                if admits is not None and admits(58):
+                    self.on_icmpv6(now, ifname, packet, message, 0)
+                    return
+        super().process(now, ifname, packet, raw)
+
     def owns_routing_home_address(self, address: IPv6Address) -> bool:
         # RFC 6275 §6.4/§11.3.3: the address in a type 2 routing header must be one of the
         # node's own home addresses -- the home address, or an RCoA, which plays that part

@@ -269,6 +269,15 @@ class Node:
     def next_event(self) -> Event | None:
         return self._events.popleft() if self._events else None
 
+    def idle(self, timer: float | None) -> bool:
+        """Is there nothing for the driver: no datagram queued, no event, and
+        :meth:`next_timer` is ``timer`` (the deadline the driver has armed)? Drivers ask it
+        after every input before draining (most frames a station hears are only counted);
+        a subclass that overrides ``datagrams_to_send``, ``next_event`` or ``next_timer``
+        must override it too."""
+        return (not self._out and not self._events
+                and (None if self.crashed else self.timers.next()) == timer)
+
     # -- faults (the simulator's crash/restart) ------------------------------------------------
 
     def crash(self, now: float) -> None:

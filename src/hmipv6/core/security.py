@@ -66,3 +66,8 @@ class NullSecurity:
         ):
             raise SecurityDrop("no-sa", "protected packet but no security associations")
         return Inbound(packet=packet, peer=None)
+
+    def admits_in_clear(self, next_header: int) -> bool:
+        """See :meth:`hmipv6.core.ipsec.IPsec.admits_in_clear`: without SAs an unprotected
+        packet (no ESP, no AH) always passes, uncounted."""
+        return True

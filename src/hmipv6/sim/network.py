@@ -310,6 +310,9 @@ class Network:
     def service(self, name: str) -> None:
         """Drain a node's output and events and re-arm its timer (after every input)."""
         node = self.nodes[name]
+        handle = self._timers[name]
+        if node.idle(handle[0] if handle is not None and handle[3] is not None else None):
+            return  # nothing to drain, the armed deadline stands (below would do nothing)
         now = self.sched.now
         out = node.datagrams_to_send(now)
         if out:
@@ -328,7 +331,6 @@ class Network:
         if at is not None and at < now:
             at = now
         timers = self._timers
-        handle = timers[name]
         if handle is not None and handle[3] is not None:
             if handle[0] == at:
                 return
@@ -357,11 +359,14 @@ class Network:
             except DecodeError:
                 self._shared_packet = None
         packet = self._shared_packet
+        node = self.nodes[name]
         if packet is None:
-            self.nodes[name].receive(self.sched.now, ifname, data)
+            node.receive(self.sched.now, ifname, data)
         else:
-            self.nodes[name].receive_packet(self.sched.now, ifname, packet, data)
-        self.service(name)
+            node.receive_packet(self.sched.now, ifname, packet, data)
+        handle = self._timers[name]
+        if not node.idle(handle[0] if handle is not None and handle[3] is not None else None):
+            self.service(name)  # (what service() checks first: most frames are only counted)
 
     def _transmit(self, name: str, node: Node, ifname: str, data: bytes,
                   next_hop: IPv6Address | None) -> None:

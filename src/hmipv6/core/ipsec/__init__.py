@@ -366,14 +366,24 @@ class IPsec:
 
     # -- inbound (RFC 4301 §5.2) ---------------------------------------------------------------
 
+    def admits_in_clear(self, next_header: int) -> bool:
+        """The first step of :meth:`unprotect` for a packet with neither ESP nor AH whose
+        payload is of protocol ``next_header``: True, counted as ``bypass-in`` exactly as
+        :meth:`unprotect` counts it, when it passes at once (RFC 4301 §5.2 step 3: no SPD
+        entry can apply to its protocol and the default is BYPASS, whatever its addresses:
+        a mobile node's ICMPv6); False (nothing counted) when :meth:`unprotect` has to look
+        further. Engines with a shortcut for such packets ask this instead of building an
+        :class:`Inbound`."""
+        if self.spd.bypasses(next_header):
+            self.counters["bypass-in"] += 1
+            return True
+        return False
+
     def unprotect(self, now: float, packet: IPv6Packet) -> Inbound:
         payload = packet.payload
         if (not isinstance(payload, EncapsulatingSecurityPayload)
-                and self.spd.bypasses(payload.next_header if payload is not None else 59)
-                and packet.header(AuthenticationHeader) is None):
-            # RFC 4301 §5.2 step 3: unprotected, and no SPD entry can apply to its protocol:
-            # the default (BYPASS) lets it in, whatever its addresses (a mobile node's ICMPv6).
-            self.counters["bypass-in"] += 1
+                and packet.header(AuthenticationHeader) is None
+                and self.admits_in_clear(payload.next_header if payload is not None else 59)):
             return Inbound(packet=packet, peer=None)
         try:
             return self._unprotect(packet)

@@ -1,0 +1,133 @@
+"""The mobile node's receive shortcuts (``MobileNode.process``) against its general path.
+
+A station of a cell hears every multicast frame (Router Advertisements, other nodes' DAD
+probes and Router Solicitations) and unicast flooded for stations that left; the mobile node
+takes multicast ICMPv6 straight to ``on_icmpv6`` and drops unicast for none of its addresses
+at once (issue 12, simulator throughput). The shortcuts must end exactly where the general
+path ends: same counters (the node's and its security module's), same events, same output,
+same timers. Each frame is fed to two copies of one mobile node taken from a running
+simulation, one with the shortcuts disabled.
+"""
+
+from __future__ import annotations
+
+from ipaddress import IPv6Address
+
+import pytest
+
+from hmipv6.core.ipsec import IPsec
+from hmipv6.core.ipsec.spd import Action, Policy
+from hmipv6.core.mobile_node import MobileNode
+from hmipv6.sim.network import Network
+from hmipv6.sim.scenario import load
+from hmipv6.wire.addr import solicited_node
+from hmipv6.wire.icmpv6 import (
+    EchoRequest,
+    NeighborSolicitation,
+    RouterSolicitation,
+)
+from hmipv6.wire.ipv6 import IPv6Packet, decode
+from hmipv6.wire.udp import UDP
+
+
+def _mobile_node(protocol: str) -> MobileNode:
+    net = Network(load("figure1"), protocol=protocol)
+    net.start()
+    net.sched.run(until=3.0)
+    node = next(n for n in net.nodes.values() if isinstance(n, MobileNode)
+                and n.links["wlan0"].lcoa is not None)
+    # Drain what the run left, so the copies start empty.
+    node.datagrams_to_send(net.sched.now)
+    while node.next_event() is not None:
+        pass
+    return node
+
+
+def _frames(node: MobileNode) -> list[tuple[str, bytes]]:
+    lcoa = node.links["wlan0"].lcoa
+    assert lcoa is not None
+    other = IPv6Address(int(lcoa) ^ 0x5A5A)
+    unspecified = IPv6Address("::")
+    peer = IPv6Address("fe80::99")
+    frames = [
+        ("DAD probe of another address",
+         IPv6Packet(unspecified, solicited_node(other), NeighborSolicitation(other), hop_limit=255)),
+        ("solicitation for our LCoA (answered)",
+         IPv6Packet(peer, solicited_node(lcoa), NeighborSolicitation(lcoa), hop_limit=255)),
+        ("NS with a bad hop limit",
+         IPv6Packet(peer, solicited_node(lcoa), NeighborSolicitation(lcoa), hop_limit=64)),
+        ("another node's Router Solicitation",
+         IPv6Packet(peer, IPv6Address("ff02::2"), RouterSolicitation(), hop_limit=255)),
+        ("multicast Echo Request",
+         IPv6Packet(peer, IPv6Address("ff02::1"), EchoRequest(1, 2, b"x"), hop_limit=64)),
+        ("multicast UDP (not ICMPv6: the general path)",
+         IPv6Packet(peer, IPv6Address("ff02::1"), UDP(1, 2, b"x"))),
+        ("unicast for a station that left",
+         IPv6Packet(IPv6Address("2001:db8:ffff::1"), other, UDP(1, 2, b"x"))),
+        ("unicast to our LCoA (the general path)",
+         IPv6Packet(IPv6Address("2001:db8:ffff::1"), lcoa, UDP(1, 2, b"x"))),
+        ("unicast to our home address (the general path)",
+         IPv6Packet(IPv6Address("2001:db8:ffff::1"), node.config.home_address, UDP(1, 2, b"x"))),
+        # Last: the node gives up its LCoA for a new one.
+        ("DAD probe of our own LCoA (a duplicate)",
+         IPv6Packet(unspecified, solicited_node(lcoa), NeighborSolicitation(lcoa), hop_limit=255)),
+    ]
+    return [(label, p.encode()) for label, p in frames]
+
+
+def _outcome(node: MobileNode, now: float) -> tuple[object, ...]:
+    events = []
+    while (e := node.next_event()) is not None:
+        events.append(e)
+    out = [(t.ifname, t.data, t.next_hop) for t in node.datagrams_to_send(now)]
+    security = getattr(node.security, "counters", None)
+    return (dict(node.counters), dict(security) if security is not None else None, events, out,
+            node.next_timer(), {k: v.dad for k, v in node.links.items()})
+
+
+@pytest.mark.parametrize("protocol", ["hmipv6", "mipv6"])
+@pytest.mark.parametrize("icmpv6_policy", [False, True])
+def test_shortcuts_end_where_the_general_path_ends(protocol: str, icmpv6_policy: bool) -> None:
+    lean, general = _mobile_node(protocol), _mobile_node(protocol)  # the same run twice
+    general._multicast_icmpv6_lane = False
+    general._not_for_us_lane = False
+    if icmpv6_policy:
+        # An SPD entry for ICMPv6: IPsec no longer admits it at once, the shortcut must not
+        # take it (the general path's SPD lookup decides, and counts).
+        for node in (lean, general):
+            assert isinstance(node.security, IPsec)
+            node.security.spd.policies.insert(
+                0, Policy.make(protocol=58, action=Action.BYPASS, ipsec=None))
+            assert not node.security.admits_in_clear(58)
+    assert _outcome(lean, 3.0) == _outcome(general, 3.0)
+    now = 3.5
+    for label, raw in _frames(lean):
+        lean.receive_packet(now, "wlan0", decode(raw), raw)  # as the simulator's cells do
+        general.receive(now, "wlan0", raw)  # octets, decoded by the node
+        assert _outcome(lean, now) == _outcome(general, now), label
+        now += 0.1
+
+
+def test_the_shortcuts_count_what_the_general_path_counts() -> None:
+    """Sanity: the frames above do reach the counters the cell's stations report."""
+    node = _mobile_node("hmipv6")
+    for _, raw in _frames(node):
+        node.receive_packet(3.5, "wlan0", decode(raw), raw)
+    assert node.counters["ns_ignored"] >= 2
+    assert node.counters["dropped.not-for-us"] == 1
+    assert node.counters["dropped.unhandled-icmpv6"] == 1
+    assert node.security.counters["bypass-in"] > 0  # type: ignore[attr-defined]
+
+
+def test_a_subclass_that_changes_the_receive_path_keeps_the_general_path() -> None:
+    class Logging(MobileNode):
+        def dispatch(self, *args: object, **kwargs: object) -> None:
+            super().dispatch(*args, **kwargs)  # type: ignore[arg-type]
+
+    class Homes(MobileNode):
+        def is_local(self, address: IPv6Address) -> bool:
+            return super().is_local(address)
+
+    assert MobileNode._multicast_icmpv6_lane and MobileNode._not_for_us_lane
+    assert not Logging._multicast_icmpv6_lane and Logging._not_for_us_lane
+    assert Homes._multicast_icmpv6_lane and not Homes._not_for_us_lane
