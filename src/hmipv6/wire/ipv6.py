@@ -32,10 +32,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from ipaddress import IPv6Address
-from typing import ClassVar, Final, Protocol, TypeAlias, TypeVar, runtime_checkable
+from typing import Any, ClassVar, Final, Protocol, TypeAlias, TypeVar, runtime_checkable
 
 from hmipv6.errors import DecodeError, EncodeError
-from hmipv6.wire._fast import deferred_field, maker
+from hmipv6.wire._fast import bare_twin, deferred_field, maker
 from hmipv6.wire.addr import _CACHE as _ADDRESSES
 from hmipv6.wire.addr import from_packed
 
@@ -603,17 +603,23 @@ def _decode_packet(data: bytes, start: int, end: int, verify: bool, allow_traile
         raise DecodeError(f"{end - start} octets, an IPv6 header needs 40", field="ipv6",
                           offset=start)
     first, plen, nxt, hlim, src, dst = _HDR.unpack_from(data, start)
-    if first >> 28 != 6:
-        raise DecodeError(f"version {first >> 28}, expected 6", field="ipv6.version",
-                          offset=start)
-    pend = start + IPV6_HEADER_LEN + plen
-    if pend > end:
-        raise DecodeError(f"payload length {plen} exceeds the {end - start - 40} octets present",
-                          field="ipv6.payload_length", offset=start + 4)
-    if pend < end and not allow_trailer:
-        raise DecodeError(f"{end - pend} octets beyond payload length {plen}",
-                          field="ipv6.payload_length", offset=start + 4)
-    i = start + IPV6_HEADER_LEN
+    if first == 0x60000000:  # version 6, traffic class 0, flow label 0: most packets
+        traffic_class = flow_label = 0
+    else:
+        if first >> 28 != 6:
+            raise DecodeError(f"version {first >> 28}, expected 6", field="ipv6.version",
+                              offset=start)
+        traffic_class = (first >> 20) & 0xFF
+        flow_label = first & 0xFFFFF
+    i = start + 40
+    pend = i + plen
+    if pend != end:
+        if pend > end:
+            raise DecodeError(f"payload length {plen} exceeds the {end - start - 40} octets "
+                              "present", field="ipv6.payload_length", offset=start + 4)
+        if not allow_trailer:
+            raise DecodeError(f"{end - pend} octets beyond payload length {plen}",
+                              field="ipv6.payload_length", offset=start + 4)
     exts: list[ExtensionHeader] = []
     psrc: bytes = src
     pdst: bytes = dst
@@ -624,12 +630,18 @@ def _decode_packet(data: bytes, start: int, end: int, verify: bool, allow_traile
             # Upper-layer protocols first: most packets reach one after 0 or 1 headers.
             decoded = dec(data, i, pend, psrc, pdst, verify)
             if decoded is DEFER:
-                # Valid: the payload object is built on first access (see IPv6Packet).
-                return _make_deferred(_ADDRESSES.get(src) or from_packed(src),
-                                      _ADDRESSES.get(dst) or from_packed(dst),
-                                      (_BUILDERS[nxt], data, i, pend, psrc, pdst, False),
-                                      tuple(exts) if exts else (), hlim, (first >> 20) & 0xFF,
-                                      first & 0xFFFFF)
+                # Valid: the payload object is built on first access (see IPv6Packet). The
+                # packet's slots are stored here through its bare twin (see wire._fast).
+                p = _PacketTwin()
+                p.src = _ADDRESSES.get(src) or from_packed(src)
+                p.dst = _ADDRESSES.get(dst) or from_packed(dst)
+                p._payload_builder = (_BUILDERS[nxt], data, i, pend, psrc, pdst, False)
+                p.extension_headers = tuple(exts) if exts else ()
+                p.hop_limit = hlim
+                p.traffic_class = traffic_class
+                p.flow_label = flow_label
+                p.__class__ = IPv6Packet
+                return p  # type: ignore[no-any-return]
             payload = decoded
             break
         if nxt == 60 or nxt == 0:
@@ -747,13 +759,22 @@ def _decode_packet(data: bytes, start: int, end: int, verify: bool, allow_traile
         else:
             payload = RawPayload(nxt, data[i:pend])
             break
-    # The address cache is consulted inline: a hit costs no function call.
-    return _make_packet(_ADDRESSES.get(src) or from_packed(src),
-                        _ADDRESSES.get(dst) or from_packed(dst), payload, tuple(exts), hlim,
-                        (first >> 20) & 0xFF, first & 0xFFFFF)
+    # The address cache is consulted inline: a hit costs no function call. The packet's slots
+    # are stored here through its bare twin (see wire._fast), as a maker would.
+    p = _PacketTwin()
+    p.src = _ADDRESSES.get(src) or from_packed(src)
+    p.dst = _ADDRESSES.get(dst) or from_packed(dst)
+    p.payload = payload
+    p.extension_headers = tuple(exts)
+    p.hop_limit = hlim
+    p.traffic_class = traffic_class
+    p.flow_label = flow_label
+    p.__class__ = IPv6Packet
+    return p  # type: ignore[no-any-return]
 
 
-_make_packet = maker(IPv6Packet)
+_PacketTwin: Any = bare_twin(IPv6Packet)
+"""IPv6Packet's bare twin (see ``wire._fast``): _decode_packet stores the slots itself."""
 
 
 def _decode_inner(data: bytes, start: int, end: int, src: bytes, dst: bytes, verify: bool
@@ -810,5 +831,3 @@ def _screen_inner(data: bytes, start: int, end: int, verify: bool) -> bool:
 
 
 register_payload(NextHeader.IPV6, _decode_inner, _lazy_inner, _build_inner)
-_make_deferred = maker(IPv6Packet, ("src", "dst", "_payload_builder", "extension_headers",
-                                    "hop_limit", "traffic_class", "flow_label"))
