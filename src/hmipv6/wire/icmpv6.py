@@ -494,31 +494,11 @@ _SCREENED_OPTIONS: dict[int, int] = {
 _SCREEN_LENGTH = [0 if t not in _OPTION_DECODERS else _SCREENED_OPTIONS.get(t, -1)
                   for t in range(256)]
 
-# The same rules indexed by the option's first two octets, ``type << 8 | Length``, so the
-# screen reads one table entry per option: 1 the option is acceptable, 0 it is not (Length
-# 0, RFC 4861 §4.6; a Length its type must not have; a type with other rules), 2 acceptable
-# when the Dist field is not 0 (the MAP option, RFC 4140 §5).
-_SCREEN_OK: list[int] = []
-
-
-def _screen_row(t: int) -> list[int]:
-    want = _SCREEN_LENGTH[t]
-    row = [int(n != 0 and want >= 0 and (want == 0 or want == n)) for n in range(256)]
-    if t == NDOptionType.MAP:
-        row = [2 * ok for ok in row]
-    return row
-
-
-for _t in range(256):
-    _SCREEN_OK += _screen_row(_t)
-
-
 def register_nd_option(option_type: int, decoder: NDOptionDecoder) -> None:
     """Install the decoder for an ND option type (e.g. the FMIPv6 options of RFC 5568)."""
     _OPTION_DECODERS[option_type] = decoder
     _SCREENED_OPTIONS.pop(option_type, None)
     _SCREEN_LENGTH[option_type] = -1
-    _SCREEN_OK[option_type << 8 : (option_type + 1) << 8] = _screen_row(option_type)
     _RA_CACHE.clear()
     _RA_SEEN.clear()
 
@@ -1076,18 +1056,22 @@ def _lazy_icmpv6(data: bytes, start: int, end: int, src: bytes, dst: bytes, veri
         _RA_SEEN.clear()
     _RA_SEEN.add(octets)
     # Seen once: a valid RA is built when read (if it comes again soon, it is cached).
-    # Valid means here: every option acceptable to _SCREEN_OK (RFC 4861 §4.6: none of Length
-    # 0, none overrunning; the Length its type requires; RFC 4140 §5: a MAP option's Dist is
-    # not 0), and the checksum verifies. Anything else is decoded at once (errors found).
-    if lazy and _RA_SCREENED and end - start >= 16 and not (end - start) & 7:
-        ok = _SCREEN_OK
+    # Valid means here: every option of a type in _SCREEN_LENGTH with the Length it requires
+    # (RFC 4861 §4.6: none of Length 0, none overrunning; RFC 4140 §5: a MAP option's Dist
+    # is not 0), and the checksum verifies. Anything else is decoded at once (errors found).
+    # (Python 3.11 specialises + - * and comparisons of small ints, not << | &: the tests
+    # below are written with the former.)
+    if lazy and _RA_SCREENED and end - start >= 16 and (end - start) % 8 == 0:
+        lengths = _SCREEN_LENGTH
         i = start + 16
         while i < end:  # i - start stays a multiple of 8, so i + 2 < end
+            t = data[i]
             n = data[i + 1]
-            v = ok[data[i] << 8 | n]
-            if v != 1 and (v == 0 or data[i + 2] < 0x10):
+            # Length 0, or one the type must not have (-1: a type with other rules; 0: any
+            # Length), or a MAP option with Dist 0.
+            if not n or (lengths[t] and lengths[t] != n) or (t == 23 and data[i + 2] < 16):
                 break
-            i += n << 3
+            i += 8 * n
         else:
             # i > end: the last option overran. Then checksum.verify, inlined (the length
             # is even; Upper-Layer Packet Length and Next Header added as one small number).

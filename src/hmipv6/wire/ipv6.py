@@ -545,21 +545,6 @@ class IPv6Packet:
         return decode(data, verify=verify, allow_trailer=allow_trailer)
 
 
-def decode(data: bytes, *, verify: bool = True, allow_trailer: bool = False) -> IPv6Packet:
-    """Decode an IPv6 packet and everything inside it.
-
-    ``verify``: check upper-layer checksums (a mismatch raises :class:`ChecksumError`).
-    ``allow_trailer``: accept octets beyond Payload Length (link-layer padding) and ignore
-    them; otherwise they are an error, so that valid input round-trips exactly.
-    Raises :class:`DecodeError` (never anything else) for any malformed input.
-    """
-    if not isinstance(data, bytes):
-        data = bytes(data)
-    if len(data) > _NESTING_SCAN:
-        _check_nesting(data, 0, len(data))
-    return _decode_packet(data, 0, len(data), verify, allow_trailer)
-
-
 MAX_NESTING = 64
 """IPv6-in-IPv6 headers the decoder opens inside one packet (RFC 2473 §4.1.1 recommends
 limiting nesting; engines bound it further, see ``Node.tunnel_nesting_limit``). Deeper
@@ -593,10 +578,31 @@ def _check_nesting(data: bytes, start: int, end: int) -> None:
                               field="ipv6.next_header", offset=i)
 
 
-def _decode_packet(data: bytes, start: int, end: int, verify: bool, allow_trailer: bool,
-                   decoders: Mapping[int, LazyPayloadDecoder] = _DECODERS) -> IPv6Packet:
-    # ``decoders`` is _BUILDERS when a deferred inner packet is built: that input was
+def decode(data: bytes, verify: bool = True, allow_trailer: bool = False, _start: int = 0,
+           _end: int = -1, _decoders: Mapping[int, LazyPayloadDecoder] = _DECODERS
+           ) -> IPv6Packet:
+    """Decode an IPv6 packet and everything inside it.
+
+    ``verify``: check upper-layer checksums (a mismatch raises :class:`ChecksumError`).
+    ``allow_trailer``: accept octets beyond Payload Length (link-layer padding) and ignore
+    them; otherwise they are an error, so that valid input round-trips exactly.
+    Raises :class:`DecodeError` (never anything else) for any malformed input.
+
+    ``_start``, ``_end`` and ``_decoders`` are the decoder's own, for a packet inside a packet
+    (IPv6-in-IPv6 at ``data[_start:_end]``); they are parameters of this function rather than
+    of a second one because a call costs as much as a tenth of decoding a small packet.
+    """
+    # ``_decoders`` is _BUILDERS when a deferred inner packet is built: that input was
     # validated in full already, and whoever reads a payload usually reads all of it.
+    if _end < 0:  # a whole packet, not one inside another
+        if not isinstance(data, bytes):
+            data = bytes(data)
+        _end = len(data)
+        if _end > _NESTING_SCAN:
+            _check_nesting(data, 0, _end)
+    start = _start
+    end = _end
+    decoders = _decoders
     # Next Header values are literals in this loop (0 hop-by-hop, 43 routing, 44 fragment,
     # 51 AH, 59 none, 41 IPv6, 50 ESP, 60 destination options): it runs for every packet.
     if end - start < IPV6_HEADER_LEN:
@@ -774,30 +780,30 @@ def _decode_packet(data: bytes, start: int, end: int, verify: bool, allow_traile
 
 
 _PacketTwin: Any = bare_twin(IPv6Packet)
-"""IPv6Packet's bare twin (see ``wire._fast``): _decode_packet stores the slots itself."""
+"""IPv6Packet's bare twin (see ``wire._fast``): decode stores the slots itself."""
 
 
 def _decode_inner(data: bytes, start: int, end: int, src: bytes, dst: bytes, verify: bool
                   ) -> IPv6Packet:
     # IPv6-in-IPv6 (RFC 2473): the inner packet fills the outer payload exactly.
-    return _decode_packet(data, start, end, verify, False)
+    return decode(data, verify=verify, _start=start, _end=end)
 
 
 def _build_inner(data: bytes, start: int, end: int, src: bytes, dst: bytes, verify: bool
                  ) -> IPv6Packet:
     # A deferred inner packet, validated already: built with every payload inside it.
-    return _decode_packet(data, start, end, verify, False, _BUILDERS)
+    return decode(data, verify=verify, _start=start, _end=end, _decoders=_BUILDERS)
 
 
 def _lazy_inner(data: bytes, start: int, end: int, src: bytes, dst: bytes, verify: bool
                 ) -> IPv6Packet | Deferred:
     # An inner packet in the layouts tunnels carry (the fixed header; at most the canonical
     # Home Address Destination Options header and Type 2 routing header of the fast paths in
-    # _decode_packet; then a payload deferred by its own lazy decoder, possibly another such
+    # decode; then a payload deferred by its own lazy decoder, possibly another such
     # packet) is valid, so it is built later. Anything else is decoded now.
     if _screen_inner(data, start, end, verify):
         return DEFER
-    return _decode_packet(data, start, end, verify, False)
+    return decode(data, verify=verify, _start=start, _end=end)
 
 
 def _screen_inner(data: bytes, start: int, end: int, verify: bool) -> bool:
