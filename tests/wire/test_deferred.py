@@ -189,3 +189,19 @@ def test_registered_option_types_outside_the_table_are_never_screened() -> None:
     for t in icmpv6._OPTION_DECODERS:
         assert icmpv6._SCREEN_LENGTH[t] == icmpv6._SCREENED_OPTIONS.get(t, -1), t
     assert all(icmpv6._SCREEN_LENGTH[t] == 0 for t in range(256) if t not in icmpv6._OPTION_DECODERS)
+
+
+@pytest.mark.req("W-10")
+@pytest.mark.parametrize("option_type", [1, 3, 7, 23, 200])
+def test_an_ra_option_of_length_zero_is_refused_by_the_screen_too(option_type: int) -> None:
+    # RFC 4861 §4.6: an option with Length 0 invalidates the message; the screen must
+    # not take it for a valid option (nor loop on it): decoded at once, it raises.
+    ra = deferrable_packets(11)["ra"]
+    octets = bytearray(ra.encode())
+    first = 40 + 16  # the first option (the Source Link-Layer Address, Length 1)
+    octets[first], octets[first + 1] = option_type, 0
+    icmpv6._RA_SEEN.clear()
+    icmpv6._RA_CACHE.clear()
+    with pytest.raises(DecodeError) as err:
+        decode(bytes(octets), verify=False)
+    assert (err.value.field, err.value.offset) == ("icmpv6.option.length", first + 1)

@@ -31,7 +31,7 @@ def checksum(src: bytes, dst: bytes, next_header: int, data: bytes) -> int:
     n = len(data)
     if n & 1:
         data += b"\x00"
-    s = (_from_bytes(src + dst + data) + n + next_header) % 0xFFFF
+    s = (_from_bytes(src + dst + data) + (n + next_header)) % 0xFFFF  # one big-integer add
     return 0xFFFF - s if s else 0
 
 
@@ -41,4 +41,4 @@ def verify(src: bytes, dst: bytes, next_header: int, data: bytes) -> bool:
     n = len(data)
     if n & 1:
         data += b"\x00"
-    return (_from_bytes(src + dst + data) + n + next_header) % 0xFFFF == 0
+    return (_from_bytes(src + dst + data) + (n + next_header)) % 0xFFFF == 0

@@ -494,7 +494,6 @@ _SCREENED_OPTIONS: dict[int, int] = {
 _SCREEN_LENGTH = [0 if t not in _OPTION_DECODERS else _SCREENED_OPTIONS.get(t, -1)
                   for t in range(256)]
 
-
 def register_nd_option(option_type: int, decoder: NDOptionDecoder) -> None:
     """Install the decoder for an ND option type (e.g. the FMIPv6 options of RFC 5568)."""
     _OPTION_DECODERS[option_type] = decoder
@@ -1015,14 +1014,14 @@ def register_message(icmp_type: int, decoder: MessageDecoder) -> None:
 # checksum verification included, since both depend only on those. Values are immutable, so
 # sharing them is safe (as with ``addr.from_packed``). Bounded, and cleared whenever a decoder
 # is registered. An RA is admitted only when it comes again soon (``_RA_SEEN`` holds the
-# hashes of the octets of the last RAs seen once, at most ``_RA_SEEN_MAX``): an RA that does
-# not come back, or only after many others (a capture of distinct RAs), costs no cache entry,
-# whose objects would stay alive for the garbage collector to walk and be evicted unused.
+# octets of the last RAs seen once, at most ``_RA_SEEN_MAX``): an RA that does not come back,
+# or only after many others (a capture of distinct RAs), costs no cache entry, whose objects
+# would stay alive for the garbage collector to walk and be evicted unused.
 # An RA seen once is only validated; its objects are built when the packet's payload is read.
 _from_bytes = int.from_bytes
 _RA_CACHE: dict[bytes, tuple[bytes, bytes, ICMPv6Message]] = {}
 _RA_CACHE_MAX = 4096
-_RA_SEEN: set[int] = set()
+_RA_SEEN: set[bytes] = set()
 _RA_SEEN_MAX = 1024
 
 
@@ -1047,37 +1046,39 @@ def _lazy_icmpv6(data: bytes, start: int, end: int, src: bytes, dst: bytes, veri
     hit = _RA_CACHE.get(octets)
     if hit is not None and hit[0] == src and hit[1] == dst:
         return hit[2]
-    h = hash(octets)
-    if h in _RA_SEEN:
+    if octets in _RA_SEEN:  # (the octets' hash was computed for the lookup above)
         ra = _decode_uncached(data, start, end, src, dst, verify)
         if len(_RA_CACHE) >= _RA_CACHE_MAX:
             _RA_CACHE.clear()
         _RA_CACHE[octets] = (src, dst, ra)
         return ra
+    if len(_RA_SEEN) >= _RA_SEEN_MAX:
+        _RA_SEEN.clear()
+    _RA_SEEN.add(octets)
     # Seen once: a valid RA is built when read (if it comes again soon, it is cached).
     # Valid means here: every option of a type in _SCREEN_LENGTH with the Length it requires
     # (RFC 4861 §4.6: none of Length 0, none overrunning; RFC 4140 §5: a MAP option's Dist
     # is not 0), and the checksum verifies. Anything else is decoded at once (errors found).
-    valid = lazy and _RA_SCREENED and end - start >= 16 and not (end - start) & 7
-    if valid:
+    # (Python 3.11 specialises + - * and comparisons of small ints, not << | &: the tests
+    # below are written with the former.)
+    if lazy and _RA_SCREENED and end - start >= 16 and (end - start) % 8 == 0:
         lengths = _SCREEN_LENGTH
         i = start + 16
         while i < end:  # i - start stays a multiple of 8, so i + 2 < end
             t = data[i]
             n = data[i + 1]
-            want = lengths[t]
-            if n == 0 or (want and want != n) or (t == 23 and data[i + 2] < 0x10):
-                valid = False
+            # Length 0, or one the type must not have (-1: a type with other rules; 0: any
+            # Length), or a MAP option with Dist 0.
+            if not n or (lengths[t] and lengths[t] != n) or (t == 23 and data[i + 2] < 16):
                 break
             i += 8 * n
-        # i > end: the last option overran. Then checksum.verify, inlined (the length is even).
-        valid = valid and i == end and (
-            not verify or (_from_bytes(src + dst + octets) + end - start + 58) % 0xFFFF == 0)
-    result = DEFER if valid else _decode_uncached(data, start, end, src, dst, verify)
-    if len(_RA_SEEN) >= _RA_SEEN_MAX:
-        _RA_SEEN.clear()
-    _RA_SEEN.add(h)
-    return result
+        else:
+            # i > end: the last option overran. Then checksum.verify, inlined (the length
+            # is even; Upper-Layer Packet Length and Next Header added as one small number).
+            if i == end and (not verify or (
+                    _from_bytes(src + dst + octets) + (end - start + 58)) % 0xFFFF == 0):
+                return DEFER
+    return _decode_uncached(data, start, end, src, dst, verify)
 
 
 def _decode_uncached(data: bytes, start: int, end: int, src: bytes, dst: bytes, verify: bool

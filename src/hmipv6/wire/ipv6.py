@@ -32,10 +32,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from ipaddress import IPv6Address
-from typing import ClassVar, Final, Protocol, TypeAlias, TypeVar, runtime_checkable
+from typing import Any, ClassVar, Final, Protocol, TypeAlias, TypeVar, runtime_checkable
 
 from hmipv6.errors import DecodeError, EncodeError
-from hmipv6.wire._fast import deferred_field, maker
+from hmipv6.wire._fast import bare_twin, deferred_field, maker
 from hmipv6.wire.addr import _CACHE as _ADDRESSES
 from hmipv6.wire.addr import from_packed
 
@@ -545,21 +545,6 @@ class IPv6Packet:
         return decode(data, verify=verify, allow_trailer=allow_trailer)
 
 
-def decode(data: bytes, *, verify: bool = True, allow_trailer: bool = False) -> IPv6Packet:
-    """Decode an IPv6 packet and everything inside it.
-
-    ``verify``: check upper-layer checksums (a mismatch raises :class:`ChecksumError`).
-    ``allow_trailer``: accept octets beyond Payload Length (link-layer padding) and ignore
-    them; otherwise they are an error, so that valid input round-trips exactly.
-    Raises :class:`DecodeError` (never anything else) for any malformed input.
-    """
-    if not isinstance(data, bytes):
-        data = bytes(data)
-    if len(data) > _NESTING_SCAN:
-        _check_nesting(data, 0, len(data))
-    return _decode_packet(data, 0, len(data), verify, allow_trailer)
-
-
 MAX_NESTING = 64
 """IPv6-in-IPv6 headers the decoder opens inside one packet (RFC 2473 §4.1.1 recommends
 limiting nesting; engines bound it further, see ``Node.tunnel_nesting_limit``). Deeper
@@ -593,27 +578,54 @@ def _check_nesting(data: bytes, start: int, end: int) -> None:
                               field="ipv6.next_header", offset=i)
 
 
-def _decode_packet(data: bytes, start: int, end: int, verify: bool, allow_trailer: bool,
-                   decoders: Mapping[int, LazyPayloadDecoder] = _DECODERS) -> IPv6Packet:
-    # ``decoders`` is _BUILDERS when a deferred inner packet is built: that input was
+def decode(data: bytes, verify: bool = True, allow_trailer: bool = False, _start: int = 0,
+           _end: int = -1, _decoders: Mapping[int, LazyPayloadDecoder] = _DECODERS
+           ) -> IPv6Packet:
+    """Decode an IPv6 packet and everything inside it.
+
+    ``verify``: check upper-layer checksums (a mismatch raises :class:`ChecksumError`).
+    ``allow_trailer``: accept octets beyond Payload Length (link-layer padding) and ignore
+    them; otherwise they are an error, so that valid input round-trips exactly.
+    Raises :class:`DecodeError` (never anything else) for any malformed input.
+
+    ``_start``, ``_end`` and ``_decoders`` are the decoder's own, for a packet inside a packet
+    (IPv6-in-IPv6 at ``data[_start:_end]``); they are parameters of this function rather than
+    of a second one because a call costs as much as a tenth of decoding a small packet.
+    """
+    # ``_decoders`` is _BUILDERS when a deferred inner packet is built: that input was
     # validated in full already, and whoever reads a payload usually reads all of it.
+    if _end < 0:  # a whole packet, not one inside another
+        if not isinstance(data, bytes):
+            data = bytes(data)
+        _end = len(data)
+        if _end > _NESTING_SCAN:
+            _check_nesting(data, 0, _end)
+    start = _start
+    end = _end
+    decoders = _decoders
     # Next Header values are literals in this loop (0 hop-by-hop, 43 routing, 44 fragment,
     # 51 AH, 59 none, 41 IPv6, 50 ESP, 60 destination options): it runs for every packet.
     if end - start < IPV6_HEADER_LEN:
         raise DecodeError(f"{end - start} octets, an IPv6 header needs 40", field="ipv6",
                           offset=start)
     first, plen, nxt, hlim, src, dst = _HDR.unpack_from(data, start)
-    if first >> 28 != 6:
-        raise DecodeError(f"version {first >> 28}, expected 6", field="ipv6.version",
-                          offset=start)
-    pend = start + IPV6_HEADER_LEN + plen
-    if pend > end:
-        raise DecodeError(f"payload length {plen} exceeds the {end - start - 40} octets present",
-                          field="ipv6.payload_length", offset=start + 4)
-    if pend < end and not allow_trailer:
-        raise DecodeError(f"{end - pend} octets beyond payload length {plen}",
-                          field="ipv6.payload_length", offset=start + 4)
-    i = start + IPV6_HEADER_LEN
+    if first == 0x60000000:  # version 6, traffic class 0, flow label 0: most packets
+        traffic_class = flow_label = 0
+    else:
+        if first >> 28 != 6:
+            raise DecodeError(f"version {first >> 28}, expected 6", field="ipv6.version",
+                              offset=start)
+        traffic_class = (first >> 20) & 0xFF
+        flow_label = first & 0xFFFFF
+    i = start + 40
+    pend = i + plen
+    if pend != end:
+        if pend > end:
+            raise DecodeError(f"payload length {plen} exceeds the {end - start - 40} octets "
+                              "present", field="ipv6.payload_length", offset=start + 4)
+        if not allow_trailer:
+            raise DecodeError(f"{end - pend} octets beyond payload length {plen}",
+                              field="ipv6.payload_length", offset=start + 4)
     exts: list[ExtensionHeader] = []
     psrc: bytes = src
     pdst: bytes = dst
@@ -624,12 +636,18 @@ def _decode_packet(data: bytes, start: int, end: int, verify: bool, allow_traile
             # Upper-layer protocols first: most packets reach one after 0 or 1 headers.
             decoded = dec(data, i, pend, psrc, pdst, verify)
             if decoded is DEFER:
-                # Valid: the payload object is built on first access (see IPv6Packet).
-                return _make_deferred(_ADDRESSES.get(src) or from_packed(src),
-                                      _ADDRESSES.get(dst) or from_packed(dst),
-                                      (_BUILDERS[nxt], data, i, pend, psrc, pdst, False),
-                                      tuple(exts) if exts else (), hlim, (first >> 20) & 0xFF,
-                                      first & 0xFFFFF)
+                # Valid: the payload object is built on first access (see IPv6Packet). The
+                # packet's slots are stored here through its bare twin (see wire._fast).
+                p = _PacketTwin()
+                p.src = _ADDRESSES.get(src) or from_packed(src)
+                p.dst = _ADDRESSES.get(dst) or from_packed(dst)
+                p._payload_builder = (_BUILDERS[nxt], data, i, pend, psrc, pdst, False)
+                p.extension_headers = tuple(exts) if exts else ()
+                p.hop_limit = hlim
+                p.traffic_class = traffic_class
+                p.flow_label = flow_label
+                p.__class__ = IPv6Packet
+                return p  # type: ignore[no-any-return]
             payload = decoded
             break
         if nxt == 60 or nxt == 0:
@@ -747,36 +765,45 @@ def _decode_packet(data: bytes, start: int, end: int, verify: bool, allow_traile
         else:
             payload = RawPayload(nxt, data[i:pend])
             break
-    # The address cache is consulted inline: a hit costs no function call.
-    return _make_packet(_ADDRESSES.get(src) or from_packed(src),
-                        _ADDRESSES.get(dst) or from_packed(dst), payload, tuple(exts), hlim,
-                        (first >> 20) & 0xFF, first & 0xFFFFF)
+    # The address cache is consulted inline: a hit costs no function call. The packet's slots
+    # are stored here through its bare twin (see wire._fast), as a maker would.
+    p = _PacketTwin()
+    p.src = _ADDRESSES.get(src) or from_packed(src)
+    p.dst = _ADDRESSES.get(dst) or from_packed(dst)
+    p.payload = payload
+    p.extension_headers = tuple(exts)
+    p.hop_limit = hlim
+    p.traffic_class = traffic_class
+    p.flow_label = flow_label
+    p.__class__ = IPv6Packet
+    return p  # type: ignore[no-any-return]
 
 
-_make_packet = maker(IPv6Packet)
+_PacketTwin: Any = bare_twin(IPv6Packet)
+"""IPv6Packet's bare twin (see ``wire._fast``): decode stores the slots itself."""
 
 
 def _decode_inner(data: bytes, start: int, end: int, src: bytes, dst: bytes, verify: bool
                   ) -> IPv6Packet:
     # IPv6-in-IPv6 (RFC 2473): the inner packet fills the outer payload exactly.
-    return _decode_packet(data, start, end, verify, False)
+    return decode(data, verify=verify, _start=start, _end=end)
 
 
 def _build_inner(data: bytes, start: int, end: int, src: bytes, dst: bytes, verify: bool
                  ) -> IPv6Packet:
     # A deferred inner packet, validated already: built with every payload inside it.
-    return _decode_packet(data, start, end, verify, False, _BUILDERS)
+    return decode(data, verify=verify, _start=start, _end=end, _decoders=_BUILDERS)
 
 
 def _lazy_inner(data: bytes, start: int, end: int, src: bytes, dst: bytes, verify: bool
                 ) -> IPv6Packet | Deferred:
     # An inner packet in the layouts tunnels carry (the fixed header; at most the canonical
     # Home Address Destination Options header and Type 2 routing header of the fast paths in
-    # _decode_packet; then a payload deferred by its own lazy decoder, possibly another such
+    # decode; then a payload deferred by its own lazy decoder, possibly another such
     # packet) is valid, so it is built later. Anything else is decoded now.
     if _screen_inner(data, start, end, verify):
         return DEFER
-    return _decode_packet(data, start, end, verify, False)
+    return decode(data, verify=verify, _start=start, _end=end)
 
 
 def _screen_inner(data: bytes, start: int, end: int, verify: bool) -> bool:
@@ -810,5 +837,3 @@ def _screen_inner(data: bytes, start: int, end: int, verify: bool) -> bool:
 
 
 register_payload(NextHeader.IPV6, _decode_inner, _lazy_inner, _build_inner)
-_make_deferred = maker(IPv6Packet, ("src", "dst", "_payload_builder", "extension_headers",
-                                    "hop_limit", "traffic_class", "flow_label"))
