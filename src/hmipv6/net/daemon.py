@@ -533,7 +533,7 @@ class Daemon:
         lookups that frame needs (the loop's invariants bound once per batch)."""
         mobile, current, port_of = self.mobile, self.current, self._port_of
         packed, neighbours, shapers = self._packed, self.neighbours, self.shapers
-        sends, heads, eui_mac = self._sends, self._heads, self._eui_mac
+        sends, heads, eui_mac, macs = self._sends, self._heads, self._eui_mac, self._macs
         for t in out:
             ifname, data, next_hop = t.ifname, t.data, t.next_hop
             port = current if mobile else port_of.get(ifname)
@@ -551,7 +551,8 @@ class Daemon:
                         got = packed[next_hop] = next_hop.packed
                     target = got
                 known = neighbours.get(ifname)
-                mac = (known.get(target) if known is not None else None) or eui_mac(target)
+                mac = ((known.get(target) if known is not None else None) or macs.get(target)
+                       or eui_mac(target))
             c = classify(data)
             if c is not None:
                 self.write("tx", now, role=self.role, local=self.node.is_local(IPv6Address(c[1])),
