@@ -231,7 +231,7 @@ class MobilityAnchorPoint(BindingAnchor):
         if n >= 80 and data[6] == 60 and self.fast_path and not self.crashed and (
                 self._fast_local_bu(now, data) if n == 80 else self._fast_esp_local_bu(now, data)):
             return
-        super()._receive(now, ifname, data)
+        BindingAnchor._receive(self, now, ifname, data)  # (no super() object per packet)
 
     def _fast_local_bu(self, now: float, data: bytes) -> bool:
         """Accept a canonical, unprotected local BU straight from its octets (the IPv6 and

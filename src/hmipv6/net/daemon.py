@@ -97,7 +97,7 @@ from hmipv6.core.fast_handover import FastMobileNode
 from hmipv6.core.ipsec import IPsec
 from hmipv6.core.map import MobilityAnchorPoint
 from hmipv6.core.mobile_node import LINK_MTU, TUNNEL_OVERHEAD, MobileNode
-from hmipv6.core.node import Node, link_local_for
+from hmipv6.core.node import Node, Transmit, link_local_for
 from hmipv6.net.eventlog import DropSummary, encode_event
 from hmipv6.net.node_config import ConfigError, NodeConfig
 from hmipv6.net.node_config import ports as config_ports
@@ -202,6 +202,9 @@ class Daemon:
         """Next hops' addresses as octets (the per-frame MAC lookup's key)."""
         self.mobile = isinstance(sc.nodes[name], MobileNodeSpec)
         self.socks: dict[str, socket.socket] = {}
+        self._heads: dict[str, bytes] = {}
+        self._sends: dict[str, Any] = {}
+        """Each socket's ``send`` and the Ethernet source MAC + EtherType its frames carry."""
         self.rings: dict[str, RxRing] = {}
         """Each socket's receive ring (:mod:`hmipv6.net.rxring`), where the kernel has one."""
         self.current: Port | None = None
@@ -234,7 +237,10 @@ class Daemon:
 
     def open(self) -> None:
         for p in self.ports:
-            s = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_IPV6))
+            # SOCK_RAW: frames go out with one send() of octets we head ourselves; a sendto
+            # with an address would cost a SIOCGIFINDEX ioctl per frame (CPython resolves
+            # the interface name on every call).
+            s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_IPV6))
             for opt, fallback in ((SO_RCVBUFFORCE, socket.SO_RCVBUF),
                                   (SO_SNDBUFFORCE, socket.SO_SNDBUF)):
                 # Room for bursts while the daemon waits for a CPU (root may exceed rmem_max).
@@ -245,6 +251,9 @@ class Daemon:
             s.bind((p.kernel, ETH_P_IPV6))
             s.setblocking(False)
             self.socks[p.kernel] = s
+            # Our Ethernet source and type, after the destination MAC of every frame sent.
+            self._heads[p.kernel] = bytes(s.getsockname()[4][:6]) + b"\x86\xdd"
+            self._sends[p.kernel] = s.send
             with suppress(OSError):  # without PACKET_RX_RING: one recvfrom per frame
                 self.rings[p.kernel] = RxRing(s)
             self.loop.add_reader(s.fileno(), partial(self._readable, p, s))
@@ -287,25 +296,30 @@ class Daemon:
                     data, addr = s.recvfrom(65535)
                 except (BlockingIOError, OSError):  # nothing more; or ENETDOWN (link down)
                     break
-                frames.append((data, addr[2], addr[4][:6]))
+                frames.append((data[14:], addr[2], addr[4][:6]))  # after the Ethernet header
         # At most 4 * BATCH frames per call: then the other sockets, stdin and timers get a
         # turn (the reader is called again while frames wait).
+        if not frames or not self.started or (self.mobile and port is not self.current):
+            return
         pending = 0
         neighbours = self.neighbours.setdefault(port.engine, {})
-        receive = self.node.receive
+        receive, engine = self.node.receive, port.engine
+        # One clock reading per batch: every frame of it was already received when it began.
+        now = self.now()
         for data, pkttype, mac in frames:
-            if not self.started or pkttype in (PACKET_OTHERHOST, PACKET_OUTGOING):
-                continue
-            if self.mobile and port is not self.current:
+            if pkttype in (PACKET_OTHERHOST, PACKET_OUTGOING):
                 continue
             if len(data) >= 40:
-                data = data[:40 + int.from_bytes(data[4:6], "big")]
+                end = 40 + (data[4] << 8 | data[5])
+                if len(data) > end:  # Ethernet padding (a short frame) after the packet
+                    data = data[:end]
                 neighbours[data[8:24]] = mac
-            receive(self.now(), port.engine, data)
+            receive(now, engine, data)
             pending += 1
             if pending == BATCH:
                 self.service()
                 pending = 0
+                now = self.now()
         if pending:
             self.service()
 
@@ -466,8 +480,9 @@ class Daemon:
     def service(self) -> None:
         node = self.node
         now = self.now()
-        for t in node.datagrams_to_send(now):
-            self._send(now, t.ifname, t.data, t.next_hop)
+        out = node.datagrams_to_send(now)
+        if out:
+            self._send_all(now, out)
         if self.tun is not None:
             assert isinstance(node, MobileNode)
             host = node.packets_for_host()
@@ -513,31 +528,44 @@ class Daemon:
         self._summarise(self.now())
         self._arm_drop_summary()
 
-    def _send(self, now: float, ifname: str, data: bytes, next_hop: IPv6Address | None) -> None:
-        if self.mobile:
-            port = self.current
-        else:
-            port = self._port_of.get(ifname)
-        if port is None:
-            self.node.counters["dropped.no-link"] += 1
-            return
-        if data[24] == 0xFF:
-            mac = b"\x33\x33" + data[36:40]
-        else:
-            target = self._packed.get(next_hop) if next_hop is not None else data[24:40]
-            if target is None:
-                assert next_hop is not None
-                target = self._packed[next_hop] = next_hop.packed
-            mac = self.neighbours.get(ifname, {}).get(target) or self._eui_mac(target)
-        c = classify(data)
-        if c is not None:
-            self.write("tx", now, role=self.role, local=self.node.is_local(IPv6Address(c[1])),
-                       wireless=ifname == "wlan0", data=data.hex())
-        shaper = self.shapers.get(port.kernel)
-        if shaper is None:
-            self._transmit(port.kernel, data, mac)
-            return
-        shaper.offer(self.t0, now, data, mac)  # tail-dropped or lost: counted by the model
+    def _send_all(self, now: float, out: list[Transmit]) -> None:
+        """Frame and send (or shape) every datagram the engine queued: per frame only the
+        lookups that frame needs (the loop's invariants bound once per batch)."""
+        mobile, current, port_of = self.mobile, self.current, self._port_of
+        packed, neighbours, shapers = self._packed, self.neighbours, self.shapers
+        sends, heads, eui_mac, macs = self._sends, self._heads, self._eui_mac, self._macs
+        for t in out:
+            ifname, data, next_hop = t.ifname, t.data, t.next_hop
+            port = current if mobile else port_of.get(ifname)
+            if port is None:
+                self.node.counters["dropped.no-link"] += 1
+                continue
+            if data[24] == 0xFF:
+                mac = b"\x33\x33" + data[36:40]
+            else:
+                if next_hop is None:
+                    target = data[24:40]
+                else:
+                    got = packed.get(next_hop)
+                    if got is None:
+                        got = packed[next_hop] = next_hop.packed
+                    target = got
+                known = neighbours.get(ifname)
+                mac = ((known.get(target) if known is not None else None) or macs.get(target)
+                       or eui_mac(target))
+            c = classify(data)
+            if c is not None:
+                self.write("tx", now, role=self.role, local=self.node.is_local(IPv6Address(c[1])),
+                           wireless=ifname == "wlan0", data=data.hex())
+            kernel = port.kernel
+            shaper = shapers.get(kernel)
+            if shaper is not None:
+                shaper.offer(self.t0, now, data, mac)  # tail-dropped or lost: counted there
+                continue
+            try:
+                sends[kernel](b"".join((mac, heads[kernel], data)))
+            except OSError:
+                self.node.counters["dropped.link-down"] += 1
 
     def _eui_mac(self, target: bytes) -> bytes:
         """The MAC in ``target``'s modified EUI-64 interface identifier, else broadcast
@@ -551,7 +579,7 @@ class Daemon:
 
     def _transmit(self, kernel: str, data: bytes, mac: bytes) -> bool:
         try:
-            self.socks[kernel].sendto(data, (kernel, ETH_P_IPV6, 0, 0, mac))
+            self._sends[kernel](b"".join((mac, self._heads[kernel], data)))
         except OSError:
             self.node.counters["dropped.link-down"] += 1
             return False

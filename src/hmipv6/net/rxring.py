@@ -29,6 +29,10 @@ _SLL = 32
 """Offset of the sockaddr_ll: TPACKET_ALIGN(sizeof(struct tpacket2_hdr))."""
 FRAME = 4096
 BLOCK = 1 << 16
+_WORDS = FRAME // 4
+"""32-bit words per slot."""
+_NET = 7
+"""tp_net's index among a slot's 16-bit words (octet 14 of tpacket2_hdr)."""
 
 
 class RxRing:
@@ -42,26 +46,34 @@ class RxRing:
                         struct.pack("IIII", BLOCK, blocks, FRAME, blocks * per_block))
         self.frames = blocks * per_block
         self.ring = mmap.mmap(sock.fileno(), BLOCK * blocks)
+        self._words = memoryview(self.ring).cast("I")
+        """The ring as native 32-bit words: a slot's tp_status and tp_snaplen read and the
+        status handed back by indexing, without a struct call or a tuple per frame."""
+        self._halves = memoryview(self.ring).cast("H")
+        """The ring as native 16-bit words (a slot's tp_net)."""
         self.index = 0
 
     def read(self, limit: int) -> list[tuple[bytes, int, bytes]]:
         """Up to ``limit`` waiting frames as (network-layer octets, packet type, source MAC),
         their slots handed back."""
         out: list[tuple[bytes, int, bytes]] = []
-        ring, unpack = self.ring, _HDR.unpack_from
+        append = out.append
+        ring, words, halves = self.ring, self._words, self._halves
         i, n = self.index, self.frames
-        while len(out) < limit:
-            off = i * FRAME
-            status, _, snaplen, _, net = unpack(ring, off)
-            if not status & TP_STATUS_USER:
+        for _ in range(limit):
+            w = i * _WORDS  # the slot's first word: tp_status, tp_len, tp_snaplen, ...
+            if not words[w] & TP_STATUS_USER:
                 break
-            start = off + net
-            out.append((ring[start:start + snaplen], ring[off + _SLL + 10],
-                        ring[off + _SLL + 12:off + _SLL + 18]))
-            ring[off:off + 4] = b"\0\0\0\0"
-            i = (i + 1) % n
+            off = w * 4
+            start = off + halves[2 * w + _NET]
+            sll = off + _SLL
+            append((ring[start:start + words[w + 2]], ring[sll + 10], ring[sll + 12:sll + 18]))
+            words[w] = 0  # TP_STATUS_KERNEL: the slot is the kernel's again
+            i = i + 1 if i + 1 < n else 0
         self.index = i
         return out
 
     def close(self) -> None:
+        self._words.release()
+        self._halves.release()
         self.ring.close()

@@ -7,7 +7,7 @@ transmitter serialising at the link's bandwidth, a finite queue with tail drop, 
 draw, then the propagation delay) driven by asyncio's clock: :meth:`Shaper.offer` asks the
 model when a frame arrives, keeps the frame in a FIFO, and one ``loop.call_at`` timer per
 interface hands every frame whose arrival time has come to ``transmit`` (the sender's
-``sendto`` on its ``AF_PACKET`` socket). The veth then carries it in microseconds. A daemon
+``send`` or ``sendto`` on its ``AF_PACKET`` socket). The veth then carries it in microseconds. A daemon
 (:mod:`hmipv6.net.daemon`) shapes what its engine sends; a kernel node's relay
 (:mod:`hmipv6.net.relay`) shapes what the kernel sends. Both build their models with
 :func:`egress_models`, so a link is emulated the same way whichever kind of node sends on it.

@@ -112,8 +112,6 @@ def classify(data: bytes) -> tuple[str, bytes, bytes] | None:
         if n < off + 40:
             return None
         nh = data[off + 6]
-        src = data[off + 8:off + 24]
-        dst = data[off + 24:off + 40]
         p = off + 40
         while nh in _EXT or nh == 51:
             if n < p + 2:
@@ -131,18 +129,20 @@ def classify(data: bytes) -> tuple[str, bytes, bytes] | None:
             name = ICMP_TYPES.get(data[p])
             if data[p] == 154 and n > p + 4:
                 name = FMIPV6_SUBTYPES.get(data[p + 4])
-            return (name, src, dst) if name is not None else None
+            return ((name, data[off + 8:off + 24], data[off + 24:off + 40]) if name is not None
+                    else None)
         if nh == 135:
             if n <= p + 2:
                 return None
-            return MH_TYPES.get(data[p + 2], "MH?"), src, dst
+            return (MH_TYPES.get(data[p + 2], "MH?"), data[off + 8:off + 24],
+                    data[off + 24:off + 40])
         if nh == 17:  # RFC 7296 §2.11: IKEv2 runs over UDP port 500 (rfc5380 profile)
-            if n >= p + 4 and IKE_PORT in (int.from_bytes(data[p:p + 2], "big"),
-                                           int.from_bytes(data[p + 2:p + 4], "big")):
-                return "IKEv2", src, dst
+            if n >= p + 4 and (data[p] << 8 | data[p + 1] == IKE_PORT
+                               or data[p + 2] << 8 | data[p + 3] == IKE_PORT):
+                return "IKEv2", data[off + 8:off + 24], data[off + 24:off + 40]
             return None
         if nh == 50:
-            return "ESP", src, dst
+            return "ESP", data[off + 8:off + 24], data[off + 24:off + 40]
         return None
 
 
