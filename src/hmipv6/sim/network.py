@@ -311,8 +311,12 @@ class Network:
         """Drain a node's output and events and re-arm its timer (after every input)."""
         node = self.nodes[name]
         handle = self._timers[name]
-        if node.idle(handle[0] if handle is not None and handle[3] is not None else None):
-            return  # nothing to drain, the armed deadline stands (below would do nothing)
+        if not node.idle(handle[0] if handle is not None and handle[3] is not None else None):
+            self._drain(name, node, handle)
+        # (idle: nothing to drain, the armed deadline stands; _drain would do nothing)
+
+    def _drain(self, name: str, node: Node, handle: TimerHandle | None) -> None:
+        """:meth:`service` for a node that is not idle (``handle``: its armed timer)."""
         now = self.sched.now
         out = node.datagrams_to_send(now)
         if out:
@@ -366,7 +370,7 @@ class Network:
             node.receive_packet(self.sched.now, ifname, packet, data)
         handle = self._timers[name]
         if not node.idle(handle[0] if handle is not None and handle[3] is not None else None):
-            self.service(name)  # (what service() checks first: most frames are only counted)
+            self._drain(name, node, handle)  # service() inlined: most frames are only counted
 
     def _transmit(self, name: str, node: Node, ifname: str, data: bytes,
                   next_hop: IPv6Address | None) -> None:
