@@ -347,6 +347,22 @@ def with_policy(seed: int, timeout: float
     return mn, mp, ini, res, a, b
 
 
+def expire_redundant_child(holder: IkeInitiator | IkeResponder, peer: IkeInitiator | IkeResponder,
+                           sa: IkeSa, mn: IPsec, mp: IPsec, a: IkeSa, b: IkeSa) -> None:
+    """``holder``'s IKE SA ``sa`` keeps a redundant Child SA the peer never deletes (timeout
+    5 s from 1.0, :func:`with_policy`): nothing before 6.0, then ``holder`` deletes it itself
+    and one Child SA pair is left on both ends, in both SADs."""
+    assert len(sa.children.items) == 2
+    assert sa.next_timer() == pytest.approx(6.0) and holder.next_timer() == pytest.approx(6.0)
+    assert holder.handle_timer(5.9) == []
+    out = holder.handle_timer(6.0)
+    assert sa.counters["redundant-child-deleted"] == 1
+    pump(holder, peer, out, 6.0)
+    assert len(a.children.items) == len(b.children.items) == 1
+    assert a.child is not None and b.child is not None and a.child.inbound.spi == b.child.outbound.spi
+    assert len(mn.sad) == 2 and len(mp.sad) == 2
+
+
 @pytest.mark.req("X5380-05")
 @pytest.mark.parametrize(("seed", "winner"), [(1, "map"), (2, "map"), (20, "mn"), (30, "mn")])
 def test_redundant_ike_sa_the_peer_never_deletes_is_deleted_after_the_timeout(
@@ -407,14 +423,7 @@ def test_redundant_child_sa_the_crossing_loser_never_deletes_is_deleted_after_th
     win, lose, sw = (res, ini, b) if mn_lost else (ini, res, a)
     to_lose = from_res if mn_lost else from_ini  # the winner's Delete of the old SA
     pump(win, lose, [to_lose], 1.0)  # the loser's Delete of its own new SA: lost for good
-    assert len(sw.children.items) == 2 and win.next_timer() == pytest.approx(6.0)
-    assert win.handle_timer(5.9) == []
-    out = win.handle_timer(6.0)
-    assert sw.counters["redundant-child-deleted"] == 1
-    pump(win, lose, out, 6.0)
-    assert len(a.children.items) == len(b.children.items) == 1
-    assert a.child is not None and b.child is not None and a.child.inbound.spi == b.child.outbound.spi
-    assert len(mn.sad) == 2 and len(mp.sad) == 2
+    expire_redundant_child(win, lose, sw, mn, mp, a, b)
     assert send_bu(map_engine(mp), mn, LCOA_A, RCOA_A, 1) is not None
 
 
@@ -432,14 +441,7 @@ def test_old_child_and_ike_sas_the_rekey_initiator_never_deletes_are_deleted_aft
     (lost,) = x.receive(1.0, answer)  # the Delete of the old Child SA: never delivered
     del lost
     sy = b if who == "mn" else a
-    assert len(sy.children.items) == 2 and sy.next_timer() == pytest.approx(6.0)
-    assert y.handle_timer(5.9) == []
-    out = y.handle_timer(6.0)
-    assert sy.counters["redundant-child-deleted"] == 1
-    pump(y, x, out, 6.0)
-    assert len(a.children.items) == len(b.children.items) == 1
-    assert a.child is not None and b.child is not None and a.child.inbound.spi == b.child.outbound.spi
-    assert len(mn.sad) == 2 and len(mp.sad) == 2
+    expire_redundant_child(y, x, sy, mn, mp, a, b)
     # The initiator's retransmitted Delete names an SA already gone: answered empty.
     pump(x, y, x.handle_timer(6.5), 6.5)
     assert sy.counters["delete-unknown-spi"] == 1 and sx._pending is None
