@@ -49,7 +49,7 @@ from rich.table import Table
 
 from hmipv6.errors import HMIPv6Error
 from hmipv6.sim import scenario as scenario_mod
-from hmipv6.sim.compare import is_map_change, pair_handovers
+from hmipv6.sim.compare import handover_time, is_map_change, pair_handovers
 from hmipv6.sim.scenario import BUILTIN_SCENARIOS, PROTOCOLS, ScenarioError
 
 __all__ = ["FILES_HELP", "MAX_ROWS", "OWNED", "PROGRESS_AFTER", "clear_outputs", "duration_arg",
@@ -356,10 +356,15 @@ def print_comparison(reports: Mapping[str, Mapping[str, Any]], files: Sequence[t
         else:
             move = f"→ {h0.get('to')}"
         present = [p for p in protocols if p in row.by_protocol]
+        first_at = "-" if row.at is None else f"{row.at:.3f}"
         for i, p in enumerate(present):
             h = row.by_protocol[p]
-            lead = ([row.mn, move, "-" if row.at is None else f"{row.at:.3f}"] if i == 0
-                    else ["", "", ""])
+            # A protocol's own time where it differs from the first one's (on the testbed
+            # each run sees the move at its own wall-clock time); blank where it is the same.
+            at = handover_time(h)
+            own = "-" if at is None else f"{at:.3f}"
+            lead = ([row.mn, move, first_at] if i == 0
+                    else ["", "", "" if own == first_at else own])
             t.add_row(*lead, p, str(h.get("kind")), _ms(h.get("latency")),
                       _ms(h.get("registration")), _int(h.get("lost")),
                       end_section=i == len(present) - 1 and len(protocols) > 1)

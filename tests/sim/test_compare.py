@@ -122,3 +122,29 @@ def test_testbed_moves_pair_although_their_wall_clock_times_differ() -> None:
         mip, hmip = row.by_protocol["mipv6"], row.by_protocol["hmipv6"]
         assert (mip["from"], mip["to"], mip["lost"]) == (hmip["from"], hmip["to"], hmip["lost"])
         assert hmip["kind"] == "intra-domain" and mip["kind"] == "mipv6"
+
+
+def test_testbed_table_shows_each_protocols_own_time_of_the_move() -> None:
+    """The table's "at s" column: the first protocol's time on the row's first line, and on
+    each other protocol's line that protocol's own time where it differs (testbed runs see a
+    move at their own wall-clock times), blank where it is the same (the simulator)."""
+    base = {"scenario": "s", "duration": 12.0, "seed": 1, "profile": "rfc4140",
+            "world": "testbed", "flows": [], "signalling": {"by_type": {}}}
+    reps = {"mipv6": {**base, "protocol": "mipv6",
+                      "handovers": [move("ar1", "ar2", 3.0, "mipv6", 0.09, 9)]},
+            "hmipv6": {**base, "protocol": "hmipv6",
+                       "handovers": [move("ar1", "ar2", 3.0173, "intra-domain", 0.07, 7)]}}
+    out = StringIO()
+    print_comparison(reps, [], console=Console(file=out, width=140, no_color=True))
+    cells = [[c.strip() for c in ln.strip("│").split("│")]
+             for ln in out.getvalue().splitlines() if ln.startswith("│")]
+    j = next(j for j, c in enumerate(cells) if c[1] == "ar1 → ar2")
+    assert cells[j][2:4] == ["3.000", "mipv6"]
+    assert cells[j + 1][2:4] == ["3.017", "hmipv6"]
+    # Same times (the simulator): the second line leaves the column blank.
+    out = StringIO()
+    print_comparison(reports(), [], console=Console(file=out, width=140, no_color=True))
+    cells = [[c.strip() for c in ln.strip("│").split("│")]
+             for ln in out.getvalue().splitlines() if ln.startswith("│")]
+    j = next(j for j, c in enumerate(cells) if c[1] == "ar1 → ar2")
+    assert cells[j][2] == "50.000" and cells[j + 1][2:4] == ["", "hmipv6"]
