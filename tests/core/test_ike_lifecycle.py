@@ -353,12 +353,16 @@ def expire_redundant_child(holder: IkeInitiator | IkeResponder, peer: IkeInitiat
     5 s from 1.0, :func:`with_policy`): nothing before 6.0, then ``holder`` deletes it itself
     and one Child SA pair is left on both ends, in both SADs."""
     assert len(sa.children.items) == 2
+    awaited = dict(sa.children.awaiting)
+    assert len(awaited) == 1
     assert sa.next_timer() == pytest.approx(6.0) and holder.next_timer() == pytest.approx(6.0)
+    assert sa.children.awaiting == awaited  # asking when is a query: nothing changes
     assert holder.handle_timer(5.9) == []
     out = holder.handle_timer(6.0)
     assert sa.counters["redundant-child-deleted"] == 1
     pump(holder, peer, out, 6.0)
     assert len(a.children.items) == len(b.children.items) == 1
+    assert not a.children.awaiting and not b.children.awaiting  # gone with the deleted SA
     assert a.child is not None and b.child is not None and a.child.inbound.spi == b.child.outbound.spi
     assert len(mn.sad) == 2 and len(mp.sad) == 2
 
@@ -457,6 +461,25 @@ def test_old_child_and_ike_sas_the_rekey_initiator_never_deletes_are_deleted_aft
     assert (xn.spi_i, xn.spi_r) == (yn.spi_i, yn.spi_r) and xn.owns_children()
     assert len(mn.sad) == 2 and len(mp.sad) == 2
     assert send_bu(map_engine(mp), mn, LCOA_A, RCOA_A, 1) is not None
+
+
+@pytest.mark.req("X5380-05")
+@pytest.mark.parametrize("who", ["mn", "map"])
+def test_old_child_sa_deleted_late_by_the_rekey_initiator_is_no_longer_awaited(who: str) -> None:
+    """The rekey initiator's Delete of the old Child SA arrives late but before
+    ``redundant_sa_timeout`` (§2.8): the responder forgets that it was waiting for it, and no
+    timer is left for it."""
+    mn, mp, ini, res, a, b = with_policy(1, 5.0)
+    x, y, sx, sy = (ini, res, a, b) if who == "mn" else (res, ini, b, a)
+    (req,) = sx.rekey_child(1.0)
+    (answer,) = y.receive(1.0, req)
+    (delete_old,) = x.receive(1.0, answer)
+    assert len(sy.children.awaiting) == 1 and y.next_timer() == pytest.approx(6.0)
+    pump(y, x, y.receive(3.0, delete_old), 3.0)  # late, within the timeout
+    assert not sy.children.awaiting and y.next_timer() is None
+    assert y.handle_timer(6.0) == [] and sy.counters["redundant-child-deleted"] == 0
+    assert len(a.children.items) == len(b.children.items) == 1
+    assert len(mn.sad) == 2 and len(mp.sad) == 2
 
 
 def test_additional_child_sa_is_refused_with_no_additional_sas() -> None:

@@ -204,6 +204,16 @@ class _Children:
     """Child SAs (by inbound SPI) the peer should delete (the old SA of a rekey it started, the
     loser of a simultaneous rekey it created), with the time since when (§2.8, §2.8.1)."""
 
+    def remove(self, child: ChildSA) -> None:
+        """Forget ``child`` (deleted): no longer installed, so no longer awaited either."""
+        if child in self.items:
+            self.items.remove(child)
+        self.awaiting.pop(child.inbound.spi, None)
+
+    def clear(self) -> None:
+        self.items.clear()
+        self.awaiting.clear()
+
 
 class IkeSa:
     """One established IKE SA (module docstring). ``original_initiator`` sets the I flag and
@@ -348,12 +358,11 @@ class IkeSa:
         return []
 
     def _awaited_children(self) -> list[tuple[ChildSA, float]]:
-        """The Child SAs still installed whose Delete the peer owes (forgetting the others)."""
-        aw = self.children.awaiting
+        """The Child SAs whose Delete the peer owes and that we are not deleting ourselves
+        (a deleted Child SA leaves ``awaiting`` with it: :meth:`_Children.remove`)."""
         by_spi = {c.inbound.spi: c for c in self.children.items}
-        for spi in [s for s in aw if s not in by_spi]:
-            del aw[spi]
-        return [(by_spi[s], t) for s, t in aw.items() if s not in self._deleting]
+        return [(by_spi[s], t) for s, t in self.children.awaiting.items()
+                if s in by_spi and s not in self._deleting]
 
     def _await_peer_delete(self, now: float) -> None:
         """This IKE SA is redundant and the peer is to delete it (§2.8, §2.8.2)."""
@@ -576,7 +585,7 @@ class IkeSa:
                     continue
                 # §1.4.1: remove both directions, answer with the paired (inbound) SPI.
                 remove_child(self.ipsec, c)
-                self.children.items.remove(c)
+                self.children.remove(c)
                 self.events.append(("child-deleted", c))
                 self.counters["child-delete-answered"] += 1
                 if self._pending is not None and self._pending.kind == "delete-child" \
@@ -596,7 +605,7 @@ class IkeSa:
             for c in self.children.items:
                 remove_child(self.ipsec, c)
                 self.events.append(("child-deleted", c))
-            self.children.items.clear()
+            self.children.clear()
         self.state = "deleted"
         self._pending = None
         self._queue.clear()
@@ -750,8 +759,7 @@ class IkeSa:
         elif req.kind == "delete-child":
             assert req.child is not None
             remove_child(self.ipsec, req.child)
-            if req.child in self.children.items:
-                self.children.items.remove(req.child)
+            self.children.remove(req.child)
             self.events.append(("child-deleted", req.child))
         elif req.kind == "delete-ike":
             self._delete_all()
