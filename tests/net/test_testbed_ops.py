@@ -66,7 +66,10 @@ def test_clean_removes_only_namespaces_of_dead_runs_with_nothing_inside() -> Non
                 netns.remove(ns)
 
 
-def test_ctrl_c_stops_cleanly_and_keeps_partial_results(tmp_path: Path) -> None:
+@pytest.mark.parametrize("presses", [1, 2])
+def test_ctrl_c_stops_cleanly_and_keeps_partial_results(tmp_path: Path, presses: int) -> None:
+    """Ctrl-C stops the run with its partial results; pressed again while the daemons stop
+    and the namespaces go, it is said to be waited for, and the clean-up still completes."""
     need_root()
     out = tmp_path / "out"
     proc = subprocess.Popen(["hmipv6", "testbed", "run", "figure1", "--duration", "20s",
@@ -78,9 +81,14 @@ def test_ctrl_c_stops_cleanly_and_keeps_partial_results(tmp_path: Path) -> None:
         time.sleep(0.1)
     time.sleep(3)
     os.killpg(proc.pid, signal.SIGINT)  # a terminal's Ctrl-C: the whole process group
+    if presses == 2:
+        time.sleep(0.3)  # the daemons are stopping (that takes seconds): again
+        os.killpg(proc.pid, signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr and "interrupted at" in stderr
+    assert "before the run started" not in stderr
+    assert ("stopping the daemons and removing the namespaces" in stderr) == (presses == 2)
     rep = json.loads((out / "report.json").read_text())
     assert 2.0 < rep["testbed"]["interrupted"] < 20.0
     assert rep["handovers"][0]["kind"] == "initial"

@@ -73,12 +73,14 @@ import json
 import os
 import select
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -180,6 +182,32 @@ class _Capture:
         for s, _, f in self._socks:
             s.close()
             f.close()
+
+
+@contextmanager
+def _finishing(t0: list[float]) -> Iterator[list[float]]:
+    """While the daemons stop and the namespaces are removed: a further Ctrl-C or SIGTERM
+    (a user pressing it again to hurry) would cut that short and leave namespaces and
+    processes behind, so it is noted (seconds since ``t0[0]``, in the list yielded), said
+    once on stderr, and the clean-up goes on. Only the main thread can own signals; from
+    another thread this does nothing."""
+    noted: list[float] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield noted
+        return
+
+    def note(*_: object) -> None:
+        if not noted:
+            print("hmipv6 testbed: stopping the daemons and removing the namespaces "
+                  "(they would be left behind if stopped now)", file=sys.stderr, flush=True)
+        noted.append(round(time.monotonic() - t0[0], 3))
+
+    old = {sig: signal.signal(sig, note) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield noted
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
 
 
 def _link_ops(sc: Scenario) -> list[tuple[float, str, str, bool]]:
@@ -375,113 +403,125 @@ def run(scenario: str | Path, *, overrides: tuple[str, ...] = (), duration: floa
         topo.create()
     except OSError as e:
         raise TestbedError(f"cannot build the topology: {e}") from e
-    with topo:
-        try:
-            capture = _Capture(topo, out / "pcap")
-            for name in logs:
-                cfg_path = _write_node_config(sc, topo, out, name, scenario, node_overrides,
-                                              duration, proto, shaping, tun and name in mobile)
-                cmd = [sys.executable, "-m", "hmipv6.cli", "node", "--config", str(cfg_path),
-                       "--netns", topo.namespace(name)]
-                err = (out / "logs" / f"{name}.err").open("w")
-                procs[name] = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                               stderr=err, text=True)
-                err.close()
-            for name in sorted(kernel):
-                relays[name] = _start_relay(topo, out, name, scenario, overrides, duration,
-                                            shaping)
-            for name, p in {**procs, **relays}.items():
-                assert p.stdout is not None
-                line = p.stdout.readline()  # blocks until ready (or the daemon died)
-                if line.strip() != "ready":
-                    what = "relay" if name in relays else "daemon"
-                    raise TestbedError(f"{what} {name} failed to start (see "
-                                       f"{out / 'logs' / (name + '.err')})")
-            t0 = time.monotonic() + START_MARGIN
-            capture.t0 = t0
-            if on_start is not None:
-                on_start(topo, t0)
-            for p in (*procs.values(), *relays.values()):
-                assert p.stdin is not None
-                p.stdin.write(f"start {t0!r}\n")
-                p.stdin.flush()
-            def tell(node: str, line: str) -> None:
-                p = procs.get(node) or relays.get(node)
-                if p is not None and p.stdin is not None:
-                    p.stdin.write(line + "\n")
-                    p.stdin.flush()
-
-            ops: list[tuple[float, int, Any]] = [
-                (at, 0, partial(topo.set_attached, mn, ar, up))
-                for at, mn, ar, up in _link_ops(sc)]
-            ops += [(f.at, 1, partial(_fault, sc, topo, tell, f)) for f in sc.faults]
-            ops += [(at, 0, partial(tell, mn, f"anticipate {ar}"))
-                    for at, mn, ar in _anticipations(sc, proto)]
-            runner = AppRunner(out, topo.plan.namespaces)
-            ops += [(a.at, 2, partial(runner.start, a)) for a in apps]
-            if on_started is not None:
-                on_started(topo)
+    origin = [time.monotonic()]  # the run's 0 s, once known (for the time of a late stop)
+    shield = ExitStack()
+    late: list[float] = []
+    try:  # from the first stop on, until the result is returned: under the shield
+        with topo:
             try:
-                for at, _, op in sorted(ops, key=lambda o: (o[0], o[1])):
-                    if at >= sc.duration:
-                        break
-                    time.sleep(max(t0 + at - time.monotonic(), 0.0))
-                    op()
-                time.sleep(max(t0 + sc.duration - time.monotonic(), 0.0))
-                while hold:
-                    time.sleep(3600)
-            except KeyboardInterrupt:
-                interrupted = round(time.monotonic() - t0, 3)
-        finally:
-            if runner is not None:
-                runner.finish()
-            for p in (*procs.values(), *relays.values()):
-                try:
+                capture = _Capture(topo, out / "pcap")
+                for name in logs:
+                    cfg_path = _write_node_config(sc, topo, out, name, scenario, node_overrides,
+                                                  duration, proto, shaping, tun and name in mobile)
+                    cmd = [sys.executable, "-m", "hmipv6.cli", "node", "--config", str(cfg_path),
+                           "--netns", topo.namespace(name)]
+                    err = (out / "logs" / f"{name}.err").open("w")
+                    procs[name] = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                                   stderr=err, text=True)
+                    err.close()
+                for name in sorted(kernel):
+                    relays[name] = _start_relay(topo, out, name, scenario, overrides, duration,
+                                                shaping)
+                for name, p in {**procs, **relays}.items():
+                    assert p.stdout is not None
+                    line = p.stdout.readline()  # blocks until ready (or the daemon died)
+                    if line.strip() != "ready":
+                        what = "relay" if name in relays else "daemon"
+                        raise TestbedError(f"{what} {name} failed to start (see "
+                                           f"{out / 'logs' / (name + '.err')})")
+                t0 = time.monotonic() + START_MARGIN
+                origin[0] = t0
+                capture.t0 = t0
+                if on_start is not None:
+                    on_start(topo, t0)
+                for p in (*procs.values(), *relays.values()):
                     assert p.stdin is not None
-                    p.stdin.write("stop\n")
-                    p.stdin.close()
-                except (OSError, ValueError):
-                    pass
-            for name, p in relays.items():
-                relay_counters[name] = _relay_final(p)
-            for p in (*procs.values(), *relays.values()):
+                    p.stdin.write(f"start {t0!r}\n")
+                    p.stdin.flush()
+                def tell(node: str, line: str) -> None:
+                    p = procs.get(node) or relays.get(node)
+                    if p is not None and p.stdin is not None:
+                        p.stdin.write(line + "\n")
+                        p.stdin.flush()
+
+                ops: list[tuple[float, int, Any]] = [
+                    (at, 0, partial(topo.set_attached, mn, ar, up))
+                    for at, mn, ar, up in _link_ops(sc)]
+                ops += [(f.at, 1, partial(_fault, sc, topo, tell, f)) for f in sc.faults]
+                ops += [(at, 0, partial(tell, mn, f"anticipate {ar}"))
+                        for at, mn, ar in _anticipations(sc, proto)]
+                runner = AppRunner(out, topo.plan.namespaces)
+                ops += [(a.at, 2, partial(runner.start, a)) for a in apps]
+                if on_started is not None:
+                    on_started(topo)
                 try:
-                    p.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
-            if capture is not None:
-                capture.close()
-    failed = [n for n, p in procs.items() if p.returncode != 0]
-    failed += [f"{n} (relay)" for n, p in relays.items() if p.returncode != 0]
-    if failed:
-        raise TestbedError(f"daemons failed: {', '.join(failed)} (see {out / 'logs'})")
-    lines = read_logs(logs.values())
-    report = report_from_logs(sc, proto, lines)
-    report["testbed"] = {"kernel": os.uname().release, "daemons": sorted(procs),
-                         "clock": "wall-clock seconds since the run's start (monotonic)",
-                         "shaping": shaping, "kernel_nodes": sorted(kernel),
-                         "interrupted": interrupted,
-                         "egress": {**{d["node"]: d.get("egress", {}) for d in lines
-                                       if d["kind"] == "final"}, **relay_counters}}
-    if runner is not None and runner.results:
-        report["apps"] = summarise(runner.results)
-        plot_apps(report, out / "apps.png")
-    (out / "report.json").write_text(dumps(report), encoding="utf-8")
-    sa_files: dict[str, Path] = {}
-    if export_sa is not None:
-        table, ike = export_sa_tables(provisioned_sa_table(sc, proto), [
-            (d["sa_export"]["esp"], d["sa_export"]["ikev2"]) for d in lines
-            if d["kind"] == "final" and "sa_export" in d])
-        try:
-            sa_files["esp_sa"] = Path(export_sa)
-            sa_files["esp_sa"].write_text(table, encoding="utf-8")
-            if ike:
-                sa_files["ikev2"] = Path(f"{export_sa}.ikev2")
-                sa_files["ikev2"].write_text(ike, encoding="utf-8")
-        except OSError as e:
-            raise TestbedError(f"--export-sa {e.filename or export_sa}: {e.strerror or e}"
-                               ) from None
-    return TestbedResult(report=report, out=out,
-                         pcap_files=capture.files if capture is not None else {}, logs=logs,
-                         sa_files=sa_files, apps=runner.results if runner is not None else {})
+                    for at, _, op in sorted(ops, key=lambda o: (o[0], o[1])):
+                        if at >= sc.duration:
+                            break
+                        time.sleep(max(t0 + at - time.monotonic(), 0.0))
+                        op()
+                    time.sleep(max(t0 + sc.duration - time.monotonic(), 0.0))
+                    while hold:
+                        time.sleep(3600)
+                except KeyboardInterrupt:
+                    interrupted = round(time.monotonic() - t0, 3)
+            finally:
+                late = shield.enter_context(_finishing(origin))
+                if runner is not None:
+                    runner.finish()
+                for p in (*procs.values(), *relays.values()):
+                    try:
+                        assert p.stdin is not None
+                        p.stdin.write("stop\n")
+                        p.stdin.close()
+                    except (OSError, ValueError):
+                        pass
+                for name, p in relays.items():
+                    relay_counters[name] = _relay_final(p)
+                for p in (*procs.values(), *relays.values()):
+                    try:
+                        p.wait(timeout=10)
+                    except subprocess.TimeoutExpired:
+                        p.kill()
+                        p.wait()
+                if capture is not None:
+                    capture.close()
+        if late and interrupted is None:
+            # Stopped while finishing a complete run: the report is whole, but the caller is
+            # told (a comparison starts no further run).
+            interrupted = late[0]
+        failed = [n for n, p in procs.items() if p.returncode != 0]
+        failed += [f"{n} (relay)" for n, p in relays.items() if p.returncode != 0]
+        if failed:
+            raise TestbedError(f"daemons failed: {', '.join(failed)} (see {out / 'logs'})")
+        lines = read_logs(logs.values())
+        report = report_from_logs(sc, proto, lines)
+        report["testbed"] = {"kernel": os.uname().release, "daemons": sorted(procs),
+                             "clock": "wall-clock seconds since the run's start (monotonic)",
+                             "shaping": shaping, "kernel_nodes": sorted(kernel),
+                             "interrupted": interrupted,
+                             "egress": {**{d["node"]: d.get("egress", {}) for d in lines
+                                           if d["kind"] == "final"}, **relay_counters}}
+        if runner is not None and runner.results:
+            report["apps"] = summarise(runner.results)
+            plot_apps(report, out / "apps.png")
+        (out / "report.json").write_text(dumps(report), encoding="utf-8")
+        sa_files: dict[str, Path] = {}
+        if export_sa is not None:
+            table, ike = export_sa_tables(provisioned_sa_table(sc, proto), [
+                (d["sa_export"]["esp"], d["sa_export"]["ikev2"]) for d in lines
+                if d["kind"] == "final" and "sa_export" in d])
+            try:
+                sa_files["esp_sa"] = Path(export_sa)
+                sa_files["esp_sa"].write_text(table, encoding="utf-8")
+                if ike:
+                    sa_files["ikev2"] = Path(f"{export_sa}.ikev2")
+                    sa_files["ikev2"].write_text(ike, encoding="utf-8")
+            except OSError as e:
+                raise TestbedError(f"--export-sa {e.filename or export_sa}: {e.strerror or e}"
+                                   ) from None
+        return TestbedResult(report=report, out=out,
+                             pcap_files=capture.files if capture is not None else {}, logs=logs,
+                             sa_files=sa_files, apps=runner.results if runner is not None else {})
+    finally:
+        shield.close()
