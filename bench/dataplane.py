@@ -140,13 +140,16 @@ def _measure(topo: Topology, dst: IPv6Address, size: int, seconds: float,
     frame = _frame(dst, size, link_local_for("map1", cn_if.peer_ifname or "")[1],
                    link_local_for("cn", cn_if.name)[1])
     before = _rx_packets(p.namespaces["ar1"], ar_if.name)
-    cpu = _cpu_seconds(daemon) if daemon is not None else 0.0
+    cpu = _cpu_seconds(daemon) if daemon is not None else (0.0, 0.0)
     sent, elapsed = _send(p.namespaces["cn"], cn_if.name, frame, seconds)
     time.sleep(0.3)  # what is still queued arrives
     got = _rx_packets(p.namespaces["ar1"], ar_if.name) - before
-    out = {"sent_pps": sent / elapsed, "pps": got / elapsed, "delivered": got / sent}
+    out = {"sent_pps": sent / elapsed, "pps": got / elapsed, "delivered": got / sent,
+           "got": got}
     if daemon is not None:
-        out["cpu"] = _cpu_seconds(daemon) - cpu
+        user, system = _cpu_seconds(daemon)
+        out["user"], out["sys"] = user - cpu[0], system - cpu[1]
+        out["cpu"] = out["user"] + out["sys"]
         out["pps_per_cpu"] = got / out["cpu"] if out["cpu"] > 0 else 0.0
     return out
 
@@ -185,10 +188,11 @@ def _worker(scenario: str, run: str) -> int:
     return 0
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process ``pid`` so far."""
+def _cpu_seconds(pid: int) -> tuple[float, float]:
+    """User and system CPU time of process ``pid`` so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
 
 
 def main() -> int:
@@ -252,7 +256,9 @@ def main() -> int:
               f"{' (= the sender: kernel is faster)' if capped else ''}; MAP daemon "
               f"tunnelled {m['pps']:9,.0f} pps (sender {m['sent_pps']:,.0f}), ratio "
               f"{m['pps'] / k['pps']:.2f}{' (upper bound)' if capped else ''}; the daemon "
-              f"used {m['cpu']:.2f} CPU s: {m['pps_per_cpu']:,.0f} pps per CPU second")
+              f"used {m['cpu']:.2f} CPU s: {m['pps_per_cpu']:,.0f} pps per CPU second "
+              f"({m['user'] / m['got'] * 1e6:.1f} us user + {m['sys'] / m['got'] * 1e6:.1f} us "
+              f"system per packet)")
     print(f"  MAP daemon counters: tunnelled {counters.get('tunnelled', 0):,}")
     return 0
 

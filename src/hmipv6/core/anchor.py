@@ -161,7 +161,12 @@ class BindingAnchor(Node):
                     _OCTETS[data[7] - 1], data[8:])), route[1]))
                 self.counters["tunnelled"] += 1
                 return
-        super()._receive(now, ifname, data)
+        self._receive_untunnelled(now, ifname, data)
+
+    _receive_untunnelled = Node._receive
+    """What :meth:`_receive` does with a packet it does not tunnel (decode, then process): a
+    subclass's own octet-level checks go here, after the tunnel's, so a tunnelled packet
+    costs no further call (a MAP's local Binding Updates)."""
 
     def _route_to(self, dst: bytes) -> tuple[str, IPv6Address | None] | None:
         if self.routes is not self._routes_seen:

@@ -56,7 +56,7 @@ from hmipv6.core.events import BindingCacheUpdated
 from hmipv6.core.ipsec import IPsec
 from hmipv6.core.ipsec.lane import Lane
 from hmipv6.core.map_discovery import MapRelay
-from hmipv6.core.node import Transmit
+from hmipv6.core.node import Node, Transmit
 from hmipv6.core.registrar import (
     Registration,
     binding_acknowledgement_head,
@@ -226,12 +226,14 @@ class MobilityAnchorPoint(BindingAnchor):
 
     # -- local Binding Updates -----------------------------------------------------------------
 
-    def _receive(self, now: float, ifname: str, data: bytes) -> None:
+    def _receive_untunnelled(self, now: float, ifname: str, data: bytes) -> None:
+        # After the tunnel's fast path (BindingAnchor._receive), which never takes a local BU:
+        # that is addressed to the MAP itself, a local address, never a bound one.
         n = len(data)
         if n >= 80 and data[6] == 60 and self.fast_path and not self.crashed and (
                 self._fast_local_bu(now, data) if n == 80 else self._fast_esp_local_bu(now, data)):
             return
-        BindingAnchor._receive(self, now, ifname, data)  # (no super() object per packet)
+        Node._receive(self, now, ifname, data)
 
     def _fast_local_bu(self, now: float, data: bytes) -> bool:
         """Accept a canonical, unprotected local BU straight from its octets (the IPv6 and

@@ -204,7 +204,8 @@ class Daemon:
         self.socks: dict[str, socket.socket] = {}
         self._heads: dict[str, bytes] = {}
         self._sends: dict[str, Any] = {}
-        """Each socket's ``send`` and the Ethernet source MAC + EtherType its frames carry."""
+        """Each socket's ``sendmsg`` (the frame's pieces, gathered by the kernel) and the
+        Ethernet source MAC + EtherType its frames carry."""
         self.rings: dict[str, RxRing] = {}
         """Each socket's receive ring (:mod:`hmipv6.net.rxring`), where the kernel has one."""
         self.current: Port | None = None
@@ -237,7 +238,7 @@ class Daemon:
 
     def open(self) -> None:
         for p in self.ports:
-            # SOCK_RAW: frames go out with one send() of octets we head ourselves; a sendto
+            # SOCK_RAW: frames go out with one sendmsg() of octets we head ourselves; a sendto
             # with an address would cost a SIOCGIFINDEX ioctl per frame (CPython resolves
             # the interface name on every call).
             s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_IPV6))
@@ -253,7 +254,7 @@ class Daemon:
             self.socks[p.kernel] = s
             # Our Ethernet source and type, after the destination MAC of every frame sent.
             self._heads[p.kernel] = bytes(s.getsockname()[4][:6]) + b"\x86\xdd"
-            self._sends[p.kernel] = s.send
+            self._sends[p.kernel] = s.sendmsg
             with suppress(OSError):  # without PACKET_RX_RING: one recvfrom per frame
                 self.rings[p.kernel] = RxRing(s)
             self.loop.add_reader(s.fileno(), partial(self._readable, p, s))
@@ -530,19 +531,23 @@ class Daemon:
 
     def _send_all(self, now: float, out: list[Transmit]) -> None:
         """Frame and send (or shape) every datagram the engine queued: per frame only the
-        lookups that frame needs (the loop's invariants bound once per batch)."""
+        lookups that frame needs (the loop's invariants bound once per batch; a frame to the
+        same next hop object on the same interface as the one before reuses its port and MAC,
+        without hashing the address again)."""
         mobile, current, port_of = self.mobile, self.current, self._port_of
         packed, neighbours, shapers = self._packed, self.neighbours, self.shapers
         sends, heads, eui_mac, macs = self._sends, self._heads, self._eui_mac, self._macs
+        hop: IPv6Address | None = None
+        hop_if, hop_port, hop_mac = "", None, b""
         for t in out:
             ifname, data, next_hop = t.ifname, t.data, t.next_hop
-            port = current if mobile else port_of.get(ifname)
-            if port is None:
-                self.node.counters["dropped.no-link"] += 1
-                continue
             if data[24] == 0xFF:
+                port = current if mobile else port_of.get(ifname)
                 mac = b"\x33\x33" + data[36:40]
+            elif next_hop is hop and next_hop is not None and ifname is hop_if:
+                port, mac = hop_port, hop_mac  # as the frame before
             else:
+                port = current if mobile else port_of.get(ifname)
                 if next_hop is None:
                     target = data[24:40]
                 else:
@@ -553,6 +558,11 @@ class Daemon:
                 known = neighbours.get(ifname)
                 mac = ((known.get(target) if known is not None else None) or macs.get(target)
                        or eui_mac(target))
+                if next_hop is not None:
+                    hop, hop_if, hop_port, hop_mac = next_hop, ifname, port, mac
+            if port is None:
+                self.node.counters["dropped.no-link"] += 1
+                continue
             c = classify(data)
             if c is not None:
                 self.write("tx", now, role=self.role, local=self.node.is_local(IPv6Address(c[1])),
@@ -563,7 +573,9 @@ class Daemon:
                 shaper.offer(self.t0, now, data, mac)  # tail-dropped or lost: counted there
                 continue
             try:
-                sends[kernel](b"".join((mac, heads[kernel], data)))
+                # Scatter-gather: the kernel copies the three pieces into the frame, no
+                # joined copy of the packet here.
+                sends[kernel]((mac, heads[kernel], data))
             except OSError:
                 self.node.counters["dropped.link-down"] += 1
 
@@ -579,7 +591,7 @@ class Daemon:
 
     def _transmit(self, kernel: str, data: bytes, mac: bytes) -> bool:
         try:
-            self._sends[kernel](b"".join((mac, self._heads[kernel], data)))
+            self._sends[kernel]((mac, self._heads[kernel], data))
         except OSError:
             self.node.counters["dropped.link-down"] += 1
             return False
