@@ -183,7 +183,12 @@ def test_compare_runs_each_protocol_and_pairs_the_moves(tmp_path: Path) -> None:
         assert row[3:8] == [p, h["kind"], f"{h['latency'] * 1000:.1f}",
                             f"{h['registration'] * 1000:.1f}", str(h["lost"])], row
     assert cells[i][4] == "mipv6" and cells[i + 1][4] == "intra-domain"
-    assert cells[i + 1][:3] == ["", "", ""]  # the same move, not a row of its own
+    assert cells[i + 1][:2] == ["", ""]  # the same move, not a row of its own
+    # "at s": the first protocol's time, then hmipv6's own where it differs (wall clock).
+    for row, p in ((cells[i], "mipv6"), (cells[i + 1], "hmipv6")):
+        h = next(h for h in reps[p]["handovers"] if h["from"] == "ar1")
+        own = f"{h['timeline']['l2_down']:.3f}"
+        assert row[2] == ("" if row is cells[i + 1] and own == cells[i][2] else own), row
     # The first attachment, paired too: exactly two handover rows per protocol.
     assert [c[3] for c in cells if len(c) == 8 and c[3] in reps] == [
         "mipv6", "hmipv6", "mipv6", "hmipv6"]
