@@ -55,7 +55,7 @@ from pathlib import Path
 from typing import Any
 
 from hmipv6.core.access_router import AccessRouter
-from hmipv6.core.events import Event
+from hmipv6.core.events import Event, PacketDropped
 from hmipv6.core.fast_handover import FastMobileNode
 from hmipv6.core.ipsec.keys import Provisioner
 from hmipv6.core.map import MobilityAnchorPoint
@@ -107,7 +107,8 @@ class SimulationResult:
     - ``report``: the ``report.json`` dict (format ``hmipv6-report/1``, SCENARIO.md); write it
       with :func:`hmipv6.sim.report.dumps` for the canonical, byte-stable JSON;
     - ``counters``: run statistics (``events`` run by the scheduler, ``packets`` delivered on
-      links and cells, ``wall_time`` seconds, ``engine_events`` drained);
+      links and cells, ``wall_time`` seconds, ``engine_events`` drained or, for drops
+      counted without an event, that would have been);
     - ``pcaps``: link name → pcap octets (raw IPv6, one per ``[[links]]`` entry ``a-b`` and
       per cell ``cell-<ar>``); filled when ``pcap_dir`` or ``capture=True`` was given;
     - ``pcap_files``: link name → path written under ``pcap_dir`` (``<link>.pcap``);
@@ -202,6 +203,10 @@ class Network:
     def _build_nodes(self) -> None:
         for name, node in build_engines(self.scenario, self.protocol, self.provisioner).items():
             self.nodes[name] = node
+            if self.event_log is None and _metrics.only_counted(PacketDropped):
+                # Nothing but a count would read its PacketDropped events: the node counts
+                # its drops itself (Node.report_drops; engine_events adds them).
+                node.report_drops = False
             self._is_local[name] = partial(_is_local, node)
             self.roles[name] = self.scenario.nodes[name].role
             self._timers[name] = None
@@ -520,6 +525,12 @@ class Network:
             self.sched.run(until=t)
             progress(t, duration)
 
+    def unreported_drops(self) -> int:
+        """Drops the nodes counted without an event (``Node.report_drops`` is False when the
+        network keeps no event log): with ``metrics.events``, every event the engines would
+        have reported."""
+        return sum(node.unreported_drops for node in self.nodes.values())
+
     def captures(self) -> dict[str, bytes]:
         return {name: buf.getvalue() for name, buf in self._captures.items()}
 
@@ -562,7 +573,8 @@ def run(scenario: Scenario | str | Path, *, protocol: str | None = None,
     result = SimulationResult(
         report=report,
         counters={"events": net.sched.events_run, "packets": net.packets,
-                  "engine_events": net.metrics.events, "wall_time": wall},
+                  "engine_events": net.metrics.events + net.unreported_drops(),
+                  "wall_time": wall},
         network=net)
     if want_pcaps:
         result.pcaps = net.captures()
