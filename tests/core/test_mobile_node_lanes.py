@@ -37,8 +37,8 @@ def _mobile_node(protocol: str) -> MobileNode:
     net.sched.run(until=3.0)
     node = next(n for n in net.nodes.values() if isinstance(n, MobileNode)
                 and n.links["wlan0"].lcoa is not None)
-    # The engine's default (the simulator without an event log counts drops without events):
-    # the drops' details are compared too.
+    # The engine's default (the simulator's run() without an event log has its nodes count
+    # drops without events): the drops' details are compared too.
     node.report_drops = True
     # Drain what the run left, so the copies start empty.
     node.datagrams_to_send(net.sched.now)

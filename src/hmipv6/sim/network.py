@@ -155,7 +155,8 @@ class Network:
     """A built scenario: engines, links, cells, radios, flows, metrics (module docstring)."""
 
     def __init__(self, scenario: Scenario, *, protocol: str | None = None,
-                 capture: bool = False, keep_events: bool = False) -> None:
+                 capture: bool = False, keep_events: bool = False,
+                 report_drops: bool = True) -> None:
         sc = scenario
         self.scenario = sc
         self.protocol = protocol if protocol is not None else sc.protocol
@@ -183,6 +184,9 @@ class Network:
         self.packets = 0
         self.event_log: list[tuple[str, Event]] | None = [] if keep_events else None
         """Every engine event as ``(node, event)`` when ``keep_events`` (for tests)."""
+        self.report_drops = report_drops or keep_events or not _metrics.only_counted(PacketDropped)
+        """Do the nodes report their drops as events (``Node.report_drops``)? :func:`run`
+        says no when it keeps no event log: the metrics would only count them."""
         self._is_local: dict[str, Callable[[bytes], bool]] = {}
         self._shared_raw: bytes | None = None
         self._shared_packet: IPv6Packet | None = None
@@ -203,10 +207,7 @@ class Network:
     def _build_nodes(self) -> None:
         for name, node in build_engines(self.scenario, self.protocol, self.provisioner).items():
             self.nodes[name] = node
-            if self.event_log is None and _metrics.only_counted(PacketDropped):
-                # Nothing but a count would read its PacketDropped events: the node counts
-                # its drops itself (Node.report_drops; engine_events adds them).
-                node.report_drops = False
+            node.report_drops = self.report_drops
             self._is_local[name] = partial(_is_local, node)
             self.roles[name] = self.scenario.nodes[name].role
             self._timers[name] = None
@@ -562,7 +563,10 @@ def run(scenario: Scenario | str | Path, *, protocol: str | None = None,
     sc = scenario if isinstance(scenario, Scenario) else load(scenario, overrides)
     want_pcaps = capture or pcap_dir is not None
     wall = time.perf_counter()
-    net = Network(sc, protocol=protocol, capture=want_pcaps, keep_events=keep_events)
+    # Without an event log nothing but a count reads a PacketDropped: the nodes count their
+    # drops without them (Node.report_drops; engine_events adds them back).
+    net = Network(sc, protocol=protocol, capture=want_pcaps, keep_events=keep_events,
+                  report_drops=keep_events)
     net.run(progress)
     wall = time.perf_counter() - wall
     # Probes sent in the run's last DRAIN seconds that did not arrive are in flight, not
