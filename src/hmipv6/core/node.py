@@ -111,6 +111,24 @@ def encapsulate_raw(src: IPv6Address, dst: IPv6Address, inner: bytes, hop_limit:
     return _HDR.pack(0x60000000, len(inner), 41, hop_limit, src.packed, dst.packed) + inner
 
 
+_RouteIndex = tuple[tuple[int, dict[int, Route]], ...]
+
+
+def _route_index(routes: list[Route]) -> _RouteIndex:
+    """``routes`` as runs of equal prefix length, in list order, each a dict from the network
+    (an integer, shifted right by ``128 - prefixlen``) to its route: the first route of the
+    list containing an address is the first run's hit (within a run the networks are
+    disjoint, and of equal ones the first is kept), so looking the runs up in order answers
+    exactly as scanning the list does (tests/core/test_node.py checks it)."""
+    runs: list[tuple[int, dict[int, Route]]] = []
+    for r in routes:
+        shift = 128 - r.prefix.prefixlen
+        if not runs or runs[-1][0] != shift:
+            runs.append((shift, {}))
+        runs[-1][1].setdefault(int(r.prefix.network_address) >> shift, r)
+    return tuple(runs)
+
+
 TUNNEL_NESTING_LIMIT = 4
 """RFC 2473 §6.6: "Recommended default value is 4" for the Tunnel Encapsulation Limit."""
 
@@ -144,8 +162,8 @@ class Node:
         self.crashed = False
         self._error_limit = TokenBucket(10.0, 10)
         """Binding Errors and ICMPv6 errors this base class originates (RFC 6275 §9.3.3)."""
-        self._lookup_seen: tuple[list[Route], int, dict[IPv6Address, Route | None]] = (
-            self.routes, 0, {})
+        self._lookup_seen: tuple[list[Route], int, dict[int, Route | None], _RouteIndex] = (
+            self.routes, 0, {}, ())
 
     # -- configuration -------------------------------------------------------------------------
 
@@ -183,26 +201,29 @@ class Node:
         self.routes = [r for r in self.routes if r.prefix != net]
 
     def lookup_route(self, dst: IPv6Address) -> Route | None:
-        """Longest-prefix match (routes are kept sorted longest first). Results are cached
-        per destination until the route list changes (``add_route`` / ``remove_route``
-        replace the list, so its identity and length tell)."""
+        """Longest-prefix match (routes are kept sorted longest first; the first route of the
+        list that contains ``dst`` is the answer). Looked up in :func:`_route_index`, by
+        integer prefix, and cached per destination (as an integer: hashing an
+        ``IPv6Address`` formats it as text) until the route list changes (``add_route`` /
+        ``remove_route`` replace the list, so its identity and length tell)."""
         routes = self.routes
         seen = self._lookup_seen
         if seen[0] is not routes or seen[1] != len(routes):
-            seen = self._lookup_seen = (routes, len(routes), {})
+            seen = self._lookup_seen = (routes, len(routes), {}, _route_index(routes))
         cache = seen[2]
+        a = int(dst)
         try:
-            return cache[dst]
+            return cache[a]
         except KeyError:
             pass
         found = None
-        for r in routes:
-            if dst in r.prefix:
-                found = r
+        for shift, nets in seen[3]:
+            found = nets.get(a >> shift)
+            if found is not None:
                 break
         if len(cache) >= 4096:
             cache.clear()
-        cache[dst] = found
+        cache[a] = found
         return found
 
     def is_local(self, address: IPv6Address) -> bool:
