@@ -241,13 +241,15 @@ class MobileNodeConfig:
     dropped, its MAP options counted (``dropped.untrusted-map-option``)."""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "home_address", IPv6Address(self.home_address))
-        object.__setattr__(self, "home_agent", IPv6Address(self.home_agent))
+        # addr(): an IPv6Address is kept as it is (IPv6Address(an address) formats it as text
+        # and parses the text back; a simulator builds a thousand of these configurations).
+        object.__setattr__(self, "home_address", addr(self.home_address))
+        object.__setattr__(self, "home_agent", addr(self.home_agent))
         object.__setattr__(self, "correspondents",
-                           tuple(IPv6Address(c) for c in self.correspondents))
+                           tuple(addr(c) for c in self.correspondents))
         if self.trusted_routers is not None:
             object.__setattr__(self, "trusted_routers",
-                               frozenset(IPv6Address(r) for r in self.trusted_routers))
+                               frozenset(addr(r) for r in self.trusted_routers))
         iid: object = self.interface_id
         if isinstance(iid, str | IPv6Address):
             iid = int(IPv6Address(iid))

@@ -159,6 +159,9 @@ class Node:
         self._out: list[Transmit] = []
         self._events: deque[Event] = deque()
         self._local: set[bytes] = set()
+        self._local_ints: set[int] = set()
+        """:attr:`_local` as integers, for :meth:`is_local` (``.packed`` costs a conversion
+        per call); the two are changed together, only by the methods below."""
         self.crashed = False
         self._error_limit = TokenBucket(10.0, 10)
         """Binding Errors and ICMPv6 errors this base class originates (RFC 6275 §9.3.3)."""
@@ -172,8 +175,10 @@ class Node:
         iface = Interface(ifname, ll, mac, list(addresses))
         self.interfaces[ifname] = iface
         self._local.add(ll.packed)
+        self._local_ints.add(int(ll))
         for a in addresses:
             self._local.add(a.packed)
+            self._local_ints.add(int(a))
         return iface
 
     def add_address(self, ifname: str, address: IPv6Address) -> None:
@@ -181,6 +186,7 @@ class Node:
         if address not in iface.addresses:
             iface.addresses.append(address)
         self._local.add(address.packed)
+        self._local_ints.add(int(address))
 
     def remove_address(self, ifname: str, address: IPv6Address) -> None:
         iface = self.interfaces[ifname]
@@ -188,6 +194,7 @@ class Node:
             iface.addresses.remove(address)
         if not any(address in i.addresses or address == i.link_local for i in self.interfaces.values()):
             self._local.discard(address.packed)
+            self._local_ints.discard(int(address))
 
     def add_route(self, prefix: IPv6Network | str, ifname: str, next_hop: IPv6Address | None = None
                   ) -> None:
@@ -227,7 +234,7 @@ class Node:
         return found
 
     def is_local(self, address: IPv6Address) -> bool:
-        return address.packed in self._local
+        return int(address) in self._local_ints
 
     def address_on(self, ifname: str) -> IPv6Address:
         """The first global address of an interface (its link-local address if none)."""

@@ -27,6 +27,8 @@ when the SA is added.
 
 from __future__ import annotations
 
+import functools
+
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from ipaddress import IPv6Address, IPv6Network
@@ -64,7 +66,15 @@ def as_selector(a: IPv6Address | IPv6Network | str | None) -> Selector:
         if a in ("*", "any", "::/0"):
             return None
         return IPv6Network(a, strict=True) if "/" in a else IPv6Network(f"{a}/128")
-    return IPv6Network((int(a), 128))
+    return _host_selector(int(a))
+
+
+@functools.lru_cache(maxsize=4096)
+def _host_selector(a: int) -> IPv6Network:
+    """The /128 of address ``a`` (networks are immutable, so one per address serves every
+    SA and policy: provisioning a thousand mobile nodes names a home agent's address a
+    thousand times)."""
+    return IPv6Network((a, 128))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
