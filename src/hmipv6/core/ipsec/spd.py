@@ -35,6 +35,7 @@ from typing import Any
 from hmipv6.core.ipsec.sad import (
     IPsecProtocol,
     Range,
+    RangeIndex,
     Selector,
     Versioned,
     as_selector,
@@ -178,9 +179,10 @@ class SecurityPolicyDatabase(Versioned):
         local address, on the remote address (if none does, that address is left out of
         the cache key: every remote peer of a MAP's single "MH from anyone" entry shares
         one cache line)."""
-        self._index: dict[int, _Index] = {}
-        """Per protocol: the entries that could apply, indexed by one address selector (see
-        :class:`_Index`), so that a cache miss does not scan every entry."""
+        self._index: dict[int, RangeIndex[Policy]] = {}
+        """Per protocol: the entries that could apply, indexed by their address selectors
+        (see :class:`~hmipv6.core.ipsec.sad.RangeIndex`), so that a cache miss does not scan
+        every entry (a home agent has one per mobile node)."""
         self._members: set[Policy] | None = None
         self._policies = _PolicyList(policies, self._changed)
         self._default = default
@@ -233,7 +235,7 @@ class SecurityPolicyDatabase(Versioned):
         entry = self._by_protocol[protocol] = (
             same, any(p._local_range is not None for p in same),
             any(p._remote_range is not None for p in same))
-        self._index[protocol] = _Index(same)
+        self._index[protocol] = RangeIndex(same, [(p._local_range, p._remote_range) for p in same])
         return entry
 
     def bypasses(self, protocol: int) -> bool:
@@ -259,7 +261,7 @@ class SecurityPolicyDatabase(Versioned):
         key = (lo, re, protocol)
         candidates = self._cache.get(key)
         if candidates is None:
-            candidates = self._index[protocol].candidates(lo, re)
+            candidates = self._index[protocol].matching(lo, re)
             if len(self._cache) >= self._CACHE_LIMIT:
                 self._cache.clear()
             self._cache[key] = candidates
@@ -268,47 +270,3 @@ class SecurityPolicyDatabase(Versioned):
                 return p
         return None
 
-
-class _Index:
-    """The entries of one protocol indexed on the address selector (local or remote) with the
-    more distinct values: per prefix length, the entries by their network, plus those that
-    take any address there. :meth:`candidates` returns exactly the entries, in SPD order
-    (RFC 4301 §4.4.1: first match wins), whose two address selectors match; a home agent's
-    thousands of "MH with home address X" entries no longer cost a scan per new peer."""
-
-    __slots__ = ("_by_shift", "_entries", "_on_local", "_wild")
-
-    def __init__(self, same: tuple[Policy, ...]) -> None:
-        self._entries = same
-        local = {p._local_range for p in same if p._local_range is not None}
-        remote = {p._remote_range for p in same if p._remote_range is not None}
-        self._on_local = on_local = len(local) >= len(remote)
-        wild: list[int] = []
-        by_shift: dict[int, dict[int, list[int]]] = {}
-        for i, p in enumerate(same):
-            r = p._local_range if on_local else p._remote_range
-            if r is None:
-                wild.append(i)
-            else:
-                by_shift.setdefault(r[1], {}).setdefault(r[0], []).append(i)
-        self._wild = tuple(wild)
-        self._by_shift = tuple(by_shift.items())
-
-    def candidates(self, lo: int, re: int) -> tuple[Policy, ...]:
-        """The entries whose local selector contains ``lo`` and remote one ``re``, in order."""
-        key, other = (lo, re) if self._on_local else (re, lo)
-        found = list(self._wild)
-        for shift, nets in self._by_shift:
-            hit = nets.get(key >> shift)
-            if hit is not None:
-                found += hit
-        found.sort()
-        entries = self._entries
-        on_local = self._on_local
-        out = []
-        for i in found:
-            p = entries[i]
-            r = p._remote_range if on_local else p._local_range
-            if r is None or other >> r[1] == r[0]:
-                out.append(p)
-        return tuple(out)
