@@ -61,6 +61,8 @@ from hmipv6.wire.mobility import BEStatus, BindingError, UnknownMobilityMessage
 __all__ = ["Interface", "Node", "Route", "Transmit", "encapsulate_raw", "link_local_for"]
 
 _HDR = struct.Struct("!IHBB16s16s")
+_OCTETS = tuple(bytes((i,)) for i in range(256))
+"""One-octet ``bytes`` by value (the decremented hop limit of a forwarded packet)."""
 LINK_LOCAL = IPv6Network("fe80::/64")
 
 
@@ -486,7 +488,8 @@ class Node:
     def forward(self, now: float, ifname: str, packet: IPv6Packet, raw: bytes | None) -> None:
         """RFC 8200 §3: decrement the hop limit; at zero, drop (ICMPv6 Time Exceeded is the
         subclass's business through :meth:`on_forward_failed`)."""
-        if packet.hop_limit <= 1:
+        hop_limit = packet.hop_limit
+        if hop_limit <= 1:
             self.on_forward_failed(now, ifname, packet, raw, "hop-limit-exceeded")
             return
         route = self.lookup_route(packet.dst)
@@ -494,9 +497,9 @@ class Node:
             self.on_forward_failed(now, ifname, packet, raw, "no-route")
             return
         if raw is not None:
-            out = raw[:7] + bytes((packet.hop_limit - 1,)) + raw[8:]
+            out = b"".join((raw[:7], _OCTETS[hop_limit - 1], raw[8:]))
         else:
-            out = replace(packet, hop_limit=packet.hop_limit - 1).encode()
+            out = replace(packet, hop_limit=hop_limit - 1).encode()
         self.counters["forwarded"] += 1
         self._out.append(Transmit(route.ifname, out, route.next_hop))
 
