@@ -28,7 +28,6 @@ when the SA is added.
 from __future__ import annotations
 
 import functools
-
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from ipaddress import IPv6Address, IPv6Network

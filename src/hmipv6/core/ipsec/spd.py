@@ -179,6 +179,8 @@ class SecurityPolicyDatabase(Versioned):
         local address, on the remote address (if none does, that address is left out of
         the cache key: every remote peer of a MAP's single "MH from anyone" entry shares
         one cache line)."""
+        self._bypassed: dict[int, bool] = {}
+        """:meth:`bypasses` per protocol (asked for every packet a mobile node receives)."""
         self._index: dict[int, RangeIndex[Policy]] = {}
         """Per protocol: the entries that could apply, indexed by their address selectors
         (see :class:`~hmipv6.core.ipsec.sad.RangeIndex`), so that a cache miss does not scan
@@ -210,6 +212,7 @@ class SecurityPolicyDatabase(Versioned):
     def _changed(self) -> None:
         self._cache.clear()
         self._by_protocol.clear()
+        self._bypassed.clear()
         self._index.clear()
         self._members = None
         self._bump()
@@ -242,10 +245,14 @@ class SecurityPolicyDatabase(Versioned):
         """Is every packet of ``protocol`` bypassed, whatever its addresses and message type
         (no entry can apply to the protocol and the default is BYPASS)? Then an unprotected
         packet needs no lookup (a mobile node's ICMPv6 and UDP)."""
-        entry = self._by_protocol.get(protocol)
-        if entry is None:
-            entry = self._for_protocol(protocol)
-        return not entry[0] and self._default is Action.BYPASS
+        bypassed = self._bypassed.get(protocol)
+        if bypassed is None:
+            entry = self._by_protocol.get(protocol)
+            if entry is None:
+                entry = self._for_protocol(protocol)
+            bypassed = self._bypassed[protocol] = (not entry[0]
+                                                   and self._default is Action.BYPASS)
+        return bypassed
 
     def lookup(self, local: IPv6Address, remote: IPv6Address, protocol: int,
                type_of: Callable[[], int | None]) -> Policy | None:
