@@ -160,7 +160,9 @@ class SecurityPolicyDatabase(Versioned):
     Lookups are cached per protocol (the entries that could apply to it: a mobile node's
     entries all concern the Mobility Header, so its ICMPv6 costs nothing) and per (local,
     remote, protocol): the cache holds, in SPD order, the entries whose address and protocol
-    selectors match; a lookup then returns the first of
+    selectors match (found, on a miss, through a
+    :class:`~hmipv6.core.ipsec.sad.RangeIndex` of the protocol's entries rather than by a
+    scan); a lookup then returns the first of
     them whose message types (computed lazily, as before) match. So a node with thousands
     of entries (a home agent or MAP serving thousands of mobile nodes) decides in constant
     time, with exactly the first-match result of scanning the list. Any change to
