@@ -195,11 +195,6 @@ options, MTU options, the MAP addresses in order and as a set)."""
 
 _BU = int(MHType.BU)
 
-
-def _address(value: object) -> IPv6Address:
-    """``IPv6Address(value)``, without the round trip through text when it is one already."""
-    return value if type(value) is IPv6Address else IPv6Address(value)
-
 _RA_VIEWS: dict[int, tuple[RouterAdvertisement, _RaView]] = {}
 """``id(ra)`` -> (``ra``, its view), shared by every mobile node: the same RA object reaches
 every station of a cell. The entry holds the RA, so its id cannot be reused while cached."""
@@ -294,15 +289,17 @@ class MobileNodeConfig:
     dropped, its MAP options counted (``dropped.untrusted-map-option``)."""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "home_address", _address(self.home_address))
-        object.__setattr__(self, "home_agent", _address(self.home_agent))
+        # addr(): an IPv6Address is kept as it is (IPv6Address(an address) formats it as text
+        # and parses the text back; a simulator builds a thousand of these configurations).
+        object.__setattr__(self, "home_address", addr(self.home_address))
+        object.__setattr__(self, "home_agent", addr(self.home_agent))
         object.__setattr__(self, "correspondents",
-                           tuple(_address(c) for c in self.correspondents))
+                           tuple(addr(c) for c in self.correspondents))
         trusted = self.trusted_routers
         if trusted is not None and not (isinstance(trusted, frozenset)
                                         and all(type(r) is IPv6Address for r in trusted)):
             # (A frozenset of addresses is kept as given: every node of a scenario shares it.)
-            object.__setattr__(self, "trusted_routers", frozenset(_address(r) for r in trusted))
+            object.__setattr__(self, "trusted_routers", frozenset(addr(r) for r in trusted))
         iid: object = self.interface_id
         if isinstance(iid, str | IPv6Address):
             iid = int(IPv6Address(iid))
