@@ -83,3 +83,19 @@ def test_wireshark_esp_sa_line_format() -> None:
                           "enc": "AES-GCM-16", "enc_key": "0x" + "11" * 20, "auth": "NULL"})
     assert esp_sa_line(gcm).split(",")[4:7] == ['"AES-GCM with 16 octet ICV [RFC4106]"',
                                                 '"0x' + "11" * 20 + '"', '"NULL"']
+
+
+def test_with_peer_equals_dataclasses_replace() -> None:
+    """SAParams.with_peer (the provisioner's copy for each end) is ``replace(peer=...)``,
+    every field and precomputed selector range included."""
+    from dataclasses import fields, replace
+
+    from hmipv6.core.ipsec.sad import SAParams
+
+    for src, dst in ((None, "2001:db8::1"), ("2001:db8:1::/64", None), ("2001:db8::5", "::/0")):
+        p = SAParams.make(spi=4242, protocol="esp", src=src, dst=dst, peer="x",
+                          auth_key=bytes(range(32)))
+        for peer in ("map1", None):
+            a, b = p.with_peer(peer), replace(p, peer=peer)
+            assert a == b and type(a) is SAParams
+            assert all(getattr(a, f.name) == getattr(b, f.name) for f in fields(SAParams))

@@ -361,3 +361,43 @@ def test_unprotected_packets_are_judged_as_a_scan_of_the_spd_judges_them(
                     sec.unprotect(0.0, packet)
                 assert exc.value.reason == ("policy-discard" if action is Action.DISCARD
                                             else "unprotected")
+
+
+# -- the SAD's indexed outbound lookup is the scan of its SAs in installation order -------------
+
+@given(st.lists(st.one_of(
+    st.tuples(st.just("add"), st.tuples(st.sampled_from(["esp", "ah"]),
+                                        st.one_of(st.none(), st.sampled_from(_NETS)),
+                                        st.one_of(st.none(), st.sampled_from(_NETS)))),
+    st.tuples(st.just("remove"), st.integers(0, 10)),
+    st.tuples(st.just("lookup"), st.tuples(st.sampled_from(["esp", "ah"]),
+                                            st.sampled_from(_ADDRS), st.sampled_from(_ADDRS))),
+), max_size=40))
+@settings(max_examples=300, deadline=None)
+def test_sad_outbound_lookup_is_the_scan_of_its_sas(steps: list[tuple[str, object]]) -> None:
+    """Outbound SAs are found through a selector index (sad.RangeIndex) and cached; whatever
+    the SAs and edits, a lookup answers the SAs whose selectors cover the traffic, in
+    installation order, as scanning them does."""
+    sad = IPsec().sad
+    installed = []
+    spi = 1000
+    for op, arg in steps:
+        if op == "add":
+            assert isinstance(arg, tuple)
+            proto, src, dst = arg
+            spi += 1
+            installed.append(sad.add(SAParams.make(
+                spi=spi, protocol=proto, src=src, dst=dst, enc="NULL",
+                auth="HMAC-SHA-256-128", auth_key=bytes(32)), "out"))
+        elif op == "remove":
+            assert isinstance(arg, int)
+            if installed:
+                sad.remove(installed.pop(arg % len(installed)))
+        else:
+            assert isinstance(arg, tuple)
+            proto, src, dst = arg
+            expected = [sa for sa in installed
+                        if sa.params.protocol == proto
+                        and (sa.params.src is None or src in sa.params.src)
+                        and (sa.params.dst is None or dst in sa.params.dst)]
+            assert sad.outbound(src, dst, proto) == expected

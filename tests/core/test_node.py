@@ -161,3 +161,32 @@ def test_idle_is_what_a_driver_would_find_on_draining() -> None:
     assert [type(e) for e in _events(n)] == [PacketDropped] and n.idle(2.0)
     n.crash(0.0)
     assert n.next_timer() is None and n.idle(None) and not n.idle(2.0)
+
+
+def test_route_index_answers_as_the_list_scan_does() -> None:
+    """``Node.lookup_route``'s integer index (node._route_index) gives, for any route list
+    (sorted or not, duplicates included), the first route of the list containing the address."""
+    import random
+    from ipaddress import IPv6Address, IPv6Network
+
+    from hmipv6.core.node import Node, Route
+
+    rng = random.Random(7)
+    base = int(IPv6Address("2001:db8::"))
+    for trial in range(200):
+        routes = []
+        for _ in range(rng.randrange(0, 12)):
+            plen = rng.choice((0, 16, 32, 48, 56, 64, 64, 96, 128))
+            net = IPv6Network(((base | rng.getrandbits(72) << 56 >> (trial % 3) * 8)
+                               >> (128 - plen) << (128 - plen) if plen else 0, plen))
+            routes.append(Route(net, f"if{rng.randrange(4)}"))
+        if trial % 2:
+            routes.sort(key=lambda r: -r.prefix.prefixlen)
+        node = Node("n")
+        node.routes = routes
+        probes = [IPv6Address(r.prefix.network_address) for r in routes] + [
+            IPv6Address(base | rng.getrandbits(80)) for _ in range(20)]
+        for a in probes:
+            expected = next((r for r in routes if a in r.prefix), None)
+            assert node.lookup_route(a) is expected
+            assert node.lookup_route(a) is expected  # cached

@@ -53,3 +53,29 @@ def test_reduced_many_mobiles_report_and_pcaps_are_those_of_the_code_before(
         h.update(name.encode())
         h.update(r.pcaps[name])
     assert h.hexdigest() == BEFORE[(protocol, setting)]
+
+
+def test_run_leaves_the_cyclic_collector_as_it_found_it() -> None:
+    """``run`` pauses the collector while building and freezes the built network while it
+    runs (sim.network._collector_paused, _long_lived_frozen): afterwards the collector is
+    enabled or not as before and nothing stays frozen, also when the run fails."""
+    import gc
+
+    small = ("generate.mobile_nodes.count=2", "scenario.duration=3s",
+             "generate.mobile_nodes.flow.stop=2s")
+    assert gc.get_freeze_count() == 0
+    run("many-mobiles", overrides=small)
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    gc.disable()
+    try:
+        run("many-mobiles", overrides=small)
+        assert not gc.isenabled() and gc.get_freeze_count() == 0
+    finally:
+        gc.enable()
+
+    def fail(now: float, duration: float) -> None:
+        raise RuntimeError("stop")
+
+    with pytest.raises(RuntimeError):
+        run("many-mobiles", overrides=small, progress=fail)
+    assert gc.isenabled() and gc.get_freeze_count() == 0

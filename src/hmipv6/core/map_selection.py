@@ -96,8 +96,14 @@ def select_map(records: Iterable[MapRecord], now: float, policy: MapPolicy = "fu
                profile: Profile = "rfc4140", exclude: Iterable[IPv6Address] = ()) -> MapRecord | None:
     """The MAP to register with, or ``None`` when no advertised MAP may be selected (then the
     mobile node uses plain Mobile IPv6, RFC 4140 §7.2)."""
+    if isinstance(records, list | tuple) and len(records) < 2:
+        if policy not in POLICIES:
+            raise ValueError(f"unknown MAP selection policy {policy!r}")
+        ranked: Iterable[MapRecord] = records  # one option is its own ranking
+    else:
+        ranked = rank_maps(records, policy, profile)
     skip = set(exclude)
-    for r in rank_maps(records, policy, profile):
+    for r in ranked:
         if selectable(r, now) and r.address not in skip:
             return r
     return None
@@ -116,7 +122,7 @@ class MapStore:
     def update(self, records: tuple[MapRecord, ...], ifname: str) -> bool:
         """Store the MAP options of one RA heard on ``ifname``; True when the set of MAP
         addresses advertised on that link changed (a movement-detection input, MN-25)."""
-        before = set(self.by_link.get(ifname, {}))
+        before = self.by_link.get(ifname, {})
         current: dict[IPv6Address, MapRecord] = {}
         for r in records:
             # RFC 4140 §7.1.1 makes routers keep the smallest Dist for one MAP; an RA that
@@ -126,7 +132,7 @@ class MapStore:
                 current[r.address] = r
             self.by_map[r.address] = r
         self.by_link[ifname] = current
-        return set(current) != before
+        return current.keys() != before.keys()
 
     def forget_link(self, ifname: str) -> None:
         """The link went down: its access router no longer advertises anything to us."""
@@ -158,5 +164,5 @@ class MapStore:
         return gone
 
     def next_expiry(self) -> float | None:
-        times = [r.expires_at for r in self.advertised() if r.valid_lifetime > 0]
-        return min(times, default=None)
+        return min((r.received_at + r.valid_lifetime for link in self.by_link.values()
+                    for r in link.values() if r.valid_lifetime > 0), default=None)

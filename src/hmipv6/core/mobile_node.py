@@ -188,9 +188,57 @@ LINK_MTU = 1500
 """The access links' MTU unless configured (Ethernet, RFC 2464 §2)."""
 
 _RaView = tuple[tuple[PrefixInformation, ...], tuple[IPv6Network, ...], tuple[str, ...],
-                tuple[MapOption, ...], tuple[MTU, ...]]
-"""What ``MobileNode._ra_view`` reads from an RA (prefixes, their networks and names, MAP
-options, MTU options)."""
+                tuple[MapOption, ...], tuple[MTU, ...], tuple[IPv6Address, ...],
+                frozenset[IPv6Address]]
+"""What ``MobileNode._on_ra`` reads from an RA (prefixes, their networks and names, MAP
+options, MTU options, the MAP addresses in order and as a set)."""
+
+_BU = int(MHType.BU)
+
+_RA_VIEWS: dict[int, tuple[RouterAdvertisement, _RaView]] = {}
+"""``id(ra)`` -> (``ra``, its view), shared by every mobile node: the same RA object reaches
+every station of a cell. The entry holds the RA, so its id cannot be reused while cached."""
+_RA_VIEWS_LIMIT = 256
+_last_records: list[Any] = [None, 0.0, "", None, ()]
+"""(RA, time, ifname, router, MapRecords) of the last RA turned into records: the stations
+of a cell hear one RA at the same instant, and the (immutable) records are shared."""
+
+
+def _ra_view(ra: RouterAdvertisement) -> _RaView:
+    """What :meth:`MobileNode._on_ra` reads from an RA's options: the usable prefixes (RFC
+    4862 §5.5.3), their /64 networks and names, the MAP options, the MTU options, the MAP
+    addresses. A pure function of the (immutable) RA, memoised by the RA object."""
+    hit = _RA_VIEWS.get(id(ra))
+    if hit is not None and hit[0] is ra:
+        return hit[1]
+    prefixes = tuple(p for p in options_of(ra.options, PrefixInformation)
+                     if p.autonomous and p.prefix_length == 64 and p.valid_lifetime > 0
+                     and p.preferred_lifetime <= p.valid_lifetime
+                     and not p.prefix.is_link_local and not p.prefix.is_multicast)
+    networks = tuple(IPv6Network(f"{p.prefix}/64", strict=False) for p in prefixes)
+    options = options_of(ra.options, MapOption)
+    maps = tuple(o.address for o in options)
+    result = (prefixes, networks, tuple(f"{p.prefix}/64" for p in prefixes), options,
+              options_of(ra.options, MTU), maps, frozenset(maps))
+    if len(_RA_VIEWS) >= _RA_VIEWS_LIMIT:
+        _RA_VIEWS.clear()
+    _RA_VIEWS[id(ra)] = (ra, result)
+    return result
+
+
+def _map_records(ra: RouterAdvertisement, options: tuple[MapOption, ...], now: float,
+                 ifname: str, router: IPv6Address) -> tuple[MapRecord, ...]:
+    """MN-01 (RFC 4140 §7.2): the MAP options of ``ra`` as stored, heard at ``now`` on
+    ``ifname`` from ``router``; the same tuple for every station hearing it then."""
+    last = _last_records
+    if last[0] is ra and last[1] == now and last[2] == ifname and last[3] == router:
+        records: tuple[MapRecord, ...] = last[4]
+        return records
+    records = tuple(MapRecord(address=o.address, dist=o.dist, pref=o.pref, r=o.r,
+                              valid_lifetime=o.valid_lifetime, received_at=now, ifname=ifname,
+                              router=router, position=i) for i, o in enumerate(options))
+    last[:] = (ra, now, ifname, router, records)
+    return records
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -241,13 +289,17 @@ class MobileNodeConfig:
     dropped, its MAP options counted (``dropped.untrusted-map-option``)."""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "home_address", IPv6Address(self.home_address))
-        object.__setattr__(self, "home_agent", IPv6Address(self.home_agent))
+        # addr(): an IPv6Address is kept as it is (IPv6Address(an address) formats it as text
+        # and parses the text back; a simulator builds a thousand of these configurations).
+        object.__setattr__(self, "home_address", addr(self.home_address))
+        object.__setattr__(self, "home_agent", addr(self.home_agent))
         object.__setattr__(self, "correspondents",
-                           tuple(IPv6Address(c) for c in self.correspondents))
-        if self.trusted_routers is not None:
-            object.__setattr__(self, "trusted_routers",
-                               frozenset(IPv6Address(r) for r in self.trusted_routers))
+                           tuple(addr(c) for c in self.correspondents))
+        trusted = self.trusted_routers
+        if trusted is not None and not (isinstance(trusted, frozenset)
+                                        and all(type(r) is IPv6Address for r in trusted)):
+            # (A frozenset of addresses is kept as given: every node of a scenario shares it.)
+            object.__setattr__(self, "trusted_routers", frozenset(addr(r) for r in trusted))
         iid: object = self.interface_id
         if isinstance(iid, str | IPv6Address):
             iid = int(IPv6Address(iid))
@@ -372,7 +424,6 @@ class MobileNode(Node):
         self._handover: _Handover | None = None
         self._attachment: tuple[IPv6Address, IPv6Address | None] | None = None
         self._last_prefix: IPv6Network | None = None
-        self._last_ra_view: tuple[RouterAdvertisement, _RaView] | None = None
         self._trusted_router: IPv6Address | None = None
         """The last router whose RA passed the trust check."""
         self._unusable_maps: set[IPv6Address] = set()
@@ -680,7 +731,7 @@ class MobileNode(Node):
         if link is None or not link.up:
             self.drop(now, "link-down", f"RA on {ifname}")
             return
-        prefixes, networks, names, options, mtus = self._ra_view(ra)
+        prefixes, networks, names, options, mtus, maps, heard = _ra_view(ra)
         trusted = self.config.trusted_routers
         if trusted is not None and packet.src != self._trusted_router \
                 and packet.src not in trusted:
@@ -694,12 +745,9 @@ class MobileNode(Node):
                 self.drop(now, "untrusted-ra", f"from {packet.src}")
             return
         self._trusted_router = packet.src  # the same router's next RA is not looked up again
-        records = tuple(MapRecord(address=o.address, dist=o.dist, pref=o.pref, r=o.r,
-                                  valid_lifetime=o.valid_lifetime, received_at=now, ifname=ifname,
-                                  router=packet.src, position=i) for i, o in enumerate(options))
+        records = _map_records(ra, options, now, ifname, packet.src)
         self.emit(RouterAdvertisementReceived(
-            time=now, ifname=ifname, router=packet.src,
-            prefixes=names, maps=tuple(o.address for o in options)))
+            time=now, ifname=ifname, router=packet.src, prefixes=names, maps=maps))
         self.timers.cancel(f"rs:{ifname}")
         if link.router != packet.src:
             link.router = packet.src
@@ -709,7 +757,6 @@ class MobileNode(Node):
                 link.mtu = m.mtu
         # MN-01 (RFC 4140 §7.2): "A mobile node MUST store the received option(s)".
         self.maps.update(records, ifname)
-        heard = frozenset(r.address for r in records)
         maps_changed, link.heard_maps = heard != link.heard_maps, heard
         self._arm_map_expiry()
         for r in records:
@@ -719,7 +766,7 @@ class MobileNode(Node):
                 self._failed_maps.discard(r.address)
                 self.emit(MapRecovered(time=now, map=r.address))
         current = link.prefix
-        keep = current is not None and any(n == current for n in networks)
+        keep = current is not None and current in networks
         if prefixes and not keep:
             new = networks[0]
             # RFC 4140 §3/§9 (MN-25): a new prefix, or a changed set of MAPs, is movement.
@@ -732,24 +779,6 @@ class MobileNode(Node):
             self.emit(MovementDetected(time=now, ifname=ifname, new_prefix=str(current),
                                        map_changed=True))
         self._reconcile(now)
-
-    def _ra_view(self, ra: RouterAdvertisement) -> _RaView:
-        """What :meth:`_on_ra` reads from an RA's options: the usable prefixes (RFC 4862
-        §5.5.3), their /64 networks and names, the MAP options, the MTU options. A pure
-        function of the (immutable) RA, memoised for the last RA object seen: a router's
-        unchanged RA decodes to the very same object, so re-reading it costs nothing."""
-        view = self._last_ra_view
-        if view is not None and view[0] is ra:
-            return view[1]
-        prefixes = tuple(p for p in options_of(ra.options, PrefixInformation)
-                         if p.autonomous and p.prefix_length == 64 and p.valid_lifetime > 0
-                         and p.preferred_lifetime <= p.valid_lifetime
-                         and not p.prefix.is_link_local and not p.prefix.is_multicast)
-        networks = tuple(IPv6Network(f"{p.prefix}/64", strict=False) for p in prefixes)
-        result = (prefixes, networks, tuple(f"{p.prefix}/64" for p in prefixes),
-                  tuple(options_of(ra.options, MapOption)), tuple(options_of(ra.options, MTU)))
-        self._last_ra_view = (ra, result)
-        return result
 
     def _configure_lcoa(self, now: float, link: LinkState, prefix: IPv6Network) -> None:
         """RFC 4140 §6.1 / RFC 4862 §5.5.3: LCoA = advertised prefix + interface identifier,
@@ -839,9 +868,10 @@ class MobileNode(Node):
     def _choose_map(self, now: float, links: list[LinkState]) -> MapRecord | None:
         if not self.config.hmipv6:
             return None
+        failed, rejected = self._failed_maps, self._rejected
         candidates = [r for lk in links for r in self.maps.advertised(lk.ifname)
-                      if r.address not in self._failed_maps
-                      and (r.address, lk.lcoa) not in self._rejected
+                      if not (failed and r.address in failed)
+                      and not (rejected and (r.address, lk.lcoa) in rejected)
                       and self._map_usable(now, r)]
         best = select_map(candidates, now, self.config.map_selection, self.config.profile)
         if best is not None:
@@ -872,7 +902,7 @@ class MobileNode(Node):
         region = self.regions.get(address)
         rcoa = region.rcoa if region is not None and region.rcoa is not None \
             else interface_address(address, self._rcoa_iid)
-        usable = bool(can_protect(rcoa, address, 135, int(MHType.BU)))
+        usable = bool(can_protect(rcoa, address, 135, _BU))
         if not usable and address not in self._unusable_maps:
             self._unusable_maps.add(address)
             self.counters["maps_without_sa"] += 1
@@ -882,8 +912,8 @@ class MobileNode(Node):
 
     def _primary_link(self, map_address: IPv6Address | None = None) -> LinkState | None:
         links = self._usable_links()
-        if not links:
-            return None
+        if len(links) < 2:
+            return links[0] if links else None  # the only choice, whatever MN-21 prefers
         target = map_address if map_address is not None else self.current_map
         if target is not None:
             # RFC 4140 §7.2 (MN-21): "it SHOULD use an LCoA on the link defined by the AR that
@@ -1064,8 +1094,8 @@ class MobileNode(Node):
         self._send_local_bu(now, region, lcoa, kind, self._local_lifetime(record))
 
     def _update_other_regions(self, now: float, lcoa: IPv6Address, links: list[LinkState]) -> None:
-        advertised = {r.address: r for lk in links for r in self.maps.advertised(lk.ifname)}
-        if self.config.multiple_maps and self.config.hmipv6:
+        advertised = self._advertised_maps(links) if self.config.multiple_maps else None
+        if advertised is not None and self.config.hmipv6:
             # RFC 4140 §7.2: "A mobile node MAY choose to register with more than one MAP
             # simultaneously"; RFC 4140 §9: "Eager" to bind each new MAP.
             for r in advertised.values():
@@ -1079,6 +1109,8 @@ class MobileNode(Node):
         for region in list(self.regions.values()):
             if region.map == self.current_map or region.rcoa is None:
                 continue
+            if advertised is None:  # looked up once, when a region other than the current needs it
+                advertised = self._advertised_maps(links)
             rec = advertised.get(region.map)
             if rec is None or rec.valid_lifetime == 0:
                 continue
@@ -1088,6 +1120,10 @@ class MobileNode(Node):
             # MN-15 (RFC 4140 §6.1): "the mobile node MUST perform the binding update procedure
             # for each RCoA" -- always with the LCoA, never another MAP's RCoA.
             self._update_region(now, region, lcoa, e.kind if e.kind == "previous-map" else "local", rec)
+
+    def _advertised_maps(self, links: list[LinkState]) -> dict[IPv6Address, MapRecord]:
+        """MAP address -> its option in the latest RA of each of ``links``."""
+        return {r.address: r for lk in links for r in self.maps.advertised(lk.ifname)}
 
     def _previous_map_update(self, now: float, old: Region, lcoa: IPv6Address) -> None:
         """MN-14 (RFC 4140 §6.1): "a mobile node SHOULD send a local BU to its previous MAP,

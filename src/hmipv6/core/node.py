@@ -61,6 +61,8 @@ from hmipv6.wire.mobility import BEStatus, BindingError, UnknownMobilityMessage
 __all__ = ["Interface", "Node", "Route", "Transmit", "encapsulate_raw", "link_local_for"]
 
 _HDR = struct.Struct("!IHBB16s16s")
+_OCTETS = tuple(bytes((i,)) for i in range(256))
+"""One-octet ``bytes`` by value (the decremented hop limit of a forwarded packet)."""
 LINK_LOCAL = IPv6Network("fe80::/64")
 
 
@@ -111,6 +113,24 @@ def encapsulate_raw(src: IPv6Address, dst: IPv6Address, inner: bytes, hop_limit:
     return _HDR.pack(0x60000000, len(inner), 41, hop_limit, src.packed, dst.packed) + inner
 
 
+_RouteIndex = tuple[tuple[int, dict[int, Route]], ...]
+
+
+def _route_index(routes: list[Route]) -> _RouteIndex:
+    """``routes`` as runs of equal prefix length, in list order, each a dict from the network
+    (an integer, shifted right by ``128 - prefixlen``) to its route: the first route of the
+    list containing an address is the first run's hit (within a run the networks are
+    disjoint, and of equal ones the first is kept), so looking the runs up in order answers
+    exactly as scanning the list does (tests/core/test_node.py checks it)."""
+    runs: list[tuple[int, dict[int, Route]]] = []
+    for r in routes:
+        shift = 128 - r.prefix.prefixlen
+        if not runs or runs[-1][0] != shift:
+            runs.append((shift, {}))
+        runs[-1][1].setdefault(int(r.prefix.network_address) >> shift, r)
+    return tuple(runs)
+
+
 TUNNEL_NESTING_LIMIT = 4
 """RFC 2473 §6.6: "Recommended default value is 4" for the Tunnel Encapsulation Limit."""
 
@@ -147,13 +167,16 @@ class Node:
         self._out: list[Transmit] = []
         self._events: deque[Event] = deque()
         self._local: set[bytes] = set()
+        self._local_ints: set[int] = set()
+        """:attr:`_local` as integers, for :meth:`is_local` (``.packed`` costs a conversion
+        per call); the two are changed together, only by the methods below."""
         self.crashed = False
         self.unreported_drops = 0
         """Drops not reported as events (:attr:`report_drops` False)."""
         self._error_limit = TokenBucket(10.0, 10)
         """Binding Errors and ICMPv6 errors this base class originates (RFC 6275 §9.3.3)."""
-        self._lookup_seen: tuple[list[Route], int, dict[IPv6Address, Route | None]] = (
-            self.routes, 0, {})
+        self._lookup_seen: tuple[list[Route], int, dict[int, Route | None], _RouteIndex] = (
+            self.routes, 0, {}, ())
 
     # -- configuration -------------------------------------------------------------------------
 
@@ -162,8 +185,10 @@ class Node:
         iface = Interface(ifname, ll, mac, list(addresses))
         self.interfaces[ifname] = iface
         self._local.add(ll.packed)
+        self._local_ints.add(int(ll))
         for a in addresses:
             self._local.add(a.packed)
+            self._local_ints.add(int(a))
         return iface
 
     def add_address(self, ifname: str, address: IPv6Address) -> None:
@@ -171,6 +196,7 @@ class Node:
         if address not in iface.addresses:
             iface.addresses.append(address)
         self._local.add(address.packed)
+        self._local_ints.add(int(address))
 
     def remove_address(self, ifname: str, address: IPv6Address) -> None:
         iface = self.interfaces[ifname]
@@ -178,6 +204,7 @@ class Node:
             iface.addresses.remove(address)
         if not any(address in i.addresses or address == i.link_local for i in self.interfaces.values()):
             self._local.discard(address.packed)
+            self._local_ints.discard(int(address))
 
     def add_route(self, prefix: IPv6Network | str, ifname: str, next_hop: IPv6Address | None = None
                   ) -> None:
@@ -191,30 +218,33 @@ class Node:
         self.routes = [r for r in self.routes if r.prefix != net]
 
     def lookup_route(self, dst: IPv6Address) -> Route | None:
-        """Longest-prefix match (routes are kept sorted longest first). Results are cached
-        per destination until the route list changes (``add_route`` / ``remove_route``
-        replace the list, so its identity and length tell)."""
+        """Longest-prefix match (routes are kept sorted longest first; the first route of the
+        list that contains ``dst`` is the answer). Looked up in :func:`_route_index`, by
+        integer prefix, and cached per destination (as an integer: hashing an
+        ``IPv6Address`` formats it as text) until the route list changes (``add_route`` /
+        ``remove_route`` replace the list, so its identity and length tell)."""
         routes = self.routes
         seen = self._lookup_seen
         if seen[0] is not routes or seen[1] != len(routes):
-            seen = self._lookup_seen = (routes, len(routes), {})
+            seen = self._lookup_seen = (routes, len(routes), {}, _route_index(routes))
         cache = seen[2]
+        a = int(dst)
         try:
-            return cache[dst]
+            return cache[a]
         except KeyError:
             pass
         found = None
-        for r in routes:
-            if dst in r.prefix:
-                found = r
+        for shift, nets in seen[3]:
+            found = nets.get(a >> shift)
+            if found is not None:
                 break
         if len(cache) >= 4096:
             cache.clear()
-        cache[dst] = found
+        cache[a] = found
         return found
 
     def is_local(self, address: IPv6Address) -> bool:
-        return address.packed in self._local
+        return int(address) in self._local_ints
 
     def address_on(self, ifname: str) -> IPv6Address:
         """The first global address of an interface (its link-local address if none)."""
@@ -466,7 +496,8 @@ class Node:
     def forward(self, now: float, ifname: str, packet: IPv6Packet, raw: bytes | None) -> None:
         """RFC 8200 §3: decrement the hop limit; at zero, drop (ICMPv6 Time Exceeded is the
         subclass's business through :meth:`on_forward_failed`)."""
-        if packet.hop_limit <= 1:
+        hop_limit = packet.hop_limit
+        if hop_limit <= 1:
             self.on_forward_failed(now, ifname, packet, raw, "hop-limit-exceeded")
             return
         route = self.lookup_route(packet.dst)
@@ -474,9 +505,9 @@ class Node:
             self.on_forward_failed(now, ifname, packet, raw, "no-route")
             return
         if raw is not None:
-            out = raw[:7] + bytes((packet.hop_limit - 1,)) + raw[8:]
+            out = b"".join((raw[:7], _OCTETS[hop_limit - 1], raw[8:]))
         else:
-            out = replace(packet, hop_limit=packet.hop_limit - 1).encode()
+            out = replace(packet, hop_limit=hop_limit - 1).encode()
         self.counters["forwarded"] += 1
         self._out.append(Transmit(route.ifname, out, route.next_hop))
 

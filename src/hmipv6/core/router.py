@@ -206,10 +206,12 @@ class Router(Node):
     # -- forwarding failures -------------------------------------------------------------------
 
     def forward(self, now: float, ifname: str, packet: IPv6Packet, raw: bytes | None) -> None:
-        if packet.dst.is_link_local:
+        # Link-local is fe80::/10 (RFC 4291 §2.5.6), tested on the integer (``is_link_local``
+        # builds a network containment test per call).
+        if int(packet.dst) >> 118 == 0x3FA:
             self.drop(now, "link-local-not-for-us", str(packet.dst))
             return
-        if packet.src.is_link_local:
+        if int(packet.src) >> 118 == 0x3FA:
             # RFC 4443 §3.1: code 2, "beyond scope of source address".
             self.drop(now, "beyond-scope", f"{packet.src} -> {packet.dst}")
             self.send_icmp_error(now, ifname, packet, raw, DestinationUnreachable(

@@ -49,7 +49,11 @@ def interface_address(prefix: IPv6Network | IPv6Address, interface_id: IPv6Addre
 
 def solicited_node(address: IPv6Address) -> IPv6Address:
     """The solicited-node multicast address of ``address`` (RFC 4291 §2.7.1)."""
-    return IPv6Address(int(IPv6Address("ff02::1:ff00:0")) | (int(address) & 0xFFFFFF))
+    return IPv6Address(_SOLICITED_NODE_BASE | (int(address) & 0xFFFFFF))
+
+
+_SOLICITED_NODE_BASE = int(IPv6Address("ff02::1:ff00:0"))
+"""FF02:0:0:0:0:1:FF00::/104 (RFC 4291 §2.7.1), parsed once."""
 
 
 _TEXT: dict[int, str] = {}

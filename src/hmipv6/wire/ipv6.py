@@ -519,8 +519,14 @@ class IPv6Packet:
 
     def encode(self) -> bytes:
         """The packet's octets, with every length, Next Header and checksum computed."""
-        psrc = self.effective_src.packed
-        pdst = self.effective_dst.packed
+        src = self.src.packed
+        dst = self.dst.packed
+        if self.extension_headers:
+            psrc = self.effective_src.packed
+            pdst = self.effective_dst.packed
+        else:  # the effective addresses are the header's (one conversion each, not two)
+            psrc = src
+            pdst = dst
         p = self.payload
         body = p.encode_payload(psrc, pdst) if p is not None else b""
         nxt = p.next_header if p is not None else NextHeader.NO_NEXT_HEADER
@@ -533,8 +539,7 @@ class IPv6Packet:
                 and 0 <= self.flow_label < 1 << 20):
             raise EncodeError("hop limit, traffic class or flow label out of range")
         first = (6 << 28) | (self.traffic_class << 20) | self.flow_label
-        return _HDR.pack(first, len(body), nxt, self.hop_limit, self.src.packed,
-                         self.dst.packed) + body
+        return _HDR.pack(first, len(body), nxt, self.hop_limit, src, dst) + body
 
     def encode_payload(self, src: bytes, dst: bytes) -> bytes:
         return self.encode()

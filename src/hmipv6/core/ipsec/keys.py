@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
 from ipaddress import IPv6Address, IPv6Network
 from typing import TYPE_CHECKING, Final
 
@@ -253,10 +252,10 @@ class Provisioner:
         else:
             ab, ba = manual
             self.issued += [ab, ba]
-        a.add_sa(replace(ab, peer=b_id), "out")
-        a.add_sa(replace(ba, peer=b_id), "in")
-        b.add_sa(replace(ba, peer=a_id), "out")
-        b.add_sa(replace(ab, peer=a_id), "in")
+        a.add_sa(ab.with_peer(b_id), "out")
+        a.add_sa(ba.with_peer(b_id), "in")
+        b.add_sa(ba.with_peer(a_id), "out")
+        b.add_sa(ab.with_peer(a_id), "in")
 
     def mn_map(self, mn: IPsec, mn_id: str, map_: IPsec, map_id: str,
                map_address: IPv6Address, rcoa_prefix: IPv6Network,

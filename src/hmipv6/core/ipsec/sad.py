@@ -27,10 +27,11 @@ when the SA is added.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+import functools
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, fields
 from ipaddress import IPv6Address, IPv6Network
-from typing import Literal
+from typing import Generic, Literal, TypeVar
 
 from hmipv6.core.ipsec.algorithms import Encryption, Integrity, make_encryption, make_integrity
 from hmipv6.core.ipsec.esp import EspCodec
@@ -42,6 +43,7 @@ __all__ = [
     "Direction",
     "IPsecProtocol",
     "Range",
+    "RangeIndex",
     "SADatabase",
     "SAParams",
     "SecurityAssociation",
@@ -54,6 +56,7 @@ __all__ = [
 IPsecProtocol = Literal["esp", "ah"]
 Direction = Literal["in", "out"]
 Selector = IPv6Network | None
+_T = TypeVar("_T")
 
 
 def as_selector(a: IPv6Address | IPv6Network | str | None) -> Selector:
@@ -64,7 +67,15 @@ def as_selector(a: IPv6Address | IPv6Network | str | None) -> Selector:
         if a in ("*", "any", "::/0"):
             return None
         return IPv6Network(a, strict=True) if "/" in a else IPv6Network(f"{a}/128")
-    return IPv6Network((int(a), 128))
+    return _host_selector(int(a))
+
+
+@functools.lru_cache(maxsize=4096)
+def _host_selector(a: int) -> IPv6Network:
+    """The /128 of address ``a`` (networks are immutable, so one per address serves every
+    SA and policy: provisioning a thousand mobile nodes names a home agent's address a
+    thousand times)."""
+    return IPv6Network((a, 128))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -115,10 +126,23 @@ class SAParams:
         return cls(spi=spi, protocol=protocol, src=as_selector(src), dst=as_selector(dst), peer=peer, enc=enc,
                    enc_key=enc_key, auth=auth, auth_key=auth_key, replay_window=replay_window)
 
+    def with_peer(self, peer: str | None) -> SAParams:
+        """``dataclasses.replace(self, peer=peer)``, without running the checks of
+        ``__post_init__`` again (only the peer differs, and it is not checked): a simulator
+        installs four of these per pair of nodes, thousands at start-up (tests check it
+        equals ``replace``, field for field)."""
+        new = object.__new__(SAParams)
+        for name in _SAPARAMS_SLOTS:
+            object.__setattr__(new, name, getattr(self, name))
+        object.__setattr__(new, "peer", peer)
+        return new
+
     def matches(self, src: IPv6Address, dst: IPv6Address) -> bool:
         """Does traffic from effective ``src`` to effective ``dst`` fall under this SA?"""
         return in_range(self._src_range, src) and in_range(self._dst_range, dst)
 
+
+_SAPARAMS_SLOTS: tuple[str, ...] = tuple(f.name for f in fields(SAParams))
 
 Range = tuple[int, int] | None
 """A selector precomputed for matching: (network >> shift, shift), ``None`` = any."""
@@ -129,6 +153,53 @@ def to_range(sel: Selector) -> Range:
         return None
     shift = 128 - sel.prefixlen
     return int(sel.network_address) >> shift, shift
+
+
+class RangeIndex(Generic[_T]):
+    """Items (SPD entries, SAs) with two address selectors each, indexed for "which items, in
+    their order, have selectors containing (a, b)?" without a scan: the items are indexed on
+    the selector (first or second) with more distinct values, per prefix length, by network;
+    items that take any address there are kept apart. :meth:`matching` answers exactly what
+    a scan of the items in order answers (RFC 4301 §4.4.1: the SPD is ordered, first match
+    wins; SAs keep their installation order), tested against that scan."""
+
+    __slots__ = ("_by_shift", "_first", "_items", "_ranges", "_wild")
+
+    def __init__(self, items: Sequence[_T], ranges: Sequence[tuple[Range, Range]]) -> None:
+        self._items = tuple(items)
+        self._ranges = tuple(ranges)
+        first = {r[0] for r in ranges if r[0] is not None}
+        second = {r[1] for r in ranges if r[1] is not None}
+        self._first = on_first = len(first) >= len(second)
+        wild: list[int] = []
+        by_shift: dict[int, dict[int, list[int]]] = {}
+        for i, pair in enumerate(ranges):
+            r = pair[0] if on_first else pair[1]
+            if r is None:
+                wild.append(i)
+            else:
+                by_shift.setdefault(r[1], {}).setdefault(r[0], []).append(i)
+        self._wild = tuple(wild)
+        self._by_shift = tuple(by_shift.items())
+
+    def matching(self, a: int, b: int) -> tuple[_T, ...]:
+        """The items whose first selector contains address ``a`` and second ``b``, in order."""
+        on_first = self._first
+        key, other = (a, b) if on_first else (b, a)
+        found = list(self._wild)
+        for shift, nets in self._by_shift:
+            hit = nets.get(key >> shift)
+            if hit is not None:
+                found += hit
+        found.sort()
+        items = self._items
+        ranges = self._ranges
+        out = []
+        for i in found:
+            r = ranges[i][1] if on_first else ranges[i][0]
+            if r is None or other >> r[1] == r[0]:
+                out.append(items[i])
+        return tuple(out)
 
 
 def in_range(r: Range, a: IPv6Address) -> bool:
@@ -213,7 +284,12 @@ class SADatabase(Versioned):
         paths: no key tuple per packet)."""
         self._outbound: list[SecurityAssociation] = []
         self._by_peer: dict[tuple[str, str | None], list[SecurityAssociation]] = {}
-        self._cache: dict[tuple[str, IPv6Address, IPv6Address], list[SecurityAssociation]] = {}
+        self._cache: dict[tuple[str, int, int], list[SecurityAssociation]] = {}
+        """Outbound lookups by (protocol, source, destination), the addresses as integers
+        (hashing an ``IPv6Address`` formats it as text)."""
+        self._index: dict[str, RangeIndex[SecurityAssociation]] = {}
+        """Per protocol, the outbound SAs indexed by selectors (built at the first lookup
+        after a change): a cache miss does not scan thousands of SAs."""
 
     def add(self, params: SAParams, direction: Direction) -> SecurityAssociation:
         """Install an SA; an inbound SPI must be unique per protocol on this node."""
@@ -229,6 +305,7 @@ class SADatabase(Versioned):
             self._outbound.append(sa)
             self._by_peer.setdefault((params.protocol, params.peer), []).append(sa)
             self._cache.clear()
+            self._index.clear()
         else:
             raise LocalProtocolError(f"direction must be 'in' or 'out', not {direction!r}")
         self._bump()
@@ -244,6 +321,7 @@ class SADatabase(Versioned):
             self._outbound.remove(sa)
             self._by_peer[(sa.params.protocol, sa.peer)].remove(sa)
             self._cache.clear()
+            self._index.clear()
 
     def inbound(self, protocol: IPsecProtocol, spi: int) -> SecurityAssociation | None:
         return self._inbound.get((protocol, spi))
@@ -255,11 +333,16 @@ class SADatabase(Versioned):
         if peer is not None:
             return [sa for sa in self._by_peer.get((protocol, peer), ())
                     if sa.params.matches(src, dst)]
-        key = (protocol, src, dst)
+        s, d = int(src), int(dst)
+        key = (protocol, s, d)
         found = self._cache.get(key)
         if found is None:
-            found = [sa for sa in self._outbound
-                     if sa.params.protocol == protocol and sa.params.matches(src, dst)]
+            index = self._index.get(protocol)
+            if index is None:
+                sas = [sa for sa in self._outbound if sa.params.protocol == protocol]
+                index = self._index[protocol] = RangeIndex(
+                    sas, [(sa.params._src_range, sa.params._dst_range) for sa in sas])
+            found = list(index.matching(s, d))
             if len(self._cache) >= self._CACHE_LIMIT:
                 self._cache.clear()
             self._cache[key] = found

@@ -35,6 +35,7 @@ from typing import Any
 from hmipv6.core.ipsec.sad import (
     IPsecProtocol,
     Range,
+    RangeIndex,
     Selector,
     Versioned,
     as_selector,
@@ -159,7 +160,9 @@ class SecurityPolicyDatabase(Versioned):
     Lookups are cached per protocol (the entries that could apply to it: a mobile node's
     entries all concern the Mobility Header, so its ICMPv6 costs nothing) and per (local,
     remote, protocol): the cache holds, in SPD order, the entries whose address and protocol
-    selectors match; a lookup then returns the first of
+    selectors match (found, on a miss, through a
+    :class:`~hmipv6.core.ipsec.sad.RangeIndex` of the protocol's entries rather than by a
+    scan); a lookup then returns the first of
     them whose message types (computed lazily, as before) match. So a node with thousands
     of entries (a home agent or MAP serving thousands of mobile nodes) decides in constant
     time, with exactly the first-match result of scanning the list. Any change to
@@ -178,6 +181,12 @@ class SecurityPolicyDatabase(Versioned):
         local address, on the remote address (if none does, that address is left out of
         the cache key: every remote peer of a MAP's single "MH from anyone" entry shares
         one cache line)."""
+        self._bypassed: dict[int, bool] = {}
+        """:meth:`bypasses` per protocol (asked for every packet a mobile node receives)."""
+        self._index: dict[int, RangeIndex[Policy]] = {}
+        """Per protocol: the entries that could apply, indexed by their address selectors
+        (see :class:`~hmipv6.core.ipsec.sad.RangeIndex`), so that a cache miss does not scan
+        every entry (a home agent has one per mobile node)."""
         self._members: set[Policy] | None = None
         self._policies = _PolicyList(policies, self._changed)
         self._default = default
@@ -205,6 +214,8 @@ class SecurityPolicyDatabase(Versioned):
     def _changed(self) -> None:
         self._cache.clear()
         self._by_protocol.clear()
+        self._bypassed.clear()
+        self._index.clear()
         self._members = None
         self._bump()
 
@@ -229,16 +240,21 @@ class SecurityPolicyDatabase(Versioned):
         entry = self._by_protocol[protocol] = (
             same, any(p._local_range is not None for p in same),
             any(p._remote_range is not None for p in same))
+        self._index[protocol] = RangeIndex(same, [(p._local_range, p._remote_range) for p in same])
         return entry
 
     def bypasses(self, protocol: int) -> bool:
         """Is every packet of ``protocol`` bypassed, whatever its addresses and message type
         (no entry can apply to the protocol and the default is BYPASS)? Then an unprotected
         packet needs no lookup (a mobile node's ICMPv6 and UDP)."""
-        entry = self._by_protocol.get(protocol)
-        if entry is None:
-            entry = self._for_protocol(protocol)
-        return not entry[0] and self._default is Action.BYPASS
+        bypassed = self._bypassed.get(protocol)
+        if bypassed is None:
+            entry = self._by_protocol.get(protocol)
+            if entry is None:
+                entry = self._for_protocol(protocol)
+            bypassed = self._bypassed[protocol] = (not entry[0]
+                                                   and self._default is Action.BYPASS)
+        return bypassed
 
     def lookup(self, local: IPv6Address, remote: IPv6Address, protocol: int,
                type_of: Callable[[], int | None]) -> Policy | None:
@@ -254,10 +270,7 @@ class SecurityPolicyDatabase(Versioned):
         key = (lo, re, protocol)
         candidates = self._cache.get(key)
         if candidates is None:
-            candidates = tuple(
-                p for p in same
-                if (p._local_range is None or lo >> p._local_range[1] == p._local_range[0])
-                and (p._remote_range is None or re >> p._remote_range[1] == p._remote_range[0]))
+            candidates = self._index[protocol].matching(lo, re)
             if len(self._cache) >= self._CACHE_LIMIT:
                 self._cache.clear()
             self._cache[key] = candidates
@@ -265,3 +278,4 @@ class SecurityPolicyDatabase(Versioned):
             if p.types is None or type_of() in p.types:
                 return p
         return None
+
