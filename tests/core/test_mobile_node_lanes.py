@@ -15,6 +15,7 @@ from ipaddress import IPv6Address
 
 import pytest
 
+from hmipv6.core.events import PacketDropped
 from hmipv6.core.ipsec import IPsec
 from hmipv6.core.ipsec.spd import Action, Policy
 from hmipv6.core.mobile_node import MobileNode
@@ -36,6 +37,9 @@ def _mobile_node(protocol: str) -> MobileNode:
     net.sched.run(until=3.0)
     node = next(n for n in net.nodes.values() if isinstance(n, MobileNode)
                 and n.links["wlan0"].lcoa is not None)
+    # The engine's default (the simulator's run() without an event log has its nodes count
+    # drops without events): the drops' details are compared too.
+    node.report_drops = True
     # Drain what the run left, so the copies start empty.
     node.datagrams_to_send(net.sched.now)
     while node.next_event() is not None:
@@ -131,3 +135,30 @@ def test_a_subclass_that_changes_the_receive_path_keeps_the_general_path() -> No
     assert MobileNode._multicast_icmpv6_lane and MobileNode._not_for_us_lane
     assert not Logging._multicast_icmpv6_lane and Logging._not_for_us_lane
     assert Homes._multicast_icmpv6_lane and not Homes._not_for_us_lane
+
+
+@pytest.mark.parametrize("protocol", ["hmipv6", "mipv6"])
+def test_a_drop_counted_without_an_event_ends_where_a_reported_drop_ends(protocol: str) -> None:
+    """``Node.report_drops`` False (the simulator keeping no event log): the same counters,
+    output and timers as with the ``PacketDropped`` reported; the events are the same but for
+    those, which ``unreported_drops`` counts instead; a frame that is only dropped leaves the
+    node idle (nothing for the driver to drain)."""
+    quiet, reported = _mobile_node(protocol), _mobile_node(protocol)  # the same run twice
+    quiet.report_drops = False
+    now = 3.5
+    for label, raw in _frames(quiet):
+        timer = quiet.next_timer()
+        before = quiet.unreported_drops
+        quiet.receive_packet(now, "wlan0", decode(raw), raw)
+        reported.receive_packet(now, "wlan0", decode(raw), raw)
+        idle = quiet.idle(timer)
+        q, r = _outcome(quiet, now), _outcome(reported, now)
+        events = r[2]
+        assert isinstance(events, list)
+        drops = [e for e in events if isinstance(e, PacketDropped)]
+        assert q[2] == [e for e in events if not isinstance(e, PacketDropped)], label
+        assert q[:2] + q[3:] == r[:2] + r[3:], label
+        assert quiet.unreported_drops - before == len(drops), label
+        if drops and not q[2] and not q[3] and q[4] == timer:
+            assert idle, label
+    assert quiet.unreported_drops >= 2  # not-for-us, unhandled ICMPv6

@@ -635,7 +635,7 @@ class MobileNode(Node):
             # that left): Node.process drops it at once; is_local inlined.
             if (self._not_for_us_lane and d.to_bytes(16, "big") not in self._local
                     and dst not in self._virtual):
-                self.drop(now, "not-for-us", text(dst))
+                self.drop(now, "not-for-us", text(dst) if self.report_drops else "")
                 return
         elif self._multicast_icmpv6_lane:
             message = packet.payload

@@ -144,6 +144,12 @@ class Node:
     a packet nested deeper is dropped (``dropped.tunnel-nesting``)."""
     _receives_octets: bool = False
     """Does this class override :meth:`_receive` (then :meth:`receive_packet` must use it)?"""
+    report_drops: bool = True
+    """Does :meth:`drop` report each drop as a :class:`PacketDropped` event? A driver that
+    would only count those events (the simulator when it keeps no event log) sets it False on
+    a node: :meth:`drop` then counts the drop (``dropped.<reason>`` as always, and
+    :attr:`unreported_drops`) and queues nothing, so a frame the node only drops leaves it
+    :meth:`idle` and its detail text need not be built (issue 12, simulator throughput)."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -165,6 +171,8 @@ class Node:
         """:attr:`_local` as integers, for :meth:`is_local` (``.packed`` costs a conversion
         per call); the two are changed together, only by the methods below."""
         self.crashed = False
+        self.unreported_drops = 0
+        """Drops not reported as events (:attr:`report_drops` False)."""
         self._error_limit = TokenBucket(10.0, 10)
         """Binding Errors and ICMPv6 errors this base class originates (RFC 6275 §9.3.3)."""
         self._lookup_seen: tuple[list[Route], int, dict[int, Route | None], _RouteIndex] = (
@@ -333,7 +341,7 @@ class Node:
         elif self.is_router:
             self.forward(now, ifname, packet, raw)
         else:
-            self.drop(now, "not-for-us", text(dst))
+            self.drop(now, "not-for-us", text(dst) if self.report_drops else "")
 
     def deliver(self, now: float, ifname: str, packet: IPv6Packet, tunnelled: int = 0) -> None:
         """A packet addressed to this node (RFC 8200 §4: extension headers in order)."""
@@ -542,7 +550,11 @@ class Node:
         self._events.append(event)
 
     def drop(self, now: float, reason: str, detail: str = "") -> None:
-        """Count and report a discarded packet (the counter is ``dropped.<reason>``)."""
+        """Count and report a discarded packet (the counter is ``dropped.<reason>``; the
+        report is a :class:`PacketDropped` unless :attr:`report_drops` is False)."""
         self.counters[f"dropped.{reason}"] += 1
-        self.emit(PacketDropped(time=now, reason=reason, detail=detail))
+        if self.report_drops:
+            self.emit(PacketDropped(time=now, reason=reason, detail=detail))
+        else:
+            self.unreported_drops += 1
 

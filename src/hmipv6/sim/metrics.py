@@ -73,7 +73,8 @@ from hmipv6.core.events import (
     UnsolicitedNeighborAdvertisementSent,
 )
 
-__all__ = ["ICMP_TYPES", "MH_TYPES", "FlowRecord", "HandoverRecord", "Metrics", "classify"]
+__all__ = ["ICMP_TYPES", "MH_TYPES", "FlowRecord", "HandoverRecord", "Metrics", "classify",
+           "only_counted"]
 
 ICMP_TYPES = {133: "RS", 134: "RA", 135: "NS", 136: "NA", 137: "Redirect"}
 """ICMPv6 messages counted as signalling (Neighbor Discovery; RFC 4861)."""
@@ -98,6 +99,13 @@ _IGNORED = frozenset(
     if isinstance(c, type) and issubclass(c, Event) and not issubclass(c, _READ))
 """Event classes :meth:`Metrics.on_event` only counts (a set lookup instead of a chain of
 ``isinstance``: the engines emit a PacketDropped for every frame a station overhears)."""
+
+
+def only_counted(event_type: type[Event]) -> bool:
+    """Does :meth:`Metrics.on_event` only count events of ``event_type`` (read nothing in
+    them)? The simulator then lets its nodes count their drops without a ``PacketDropped``
+    (``Node.report_drops``)."""
+    return event_type in _IGNORED
 
 
 def classify(data: bytes) -> tuple[str, bytes, bytes] | None:

@@ -57,7 +57,7 @@ from pathlib import Path
 from typing import Any
 
 from hmipv6.core.access_router import AccessRouter
-from hmipv6.core.events import Event
+from hmipv6.core.events import Event, PacketDropped
 from hmipv6.core.fast_handover import FastMobileNode
 from hmipv6.core.ipsec.keys import Provisioner
 from hmipv6.core.map import MobilityAnchorPoint
@@ -109,7 +109,8 @@ class SimulationResult:
     - ``report``: the ``report.json`` dict (format ``hmipv6-report/1``, SCENARIO.md); write it
       with :func:`hmipv6.sim.report.dumps` for the canonical, byte-stable JSON;
     - ``counters``: run statistics (``events`` run by the scheduler, ``packets`` delivered on
-      links and cells, ``wall_time`` seconds, ``engine_events`` drained);
+      links and cells, ``wall_time`` seconds, ``engine_events`` drained or, for drops
+      counted without an event, that would have been);
     - ``pcaps``: link name → pcap octets (raw IPv6, one per ``[[links]]`` entry ``a-b`` and
       per cell ``cell-<ar>``); filled when ``pcap_dir`` or ``capture=True`` was given;
     - ``pcap_files``: link name → path written under ``pcap_dir`` (``<link>.pcap``);
@@ -156,7 +157,8 @@ class Network:
     """A built scenario: engines, links, cells, radios, flows, metrics (module docstring)."""
 
     def __init__(self, scenario: Scenario, *, protocol: str | None = None,
-                 capture: bool = False, keep_events: bool = False) -> None:
+                 capture: bool = False, keep_events: bool = False,
+                 report_drops: bool = True) -> None:
         sc = scenario
         self.scenario = sc
         self.protocol = protocol if protocol is not None else sc.protocol
@@ -184,6 +186,9 @@ class Network:
         self.packets = 0
         self.event_log: list[tuple[str, Event]] | None = [] if keep_events else None
         """Every engine event as ``(node, event)`` when ``keep_events`` (for tests)."""
+        self.report_drops = report_drops or keep_events or not _metrics.only_counted(PacketDropped)
+        """Do the nodes report their drops as events (``Node.report_drops``)? :func:`run`
+        says no when it keeps no event log: the metrics would only count them."""
         self._is_local: dict[str, Callable[[bytes], bool]] = {}
         self._shared_raw: bytes | None = None
         self._shared_packet: IPv6Packet | None = None
@@ -204,6 +209,7 @@ class Network:
     def _build_nodes(self) -> None:
         for name, node in build_engines(self.scenario, self.protocol, self.provisioner).items():
             self.nodes[name] = node
+            node.report_drops = self.report_drops
             self._is_local[name] = partial(_is_local, node)
             self.roles[name] = self.scenario.nodes[name].role
             self._timers[name] = None
@@ -522,6 +528,12 @@ class Network:
             self.sched.run(until=t)
             progress(t, duration)
 
+    def unreported_drops(self) -> int:
+        """Drops the nodes counted without an event (``Node.report_drops`` is False when the
+        network keeps no event log): with ``metrics.events``, every event the engines would
+        have reported."""
+        return sum(node.unreported_drops for node in self.nodes.values())
+
     def captures(self) -> dict[str, bytes]:
         return {name: buf.getvalue() for name, buf in self._captures.items()}
 
@@ -585,8 +597,11 @@ def run(scenario: Scenario | str | Path, *, protocol: str | None = None,
     sc = scenario if isinstance(scenario, Scenario) else load(scenario, overrides)
     want_pcaps = capture or pcap_dir is not None
     wall = time.perf_counter()
+    # Without an event log nothing but a count reads a PacketDropped: the nodes count their
+    # drops without them (Node.report_drops; engine_events adds them back).
     with _collector_paused():
-        net = Network(sc, protocol=protocol, capture=want_pcaps, keep_events=keep_events)
+        net = Network(sc, protocol=protocol, capture=want_pcaps, keep_events=keep_events,
+                      report_drops=keep_events)
     with _long_lived_frozen():
         net.run(progress)
     wall = time.perf_counter() - wall
@@ -598,7 +613,8 @@ def run(scenario: Scenario | str | Path, *, protocol: str | None = None,
     result = SimulationResult(
         report=report,
         counters={"events": net.sched.events_run, "packets": net.packets,
-                  "engine_events": net.metrics.events, "wall_time": wall},
+                  "engine_events": net.metrics.events + net.unreported_drops(),
+                  "wall_time": wall},
         network=net)
     if want_pcaps:
         result.pcaps = net.captures()
