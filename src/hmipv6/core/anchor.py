@@ -150,8 +150,8 @@ class BindingAnchor(Node):
             return
         key = data[24:40]
         record = self._store_get(key)
-        if (record is not None and 40 <= len(data) <= _MAX_TUNNELLED and data[0] >> 4 == 6
-                and data[7] > 1 and len(data) - 40 == (data[4] << 8 | data[5])
+        if (record is not None and 40 <= (n := len(data)) <= _MAX_TUNNELLED
+                and data[0] >> 4 == 6 and data[7] > 1 and n - 40 == (data[4] << 8 | data[5])
                 and key not in self._local):
             care_of = record[:16]
             route = self._route_to(care_of)
@@ -159,7 +159,7 @@ class BindingAnchor(Node):
                 # The new header and the inner header's first 8 octets (its hop limit
                 # decremented) in one pack, then the rest.
                 self._out.append(Transmit(route[0], _TUNNEL_HEAD.pack(
-                    0x60000000, len(data), 41, 64, self._addr_packed, care_of, data[:7],
+                    0x60000000, n, 41, 64, self._addr_packed, care_of, data[:7],
                     data[7] - 1) + data[8:], route[1]))
                 self.counters["tunnelled"] += 1
                 return

@@ -311,9 +311,9 @@ class Daemon:
             for data, pkttype, mac in frames[first:first + BATCH]:
                 if pkttype in (PACKET_OTHERHOST, PACKET_OUTGOING):
                     continue
-                if len(data) >= 40:
+                if (n := len(data)) >= 40:
                     end = 40 + (data[4] << 8 | data[5])
-                    if len(data) > end:  # Ethernet padding (a short frame) after the packet
+                    if n > end:  # Ethernet padding (a short frame) after the packet
                         data = data[:end]
                     neighbours[data[8:24]] = mac
                 receive(now, engine, data)
