@@ -64,6 +64,9 @@ __all__ = ["BindingAnchor", "TokenBucket", "neighbor_advertisement_octets"]
 _TUNNEL_HDR = struct.Struct("!IHBB16s16s")
 """The header ``node.encapsulate_raw`` writes, packed here from octets the fast path already
 holds (no address objects on the fast path)."""
+_TUNNEL_HEAD = struct.Struct("!IHBB16s16s7sB")
+"""That header followed by the inner header's first 8 octets, the hop limit last (the fast
+path's one ``pack``)."""
 _MIN_MTU_ICMP = 1280 - 40 - 8
 """RFC 4443 §2.4(c): "as much of invoking packet as possible without the ICMPv6 packet
 exceeding the minimum IPv6 MTU"."""
@@ -74,7 +77,6 @@ created 100,000)."""
 _MAX_TUNNELLED = 0xFFFF
 """The largest packet that fits, whole, in an IPv6 payload (the tunnel header's Payload
 Length, RFC 8200 §3)."""
-_OCTETS = tuple(bytes((i,)) for i in range(256))
 _IPV4_HEADS = IPV4_EMBEDDED_HEADS
 
 
@@ -148,17 +150,17 @@ class BindingAnchor(Node):
             return
         key = data[24:40]
         record = self._store_get(key)
-        if (record is not None and 40 <= len(data) <= _MAX_TUNNELLED and data[0] >> 4 == 6
-                and data[7] > 1 and len(data) - 40 == (data[4] << 8 | data[5])
+        if (record is not None and 40 <= (n := len(data)) <= _MAX_TUNNELLED
+                and data[0] >> 4 == 6 and data[7] > 1 and n - 40 == (data[4] << 8 | data[5])
                 and key not in self._local):
             care_of = record[:16]
             route = self._route_to(care_of)
             if route is not None:
-                # One copy: new header, the inner header up to its hop limit, the hop limit
-                # decremented, the rest.
-                self._out.append(Transmit(route[0], b"".join((_TUNNEL_HDR.pack(
-                    0x60000000, len(data), 41, 64, self._addr_packed, care_of), data[:7],
-                    _OCTETS[data[7] - 1], data[8:])), route[1]))
+                # The new header and the inner header's first 8 octets (its hop limit
+                # decremented) in one pack, then the rest.
+                self._out.append(Transmit(route[0], _TUNNEL_HEAD.pack(
+                    0x60000000, n, 41, 64, self._addr_packed, care_of, data[:7],
+                    data[7] - 1) + data[8:], route[1]))
                 self.counters["tunnelled"] += 1
                 return
         self._receive_untunnelled(now, ifname, data)

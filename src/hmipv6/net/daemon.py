@@ -302,26 +302,21 @@ class Daemon:
         # turn (the reader is called again while frames wait).
         if not frames or not self.started or (self.mobile and port is not self.current):
             return
-        pending = 0
         neighbours = self.neighbours.setdefault(port.engine, {})
         receive, engine = self.node.receive, port.engine
-        # One clock reading per batch: every frame of it was already received when it began.
-        now = self.now()
-        for data, pkttype, mac in frames:
-            if pkttype in (PACKET_OTHERHOST, PACKET_OUTGOING):
-                continue
-            if len(data) >= 40:
-                end = 40 + (data[4] << 8 | data[5])
-                if len(data) > end:  # Ethernet padding (a short frame) after the packet
-                    data = data[:end]
-                neighbours[data[8:24]] = mac
-            receive(now, engine, data)
-            pending += 1
-            if pending == BATCH:
-                self.service()
-                pending = 0
-                now = self.now()
-        if pending:
+        for first in range(0, len(frames), BATCH):
+            # One clock reading per batch: every frame of it was already received when it
+            # began.
+            now = self.now()
+            for data, pkttype, mac in frames[first:first + BATCH]:
+                if pkttype in (PACKET_OTHERHOST, PACKET_OUTGOING):
+                    continue
+                if (n := len(data)) >= 40:
+                    end = 40 + (data[4] << 8 | data[5])
+                    if n > end:  # Ethernet padding (a short frame) after the packet
+                        data = data[:end]
+                    neighbours[data[8:24]] = mac
+                receive(now, engine, data)
             self.service()
 
     def _tun_readable(self) -> None:
@@ -532,50 +527,55 @@ class Daemon:
     def _send_all(self, now: float, out: list[Transmit]) -> None:
         """Frame and send (or shape) every datagram the engine queued: per frame only the
         lookups that frame needs (the loop's invariants bound once per batch; a frame to the
-        same next hop object on the same interface as the one before reuses its port and MAC,
-        without hashing the address again)."""
+        same next hop object on the same interface as the one before reuses its MAC, socket,
+        header and shaper, without hashing the address again)."""
         mobile, current, port_of = self.mobile, self.current, self._port_of
         packed, neighbours, shapers = self._packed, self.neighbours, self.shapers
         sends, heads, eui_mac, macs = self._sends, self._heads, self._eui_mac, self._macs
         hop: IPv6Address | None = None
-        hop_if, hop_port, hop_mac = "", None, b""
+        hop_if = ""
+        mac, head = b"", b""
+        send: Any = None
+        shaper: Shaper | None = None
         for t in out:
             ifname, data, next_hop = t.ifname, t.data, t.next_hop
-            if data[24] == 0xFF:
-                port = current if mobile else port_of.get(ifname)
-                mac = b"\x33\x33" + data[36:40]
-            elif next_hop is hop and next_hop is not None and ifname is hop_if:
-                port, mac = hop_port, hop_mac  # as the frame before
+            if next_hop is hop and next_hop is not None and ifname is hop_if and data[24] != 0xFF:
+                pass  # as the frame before: its MAC, socket, header and shaper
             else:
-                port = current if mobile else port_of.get(ifname)
-                if next_hop is None:
-                    target = data[24:40]
+                hop = None  # the variables below change: no frame may reuse them unchecked
+                if data[24] == 0xFF:
+                    port = current if mobile else port_of.get(ifname)
+                    mac = b"\x33\x33" + data[36:40]
                 else:
-                    got = packed.get(next_hop)
-                    if got is None:
-                        got = packed[next_hop] = next_hop.packed
-                    target = got
-                known = neighbours.get(ifname)
-                mac = ((known.get(target) if known is not None else None) or macs.get(target)
-                       or eui_mac(target))
-                if next_hop is not None:
-                    hop, hop_if, hop_port, hop_mac = next_hop, ifname, port, mac
-            if port is None:
-                self.node.counters["dropped.no-link"] += 1
-                continue
+                    port = current if mobile else port_of.get(ifname)
+                    if next_hop is None:
+                        target = data[24:40]
+                    else:
+                        got = packed.get(next_hop)
+                        if got is None:
+                            got = packed[next_hop] = next_hop.packed
+                        target = got
+                    known = neighbours.get(ifname)
+                    mac = ((known.get(target) if known is not None else None)
+                           or macs.get(target) or eui_mac(target))
+                if port is None:
+                    self.node.counters["dropped.no-link"] += 1
+                    continue
+                kernel = port.kernel
+                shaper, send, head = shapers.get(kernel), sends[kernel], heads[kernel]
+                if next_hop is not None and data[24] != 0xFF:
+                    hop, hop_if = next_hop, ifname
             c = classify(data)
             if c is not None:
                 self.write("tx", now, role=self.role, local=self.node.is_local(IPv6Address(c[1])),
                            wireless=ifname == "wlan0", data=data.hex())
-            kernel = port.kernel
-            shaper = shapers.get(kernel)
             if shaper is not None:
                 shaper.offer(self.t0, now, data, mac)  # tail-dropped or lost: counted there
                 continue
             try:
                 # Scatter-gather: the kernel copies the three pieces into the frame, no
                 # joined copy of the packet here.
-                sends[kernel]((mac, heads[kernel], data))
+                send((mac, head, data))
             except OSError:
                 self.node.counters["dropped.link-down"] += 1
 

@@ -51,6 +51,11 @@ class RxRing:
         status handed back by indexing, without a struct call or a tuple per frame."""
         self._halves = memoryview(self.ring).cast("H")
         """The ring as native 16-bit words (a slot's tp_net)."""
+        self._slots = [(w, w * 4, 2 * w + _NET, w * 4 + _SLL + 10, w * 4 + _SLL + 12,
+                        w * 4 + _SLL + 18) for w in range(0, self.frames * _WORDS, _WORDS)]
+        """Per slot, the offsets :meth:`read` needs, computed once: its first word (tp_status;
+        tp_snaplen two words on), its first octet, its tp_net's 16-bit word, and in its
+        sockaddr_ll the packet type's octet and the source MAC's first and end octets."""
         self.index = 0
 
     def read(self, limit: int) -> list[tuple[bytes, int, bytes]]:
@@ -58,18 +63,18 @@ class RxRing:
         their slots handed back."""
         out: list[tuple[bytes, int, bytes]] = []
         append = out.append
-        ring, words, halves = self.ring, self._words, self._halves
+        ring, words, halves, slots = self.ring, self._words, self._halves, self._slots
         i, n = self.index, self.frames
         for _ in range(limit):
-            w = i * _WORDS  # the slot's first word: tp_status, tp_len, tp_snaplen, ...
-            if not words[w] & TP_STATUS_USER:
+            w, off, net, pkttype, mac, end = slots[i]
+            if not words[w] & TP_STATUS_USER:  # tp_status
                 break
-            off = w * 4
-            start = off + halves[2 * w + _NET]
-            sll = off + _SLL
-            append((ring[start:start + words[w + 2]], ring[sll + 10], ring[sll + 12:sll + 18]))
+            start = off + halves[net]
+            append((ring[start:start + words[w + 2]], ring[pkttype], ring[mac:end]))
             words[w] = 0  # TP_STATUS_KERNEL: the slot is the kernel's again
-            i = i + 1 if i + 1 < n else 0
+            i += 1
+            if i == n:
+                i = 0
         self.index = i
         return out
 

@@ -113,7 +113,26 @@ def classify(data: bytes) -> tuple[str, bytes, bytes] | None:
 
     ``kind`` is a name of :data:`ICMP_TYPES` / :data:`MH_TYPES`, ``"ESP"`` for an ESP payload
     (opaque), ``"IKEv2"`` for a UDP datagram to or from port 500 (the rfc5380 profile's RCoA
-    and key exchange) or ``"MH?"`` for an unknown Mobility Header type."""
+    and key exchange) or ``"MH?"`` for an unknown Mobility Header type.
+
+    Most packets are data: UDP right after the IPv6 header, or inside one IPv6-in-IPv6
+    tunnel header (RFC 2473 §3.1) with nothing between. Those are told from fixed offsets
+    (the ports, RFC 768) before the header walk of :func:`_classify_walk`, which would
+    return ``None`` for them too (tests hold the two to each other)."""
+    n = len(data)
+    if n >= 84 and data[6] == 41 and data[46] == 17:
+        p = 80
+    elif n >= 44 and data[6] == 17:
+        p = 40
+    else:
+        return _classify_walk(data)
+    if data[p] << 8 | data[p + 1] != IKE_PORT and data[p + 2] << 8 | data[p + 3] != IKE_PORT:
+        return None
+    return _classify_walk(data)
+
+
+def _classify_walk(data: bytes) -> tuple[str, bytes, bytes] | None:
+    """:func:`classify` by walking every header."""
     off = 0
     n = len(data)
     while True:
