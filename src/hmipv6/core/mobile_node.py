@@ -632,8 +632,9 @@ class MobileNode(Node):
         d = int(dst)
         if d >> 120 != 0xFF:
             # Unicast for none of our addresses (a frame flooded to the cell for a station
-            # that left): Node.process drops it at once; is_local inlined.
-            if (self._not_for_us_lane and d.to_bytes(16, "big") not in self._local
+            # that left): Node.process drops it at once; is_local inlined (on the integer
+            # set Node.is_local reads, which the address methods keep with _local).
+            if (self._not_for_us_lane and d not in self._local_ints
                     and dst not in self._virtual):
                 self.drop(now, "not-for-us", text(dst) if self.report_drops else "")
                 return

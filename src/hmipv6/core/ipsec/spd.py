@@ -278,4 +278,3 @@ class SecurityPolicyDatabase(Versioned):
             if p.types is None or type_of() in p.types:
                 return p
         return None
-
