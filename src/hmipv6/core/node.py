@@ -264,6 +264,21 @@ class Node:
         except Exception as exc:
             self._internal_error(now, exc)
 
+    def receive_many(self, now: float, ifname: str, packets: list[bytes]) -> None:
+        """:meth:`receive` for each of ``packets`` in order, all arrived on ``ifname`` by
+        ``now`` (a daemon's batch from one wakeup). Never raises: a packet whose processing
+        fails is reported as :meth:`receive` reports it, and the next one is processed.
+        Node types with a per-batch fast path override it (the anchors'; tests hold it to
+        repeated :meth:`receive`)."""
+        it = iter(packets)
+        while True:
+            try:
+                for data in it:
+                    self._receive(now, ifname, data)
+                return
+            except Exception as exc:  # the last-resort guard, per packet (receive)
+                self._internal_error(now, exc)
+
     def _receive(self, now: float, ifname: str, data: bytes) -> None:
         """:meth:`receive` without the guard: decode, then :meth:`process`."""
         if self.crashed:
