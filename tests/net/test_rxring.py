@@ -51,3 +51,63 @@ def test_ring_reads_every_frame_in_order_across_wrap_arounds() -> None:
         tx.close()
     finally:
         netns.remove(ns)
+
+
+class _Anonymous:
+    """A "socket" for a ring in anonymous memory (``mmap`` of -1): no kernel, no root."""
+
+    def setsockopt(self, *args: object) -> None:
+        pass
+
+    def fileno(self) -> int:
+        return -1
+
+
+def _lay(ring: RxRing, frames: list[tuple[bytes, int, bytes]], start: int) -> None:
+    """Write ``frames`` (packet, packet type, source MAC) into slots from ``start`` as the
+    kernel writes a SOCK_RAW frame (the Ethernet header at tp_mac 66, the packet at tp_net
+    80, tp_snaplen counting both), each marked ready."""
+    import struct
+
+    for k, (packet, pkttype, mac) in enumerate(frames):
+        off = (start + k) % ring.frames * 4096
+        frame = b"\x02" * 6 + mac + b"\x86\xdd" + packet
+        struct.pack_into("=IIIHH", ring.ring, off, 1, len(frame), len(frame), 66, 80)
+        struct.pack_into("=HHiHBB8s", ring.ring, off + 32, 17, 0xDD86, 2, 1, pkttype, 6, mac)
+        ring.ring[off + 66:off + 66 + len(frame)] = frame
+
+
+def test_packets_equal_the_daemons_reading_of_read() -> None:
+    from hmipv6.net.daemon import host_packets
+
+    def packet(k: int) -> bytes:
+        body = k.to_bytes(2, "big") * (k % 7)
+        src = bytes(15) + bytes((k % 5,))
+        return b"\x60\x00\x00\x00" + len(body).to_bytes(2, "big") + b"\x11\x40" + src \
+            + bytes(16) + body
+
+    frames = []
+    for k in range(300):
+        data = packet(k)
+        if k % 11 == 0:
+            data += b"\x00" * (k % 9)  # Ethernet padding
+        if k % 13 == 0:
+            data = data[:k % 40]  # shorter than an IPv6 header
+        frames.append((data, k % 8, bytes((2, 0, 0, 0, k % 5, k % 3))))
+    a, b = RxRing(_Anonymous(), 64), RxRing(_Anonymous(), 64)  # type: ignore[arg-type]
+    learnt_a: dict[bytes, bytes] = {}
+    learnt_b: dict[bytes, bytes] = {}
+    got_a: list[bytes] = []
+    got_b: list[bytes] = []
+    for first in range(0, 300, 50):  # 6 x 50 frames through a 64-slot ring
+        chunk = frames[first:first + 50]
+        _lay(a, chunk, a.index)
+        _lay(b, chunk, b.index)
+        read = b.read(1000)
+        assert [d for d, _, _ in read] == [d for d, _, _ in chunk]  # no octet past the frame
+        got_b += host_packets(read, learnt_b)
+        got_a += a.packets(1000, learnt_a)
+    assert got_a == got_b and learnt_a == learnt_b
+    assert len(got_a) == 300 - 300 // 4 and len(learnt_a) == 5  # types 3, 4 skipped
+    assert all(len(d) < 40 or len(d) == 40 + (d[4] << 8 | d[5]) for d in got_a)
+    assert a.packets(10, learnt_a) == [] and a.index == b.index

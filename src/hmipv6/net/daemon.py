@@ -119,7 +119,7 @@ from hmipv6.sim.report import node_state
 from hmipv6.sim.scenario import MobileNodeSpec, Scenario
 from hmipv6.sim.traffic import CBR_PORT_BASE, PROBE, decode_probe, encode_probe
 
-__all__ = ["Daemon", "mac_for", "main"]
+__all__ = ["Daemon", "host_packets", "mac_for", "main"]
 
 ETH_P_IPV6 = 0x86DD
 PACKET_OTHERHOST, PACKET_OUTGOING = 3, 4
@@ -141,6 +141,27 @@ def mac_for(address: IPv6Address) -> bytes | None:
     if b[11:13] != b"\xff\xfe":
         return None
     return bytes((b[8] ^ 0x02,)) + b[9:11] + b[13:16]
+
+
+def host_packets(frames: list[tuple[bytes, int, bytes]], neighbours: dict[bytes, bytes]
+                 ) -> list[bytes]:
+    """The daemon's input from received frames (network-layer octets, packet type, source
+    MAC): a frame the kernel saw for another host or sent itself (``PACKET_OTHERHOST``,
+    ``PACKET_OUTGOING``) is skipped; a packet of 40 octets or more is cut at the end its
+    Payload Length gives (Ethernet padding of a short frame) and its source address's MAC
+    learnt into ``neighbours`` (module docstring, link layer). ``RxRing.packets`` does the
+    same in its walk of the ring."""
+    out = []
+    for data, pkttype, mac in frames:
+        if pkttype in (PACKET_OTHERHOST, PACKET_OUTGOING):
+            continue
+        if (n := len(data)) >= 40:
+            end = 40 + (data[4] << 8 | data[5])
+            if n > end:  # Ethernet padding (a short frame) after the packet
+                data = data[:end]
+            neighbours[data[8:24]] = mac
+        out.append(data)
+    return out
 
 
 def keep_sa_state(node: Node, store_dir: Path) -> SqliteStore | None:
@@ -284,40 +305,47 @@ class Daemon:
         # Up to BATCH frames in, then the engine's output out (one service() per batch, not
         # per frame: what a frame caused leaves at most BATCH frames later).
         ring = self.rings.get(port.kernel)
+        if not self.started or (self.mobile and port is not self.current):
+            # Read and discarded (no neighbour learnt: the frames are nobody's input).
+            if ring is not None:
+                frames: list[tuple[bytes, int, bytes]] = ring.read(4 * BATCH)
+            else:
+                frames = self._recv_frames(s)
+            if not frames and ring is not None:
+                s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)  # as below
+            return
+        neighbours = self.neighbours.setdefault(port.engine, {})
         if ring is not None:
-            frames = ring.read(4 * BATCH)
-            if not frames:
+            # The ring's walk does host_packets' work (RxRing.packets).
+            packets = ring.packets(4 * BATCH, neighbours)
+            if not packets:
                 # Woken with no frame: a pending socket error (ENETDOWN when the interface
                 # went down), which only reading it clears; else poll would report it forever.
                 s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                return
         else:
-            frames = []
-            while len(frames) < 4 * BATCH:
-                try:
-                    data, addr = s.recvfrom(65535)
-                except (BlockingIOError, OSError):  # nothing more; or ENETDOWN (link down)
-                    break
-                frames.append((data[14:], addr[2], addr[4][:6]))  # after the Ethernet header
+            packets = host_packets(self._recv_frames(s), neighbours)
         # At most 4 * BATCH frames per call: then the other sockets, stdin and timers get a
         # turn (the reader is called again while frames wait).
-        if not frames or not self.started or (self.mobile and port is not self.current):
-            return
-        neighbours = self.neighbours.setdefault(port.engine, {})
-        receive, engine = self.node.receive, port.engine
-        for first in range(0, len(frames), BATCH):
+        receive_many, engine = self.node.receive_many, port.engine
+        for first in range(0, len(packets), BATCH):
             # One clock reading per batch: every frame of it was already received when it
             # began.
-            now = self.now()
-            for data, pkttype, mac in frames[first:first + BATCH]:
-                if pkttype in (PACKET_OTHERHOST, PACKET_OUTGOING):
-                    continue
-                if (n := len(data)) >= 40:
-                    end = 40 + (data[4] << 8 | data[5])
-                    if n > end:  # Ethernet padding (a short frame) after the packet
-                        data = data[:end]
-                    neighbours[data[8:24]] = mac
-                receive(now, engine, data)
+            receive_many(self.now(), engine, packets[first:first + BATCH])
             self.service()
+
+    @staticmethod
+    def _recv_frames(s: socket.socket) -> list[tuple[bytes, int, bytes]]:
+        """Without a ring: up to 4 * BATCH frames, one ``recvfrom`` each, as the ring's
+        :meth:`~hmipv6.net.rxring.RxRing.read` gives them."""
+        frames: list[tuple[bytes, int, bytes]] = []
+        while len(frames) < 4 * BATCH:
+            try:
+                data, addr = s.recvfrom(65535)
+            except (BlockingIOError, OSError):  # nothing more; or ENETDOWN (link down)
+                break
+            frames.append((data[14:], addr[2], addr[4][:6]))  # after the Ethernet header
+        return frames
 
     def _tun_readable(self) -> None:
         """The host sent packets from the home address (module docstring)."""
