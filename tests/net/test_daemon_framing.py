@@ -21,7 +21,8 @@ def _frames(batches: list[list[Transmit]]) -> list[tuple[str, bytes, bytes, byte
         sent: list[tuple[str, bytes, bytes, bytes]] = []
         for p in d.ports:
             d._heads[p.kernel] = p.kernel.encode()[:6].ljust(6, b"-") + b"\x86\xdd"
-            d._sends[p.kernel] = (lambda k: lambda parts: sent.append((k, *parts)))(p.kernel)
+            d._sends[p.kernel] = (lambda k: lambda frame: sent.append(
+                (k, frame[:6], frame[6:14], frame[14:])))(p.kernel)
         d.neighbours["eth1"] = {bytes(range(16)): b"learnt"}
         for out in batches:
             d._send_all(0.0, out)

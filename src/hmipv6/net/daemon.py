@@ -225,8 +225,9 @@ class Daemon:
         self.socks: dict[str, socket.socket] = {}
         self._heads: dict[str, bytes] = {}
         self._sends: dict[str, Any] = {}
-        """Each socket's ``sendmsg`` (the frame's pieces, gathered by the kernel) and the
-        Ethernet source MAC + EtherType its frames carry."""
+        """Each socket's ``send`` (of a whole frame: the destination MAC, then
+        :attr:`_heads`, then the packet) and the Ethernet source MAC + EtherType its frames
+        carry."""
         self.rings: dict[str, RxRing] = {}
         """Each socket's receive ring (:mod:`hmipv6.net.rxring`), where the kernel has one."""
         self.current: Port | None = None
@@ -259,7 +260,7 @@ class Daemon:
 
     def open(self) -> None:
         for p in self.ports:
-            # SOCK_RAW: frames go out with one sendmsg() of octets we head ourselves; a sendto
+            # SOCK_RAW: frames go out with one send() of octets we head ourselves; a sendto
             # with an address would cost a SIOCGIFINDEX ioctl per frame (CPython resolves
             # the interface name on every call).
             s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_IPV6))
@@ -275,7 +276,7 @@ class Daemon:
             self.socks[p.kernel] = s
             # Our Ethernet source and type, after the destination MAC of every frame sent.
             self._heads[p.kernel] = bytes(s.getsockname()[4][:6]) + b"\x86\xdd"
-            self._sends[p.kernel] = s.sendmsg
+            self._sends[p.kernel] = s.send
             with suppress(OSError):  # without PACKET_RX_RING: one recvfrom per frame
                 self.rings[p.kernel] = RxRing(s)
             self.loop.add_reader(s.fileno(), partial(self._readable, p, s))
@@ -562,7 +563,7 @@ class Daemon:
         sends, heads, eui_mac, macs = self._sends, self._heads, self._eui_mac, self._macs
         hop: IPv6Address | None = None
         hop_if = ""
-        mac, head = b"", b""
+        mac, head = b"", b""  # the frame's destination MAC; it and the interface's head
         send: Any = None
         shaper: Shaper | None = None
         for t in out:
@@ -590,7 +591,7 @@ class Daemon:
                     self.node.counters["dropped.no-link"] += 1
                     continue
                 kernel = port.kernel
-                shaper, send, head = shapers.get(kernel), sends[kernel], heads[kernel]
+                shaper, send, head = shapers.get(kernel), sends[kernel], mac + heads[kernel]
                 if next_hop is not None and data[24] != 0xFF:
                     hop, hop_if = next_hop, ifname
             c = classify(data)
@@ -601,9 +602,8 @@ class Daemon:
                 shaper.offer(self.t0, now, data, mac)  # tail-dropped or lost: counted there
                 continue
             try:
-                # Scatter-gather: the kernel copies the three pieces into the frame, no
-                # joined copy of the packet here.
-                send((mac, head, data))
+                # One joined copy of the packet here costs less than sendmsg's scatter list.
+                send(head + data)
             except OSError:
                 self.node.counters["dropped.link-down"] += 1
 
@@ -619,7 +619,7 @@ class Daemon:
 
     def _transmit(self, kernel: str, data: bytes, mac: bytes) -> bool:
         try:
-            self._sends[kernel]((mac, self._heads[kernel], data))
+            self._sends[kernel](mac + self._heads[kernel] + data)
         except OSError:
             self.node.counters["dropped.link-down"] += 1
             return False
