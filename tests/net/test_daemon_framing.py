@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 from ipaddress import IPv6Address
 
 from hmipv6.core.node import Transmit
@@ -49,3 +50,37 @@ def test_reused_framing_equals_each_frame_alone() -> None:
     assert together == alone
     assert len(together) > len(out) // 2
     assert {f[1] for f in together} >= {b"learnt", b"\x33\x33\x00\x00\x00\x01"}
+
+
+def test_tx_lines_are_the_classified_packets() -> None:
+    """The daemon's short cut for tunnelled UDP that is not IKEv2 logs exactly what
+    ``classify`` would: a ``tx`` line per signalling packet, none for data."""
+    from hmipv6.core.node import encapsulate_raw
+    from hmipv6.sim.metrics import classify
+    from hmipv6.wire import IPv6Packet
+    from hmipv6.wire.udp import UDP
+
+    a, b = IPv6Address("2001:db8::1"), IPv6Address("2001:db8::2")
+
+    def udp(sport: int, dport: int, size: int = 8) -> bytes:
+        return IPv6Packet(a, b, UDP(sport, dport, bytes(size))).encode()
+
+    inners = [udp(s, d, n) for s, d in ((500, 4000), (4000, 500), (4000, 5000), (500, 500),
+                                        (0x01F4 + 256, 0xF401)) for n in (0, 8)]
+    packets = [*inners, *(encapsulate_raw(b, a, i) for i in inners),
+               encapsulate_raw(b, a, inners[0])[:83], encapsulate_raw(b, a, inners[2])[:83]]
+    packets.append(encapsulate_raw(a, b, packets[-5]))  # twice tunnelled
+
+    async def run() -> list[str]:
+        sc = load("figure1")
+        log = io.StringIO()
+        d = Daemon(sc, "map1", log, "t", "hmipv6", shaping=False)
+        for p in d.ports:
+            d._heads[p.kernel] = b"\x00" * 6 + b"\x86\xdd"
+            d._sends[p.kernel] = lambda frame: None
+        d._send_all(0.0, [Transmit(d.ports[0].engine, data, None) for data in packets])
+        return [json.loads(line)["data"] for line in log.getvalue().splitlines()]
+
+    logged = asyncio.run(run())
+    assert logged == [p.hex() for p in packets if classify(p) is not None]
+    assert 0 < len(logged) < len(packets)

@@ -114,7 +114,7 @@ from hmipv6.sim.engines import (
     observe,
     provision,
 )
-from hmipv6.sim.metrics import classify
+from hmipv6.sim.metrics import IKE_PORT, classify
 from hmipv6.sim.report import node_state
 from hmipv6.sim.scenario import MobileNodeSpec, Scenario
 from hmipv6.sim.traffic import CBR_PORT_BASE, PROBE, decode_probe, encode_probe
@@ -594,8 +594,11 @@ class Daemon:
                 shaper, send, head = shapers.get(kernel), sends[kernel], mac + heads[kernel]
                 if next_hop is not None and data[24] != 0xFF:
                     hop, hop_if = next_hop, ifname
-            c = classify(data)
-            if c is not None:
+            if (len(data) >= 84 and data[6] == 41 and data[46] == 17
+                    and data[80] << 8 | data[81] != IKE_PORT
+                    and data[82] << 8 | data[83] != IKE_PORT):
+                pass  # tunnelled UDP, not IKEv2: classify's None, without the call
+            elif (c := classify(data)) is not None:
                 self.write("tx", now, role=self.role, local=self.node.is_local(IPv6Address(c[1])),
                            wireless=ifname == "wlan0", data=data.hex())
             if shaper is not None:
