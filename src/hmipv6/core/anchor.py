@@ -232,7 +232,9 @@ class BindingAnchor(Node):
     costs no further call (a MAP's local Binding Updates)."""
 
     def _route_to(self, dst: bytes) -> tuple[str, IPv6Address | None] | None:
-        k = dst[: self._routes_current()]
+        if self.routes is not self._routes_seen:
+            self._routes_current()
+        k = dst[: self._route_key_len]
         try:
             return self._route_cache[k]
         except KeyError:
