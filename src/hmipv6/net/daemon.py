@@ -6,8 +6,9 @@ The aioquic pattern with a real clock. The daemon enters its namespace (``setns`
 pyroute2, before opening any socket: sockets belong to the namespace they were made in),
 builds every engine of the scenario exactly as the simulator does
 (:func:`hmipv6.sim.engines.build_engines`, same seeds, same keys) and keeps its own. Each of
-its interfaces (:func:`hmipv6.net.topology.plan`) gets an ``AF_PACKET`` datagram socket for
-EtherType 0x86DD: frames in → ``engine.receive(now, ifname, octets)``; after every input,
+its interfaces (:func:`hmipv6.net.topology.plan`) gets an ``AF_PACKET`` raw socket for
+EtherType 0x86DD, read through a receive ring (:mod:`hmipv6.net.rxring`): frames in, up to
+64 at a time → ``engine.receive_many(now, ifname, packets)``; after every input,
 ``datagrams_to_send`` → frames out, events → log lines (``net.eventlog``), and one asyncio
 timer re-armed at ``next_timer()``. ``now`` is ``time.monotonic() - t0``, with ``t0`` handed
 in by the launcher so every daemon of a run shares one origin (the monotonic clock is the
