@@ -7,8 +7,8 @@ pyroute2, before opening any socket: sockets belong to the namespace they were m
 builds every engine of the scenario exactly as the simulator does
 (:func:`hmipv6.sim.engines.build_engines`, same seeds, same keys) and keeps its own. Each of
 its interfaces (:func:`hmipv6.net.topology.plan`) gets an ``AF_PACKET`` raw socket for
-EtherType 0x86DD, read through a receive ring (:mod:`hmipv6.net.rxring`): frames in, up to
-64 at a time → ``engine.receive_many(now, ifname, packets)``; after every input,
+EtherType 0x86DD, read through a receive ring (:mod:`hmipv6.net.rxring`): a wakeup's frames
+in (up to 256) → ``engine.receive_many(now, ifname, packets)``; after every input,
 ``datagrams_to_send`` → frames out, events → log lines (``net.eventlog``), and one asyncio
 timer re-armed at ``next_timer()``. ``now`` is ``time.monotonic() - t0``, with ``t0`` handed
 in by the launcher so every daemon of a run shares one origin (the monotonic clock is the
@@ -132,8 +132,9 @@ SIOCGIFFLAGS = 0x8913
 SO_SNDBUFFORCE, SO_RCVBUFFORCE = 32, 33
 SOCKET_BUFFER = 4 << 20
 """Octets of kernel buffer per AF_PACKET socket and direction."""
-BATCH = 64
-"""Frames received before the engine's output is sent (:meth:`Daemon._readable`)."""
+BATCH = 256
+"""Frames read per wakeup, handed to the engine in one ``receive_many`` before its output
+is sent (:meth:`Daemon._readable`)."""
 
 
 def mac_for(address: IPv6Address) -> bytes | None:
@@ -304,13 +305,15 @@ class Daemon:
     # -- inputs ------------------------------------------------------------------------------
 
     def _readable(self, port: Port, s: socket.socket) -> None:
-        # Up to BATCH frames in, then the engine's output out (one service() per batch, not
-        # per frame: what a frame caused leaves at most BATCH frames later).
+        # Up to BATCH frames in, then the engine's output out (one receive_many and one
+        # service() per wakeup, not per frame: what a frame caused leaves at most BATCH frames
+        # later, about half a millisecond of processing). Then the other sockets, stdin and
+        # timers get a turn (the reader is called again while frames wait).
         ring = self.rings.get(port.kernel)
         if not self.started or (self.mobile and port is not self.current):
             # Read and discarded (no neighbour learnt: the frames are nobody's input).
             if ring is not None:
-                frames: list[tuple[bytes, int, bytes]] = ring.read(4 * BATCH)
+                frames: list[tuple[bytes, int, bytes]] = ring.read(BATCH)
             else:
                 frames = self._recv_frames(s)
             if not frames and ring is not None:
@@ -319,7 +322,7 @@ class Daemon:
         neighbours = self.neighbours.setdefault(port.engine, {})
         if ring is not None:
             # The ring's walk does host_packets' work (RxRing.packets).
-            packets = ring.packets(4 * BATCH, neighbours)
+            packets = ring.packets(BATCH, neighbours)
             if not packets:
                 # Woken with no frame: a pending socket error (ENETDOWN when the interface
                 # went down), which only reading it clears; else poll would report it forever.
@@ -327,21 +330,16 @@ class Daemon:
                 return
         else:
             packets = host_packets(self._recv_frames(s), neighbours)
-        # At most 4 * BATCH frames per call: then the other sockets, stdin and timers get a
-        # turn (the reader is called again while frames wait).
-        receive_many, engine = self.node.receive_many, port.engine
-        for first in range(0, len(packets), BATCH):
-            # One clock reading per batch: every frame of it was already received when it
-            # began.
-            receive_many(self.now(), engine, packets[first:first + BATCH])
-            self.service()
+        # One clock reading: every frame of the batch was already received when it began.
+        self.node.receive_many(self.now(), port.engine, packets)
+        self.service()
 
     @staticmethod
     def _recv_frames(s: socket.socket) -> list[tuple[bytes, int, bytes]]:
-        """Without a ring: up to 4 * BATCH frames, one ``recvfrom`` each, as the ring's
+        """Without a ring: up to BATCH frames, one ``recvfrom`` each, as the ring's
         :meth:`~hmipv6.net.rxring.RxRing.read` gives them."""
         frames: list[tuple[bytes, int, bytes]] = []
-        while len(frames) < 4 * BATCH:
+        while len(frames) < BATCH:
             try:
                 data, addr = s.recvfrom(65535)
             except (BlockingIOError, OSError):  # nothing more; or ENETDOWN (link down)
