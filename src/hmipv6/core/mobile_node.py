@@ -911,8 +911,12 @@ class MobileNode(Node):
                       f"MAP {address} advertised by {record.router}: no SA to protect a BU")
         return usable
 
-    def _primary_link(self, map_address: IPv6Address | None = None) -> LinkState | None:
-        links = self._usable_links()
+    def _primary_link(self, map_address: IPv6Address | None = None,
+                      links: list[LinkState] | None = None) -> LinkState | None:
+        """The link whose LCoA is in use; ``links``: the usable links when the caller has
+        them already (``_usable_links()`` otherwise)."""
+        if links is None:
+            links = self._usable_links()
         if len(links) < 2:
             return links[0] if links else None  # the only choice, whatever MN-21 prefers
         target = map_address if map_address is not None else self.current_map
@@ -955,7 +959,7 @@ class MobileNode(Node):
         if not links:
             return
         target = self._choose_map(now, links)
-        link = self._primary_link(target.address if target is not None else None)
+        link = self._primary_link(target.address if target is not None else None, links)
         assert link is not None and link.lcoa is not None
         lcoa = link.lcoa
         if target is None:
