@@ -231,7 +231,8 @@ def _map_records(ra: RouterAdvertisement, options: tuple[MapOption, ...], now: f
     """MN-01 (RFC 4140 §7.2): the MAP options of ``ra`` as stored, heard at ``now`` on
     ``ifname`` from ``router``; the same tuple for every station hearing it then."""
     last = _last_records
-    if last[0] is ra and last[1] == now and last[2] == ifname and last[3] == router:
+    if last[0] is ra and last[1] == now and last[2] == ifname and (
+            last[3] is router or last[3] == router):
         records: tuple[MapRecord, ...] = last[4]
         return records
     records = tuple(MapRecord(address=o.address, dist=o.dist, pref=o.pref, r=o.r,
@@ -734,8 +735,9 @@ class MobileNode(Node):
             return
         prefixes, networks, names, options, mtus, maps, heard = _ra_view(ra)
         trusted = self.config.trusted_routers
-        if trusted is not None and packet.src != self._trusted_router \
-                and packet.src not in trusted:
+        src = packet.src  # (`is` before `==`: the same router's RAs carry one address object)
+        if trusted is not None and src is not self._trusted_router \
+                and src != self._trusted_router and src not in trusted:
             # RFC 4140 §12 / RFC 6275 §15: a MAP option is only as good as the router that
             # sent it (SEND, RFC 3971, authenticates routers; the trusted list stands in).
             if options:
@@ -745,20 +747,21 @@ class MobileNode(Node):
             else:
                 self.drop(now, "untrusted-ra", f"from {packet.src}")
             return
-        self._trusted_router = packet.src  # the same router's next RA is not looked up again
-        records = _map_records(ra, options, now, ifname, packet.src)
+        self._trusted_router = src  # the same router's next RA is not looked up again
+        records = _map_records(ra, options, now, ifname, src)
         self.emit(RouterAdvertisementReceived(
-            time=now, ifname=ifname, router=packet.src, prefixes=names, maps=maps))
+            time=now, ifname=ifname, router=src, prefixes=names, maps=maps))
         self.timers.cancel(f"rs:{ifname}")
-        if link.router != packet.src:
-            link.router = packet.src
-            self.add_route("::/0", ifname, packet.src)
+        if link.router is not src and link.router != src:
+            link.router = src
+            self.add_route("::/0", ifname, src)
         for m in mtus:
             if m.mtu >= 1280:
                 link.mtu = m.mtu
         # MN-01 (RFC 4140 §7.2): "A mobile node MUST store the received option(s)".
         self.maps.update(records, ifname)
-        maps_changed, link.heard_maps = heard != link.heard_maps, heard
+        maps_changed = heard is not link.heard_maps and heard != link.heard_maps
+        link.heard_maps = heard
         self._arm_map_expiry()
         for r in records:
             if r.valid_lifetime == 0:
@@ -969,7 +972,9 @@ class MobileNode(Node):
             self._ensure_home(now, lcoa)
         else:
             region = self._region_for(now, target, lcoa)
-            if self.current_map != target.address and region.rcoa is not None:
+            current = self.current_map
+            if current is not target.address and current != target.address \
+                    and region.rcoa is not None:
                 old = self.current_map
                 self.current_map = target.address
                 self.emit(MapSelected(time=now, map=target.address, rcoa=region.rcoa, dist=target.dist,
@@ -1092,9 +1097,8 @@ class MobileNode(Node):
         if region.rcoa is None:
             return
         e = self.bul.get(region.map, region.rcoa)
-        if e is not None and e.state == "failed" and e.care_of_address == lcoa:
-            return
-        if e is not None and e.care_of_address == lcoa and (e.pending or e.remaining(now) > 0):
+        if e is not None and (e.care_of_address is lcoa or e.care_of_address == lcoa) and (
+                e.state == "failed" or e.pending or e.remaining(now) > 0):
             return
         self._send_local_bu(now, region, lcoa, kind, self._local_lifetime(record))
 
@@ -1112,7 +1116,8 @@ class MobileNode(Node):
         if not self.config.update_every_rcoa:
             return
         for region in list(self.regions.values()):
-            if region.map == self.current_map or region.rcoa is None:
+            if region.map is self.current_map or region.map == self.current_map \
+                    or region.rcoa is None:
                 continue
             if advertised is None:  # looked up once, when a region other than the current needs it
                 advertised = self._advertised_maps(links)
@@ -1155,7 +1160,7 @@ class MobileNode(Node):
         mode, the LCoA)."""
         hoa, ha = self.config.home_address, self.config.home_agent
         e = self.bul.get(ha, hoa)
-        if e is not None and e.care_of_address == coa and (
+        if e is not None and (e.care_of_address is coa or e.care_of_address == coa) and (
                 e.state == "failed" or e.pending or e.remaining(now) > 0):
             return
         lifetime = self._home_lifetime(now, coa)
