@@ -204,6 +204,39 @@ _last_records: list[Any] = [None, 0.0, "", None, ()]
 of a cell hear one RA at the same instant, and the (immutable) records are shared."""
 
 
+_NETWORKS: dict[int, IPv6Network] = {}
+"""The /64 (as an integer, the address shifted right by 64) -> its network: one object per
+prefix, so a link's prefix and the next RA's are the same object (``in`` and ``==`` then
+stop at identity instead of comparing networks field by field)."""
+_NETWORK_TEXTS: dict[int, str] = {}
+"""An advertised prefix (as an integer) -> its name, ``prefix/64`` as the RA event gives it."""
+_NETWORKS_LIMIT = 4096
+_DEFAULT_ROUTE = IPv6Network("::/0")
+"""The default route through the access router (one object, not parsed per new router)."""
+
+
+def _network(prefix: IPv6Address) -> IPv6Network:
+    """The /64 network of an advertised prefix (RFC 4862 §5.5.3: prefix + 64-bit IID)."""
+    key = int(prefix) >> 64
+    net = _NETWORKS.get(key)
+    if net is None:
+        if len(_NETWORKS) >= _NETWORKS_LIMIT:
+            _NETWORKS.clear()
+        net = _NETWORKS[key] = IPv6Network(f"{prefix}/64", strict=False)
+    return net
+
+
+def _network_text(prefix: IPv6Address) -> str:
+    """``prefix/64`` (the prefix as advertised, host bits and all)."""
+    key = int(prefix)
+    name = _NETWORK_TEXTS.get(key)
+    if name is None:
+        if len(_NETWORK_TEXTS) >= _NETWORKS_LIMIT:
+            _NETWORK_TEXTS.clear()
+        name = _NETWORK_TEXTS[key] = f"{prefix}/64"
+    return name
+
+
 def _ra_view(ra: RouterAdvertisement) -> _RaView:
     """What :meth:`MobileNode._on_ra` reads from an RA's options: the usable prefixes (RFC
     4862 §5.5.3), their /64 networks and names, the MAP options, the MTU options, the MAP
@@ -215,10 +248,10 @@ def _ra_view(ra: RouterAdvertisement) -> _RaView:
                      if p.autonomous and p.prefix_length == 64 and p.valid_lifetime > 0
                      and p.preferred_lifetime <= p.valid_lifetime
                      and not p.prefix.is_link_local and not p.prefix.is_multicast)
-    networks = tuple(IPv6Network(f"{p.prefix}/64", strict=False) for p in prefixes)
+    networks = tuple(_network(p.prefix) for p in prefixes)
     options = options_of(ra.options, MapOption)
     maps = tuple(o.address for o in options)
-    result = (prefixes, networks, tuple(f"{p.prefix}/64" for p in prefixes), options,
+    result = (prefixes, networks, tuple(_network_text(p.prefix) for p in prefixes), options,
               options_of(ra.options, MTU), maps, frozenset(maps))
     if len(_RA_VIEWS) >= _RA_VIEWS_LIMIT:
         _RA_VIEWS.clear()
@@ -754,7 +787,7 @@ class MobileNode(Node):
         self.timers.cancel(f"rs:{ifname}")
         if link.router is not src and link.router != src:
             link.router = src
-            self.add_route("::/0", ifname, src)
+            self.add_route(_DEFAULT_ROUTE, ifname, src)
         for m in mtus:
             if m.mtu >= 1280:
                 link.mtu = m.mtu
@@ -774,7 +807,7 @@ class MobileNode(Node):
         if prefixes and not keep:
             new = networks[0]
             # RFC 4140 §3/§9 (MN-25): a new prefix, or a changed set of MAPs, is movement.
-            if new != self._last_prefix or maps_changed:
+            if (new is not self._last_prefix and new != self._last_prefix) or maps_changed:
                 self.emit(MovementDetected(time=now, ifname=ifname, new_prefix=str(new),
                                            map_changed=maps_changed))
             self._last_prefix = new
@@ -788,7 +821,7 @@ class MobileNode(Node):
         """RFC 4140 §6.1 / RFC 4862 §5.5.3: LCoA = advertised prefix + interface identifier,
         with DAD as configured (MN-05)."""
         self._drop_lcoa(link)
-        if link.prefix is not None and link.prefix != prefix:
+        if link.prefix is not None and link.prefix is not prefix and link.prefix != prefix:
             self.remove_route(link.prefix)
         link.prefix = prefix
         self.add_route(prefix, link.ifname)
