@@ -1005,6 +1005,7 @@ class MobileNode(Node):
             self._ensure_home(now, lcoa)
         else:
             region = self._region_for(now, target, lcoa)
+            entry: BulEntry | None = None
             current = self.current_map
             if current is not target.address and current != target.address \
                     and region.rcoa is not None:
@@ -1013,19 +1014,31 @@ class MobileNode(Node):
                 self.emit(MapSelected(time=now, map=target.address, rcoa=region.rcoa, dist=target.dist,
                                       pref=target.pref))
                 self._track_handover(now, lcoa, target.address)
-                self._update_region(now, region, lcoa, "local", target)
+                entry = self._update_region(now, region, lcoa, "local", target)
                 if old is not None and old in self.regions:
                     self._previous_map_update(now, self.regions[old], lcoa)
             elif region.rcoa is not None:
                 self._track_handover(now, lcoa, target.address)
-                self._update_region(now, region, lcoa, "local", target)
+                entry = self._update_region(now, region, lcoa, "local", target)
             self._update_other_regions(now, lcoa, links)
-            bound = self._bound_region(now)
+            bound = self._target_bound(now, region, entry)
             if bound is not None and bound.rcoa is not None:
                 # MN-09: only now, after the MAP's BA, the home registration with the RCoA.
                 self._ensure_home(now, bound.rcoa)
         self._ensure_correspondents(now)
         self._check_handover(now)
+
+    def _target_bound(self, now: float, region: Region, entry: BulEntry | None) -> Region | None:
+        """``_bound_region(now)`` at the end of ``_reconcile``, from what it has at hand: when
+        ``_update_region`` ran for the target's ``region`` (``entry``, its BUL entry, is not
+        None), the target is the current MAP and nothing since touched that region or entry
+        (the other regions' updates skip the current MAP; the previous-MAP BU has its own
+        entry), so the current region's entry is ``entry``."""
+        if entry is None:
+            return self._bound_region(now)
+        if entry.acked_care_of is None or entry.remaining(now) <= 0:
+            return None
+        return region
 
     def _region_for(self, now: float, target: MapRecord, lcoa: IPv6Address) -> Region:
         region = self.regions.get(target.address)
@@ -1125,15 +1138,16 @@ class MobileNode(Node):
         return _floor4(life)
 
     def _update_region(self, now: float, region: Region, lcoa: IPv6Address, kind: BindingKind,
-                       record: MapRecord | None) -> None:
-        """Make the MAP bind ``region``'s RCoA to ``lcoa`` unless it does or is being asked to."""
+                       record: MapRecord | None) -> BulEntry | None:
+        """Make the MAP bind ``region``'s RCoA to ``lcoa`` unless it does or is being asked to;
+        the region's BUL entry afterwards (None while the region has no RCoA)."""
         if region.rcoa is None:
-            return
+            return None
         e = self.bul.get(region.map, region.rcoa)
         if e is not None and (e.care_of_address is lcoa or e.care_of_address == lcoa) and (
                 e.state == "failed" or e.pending or e.remaining(now) > 0):
-            return
-        self._send_local_bu(now, region, lcoa, kind, self._local_lifetime(record))
+            return e
+        return self._send_local_bu(now, region, lcoa, kind, self._local_lifetime(record))
 
     def _update_other_regions(self, now: float, lcoa: IPv6Address, links: list[LinkState]) -> None:
         advertised = self._advertised_maps(links) if self.config.multiple_maps else None
@@ -1321,11 +1335,12 @@ class MobileNode(Node):
     # == Binding Updates =======================================================================
 
     def _send_local_bu(self, now: float, region: Region, lcoa: IPv6Address, kind: BindingKind,
-                       lifetime: int) -> None:
+                       lifetime: int) -> BulEntry:
         assert region.rcoa is not None
         entry = self.bul.start(now, destination=region.map, home_address=region.rcoa,
                                care_of_address=lcoa, kind=kind, lifetime=lifetime)
         self._transmit_bu(now, entry)
+        return entry
 
     def _timer_key(self, entry: BulEntry) -> str:
         return f"{text(entry.destination)}|{text(entry.home_address)}"
