@@ -104,7 +104,7 @@ def select_map(records: Iterable[MapRecord], now: float, policy: MapPolicy = "fu
         ranked = rank_maps(records, policy, profile)
     skip = set(exclude)
     for r in ranked:
-        if selectable(r, now) and r.address not in skip:
+        if selectable(r, now) and not (skip and r.address in skip):  # (no hash if empty)
             return r
     return None
 

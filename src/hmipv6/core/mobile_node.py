@@ -799,7 +799,7 @@ class MobileNode(Node):
         for r in records:
             if r.valid_lifetime == 0:
                 self._map_failed(now, r.address)
-            elif r.address in self._failed_maps:
+            elif self._failed_maps and r.address in self._failed_maps:  # (no hash if empty)
                 self._failed_maps.discard(r.address)
                 self.emit(MapRecovered(time=now, map=r.address))
         current = link.prefix
