@@ -136,3 +136,16 @@ def test_routes_from_ras_use_the_shared_network_objects() -> None:
     h.feed(ra_bytes(P1, src=AR2_LL))  # another router: the default route moves to it
     assert [(r.prefix, r.next_hop) for r in h.mn.routes if r.prefix.prefixlen == 0] == [
         (IPv6Network("::/0"), AR2_LL)]
+
+
+def test_link_local_source_is_remembered_by_object_only() -> None:
+    source = IPv6Address("fe80::7")
+    assert mn._link_local(source) and mn._link_local_seen[0] is source
+    assert not mn._link_local(IPv6Address("2001:db8::7"))
+    assert mn._link_local_seen[0] is source  # a global address is never remembered
+    h = make()
+    h.attach()
+    h.feed(ra_bytes(P1, src=IPv6Address("2001:db8:a1::1")))  # RFC 4861 §6.1.2: not link-local
+    assert h.mn.links["wlan0"].router is None and h.mn.counters["dropped.invalid-ra"] == 1
+    h.feed(ra_bytes(P1))
+    assert h.mn.links["wlan0"].router == AR1_LL

@@ -259,6 +259,19 @@ def _ra_view(ra: RouterAdvertisement) -> _RaView:
     return result
 
 
+_link_local_seen: list[IPv6Address | None] = [None]
+"""The last RA source found link-local: every station of a cell checks the same address
+object (held here, so its identity cannot be reused)."""
+
+
+def _link_local(address: IPv6Address) -> bool:
+    """``address.is_link_local``, remembering the address when it is."""
+    if address.is_link_local:
+        _link_local_seen[0] = address
+        return True
+    return False
+
+
 def _map_records(ra: RouterAdvertisement, options: tuple[MapOption, ...], now: float,
                  ifname: str, router: IPv6Address) -> tuple[MapRecord, ...]:
     """MN-01 (RFC 4140 §7.2): the MAP options of ``ra`` as stored, heard at ``now`` on
@@ -759,8 +772,10 @@ class MobileNode(Node):
     def _on_ra(self, now: float, ifname: str, packet: IPv6Packet, ra: RouterAdvertisement,
                tunnelled: int) -> None:
         link = self.links.get(ifname)
+        src = packet.src  # (`is` before `==`: the same router's RAs carry one address object)
         # RFC 4861 §6.1.2: a valid RA comes from a link-local source with hop limit 255.
-        if tunnelled or not packet.src.is_link_local or packet.hop_limit != 255 or ra.code != 0:
+        if tunnelled or (src is not _link_local_seen[0] and not _link_local(src)) \
+                or packet.hop_limit != 255 or ra.code != 0:
             self.drop(now, "invalid-ra", f"from {packet.src}")
             return
         if link is None or not link.up:
@@ -768,7 +783,6 @@ class MobileNode(Node):
             return
         prefixes, networks, names, options, mtus, maps, heard = _ra_view(ra)
         trusted = self.config.trusted_routers
-        src = packet.src  # (`is` before `==`: the same router's RAs carry one address object)
         if trusted is not None and src is not self._trusted_router \
                 and src != self._trusted_router and src not in trusted:
             # RFC 4140 §12 / RFC 6275 §15: a MAP option is only as good as the router that
