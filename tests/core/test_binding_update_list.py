@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hmipv6.core.binding_update_list import BindingUpdateList, SequenceNumbers, seq_newer
+from hmipv6.core.binding_update_list import BindingUpdateList, BulEntry, SequenceNumbers, seq_newer
 
 MAP = IPv6Address("2001:db8:100::1")
 HA = IPv6Address("2001:db8:f::1")
@@ -66,10 +66,6 @@ def test_seq_newer_is_modular(a: int, d: int) -> None:
 
 
 def test_remaining_is_never_negative_and_zero_unacknowledged() -> None:
-    from ipaddress import IPv6Address
-
-    from hmipv6.core.binding_update_list import BulEntry
-
     a = IPv6Address("2001:db8::1")
     e = BulEntry(destination=a, home_address=a, care_of_address=a, kind="local", lifetime=8,
                  sequence=1, sent_at=0.0, first_sent_at=0.0, timeout=1.0, first_registration=True)
