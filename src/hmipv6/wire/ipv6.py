@@ -64,6 +64,7 @@ __all__ = [
     "UnknownOption",
     "decode",
     "decode_payload",
+    "decodes",
     "register_payload",
 ]
 
@@ -782,6 +783,44 @@ def decode(data: bytes, verify: bool = True, allow_trailer: bool = False, _start
     p.flow_label = flow_label
     p.__class__ = IPv6Packet
     return p  # type: ignore[no-any-return]
+
+
+def decodes(data: bytes) -> bool:
+    """Would ``decode(data)`` (checksums verified, no trailer) succeed? Answered without
+    building objects for the layouts tunnels and forwarded traffic carry: first fixed headers
+    only (IPv6-in-IPv6, RFC 2473, at most :data:`MAX_NESTING` deep) down to a payload whose
+    lazy decoder defers it (valid: a UDP datagram whose checksum verifies, say); then those
+    :func:`_screen_inner` takes (the lazy path of a packet inside a packet, whose answer is
+    the same); by decoding otherwise. A router that only forwards asks this instead of
+    decoding (tests hold it equal to ``decode`` on valid and malformed input)."""
+    if not isinstance(data, bytes):
+        data = bytes(data)
+    n = len(data)
+    i = 0
+    while n - i >= 40 and data[i] >> 4 == 6 and (data[i + 4] << 8 | data[i + 5]) == n - i - 40:
+        nxt = data[i + 6]
+        if nxt == 41:
+            if i >= MAX_NESTING * 40:
+                break  # answered below
+            i += 40
+            continue
+        dec = _DECODERS.get(nxt)
+        if dec is not None:
+            try:
+                if dec(data, i + 40, n, data[i + 8 : i + 24], data[i + 24 : i + 40], True) is DEFER:
+                    return True
+            except DecodeError:
+                pass  # answered below
+        break
+    try:
+        if n > _NESTING_SCAN:
+            _check_nesting(data, 0, n)
+        if _screen_inner(data, 0, n, True):
+            return True
+        decode(data)
+    except DecodeError:
+        return False
+    return True
 
 
 _PacketTwin: Any = bare_twin(IPv6Packet)
