@@ -60,11 +60,33 @@ def _packets() -> list[bytes]:
                 out.append(IPv6Packet(src, dst, EchoRequest(1, 2, b"abc"), hop_limit=hop).encode())
                 out.append(IPv6Packet(src, dst, EncapsulatingSecurityPayload(
                     0x1234, 7, bytes(24)), hop_limit=hop).encode())
+            hao = (DestinationOptions((HomeAddressOption(HOST_A),)),)
+            rh2 = (RoutingHeaderType2(HOST_B),)
+            esp = EncapsulatingSecurityPayload(0x1234, 7, bytes(24))
             bu = BindingUpdate(sequence=3, lifetime=100, flags=0)
-            out.append(IPv6Packet(src, dst, bu, extension_headers=(
-                DestinationOptions((HomeAddressOption(HOST_A),)),)).encode())
-            out.append(IPv6Packet(src, dst, UDP(1, 2, b"x"), extension_headers=(
-                RoutingHeaderType2(HOST_B),)).encode())
+            for payload in (bu, esp, UDP(1, 2, b"x"), EchoRequest(1, 2, b"abc")):
+                for ext in (hao, rh2, hao + rh2, rh2 + hao):
+                    inner = IPv6Packet(src, dst, payload, extension_headers=ext)
+                    out.append(inner.encode())
+                    out.append(IPv6Packet(A_ADDR, dst, inner).encode())
+    return out
+
+
+def _short_esp() -> list[bytes]:
+    """ESP of 0 to 11 octets after the fixed header, a Home Address option or a tunnel
+    header (fewer than 8 is malformed)."""
+    import struct
+
+    head = struct.Struct("!IHBB16s16s")
+    hao = IPv6Packet(HOST_A, HOST_B, None, extension_headers=(
+        DestinationOptions((HomeAddressOption(HOST_A),)),)).encode()[40:]
+    out = []
+    for k in range(12):
+        out.append(head.pack(0x60000000, k, 50, 64, HOST_A.packed, HOST_B.packed) + bytes(k))
+        out.append(head.pack(0x60000000, 24 + k, 60, 64, HOST_A.packed, HOST_B.packed)
+                   + bytes((50,)) + hao[1:] + bytes(k))
+        out.append(head.pack(0x60000000, 40 + k, 41, 64, A_ADDR.packed, HOST_B.packed)
+                   + out[-2])
     return out
 
 
@@ -91,7 +113,7 @@ def _decodes_by_decoding(data: bytes) -> bool:
 
 def test_decodes_says_whether_decode_succeeds() -> None:
     packets = _packets()
-    cases = packets + _mutants(packets, random.Random(5))
+    cases = packets + _mutants(packets, random.Random(5)) + _short_esp()
     answers = [decodes(c) for c in cases]
     assert answers == [_decodes_by_decoding(c) for c in cases]
     assert all(answers[: len(packets)]) and answers.count(False) > 500
@@ -118,7 +140,7 @@ def _outcome(r: Router) -> tuple[object, ...]:
 
 def test_lane_equals_the_general_path() -> None:
     packets = _packets()
-    cases = packets + _mutants(packets, random.Random(9))
+    cases = packets + _mutants(packets, random.Random(9)) + _short_esp()
     for report_drops in (True, False):
         lane, plain = router(True), router(False)
         lane.report_drops = plain.report_drops = report_drops
