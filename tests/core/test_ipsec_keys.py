@@ -107,6 +107,19 @@ def test_the_two_ends_of_an_sa_share_its_transforms_and_interoperate() -> None:
     assert differs.esp is not other.esp and differs.integrity is not other.integrity
 
 
+def test_derive_key_is_hkdf_sha256() -> None:
+    """derive_key (Expand of a once-extracted key) is RFC 5869 HKDF, Extract then Expand."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    for seed, ikm in ((1, b"1"), ("s", b"s"), (b"\x00raw", b"\x00raw")):
+        for label, length in (("spi|a->b|0", 4), ("auth|a->b|4096", 32), ("enc|x", 20),
+                              ("long", 80)):
+            assert derive_key(seed, label, length) == HKDF(
+                algorithm=hashes.SHA256(), length=length, salt=b"hmipv6 simulated SA",
+                info=label.encode()).derive(ikm)
+
+
 def test_wireshark_esp_sa_line_format() -> None:
     sa = sa_from_config({"spi": "0x00001001", "src": "*", "dst": str(MAP), "auth_key": KEY})
     assert esp_sa_line(sa) == (f'"IPv6","*","{MAP}","0x00001001","NULL","",'

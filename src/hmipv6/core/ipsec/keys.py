@@ -23,13 +23,14 @@ Security is on by default in scenarios; ``NullSecurity`` exists for comparison r
 
 from __future__ import annotations
 
+import functools
 import shlex
 from collections.abc import Iterable, Mapping
 from ipaddress import IPv6Address, IPv6Network
 from typing import TYPE_CHECKING, Final
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives import hashes, hmac
+from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 
 from hmipv6.core.ipsec.sad import IPsecProtocol, SAParams
 from hmipv6.core.ipsec.spd import Action, Policy
@@ -66,11 +67,25 @@ types provisioned policies protect. Binding Errors stay unprotected, as in RFC 6
 must be able to send one to a sender it shares no SA with)."""
 
 
+_SALT = b"hmipv6 simulated SA"
+
+
 def derive_key(seed: int | str | bytes, label: str, length: int) -> bytes:
-    """``length`` octets of HKDF-SHA-256 output for ``label`` under the scenario ``seed``."""
+    """``length`` octets of HKDF-SHA-256 output for ``label`` under the scenario ``seed``:
+    RFC 5869 §2.3's HKDF-Expand of the pseudorandom key that §2.2's HKDF-Extract makes of
+    the seed (salted), which is the same for every label, so it is extracted once per seed
+    (:func:`_extracted`; HKDF is Expand after Extract, tests hold it equal to ``HKDF``)."""
     ikm = seed if isinstance(seed, bytes) else str(seed).encode()
-    return HKDF(algorithm=hashes.SHA256(), length=length, salt=b"hmipv6 simulated SA",
-                info=label.encode()).derive(ikm)
+    return HKDFExpand(algorithm=hashes.SHA256(), length=length,
+                      info=label.encode()).derive(_extracted(ikm))
+
+
+@functools.lru_cache(maxsize=16)
+def _extracted(ikm: bytes) -> bytes:
+    """RFC 5869 §2.2: PRK = HMAC-Hash(salt, IKM)."""
+    h = hmac.HMAC(_SALT, hashes.SHA256())
+    h.update(ikm)
+    return h.finalize()
 
 
 # -- configuration ------------------------------------------------------------------------------
