@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hmipv6.core.binding_update_list import BindingUpdateList, SequenceNumbers, seq_newer
+from hmipv6.core.binding_update_list import BindingUpdateList, BulEntry, SequenceNumbers, seq_newer
 
 MAP = IPv6Address("2001:db8:100::1")
 HA = IPv6Address("2001:db8:f::1")
@@ -63,3 +63,14 @@ def test_MN22_sequence_numbers_per_destination_wrap() -> None:
 def test_seq_newer_is_modular(a: int, d: int) -> None:
     assert seq_newer((a + d) & 0xFFFF, a)
     assert not seq_newer(a, (a + d) & 0xFFFF)
+
+
+def test_remaining_is_never_negative_and_zero_unacknowledged() -> None:
+    a = IPv6Address("2001:db8::1")
+    e = BulEntry(destination=a, home_address=a, care_of_address=a, kind="local", lifetime=8,
+                 sequence=1, sent_at=0.0, first_sent_at=0.0, timeout=1.0, first_registration=True)
+    e.expires_at = 10.0
+    assert e.remaining(5.0) == 0.0  # never acknowledged
+    e.acked_care_of = a
+    assert [e.remaining(t) for t in (5.0, 10.0, 12.5)] == [5.0, 0.0, 0.0]
+    assert str(e.remaining(10.0)) == "0.0"  # (+0.0, as max(x, 0.0) gave)

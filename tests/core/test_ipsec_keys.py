@@ -73,6 +73,51 @@ def test_provisioned_keys_are_seed_derived_and_spis_unique() -> None:
     spis = [p.spi for p in prov.issued]
     assert len(spis) == len(set(spis)) == 100 and min(spis) >= 256
     assert len(map_.spd.policies) == 1  # one MAP policy however many MNs
+    # One object for the MN-MAP entry every mobile node of the MAP holds.
+    assert len({id(n.spd.policies[0]) for n in nodes}) == 1
+    assert nodes[0].spd.policies[0].remote == IPv6Network(f"{MAP}/128")
+
+
+def test_the_two_ends_of_an_sa_share_its_transforms_and_interoperate() -> None:
+    """Provisioner.pair keys each SA once: the receiving end takes the sending end's
+    transforms (SecurityAssociation.keyed_like), and a packet sealed at one end opens at the
+    other, for every suite; an SA keyed differently gets transforms of its own."""
+    from hmipv6.core.ipsec import Policy
+    from hmipv6.core.ipsec.keys import SUITES
+    from hmipv6.core.ipsec.sad import SecurityAssociation
+
+    for suite in SUITES:
+        prov = Provisioner(7, suite)
+        mn, map_ = IPsec(name="mn-a"), IPsec(name="map")
+        prov.mn_map(mn, "mn-a", map_, "map", MAP, IPv6Network(f"{RCOA_A}/64", strict=False))
+        for out in (sa for sa in mn.sad if sa.direction == "out"):
+            inbound = map_.sad.inbound(out.params.protocol, out.spi)
+            assert inbound is not None and inbound.esp is out.esp
+            assert inbound.integrity is out.integrity and inbound.encryption is out.encryption
+        for out in (sa for sa in map_.sad if sa.direction == "out"):
+            inbound = mn.sad.inbound(out.params.protocol, out.spi)
+            assert inbound is not None and inbound.esp is out.esp
+        got = map_.unprotect(0.0, decode(mn.protect(0.0, local_bu(LCOA_A, RCOA_A)).encode()))
+        assert got.peer == "mn-a"
+        assert len(map_.spd.policies) == 1 and isinstance(map_.spd.policies[0], Policy)
+    p = next(iter(mn.sad)).params
+    other = SecurityAssociation(p.with_peer("x"), "in", keyed_like=None)
+    differs = SecurityAssociation(
+        sa_from_config({"spi": p.spi, "auth_key": "0x" + "22" * 32}), "in", keyed_like=other)
+    assert differs.esp is not other.esp and differs.integrity is not other.integrity
+
+
+def test_derive_key_is_hkdf_sha256() -> None:
+    """derive_key (Expand of a once-extracted key) is RFC 5869 HKDF, Extract then Expand."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    for seed, ikm in ((1, b"1"), ("s", b"s"), (b"\x00raw", b"\x00raw")):
+        for label, length in (("spi|a->b|0", 4), ("auth|a->b|4096", 32), ("enc|x", 20),
+                              ("long", 80)):
+            assert derive_key(seed, label, length) == HKDF(
+                algorithm=hashes.SHA256(), length=length, salt=b"hmipv6 simulated SA",
+                info=label.encode()).derive(ikm)
 
 
 def test_wireshark_esp_sa_line_format() -> None:

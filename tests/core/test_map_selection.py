@@ -78,3 +78,82 @@ def test_MN01_store_keeps_options_per_map_and_per_link() -> None:
     assert s.next_expiry() == 3602.0
     assert len(s.expire(5000.0)) == 2 and s.advertised() == []
     assert set(s.by_map) == {IPv6Address("2001:db8:1::1"), IPv6Address("2001:db8:2::1")}
+
+
+class _ReferenceStore:
+    """MapStore as it read every RA before the shared reading (``_read``): a fresh dict per
+    update, expiry in place."""
+
+    def __init__(self) -> None:
+        self.by_link: dict[str, dict[IPv6Address, MapRecord]] = {}
+        self.by_map: dict[IPv6Address, MapRecord] = {}
+
+    def update(self, records: tuple[MapRecord, ...], ifname: str) -> bool:
+        before = self.by_link.get(ifname, {})
+        current: dict[IPv6Address, MapRecord] = {}
+        for r in records:
+            old = current.get(r.address)
+            if old is None or r.dist < old.dist:
+                current[r.address] = r
+            self.by_map[r.address] = r
+        self.by_link[ifname] = current
+        return current.keys() != before.keys()
+
+    def expire(self, now: float) -> list[MapRecord]:
+        gone: list[MapRecord] = []
+        for maps in self.by_link.values():
+            for a, r in list(maps.items()):
+                if r.valid_lifetime > 0 and now >= r.expires_at:
+                    gone.append(maps.pop(a))
+        return gone
+
+
+def test_stores_share_the_reading_of_one_records_tuple() -> None:
+    records = (rec(1, 2, at=1.0), rec(2, 1, at=1.0, pos=1), rec(1, 1, at=1.0, pos=2))
+    a, b = MapStore(), MapStore()
+    assert a.update(records, "wlan0") and b.update(records, "wlan0")
+    assert a.by_link["wlan0"] is b.by_link["wlan0"]  # read once for both stations
+    assert a.by_link["wlan0"][IPv6Address("2001:db8:1::1")].dist == 1  # smallest Dist
+    assert a.by_map[IPv6Address("2001:db8:1::1")].position == 2  # the last one heard
+    assert not a.update(records, "wlan0")  # the same tuple again: nothing changed
+    equal = tuple(list(records))  # another tuple of the same records: read again, equal
+    assert equal is not records and not a.update(equal, "wlan0")
+    assert a.by_link["wlan0"] == b.by_link["wlan0"]
+
+
+def test_expiry_in_one_store_leaves_a_shared_reading_alone() -> None:
+    records = (rec(1, 1, life=10, at=0.0), rec(2, 1, life=100, at=0.0, pos=1))
+    a, b = MapStore(), MapStore()
+    a.update(records, "wlan0")
+    b.update(records, "wlan0")
+    assert [r.address for r in a.expire(20.0)] == [IPv6Address("2001:db8:1::1")]
+    assert list(a.by_link["wlan0"]) == [IPv6Address("2001:db8:2::1")]
+    assert len(b.by_link["wlan0"]) == 2  # b never expired anything
+    assert b.update(records, "wlan0") is False and a.update(records, "wlan0") is True
+
+
+@given(st.lists(st.tuples(st.sampled_from(["update", "expire"]), st.integers(0, 1),
+                          st.sampled_from(["wlan0", "wlan1"]),
+                          st.lists(st.tuples(st.integers(1, 3), st.integers(1, 3),
+                                             st.sampled_from([0, 5, 50])),
+                                   max_size=4),
+                          st.floats(0, 100, allow_nan=False)),
+                max_size=25))
+def test_shared_reading_stores_as_a_fresh_reading_does(
+        steps: list[tuple[str, int, str, list[tuple[int, int, int]], float]]) -> None:
+    stores = (MapStore(), MapStore())
+    refs = (_ReferenceStore(), _ReferenceStore())
+    last: tuple[MapRecord, ...] = ()
+    for op, which, ifname, specs, now in steps:
+        if op == "expire":
+            assert stores[which].expire(now) == refs[which].expire(now)
+        else:
+            # Half the time the other station's tuple again (one RA heard by both).
+            records = last if specs == [] and last else tuple(
+                rec(n, d, life=life, at=now, pos=i, ifname=ifname)
+                for i, (n, d, life) in enumerate(specs))
+            last = records
+            assert stores[which].update(records, ifname) == refs[which].update(records, ifname)
+        for s, r in zip(stores, refs, strict=True):
+            assert s.by_link == r.by_link and list(s.by_map.items()) == list(r.by_map.items())
+            assert [list(m) for m in s.by_link.values()] == [list(m) for m in r.by_link.values()]

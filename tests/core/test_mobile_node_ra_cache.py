@@ -14,6 +14,8 @@ import hmipv6.core.mobile_node as mn
 from hmipv6.core.map_selection import MapRecord
 from hmipv6.core.mobile_node import MobileNodeConfig
 from hmipv6.wire.icmpv6 import MTU, MapOption, PrefixInformation, RouterAdvertisement
+from tests.core.test_mobile_node_support import AR1_LL, AR2_LL, LCOA1, P1, make
+from tests.core.test_mobile_node_support import ra as ra_bytes
 
 MAP_A = IPv6Address("2001:db8:100::1")
 MAP_B = IPv6Address("2001:db8:200::1")
@@ -97,3 +99,53 @@ def test_config_keeps_addresses_and_the_shared_trusted_set() -> None:
                              trusted_routers=frozenset({"fe80::1"}))  # type: ignore[arg-type]
     assert mixed.trusted_routers == frozenset({IPv6Address("fe80::1")})
     assert all(type(r) is IPv6Address for r in mixed.trusted_routers or ())
+
+
+def test_networks_are_one_object_per_prefix() -> None:
+    first = mn._ra_view(_ra(prefix="2001:db8:a07::"))[1][0]
+    again = mn._ra_view(_ra(prefix="2001:db8:a07::"))[1][0]  # another RA, the same prefix
+    assert again is first and first == IPv6Network("2001:db8:a07::/64")
+    # Host bits: masked in the network (strict=False), kept in the name as advertised.
+    assert mn._network(IPv6Address("2001:db8:a07::5")) is first
+    assert mn._network_text(IPv6Address("2001:db8:a07::5")) == "2001:db8:a07::5/64"
+    assert mn._network_text(IPv6Address("2001:db8:a07::")) == "2001:db8:a07::/64"
+
+
+def test_network_caches_are_bounded_and_answer_equal_after_a_clear() -> None:
+    first = mn._network(IPv6Address("2001:db8:a08::"))
+    for i in range(mn._NETWORKS_LIMIT + 1):
+        prefix = IPv6Address((0x2001_0db8_f000 << 80) | (i << 64))
+        assert mn._network(prefix) == IPv6Network(f"{prefix}/64")
+        assert mn._network_text(prefix) == f"{prefix}/64"
+    assert len(mn._NETWORKS) <= mn._NETWORKS_LIMIT
+    assert len(mn._NETWORK_TEXTS) <= mn._NETWORKS_LIMIT
+    again = mn._network(IPv6Address("2001:db8:a08::"))
+    assert again == first and str(again) == "2001:db8:a08::/64"
+
+
+def test_routes_from_ras_use_the_shared_network_objects() -> None:
+    h = make()
+    h.attach()
+    h.feed(ra_bytes(P1))
+    default = [r for r in h.mn.routes if r.prefix.prefixlen == 0]
+    assert [(r.prefix, r.next_hop) for r in default] == [(IPv6Network("::/0"), AR1_LL)]
+    assert default[0].prefix is mn._DEFAULT_ROUTE
+    link = h.mn.links["wlan0"]
+    assert link.prefix == P1 and link.prefix is mn._network(P1.network_address)
+    assert h.mn.lcoa() == LCOA1
+    h.feed(ra_bytes(P1, src=AR2_LL))  # another router: the default route moves to it
+    assert [(r.prefix, r.next_hop) for r in h.mn.routes if r.prefix.prefixlen == 0] == [
+        (IPv6Network("::/0"), AR2_LL)]
+
+
+def test_link_local_source_is_remembered_by_object_only() -> None:
+    source = IPv6Address("fe80::7")
+    assert mn._link_local(source) and mn._link_local_seen[0] is source
+    assert not mn._link_local(IPv6Address("2001:db8::7"))
+    assert mn._link_local_seen[0] is source  # a global address is never remembered
+    h = make()
+    h.attach()
+    h.feed(ra_bytes(P1, src=IPv6Address("2001:db8:a1::1")))  # RFC 4861 §6.1.2: not link-local
+    assert h.mn.links["wlan0"].router is None and h.mn.counters["dropped.invalid-ra"] == 1
+    h.feed(ra_bytes(P1))
+    assert h.mn.links["wlan0"].router == AR1_LL

@@ -1,5 +1,5 @@
-"""``classify``'s fixed-offset answer for UDP (plain or in one IPv6-in-IPv6 tunnel) equals
-the header walk's (:func:`hmipv6.sim.metrics._classify_walk`) on every packet it takes."""
+"""``classify``'s fixed-offset answer for UDP (plain or in one or two IPv6-in-IPv6 tunnels)
+equals the header walk's (:func:`hmipv6.sim.metrics._classify_walk`) on every packet it takes."""
 
 from __future__ import annotations
 
@@ -27,6 +27,9 @@ def _cases() -> list[bytes]:
             out.append(_ipv6(60, bytes((41, 0)) + bytes(6) + inner))  # an extension first
     for nh in (58, 135, 50, 59, 6, 0):
         out.append(_ipv6(41, _ipv6(nh, bytes((128, 0, 6, 0)) + bytes(40))))
+    for n in range(0, 130):  # truncated twice tunnelled UDP
+        out.append(_ipv6(41, _ipv6(41, _ipv6(17, struct.pack("!HHHH", 500, 9, 8, 0)
+                                             + bytes(40))))[:n])
     for n in range(0, 90):  # truncated tunnelled and plain UDP
         out.append(_ipv6(41, _ipv6(17, struct.pack("!HHHH", 9, 500, 8, 0) + bytes(40)))[:n])
         out.append(_ipv6(17, struct.pack("!HHHH", 500, 9, 8, 0) + bytes(40))[:n])

@@ -99,6 +99,16 @@ def test_sink_ignores_other_flows_and_junk() -> None:
     assert (st.received, st.lost, st.max_gap, st.delay_mean) == (0, 2, None, None)
 
 
+def test_sink_takes_a_decoded_probe_as_the_payload() -> None:
+    by_payload, by_probe = Sink(3), Sink(3)
+    for flow, seq, t in ((3, 0, 1.0), (4, 1, 1.1), (3, 2, 1.2), (3, 2, 1.3), (3, 1, 1.4)):
+        payload = encode_probe(flow, seq, t - 0.01, 16)
+        probe = decode_probe(payload)
+        assert probe is not None
+        assert by_payload.receive(t, payload) == by_probe.receive_probe(t, probe) == (flow == 3)
+    assert by_payload.stats(sent=3) == by_probe.stats(sent=3)
+
+
 def test_source_into_sink_end_to_end_is_lossless() -> None:
     s = Scheduler()
     sink = Sink(3)

@@ -125,7 +125,10 @@ class BulEntry:
         return self.sent_at + self.granted * REFRESH_FRACTION
 
     def remaining(self, now: float) -> float:
-        return max(self.expires_at - now, 0.0) if self.acked_care_of is not None else 0.0
+        if self.acked_care_of is None:
+            return 0.0
+        left = self.expires_at - now  # (never -0.0: x - x is +0.0, so max() would agree)
+        return left if left > 0.0 else 0.0
 
 
 class BindingUpdateList:

@@ -104,9 +104,42 @@ def select_map(records: Iterable[MapRecord], now: float, policy: MapPolicy = "fu
         ranked = rank_maps(records, policy, profile)
     skip = set(exclude)
     for r in ranked:
-        if selectable(r, now) and r.address not in skip:
+        if selectable(r, now) and not (skip and r.address in skip):  # (no hash if empty)
             return r
     return None
+
+
+_NO_MAPS: dict[IPv6Address, MapRecord] = {}
+
+_Reading = tuple[dict[IPv6Address, MapRecord], dict[IPv6Address, MapRecord]]
+"""What :meth:`MapStore.update` stores for one RA's records: per MAP address, the option of
+the smallest Dist (the link's set) and the last option (for ``by_map``)."""
+
+_last_read: tuple[tuple[MapRecord, ...], _Reading] | None = None
+"""(records, their reading) of the last records read: every station of a cell stores the
+same records tuple of one RA, one after the other. The tuple is held, so its identity
+cannot be reused while cached."""
+
+
+def _read(records: tuple[MapRecord, ...]) -> _Reading:
+    """The reading of ``records`` (a pure function of the immutable tuple), computed once per
+    tuple object. The dictionaries are shared by every store that received the tuple, so a
+    :class:`MapStore` never changes one in place (``expire`` replaces it)."""
+    global _last_read
+    last = _last_read
+    if last is not None and last[0] is records:
+        return last[1]
+    current: dict[IPv6Address, MapRecord] = {}
+    for r in records:
+        # RFC 4140 §7.1.1 makes routers keep the smallest Dist for one MAP; an RA that
+        # still repeats a MAP is read the same way.
+        old = current.get(r.address)
+        if old is None or r.dist < old.dist:
+            current[r.address] = r
+    latest = {r.address: r for r in records}
+    reading = (current, latest)
+    _last_read = (records, reading)
+    return reading
 
 
 class MapStore:
@@ -122,17 +155,13 @@ class MapStore:
     def update(self, records: tuple[MapRecord, ...], ifname: str) -> bool:
         """Store the MAP options of one RA heard on ``ifname``; True when the set of MAP
         addresses advertised on that link changed (a movement-detection input, MN-25)."""
-        before = self.by_link.get(ifname, {})
-        current: dict[IPv6Address, MapRecord] = {}
-        for r in records:
-            # RFC 4140 §7.1.1 makes routers keep the smallest Dist for one MAP; an RA that
-            # still repeats a MAP is read the same way.
-            old = current.get(r.address)
-            if old is None or r.dist < old.dist:
-                current[r.address] = r
-            self.by_map[r.address] = r
+        before = self.by_link.get(ifname)
+        current, latest = _read(records)
+        self.by_map.update(latest)  # (a dict's update reuses its stored hashes)
         self.by_link[ifname] = current
-        return current.keys() != before.keys()
+        if current is before:
+            return False
+        return current.keys() != (before.keys() if before is not None else _NO_MAPS.keys())
 
     def forget_link(self, ifname: str) -> None:
         """The link went down: its access router no longer advertises anything to us."""
@@ -157,10 +186,13 @@ class MapStore:
     def expire(self, now: float) -> list[MapRecord]:
         """Drop link options whose valid lifetime ran out; returns what was dropped."""
         gone: list[MapRecord] = []
-        for maps in self.by_link.values():
-            for a, r in list(maps.items()):
-                if r.valid_lifetime > 0 and now >= r.expires_at:
-                    gone.append(maps.pop(a))
+        for ifname, maps in self.by_link.items():
+            lapsed = [a for a, r in maps.items() if r.valid_lifetime > 0 and now >= r.expires_at]
+            if lapsed:
+                kept = dict(maps)  # (another store may share ``maps``: see _read)
+                for a in lapsed:
+                    gone.append(kept.pop(a))
+                self.by_link[ifname] = kept
         return gone
 
     def next_expiry(self) -> float | None:

@@ -204,6 +204,39 @@ _last_records: list[Any] = [None, 0.0, "", None, ()]
 of a cell hear one RA at the same instant, and the (immutable) records are shared."""
 
 
+_NETWORKS: dict[int, IPv6Network] = {}
+"""The /64 (as an integer, the address shifted right by 64) -> its network: one object per
+prefix, so a link's prefix and the next RA's are the same object (``in`` and ``==`` then
+stop at identity instead of comparing networks field by field)."""
+_NETWORK_TEXTS: dict[int, str] = {}
+"""An advertised prefix (as an integer) -> its name, ``prefix/64`` as the RA event gives it."""
+_NETWORKS_LIMIT = 4096
+_DEFAULT_ROUTE = IPv6Network("::/0")
+"""The default route through the access router (one object, not parsed per new router)."""
+
+
+def _network(prefix: IPv6Address) -> IPv6Network:
+    """The /64 network of an advertised prefix (RFC 4862 §5.5.3: prefix + 64-bit IID)."""
+    key = int(prefix) >> 64
+    net = _NETWORKS.get(key)
+    if net is None:
+        if len(_NETWORKS) >= _NETWORKS_LIMIT:
+            _NETWORKS.clear()
+        net = _NETWORKS[key] = IPv6Network(f"{prefix}/64", strict=False)
+    return net
+
+
+def _network_text(prefix: IPv6Address) -> str:
+    """``prefix/64`` (the prefix as advertised, host bits and all)."""
+    key = int(prefix)
+    name = _NETWORK_TEXTS.get(key)
+    if name is None:
+        if len(_NETWORK_TEXTS) >= _NETWORKS_LIMIT:
+            _NETWORK_TEXTS.clear()
+        name = _NETWORK_TEXTS[key] = f"{prefix}/64"
+    return name
+
+
 def _ra_view(ra: RouterAdvertisement) -> _RaView:
     """What :meth:`MobileNode._on_ra` reads from an RA's options: the usable prefixes (RFC
     4862 §5.5.3), their /64 networks and names, the MAP options, the MTU options, the MAP
@@ -215,10 +248,10 @@ def _ra_view(ra: RouterAdvertisement) -> _RaView:
                      if p.autonomous and p.prefix_length == 64 and p.valid_lifetime > 0
                      and p.preferred_lifetime <= p.valid_lifetime
                      and not p.prefix.is_link_local and not p.prefix.is_multicast)
-    networks = tuple(IPv6Network(f"{p.prefix}/64", strict=False) for p in prefixes)
+    networks = tuple(_network(p.prefix) for p in prefixes)
     options = options_of(ra.options, MapOption)
     maps = tuple(o.address for o in options)
-    result = (prefixes, networks, tuple(f"{p.prefix}/64" for p in prefixes), options,
+    result = (prefixes, networks, tuple(_network_text(p.prefix) for p in prefixes), options,
               options_of(ra.options, MTU), maps, frozenset(maps))
     if len(_RA_VIEWS) >= _RA_VIEWS_LIMIT:
         _RA_VIEWS.clear()
@@ -226,12 +259,26 @@ def _ra_view(ra: RouterAdvertisement) -> _RaView:
     return result
 
 
+_link_local_seen: list[IPv6Address | None] = [None]
+"""The last RA source found link-local: every station of a cell checks the same address
+object (held here, so its identity cannot be reused)."""
+
+
+def _link_local(address: IPv6Address) -> bool:
+    """``address.is_link_local``, remembering the address when it is."""
+    if address.is_link_local:
+        _link_local_seen[0] = address
+        return True
+    return False
+
+
 def _map_records(ra: RouterAdvertisement, options: tuple[MapOption, ...], now: float,
                  ifname: str, router: IPv6Address) -> tuple[MapRecord, ...]:
     """MN-01 (RFC 4140 §7.2): the MAP options of ``ra`` as stored, heard at ``now`` on
     ``ifname`` from ``router``; the same tuple for every station hearing it then."""
     last = _last_records
-    if last[0] is ra and last[1] == now and last[2] == ifname and last[3] == router:
+    if last[0] is ra and last[1] == now and last[2] == ifname and (
+            last[3] is router or last[3] == router):
         records: tuple[MapRecord, ...] = last[4]
         return records
     records = tuple(MapRecord(address=o.address, dist=o.dist, pref=o.pref, r=o.r,
@@ -725,8 +772,10 @@ class MobileNode(Node):
     def _on_ra(self, now: float, ifname: str, packet: IPv6Packet, ra: RouterAdvertisement,
                tunnelled: int) -> None:
         link = self.links.get(ifname)
+        src = packet.src  # (`is` before `==`: the same router's RAs carry one address object)
         # RFC 4861 §6.1.2: a valid RA comes from a link-local source with hop limit 255.
-        if tunnelled or not packet.src.is_link_local or packet.hop_limit != 255 or ra.code != 0:
+        if tunnelled or (src is not _link_local_seen[0] and not _link_local(src)) \
+                or packet.hop_limit != 255 or ra.code != 0:
             self.drop(now, "invalid-ra", f"from {packet.src}")
             return
         if link is None or not link.up:
@@ -734,8 +783,8 @@ class MobileNode(Node):
             return
         prefixes, networks, names, options, mtus, maps, heard = _ra_view(ra)
         trusted = self.config.trusted_routers
-        if trusted is not None and packet.src != self._trusted_router \
-                and packet.src not in trusted:
+        if trusted is not None and src is not self._trusted_router \
+                and src != self._trusted_router and src not in trusted:
             # RFC 4140 §12 / RFC 6275 §15: a MAP option is only as good as the router that
             # sent it (SEND, RFC 3971, authenticates routers; the trusted list stands in).
             if options:
@@ -745,25 +794,26 @@ class MobileNode(Node):
             else:
                 self.drop(now, "untrusted-ra", f"from {packet.src}")
             return
-        self._trusted_router = packet.src  # the same router's next RA is not looked up again
-        records = _map_records(ra, options, now, ifname, packet.src)
+        self._trusted_router = src  # the same router's next RA is not looked up again
+        records = _map_records(ra, options, now, ifname, src)
         self.emit(RouterAdvertisementReceived(
-            time=now, ifname=ifname, router=packet.src, prefixes=names, maps=maps))
+            time=now, ifname=ifname, router=src, prefixes=names, maps=maps))
         self.timers.cancel(f"rs:{ifname}")
-        if link.router != packet.src:
-            link.router = packet.src
-            self.add_route("::/0", ifname, packet.src)
+        if link.router is not src and link.router != src:
+            link.router = src
+            self.add_route(_DEFAULT_ROUTE, ifname, src)
         for m in mtus:
             if m.mtu >= 1280:
                 link.mtu = m.mtu
         # MN-01 (RFC 4140 §7.2): "A mobile node MUST store the received option(s)".
         self.maps.update(records, ifname)
-        maps_changed, link.heard_maps = heard != link.heard_maps, heard
+        maps_changed = heard is not link.heard_maps and heard != link.heard_maps
+        link.heard_maps = heard
         self._arm_map_expiry()
         for r in records:
             if r.valid_lifetime == 0:
                 self._map_failed(now, r.address)
-            elif r.address in self._failed_maps:
+            elif self._failed_maps and r.address in self._failed_maps:  # (no hash if empty)
                 self._failed_maps.discard(r.address)
                 self.emit(MapRecovered(time=now, map=r.address))
         current = link.prefix
@@ -771,7 +821,7 @@ class MobileNode(Node):
         if prefixes and not keep:
             new = networks[0]
             # RFC 4140 §3/§9 (MN-25): a new prefix, or a changed set of MAPs, is movement.
-            if new != self._last_prefix or maps_changed:
+            if (new is not self._last_prefix and new != self._last_prefix) or maps_changed:
                 self.emit(MovementDetected(time=now, ifname=ifname, new_prefix=str(new),
                                            map_changed=maps_changed))
             self._last_prefix = new
@@ -785,7 +835,7 @@ class MobileNode(Node):
         """RFC 4140 §6.1 / RFC 4862 §5.5.3: LCoA = advertised prefix + interface identifier,
         with DAD as configured (MN-05)."""
         self._drop_lcoa(link)
-        if link.prefix is not None and link.prefix != prefix:
+        if link.prefix is not None and link.prefix is not prefix and link.prefix != prefix:
             self.remove_route(link.prefix)
         link.prefix = prefix
         self.add_route(prefix, link.ifname)
@@ -911,8 +961,12 @@ class MobileNode(Node):
                       f"MAP {address} advertised by {record.router}: no SA to protect a BU")
         return usable
 
-    def _primary_link(self, map_address: IPv6Address | None = None) -> LinkState | None:
-        links = self._usable_links()
+    def _primary_link(self, map_address: IPv6Address | None = None,
+                      links: list[LinkState] | None = None) -> LinkState | None:
+        """The link whose LCoA is in use; ``links``: the usable links when the caller has
+        them already (``_usable_links()`` otherwise)."""
+        if links is None:
+            links = self._usable_links()
         if len(links) < 2:
             return links[0] if links else None  # the only choice, whatever MN-21 prefers
         target = map_address if map_address is not None else self.current_map
@@ -955,7 +1009,7 @@ class MobileNode(Node):
         if not links:
             return
         target = self._choose_map(now, links)
-        link = self._primary_link(target.address if target is not None else None)
+        link = self._primary_link(target.address if target is not None else None, links)
         assert link is not None and link.lcoa is not None
         lcoa = link.lcoa
         if target is None:
@@ -965,25 +1019,40 @@ class MobileNode(Node):
             self._ensure_home(now, lcoa)
         else:
             region = self._region_for(now, target, lcoa)
-            if self.current_map != target.address and region.rcoa is not None:
+            entry: BulEntry | None = None
+            current = self.current_map
+            if current is not target.address and current != target.address \
+                    and region.rcoa is not None:
                 old = self.current_map
                 self.current_map = target.address
                 self.emit(MapSelected(time=now, map=target.address, rcoa=region.rcoa, dist=target.dist,
                                       pref=target.pref))
                 self._track_handover(now, lcoa, target.address)
-                self._update_region(now, region, lcoa, "local", target)
+                entry = self._update_region(now, region, lcoa, "local", target)
                 if old is not None and old in self.regions:
                     self._previous_map_update(now, self.regions[old], lcoa)
             elif region.rcoa is not None:
                 self._track_handover(now, lcoa, target.address)
-                self._update_region(now, region, lcoa, "local", target)
+                entry = self._update_region(now, region, lcoa, "local", target)
             self._update_other_regions(now, lcoa, links)
-            bound = self._bound_region(now)
+            bound = self._target_bound(now, region, entry)
             if bound is not None and bound.rcoa is not None:
                 # MN-09: only now, after the MAP's BA, the home registration with the RCoA.
                 self._ensure_home(now, bound.rcoa)
         self._ensure_correspondents(now)
         self._check_handover(now)
+
+    def _target_bound(self, now: float, region: Region, entry: BulEntry | None) -> Region | None:
+        """``_bound_region(now)`` at the end of ``_reconcile``, from what it has at hand: when
+        ``_update_region`` ran for the target's ``region`` (``entry``, its BUL entry, is not
+        None), the target is the current MAP and nothing since touched that region or entry
+        (the other regions' updates skip the current MAP; the previous-MAP BU has its own
+        entry), so the current region's entry is ``entry``."""
+        if entry is None:
+            return self._bound_region(now)
+        if entry.acked_care_of is None or entry.remaining(now) <= 0:
+            return None
+        return region
 
     def _region_for(self, now: float, target: MapRecord, lcoa: IPv6Address) -> Region:
         region = self.regions.get(target.address)
@@ -1083,16 +1152,16 @@ class MobileNode(Node):
         return _floor4(life)
 
     def _update_region(self, now: float, region: Region, lcoa: IPv6Address, kind: BindingKind,
-                       record: MapRecord | None) -> None:
-        """Make the MAP bind ``region``'s RCoA to ``lcoa`` unless it does or is being asked to."""
+                       record: MapRecord | None) -> BulEntry | None:
+        """Make the MAP bind ``region``'s RCoA to ``lcoa`` unless it does or is being asked to;
+        the region's BUL entry afterwards (None while the region has no RCoA)."""
         if region.rcoa is None:
-            return
+            return None
         e = self.bul.get(region.map, region.rcoa)
-        if e is not None and e.state == "failed" and e.care_of_address == lcoa:
-            return
-        if e is not None and e.care_of_address == lcoa and (e.pending or e.remaining(now) > 0):
-            return
-        self._send_local_bu(now, region, lcoa, kind, self._local_lifetime(record))
+        if e is not None and (e.care_of_address is lcoa or e.care_of_address == lcoa) and (
+                e.state == "failed" or e.pending or e.remaining(now) > 0):
+            return e
+        return self._send_local_bu(now, region, lcoa, kind, self._local_lifetime(record))
 
     def _update_other_regions(self, now: float, lcoa: IPv6Address, links: list[LinkState]) -> None:
         advertised = self._advertised_maps(links) if self.config.multiple_maps else None
@@ -1108,7 +1177,8 @@ class MobileNode(Node):
         if not self.config.update_every_rcoa:
             return
         for region in list(self.regions.values()):
-            if region.map == self.current_map or region.rcoa is None:
+            if region.map is self.current_map or region.map == self.current_map \
+                    or region.rcoa is None:
                 continue
             if advertised is None:  # looked up once, when a region other than the current needs it
                 advertised = self._advertised_maps(links)
@@ -1151,7 +1221,7 @@ class MobileNode(Node):
         mode, the LCoA)."""
         hoa, ha = self.config.home_address, self.config.home_agent
         e = self.bul.get(ha, hoa)
-        if e is not None and e.care_of_address == coa and (
+        if e is not None and (e.care_of_address is coa or e.care_of_address == coa) and (
                 e.state == "failed" or e.pending or e.remaining(now) > 0):
             return
         lifetime = self._home_lifetime(now, coa)
@@ -1279,11 +1349,12 @@ class MobileNode(Node):
     # == Binding Updates =======================================================================
 
     def _send_local_bu(self, now: float, region: Region, lcoa: IPv6Address, kind: BindingKind,
-                       lifetime: int) -> None:
+                       lifetime: int) -> BulEntry:
         assert region.rcoa is not None
         entry = self.bul.start(now, destination=region.map, home_address=region.rcoa,
                                care_of_address=lcoa, kind=kind, lifetime=lifetime)
         self._transmit_bu(now, entry)
+        return entry
 
     def _timer_key(self, entry: BulEntry) -> str:
         return f"{text(entry.destination)}|{text(entry.home_address)}"

@@ -223,12 +223,15 @@ class Node:
         integer prefix, and cached per destination (as an integer: hashing an
         ``IPv6Address`` formats it as text) until the route list changes (``add_route`` /
         ``remove_route`` replace the list, so its identity and length tell)."""
+        return self.lookup_route_int(int(dst))
+
+    def lookup_route_int(self, a: int) -> Route | None:
+        """:meth:`lookup_route` for the destination as an integer."""
         routes = self.routes
         seen = self._lookup_seen
         if seen[0] is not routes or seen[1] != len(routes):
             seen = self._lookup_seen = (routes, len(routes), {}, _route_index(routes))
         cache = seen[2]
-        a = int(dst)
         try:
             return cache[a]
         except KeyError:
@@ -280,8 +283,11 @@ class Node:
                 self._internal_error(now, exc)
 
     def _receive(self, now: float, ifname: str, data: bytes) -> None:
-        """:meth:`receive` without the guard: decode, then :meth:`process`."""
+        """:meth:`receive` without the guard: decode, then :meth:`process` (a router whose
+        :meth:`forward_octets` forwards the packet as they would skips both)."""
         if self.crashed:
+            return
+        if self.forwards_octets and self.forward_octets(data):
             return
         try:
             packet = decode(data)
@@ -289,6 +295,14 @@ class Node:
             self.drop(now, "malformed", str(exc))
             return
         self.process(now, ifname, packet, data)
+
+    forwards_octets = False
+    """Does :meth:`forward_octets` ever forward (a router's own lane, see ``core.router``)?"""
+
+    def forward_octets(self, data: bytes) -> bool:
+        """Forward ``data`` exactly as decoding it and :meth:`process` would, from the
+        header octets, and return True; False (having done nothing) when that is not sure."""
+        return False
 
     def receive_packet(self, now: float, ifname: str, packet: IPv6Packet, raw: bytes) -> None:
         """:meth:`receive` for octets ``raw`` the driver already decoded into ``packet`` (the

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from ipaddress import IPv6Address
 from typing import Any
 
-from hmipv6.core.node import Node
+from hmipv6.core.node import Node, Transmit
 from hmipv6.core.ratelimit import TokenBucket
 from hmipv6.core.security import Security, SecurityDrop
 from hmipv6.wire.addr import ALL_NODES, UNSPECIFIED, solicited_node
@@ -57,7 +57,7 @@ from hmipv6.wire.icmpv6 import (
     TimeExceededCode,
     options_of,
 )
-from hmipv6.wire.ipv6 import IPv6Packet, Payload
+from hmipv6.wire.ipv6 import IPv6Packet, Payload, decodes
 
 __all__ = ["ND_HOP_LIMIT", "Router", "RouterConfig", "TokenBucket"]
 
@@ -66,6 +66,7 @@ ND_HOP_LIMIT = 255
 MIN_MTU = 1280
 ICMP_ERROR_INVOKING_MAX = MIN_MTU - 40 - 8
 """RFC 4443 §2.4 (c): as much of the invoking packet as fits in the minimum MTU."""
+_OCTETS = tuple(bytes((i,)) for i in range(256))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -203,6 +204,33 @@ class Router(Node):
         self.send_packet(now, IPv6Packet(src, dst, na, hop_limit=ND_HOP_LIMIT), ifname=ifname,
                          next_hop=None, protect=False)
 
+    # -- forwarding from the octets -------------------------------------------------------------
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.forwards_octets = _forwards_as_router(cls)
+
+    def forward_octets(self, data: bytes) -> bool:
+        """The router's lane (``Node.forward_octets``): a packet that :meth:`Node.process`
+        would hand to :meth:`forward` and that leaves forwarded (not multicast and not ours,
+        RFC 4291 §2.7; neither address link-local, RFC 4291 §2.5.6; hop limit above 1, RFC
+        8200 §3; a route) is forwarded from its header octets, once :func:`decodes` says
+        decoding would have succeeded; anything else returns False for the general path,
+        which also answers errors (tests hold the two equal)."""
+        if len(data) < 40 or data[7] <= 1 or type(data) is not bytes:
+            return False
+        dst = data[24:40]
+        if dst[0] == 0xFF or dst in self._local or (dst[0] == 0xFE and dst[1] & 0xC0 == 0x80) \
+                or (data[8] == 0xFE and data[9] & 0xC0 == 0x80):
+            return False
+        route = self.lookup_route_int(int.from_bytes(dst, "big"))
+        if route is None or not decodes(data):
+            return False
+        self.counters["forwarded"] += 1
+        self._out.append(Transmit(route.ifname, b"".join((data[:7], _OCTETS[data[7] - 1],
+                                                           data[8:])), route.next_hop))
+        return True
+
     # -- forwarding failures -------------------------------------------------------------------
 
     def forward(self, now: float, ifname: str, packet: IPv6Packet, raw: bytes | None) -> None:
@@ -291,6 +319,18 @@ class Router(Node):
         if packet.dst.is_link_local or packet.dst.is_multicast:
             return self.send_packet(now, packet, ifname=ifname, next_hop=None)
         return self.send_packet(now, packet)
+
+
+def _forwards_as_router(cls: type[Router]) -> bool:
+    """Does ``cls`` route and forward as :class:`Router` does (so that its
+    :meth:`Router.forward_octets` is what decoding and processing would do)?"""
+    return (cls.is_router and cls.process is Node.process and cls.forward is Router.forward
+            and cls.is_local is Node.is_local and cls.lookup_route is Node.lookup_route
+            and cls.lookup_route_int is Node.lookup_route_int
+            and cls.forward_octets is Router.forward_octets)
+
+
+Router.forwards_octets = _forwards_as_router(Router)
 
 
 def _with_invoking(error: ICMPv6Message, invoking: bytes) -> ICMPv6Message:

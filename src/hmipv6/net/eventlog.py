@@ -176,7 +176,7 @@ def report_from_logs(sc: Scenario, protocol: str, lines: list[dict[str, Any]],
             payload = bytes.fromhex(d["probe"])
             probe = decode_probe(payload)
             sink = sinks.get(int(d["flow"]))
-            if probe is not None and sink is not None and sink.receive(t, payload):
+            if probe is not None and sink is not None and sink.receive_probe(t, probe):
                 metrics.flows[probe.flow].arrived(t, probe.sequence)
         elif kind == "final":
             states[node] = d["state"]

@@ -87,6 +87,8 @@ class WiredLink:
         self._tx = {end: Egress(Transmitter(bandwidth, queue), delay=delay, loss=loss,
                                 rng=self.rng, counters=self.counters) for end in (a, b)}
         self._peer = {a: b, b: a}
+        self._egress = {a: (self._tx[a], b), b: (self._tx[b], a)}
+        """Each end's transmitter and the other end, for :meth:`send` (one lookup)."""
         self._receivers: dict[str, Receiver] = {}
         self._epoch = 0
 
@@ -103,10 +105,11 @@ class WiredLink:
         if not self.up:
             c.dropped_down += 1
             return False
-        at = self._tx[sender].send(self.scheduler.now, len(data))
+        tx, peer = self._egress[sender]
+        at = tx.send(self.scheduler.now, len(data))
         if at is None or at == math.inf:
             return at is not None  # tail drop: refused; lost on the way: accepted
-        self.scheduler.schedule(at, partial(self._arrive, self._peer[sender], self._epoch, data))
+        self.scheduler.schedule(at, partial(self._arrive, peer, self._epoch, data))
         return True
 
     def _arrive(self, end: str, epoch: int, data: bytes) -> None:

@@ -115,13 +115,16 @@ def classify(data: bytes) -> tuple[str, bytes, bytes] | None:
     (opaque), ``"IKEv2"`` for a UDP datagram to or from port 500 (the rfc5380 profile's RCoA
     and key exchange) or ``"MH?"`` for an unknown Mobility Header type.
 
-    Most packets are data: UDP right after the IPv6 header, or inside one IPv6-in-IPv6
-    tunnel header (RFC 2473 §3.1) with nothing between. Those are told from fixed offsets
+    Most packets are data: UDP right after the IPv6 header, or inside one or two IPv6-in-IPv6
+    tunnel headers (RFC 2473 §3.1; two: a MAP's tunnel around a home agent's) with nothing
+    between. Those are told from fixed offsets
     (the ports, RFC 768) before the header walk of :func:`_classify_walk`, which would
     return ``None`` for them too (tests hold the two to each other)."""
     n = len(data)
     if n >= 84 and data[6] == 41 and data[46] == 17:
         p = 80
+    elif n >= 124 and data[6] == 41 and data[46] == 41 and data[86] == 17:
+        p = 120
     elif n >= 44 and data[6] == 17:
         p = 40
     else:

@@ -228,7 +228,7 @@ class Network:
             if probe is None:
                 return False
             sink = sinks.get(probe.flow)
-            if sink is not None and sink.receive(now, data):
+            if sink is not None and sink.receive_probe(now, probe):
                 rec = metrics.flows.get(probe.flow)
                 if rec is not None:
                     rec.arrived(now, probe.sequence)
@@ -251,7 +251,7 @@ class Network:
             wl = WiredLink(s, a, b, delay=link.delay, bandwidth=link.bandwidth, queue=link.queue,
                            loss=link.loss, rng=_rng(sc.seed, f"link/{a}-{b}"), name=f"{a}-{b}")
             for end, ifname in zip(link.between, link.ifnames, strict=True):
-                wl.connect(end, partial(self._deliver, end, ifname))
+                wl.connect(end, partial(self._deliver, end, self.nodes[end], ifname))
                 self._ports[(end, ifname)] = wl
             self.links[wl.name] = wl
             if capture:
@@ -354,10 +354,13 @@ class Network:
         self.nodes[name].handle_timer(self.sched.now)
         self.service(name)
 
-    def _deliver(self, name: str, ifname: str, data: bytes) -> None:
+    def _deliver(self, name: str, node: Node, ifname: str, data: bytes) -> None:
+        """A packet reaching ``node`` (named ``name``) over a wired link."""
         self.packets += 1
-        self.nodes[name].receive(self.sched.now, ifname, data)
-        self.service(name)
+        node.receive(self.sched.now, ifname, data)
+        handle = self._timers[name]
+        if not node.idle(handle[0] if handle is not None and handle[3] is not None else None):
+            self._drain(name, node, handle)  # service() inlined, as in _deliver_shared
 
     def _deliver_shared(self, name: str, ifname: str, data: bytes) -> None:
         """A cell frame reaching a station: a multicast frame reaches every station of the
@@ -554,20 +557,18 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-@contextmanager
-def _long_lived_frozen() -> Iterator[None]:
+def _freeze_long_lived() -> bool:
     """While the network runs, what existed before it ran (the built network above all) is
     moved out of the collector's reach (``gc.freeze``), so that its collections of the oldest
-    generation, triggered by the run's allocations, do not traverse it; moved back after
-    (``gc.unfreeze``). Left alone when the caller froze objects of its own."""
+    generation, triggered by the run's allocations, do not traverse it; the caller moves it
+    back after (``gc.unfreeze``) when this returns True. Called before the collector resumes
+    after building (:func:`_collector_paused`): the build's objects, all still in the youngest
+    generation, would otherwise be traversed once by the first collection. Left alone (False)
+    when the caller froze objects of its own."""
     if gc.get_freeze_count():
-        yield
-        return
+        return False
     gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
+    return True
 
 
 def run(scenario: Scenario | str | Path, *, protocol: str | None = None,
@@ -602,8 +603,12 @@ def run(scenario: Scenario | str | Path, *, protocol: str | None = None,
     with _collector_paused():
         net = Network(sc, protocol=protocol, capture=want_pcaps, keep_events=keep_events,
                       report_drops=keep_events)
-    with _long_lived_frozen():
+        frozen = _freeze_long_lived()
+    try:
         net.run(progress)
+    finally:
+        if frozen:
+            gc.unfreeze()
     wall = time.perf_counter() - wall
     # Probes sent in the run's last DRAIN seconds that did not arrive are in flight, not
     # lost (hmipv6.sim.traffic.settled_count), for the flows and the handovers alike.

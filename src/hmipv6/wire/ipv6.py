@@ -64,6 +64,7 @@ __all__ = [
     "UnknownOption",
     "decode",
     "decode_payload",
+    "decodes",
     "register_payload",
 ]
 
@@ -782,6 +783,71 @@ def decode(data: bytes, verify: bool = True, allow_trailer: bool = False, _start
     p.flow_label = flow_label
     p.__class__ = IPv6Packet
     return p  # type: ignore[no-any-return]
+
+
+def decodes(data: bytes) -> bool:
+    """Would ``decode(data)`` (checksums verified, no trailer) succeed? Answered without
+    building objects for the layouts tunnels and forwarded traffic carry (:func:`_decodes_fixed`),
+    then for those :func:`_screen_inner` takes (the lazy path of a packet inside a packet,
+    whose answer is the same), by decoding otherwise. A router that only forwards asks this
+    instead of decoding (tests hold it equal to ``decode`` on valid and malformed input)."""
+    if not isinstance(data, bytes):
+        data = bytes(data)
+    n = len(data)
+    if _decodes_fixed(data, n):
+        return True
+    try:
+        if n > _NESTING_SCAN:
+            _check_nesting(data, 0, n)
+        if _screen_inner(data, 0, n, True):
+            return True
+        decode(data)
+    except DecodeError:
+        return False
+    return True
+
+
+_NESTED_MAX = MAX_NESTING * IPV6_HEADER_LEN
+
+
+def _decodes_fixed(data: bytes, n: int) -> bool:
+    """True when ``data`` (``n`` octets) is, for sure, valid: fixed IPv6 headers (IPv6-in-IPv6,
+    RFC 2473, at most :data:`MAX_NESTING` deep), then the canonical Home Address Destination
+    Options and Type 2 routing headers of the fast paths in :func:`decode`, if any, then ESP
+    of at least its 8 fixed octets or a payload whose lazy decoder defers it (valid: a UDP
+    datagram whose checksum verifies, say). False: not sure (the caller decides)."""
+    i = 0
+    while n - i >= 40 and data[i] >> 4 == 6 and (data[i + 4] << 8 | data[i + 5]) == n - i - 40:
+        nxt = data[i + 6]
+        if nxt == 41:
+            if i >= _NESTED_MAX:
+                return False
+            i += 40
+            continue
+        psrc = data[i + 8 : i + 24]
+        pdst = data[i + 24 : i + 40]
+        j = i + 40
+        while nxt == 60 or nxt == 43:
+            if n - j < 24:
+                return False
+            if nxt == 60 and data[j + 1] == 2 and data[j + 2 : j + 8] == _CANONICAL_HAO_AREA_PREFIX:
+                psrc = data[j + 8 : j + 24]
+            elif nxt == 43 and data[j + 1 : j + 8] == _CANONICAL_RH2_PREFIX:
+                pdst = data[j + 8 : j + 24]
+            else:
+                return False
+            nxt = data[j]
+            j += 24
+        if nxt == 50:
+            return n - j >= 8
+        dec = _DECODERS.get(nxt)
+        if dec is None:
+            return False
+        try:
+            return dec(data, j, n, psrc, pdst, True) is DEFER
+        except DecodeError:
+            return False
+    return False
 
 
 _PacketTwin: Any = bare_twin(IPv6Packet)

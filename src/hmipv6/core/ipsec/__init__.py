@@ -187,8 +187,10 @@ class IPsec:
     def _invalidate(self) -> None:
         self._stale = True
 
-    def add_sa(self, params: SAParams, direction: Direction) -> SecurityAssociation:
-        sa = self.sad.add(params, direction)
+    def add_sa(self, params: SAParams, direction: Direction,
+               keyed_like: SecurityAssociation | None = None) -> SecurityAssociation:
+        """Install an SA (``keyed_like``: :attr:`SecurityAssociation.keyed_like`)."""
+        sa = self.sad.add(params, direction, keyed_like)
         if self.state_store is not None:
             self._restore(sa)
         return sa

@@ -23,13 +23,14 @@ Security is on by default in scenarios; ``NullSecurity`` exists for comparison r
 
 from __future__ import annotations
 
+import functools
 import shlex
 from collections.abc import Iterable, Mapping
 from ipaddress import IPv6Address, IPv6Network
 from typing import TYPE_CHECKING, Final
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives import hashes, hmac
+from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 
 from hmipv6.core.ipsec.sad import IPsecProtocol, SAParams
 from hmipv6.core.ipsec.spd import Action, Policy
@@ -66,11 +67,25 @@ types provisioned policies protect. Binding Errors stay unprotected, as in RFC 6
 must be able to send one to a sender it shares no SA with)."""
 
 
+_SALT = b"hmipv6 simulated SA"
+
+
 def derive_key(seed: int | str | bytes, label: str, length: int) -> bytes:
-    """``length`` octets of HKDF-SHA-256 output for ``label`` under the scenario ``seed``."""
+    """``length`` octets of HKDF-SHA-256 output for ``label`` under the scenario ``seed``:
+    RFC 5869 §2.3's HKDF-Expand of the pseudorandom key that §2.2's HKDF-Extract makes of
+    the seed (salted), which is the same for every label, so it is extracted once per seed
+    (:func:`_extracted`; HKDF is Expand after Extract, tests hold it equal to ``HKDF``)."""
     ikm = seed if isinstance(seed, bytes) else str(seed).encode()
-    return HKDF(algorithm=hashes.SHA256(), length=length, salt=b"hmipv6 simulated SA",
-                info=label.encode()).derive(ikm)
+    return HKDFExpand(algorithm=hashes.SHA256(), length=length,
+                      info=label.encode()).derive(_extracted(ikm))
+
+
+@functools.lru_cache(maxsize=16)
+def _extracted(ikm: bytes) -> bytes:
+    """RFC 5869 §2.2: PRK = HMAC-Hash(salt, IKM)."""
+    h = hmac.HMAC(_SALT, hashes.SHA256())
+    h.update(ikm)
+    return h.finalize()
 
 
 # -- configuration ------------------------------------------------------------------------------
@@ -214,6 +229,9 @@ class Provisioner:
         self.protocol: IPsecProtocol = SUITES[suite][0]
         self.issued: list[SAParams] = []
         """Every SA this provisioner made (for the Wireshark export of a whole scenario)."""
+        self._map_policies: dict[tuple[bool, IPv6Address], Policy] = {}
+        """The MN–MAP entries by (MAP side?, MAP address): every mobile node of a MAP gets
+        the same entry, so one (immutable) object serves them all."""
 
     def reserve(self, spis: Iterable[int]) -> None:
         """Keep these SPIs (of manually keyed SAs) out of the ones this provisioner derives."""
@@ -252,10 +270,11 @@ class Provisioner:
         else:
             ab, ba = manual
             self.issued += [ab, ba]
-        a.add_sa(ab.with_peer(b_id), "out")
-        a.add_sa(ba.with_peer(b_id), "in")
-        b.add_sa(ba.with_peer(a_id), "out")
-        b.add_sa(ab.with_peer(a_id), "in")
+        # Each SA's two ends are keyed once (SecurityAssociation.keyed_like).
+        a_out = a.add_sa(ab.with_peer(b_id), "out")
+        a_in = a.add_sa(ba.with_peer(b_id), "in")
+        b.add_sa(ba.with_peer(a_id), "out", a_in)
+        b.add_sa(ab.with_peer(a_id), "in", a_out)
 
     def mn_map(self, mn: IPsec, mn_id: str, map_: IPsec, map_id: str,
                map_address: IPv6Address, rcoa_prefix: IPv6Network,
@@ -265,12 +284,24 @@ class Provisioner:
         RCoAs in ``rcoa_prefix``; which one it holds is the MAP's business, via the PAD).
         ``manual``: configured (MN -> MAP, MAP -> MN) SAs instead of seed-derived ones."""
         self.pair(mn, mn_id, rcoa_prefix, map_, map_id, map_address, manual)
-        _ensure_policy(mn, Policy.make(remote=map_address, protocol=135,
-                                       types=MH_SIGNALLING_TYPES, ipsec=self.protocol, name="MH MN-MAP"))
-        _ensure_policy(map_, Policy.make(local=map_address, protocol=135,
-                                         types=MH_SIGNALLING_TYPES, ipsec=self.protocol, name="MH MAP-MN"))
+        _ensure_policy(mn, self._map_policy(False, map_address))
+        _ensure_policy(map_, self._map_policy(True, map_address))
         mn.authorise(map_id, [map_address])
         map_.authorise(mn_id, [rcoa_prefix])
+
+    def _map_policy(self, map_side: bool, map_address: IPv6Address) -> Policy:
+        """The MN–MAP SPD entry of the MAP (``map_side``) or of its mobile nodes."""
+        key = (map_side, map_address)
+        policy = self._map_policies.get(key)
+        if policy is None:
+            if map_side:
+                policy = Policy.make(local=map_address, protocol=135, types=MH_SIGNALLING_TYPES,
+                                     ipsec=self.protocol, name="MH MAP-MN")
+            else:
+                policy = Policy.make(remote=map_address, protocol=135, types=MH_SIGNALLING_TYPES,
+                                     ipsec=self.protocol, name="MH MN-MAP")
+            policy = self._map_policies[key] = policy
+        return policy
 
     def mn_ha(self, mn: IPsec, mn_id: str, ha: IPsec, ha_id: str, home_address: IPv6Address,
               ha_address: IPv6Address, manual: tuple[SAParams, SAParams] | None = None) -> None:

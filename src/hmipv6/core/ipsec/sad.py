@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import InitVar, dataclass, field, fields
 from ipaddress import IPv6Address, IPv6Network
 from typing import Generic, Literal, TypeVar
 
@@ -223,12 +223,22 @@ class SecurityAssociation:
     replay: ReplayWindow = field(init=False)
     packets: int = 0
     """Packets protected (outbound) or accepted (inbound) with this SA."""
+    keyed_like: InitVar[SecurityAssociation | None] = None
+    """An SA keyed as this one (the same SPI, algorithms and keys: the other end of the same
+    SA, installed on the peer): its transforms are taken instead of keyed again. They hold
+    no per-packet state (HMAC contexts are copied from the template, ciphers make a context
+    per packet), so sharing them changes nothing but the cost of installing."""
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, keyed_like: SecurityAssociation | None) -> None:
         p = self.params
-        self.encryption = make_encryption(p.enc, p.enc_key)
-        self.integrity = make_integrity(p.auth, p.auth_key)
-        self.esp = EspCodec.make(p.spi, self.encryption, self.integrity)
+        if keyed_like is not None and same_keying(keyed_like.params, p):
+            self.encryption = keyed_like.encryption
+            self.integrity = keyed_like.integrity
+            self.esp = keyed_like.esp
+        else:
+            self.encryption = make_encryption(p.enc, p.enc_key)
+            self.integrity = make_integrity(p.auth, p.auth_key)
+            self.esp = EspCodec.make(p.spi, self.encryption, self.integrity)
         self.replay = ReplayWindow(p.replay_window)
 
     @property
@@ -247,6 +257,13 @@ class SecurityAssociation:
             raise LocalProtocolError(f"SA 0x{self.spi:08x} exhausted its sequence numbers; re-key")
         self.next_sequence = seq + 1
         return seq
+
+
+def same_keying(a: SAParams, b: SAParams) -> bool:
+    """Do SAs with parameters ``a`` and ``b`` have the same transforms (SPI, algorithms and
+    keys)?"""
+    return (a.spi == b.spi and a.enc == b.enc and a.enc_key == b.enc_key and a.auth == b.auth
+            and a.auth_key == b.auth_key)
 
 
 class Versioned:
@@ -291,9 +308,11 @@ class SADatabase(Versioned):
         """Per protocol, the outbound SAs indexed by selectors (built at the first lookup
         after a change): a cache miss does not scan thousands of SAs."""
 
-    def add(self, params: SAParams, direction: Direction) -> SecurityAssociation:
-        """Install an SA; an inbound SPI must be unique per protocol on this node."""
-        sa = SecurityAssociation(params, direction)
+    def add(self, params: SAParams, direction: Direction,
+            keyed_like: SecurityAssociation | None = None) -> SecurityAssociation:
+        """Install an SA; an inbound SPI must be unique per protocol on this node.
+        ``keyed_like``: see :attr:`SecurityAssociation.keyed_like`."""
+        sa = SecurityAssociation(params, direction, keyed_like=keyed_like)
         if direction == "in":
             key = (params.protocol, params.spi)
             if key in self._inbound:
