@@ -676,12 +676,13 @@ class MobileNode(Node):
         runs. And a unicast packet for none of the node's addresses is dropped here, as
         ``Node.process`` drops it (``dropped.not-for-us``: a mobile node forwards nothing)."""
         dst = packet.dst
-        d = int(dst)
-        if d >> 120 != 0xFF:
+        # Multicast (RFC 4291 §2.7: first octet 0xff), read from the octets when there are
+        # some (the destination's first octet is the header's 25th) rather than the address.
+        if (raw[24] if raw is not None else int(dst) >> 120) != 0xFF:
             # Unicast for none of our addresses (a frame flooded to the cell for a station
             # that left): Node.process drops it at once; is_local inlined (on the integer
             # set Node.is_local reads, which the address methods keep with _local).
-            if (self._not_for_us_lane and d not in self._local_ints
+            if (self._not_for_us_lane and int(dst) not in self._local_ints
                     and dst not in self._virtual):
                 self.drop(now, "not-for-us", text(dst) if self.report_drops else "")
                 return
@@ -730,12 +731,14 @@ class MobileNode(Node):
 
     def on_icmpv6(self, now: float, ifname: str, packet: IPv6Packet, message: Any,
                   tunnelled: int) -> None:
-        if isinstance(message, RouterAdvertisement):
+        # Neighbor Solicitations first: other stations' DAD probes are what a cell carries
+        # most (the message classes are disjoint, so the order changes nothing else).
+        if isinstance(message, NeighborSolicitation):
+            self._on_ns(now, ifname, packet, message)
+        elif isinstance(message, RouterAdvertisement):
             self._on_ra(now, ifname, packet, message, tunnelled)
         elif isinstance(message, NeighborAdvertisement):
             self._on_na(now, ifname, packet, message)
-        elif isinstance(message, NeighborSolicitation):
-            self._on_ns(now, ifname, packet, message)
         elif isinstance(message, EchoRequest):
             self._on_echo_request(now, packet, message)
         elif isinstance(message, EchoReply):
