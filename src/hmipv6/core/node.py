@@ -43,11 +43,12 @@ from __future__ import annotations
 
 import random
 import struct
-from collections import Counter, deque
+from collections import deque
 from dataclasses import dataclass, field, replace
 from ipaddress import IPv6Address, IPv6Network
 from typing import Any
 
+from hmipv6.core.counts import Counts
 from hmipv6.core.events import DataReceived, Event, PacketDropped
 from hmipv6.core.ratelimit import TokenBucket
 from hmipv6.core.security import NullSecurity, Security, SecurityDrop
@@ -134,7 +135,6 @@ def _route_index(routes: list[Route]) -> _RouteIndex:
 TUNNEL_NESTING_LIMIT = 4
 """RFC 2473 §6.6: "Recommended default value is 4" for the Tunnel Encapsulation Limit."""
 
-
 class Node:
     """Base of every engine: interfaces, routes, timers, output queue, events, counters."""
 
@@ -163,7 +163,7 @@ class Node:
         self.interfaces: dict[str, Interface] = {}
         self.routes: list[Route] = []
         self.timers = TimerSet()
-        self.counters: Counter[str] = Counter()
+        self.counters = Counts()
         self._out: list[Transmit] = []
         self._events: deque[Event] = deque()
         self._local: set[bytes] = set()

@@ -67,12 +67,12 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from collections import Counter
 from collections.abc import Callable, Iterable
 from hmac import compare_digest
 from ipaddress import IPv6Address, IPv6Network
 
 from hmipv6.core.binding_cache import BindingStore
+from hmipv6.core.counts import Counts
 from hmipv6.core.ipsec import ah as _ah
 from hmipv6.core.ipsec import esp as _esp
 from hmipv6.core.ipsec.lane import Lane
@@ -159,7 +159,7 @@ class IPsec:
         self.pad = pad if pad is not None else PeerAuthorizationDatabase()
         self.name = name
         """This node's own identity (what its peers see as ``Inbound.peer``)."""
-        self.counters: Counter[str] = Counter()
+        self.counters = Counts()
         """Outcomes: drop reasons, ``esp-in``/``ah-in``/``bypass-in``, ``esp-out``/...."""
         self._memo_can: dict[tuple[int, int, int, int | None], bool] = {}
         """:meth:`can_protect` answers, forgotten with the other memoised decisions."""
