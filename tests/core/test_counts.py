@@ -30,3 +30,26 @@ def test_is_a_plain_dict_for_item_assignment() -> None:
     assert "__delitem__" not in vars(Counts) and "__setitem__" not in vars(Counts)
     assert not hasattr(Counts(), "__dict__")
 
+
+def test_drops_count_under_their_reason_key() -> None:
+    # Node.drop makes each reason's key once (node._DROP_KEYS) and reuses it.
+    from hmipv6.core import node as node_module
+    from hmipv6.core.events import PacketDropped
+    from hmipv6.core.node import Node
+
+    n = Node("n")
+    reason = "test-only-reason"
+    assert reason not in node_module._DROP_KEYS
+    n.drop(0.0, reason, "first")
+    assert node_module._DROP_KEYS[reason] == f"dropped.{reason}"
+    n.drop(0.0, reason, "second")
+    n.report_drops = False
+    n.drop(0.0, reason)
+    assert isinstance(n.counters, Counts)
+    assert n.counters == {f"dropped.{reason}": 3}
+    assert n.unreported_drops == 1
+    events = []
+    while (e := n.next_event()) is not None:
+        events.append(e)
+    assert [(e.reason, e.detail) for e in events if isinstance(e, PacketDropped)] == [
+        (reason, "first"), (reason, "second")]
