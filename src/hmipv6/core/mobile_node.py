@@ -93,6 +93,7 @@ from ipaddress import IPv6Address, IPv6Network
 from typing import TYPE_CHECKING, Any, Literal
 
 from hmipv6.core import return_routability as rr
+from hmipv6.core.addresses import AddressSet
 from hmipv6.core.binding_update_list import BindingKind, BindingUpdateList, BulEntry
 from hmipv6.core.events import (
     BindingAcknowledged,
@@ -466,8 +467,9 @@ class MobileNode(Node):
         self._failed_maps: set[IPv6Address] = set()
         self._rejected: set[tuple[IPv6Address, IPv6Address]] = set()
         """(MAP, LCoA) pairs a MAP refused (e.g. status 129, RFC 4140 §6.2)."""
-        self._virtual: set[IPv6Address] = {config.home_address}
-        """Addresses that live on no interface: the home address and the RCoAs."""
+        self._virtual = AddressSet((config.home_address,))
+        """Addresses that live on no interface: the home address and the RCoAs (asked by
+        integer on every packet, see :mod:`~hmipv6.core.addresses`)."""
         self._handover: _Handover | None = None
         self._attachment: tuple[IPv6Address, IPv6Address | None] | None = None
         self._last_prefix: IPv6Network | None = None
@@ -494,7 +496,8 @@ class MobileNode(Node):
         return link
 
     def is_local(self, address: IPv6Address) -> bool:
-        return address in self._virtual or super().is_local(address)
+        a = int(address)  # Node.is_local's integer set, and the virtual addresses'
+        return a in self._virtual.ints or a in self._local_ints
 
     # == queries ===============================================================================
 
@@ -681,9 +684,10 @@ class MobileNode(Node):
         if (raw[24] if raw is not None else int(dst) >> 120) != 0xFF:
             # Unicast for none of our addresses (a frame flooded to the cell for a station
             # that left): Node.process drops it at once; is_local inlined (on the integer
-            # set Node.is_local reads, which the address methods keep with _local).
-            if (self._not_for_us_lane and int(dst) not in self._local_ints
-                    and dst not in self._virtual):
+            # sets it reads: Node's, which the address methods keep with _local, and the
+            # virtual addresses').
+            if (self._not_for_us_lane and (d := int(dst)) not in self._local_ints
+                    and d not in self._virtual.ints):
                 self.drop(now, "not-for-us", text(dst) if self.report_drops else "")
                 return
         elif self._multicast_icmpv6_lane:
