@@ -448,6 +448,9 @@ class MobileNode(Node):
         super().__init__(name, rng=rng, security=security)
         self.config = config
         self.links: dict[str, LinkState] = {}
+        self._lcoa_ints: frozenset[int] = frozenset()
+        """The links' LCoAs as integers (kept by :meth:`_set_lcoa`): :meth:`_on_ns` ignores
+        a solicitation for none of them at once."""
         for ifname in interfaces:
             self._ensure_link(ifname)
         self.maps = MapStore()
@@ -847,7 +850,7 @@ class MobileNode(Node):
         link.prefix = prefix
         self.add_route(prefix, link.ifname)
         lcoa = interface_address(prefix, link.iid)
-        link.lcoa = lcoa
+        self._set_lcoa(link, lcoa)
         mode = self.config.dad
         if mode == "none" or self.config.dup_addr_detect_transmits <= 0:
             link.dad = "preferred"
@@ -871,8 +874,15 @@ class MobileNode(Node):
     def _drop_lcoa(self, link: LinkState) -> None:
         if link.lcoa is not None:
             self.remove_address(link.ifname, link.lcoa)
-        link.lcoa, link.dad = None, None
+        self._set_lcoa(link, None)
+        link.dad = None
         self.timers.cancel(f"dad:{link.ifname}")
+
+    def _set_lcoa(self, link: LinkState, lcoa: IPv6Address | None) -> None:
+        """Every change of a link's LCoA goes through here, to keep :attr:`_lcoa_ints`."""
+        link.lcoa = lcoa
+        self._lcoa_ints = frozenset(int(lk.lcoa) for lk in self.links.values()
+                                    if lk.lcoa is not None)
 
     def _duplicate(self, now: float, link: LinkState) -> None:
         """RFC 4862 §5.4.5: the address is a duplicate and MUST NOT be used. A mobile node
@@ -893,6 +903,9 @@ class MobileNode(Node):
         self.counters["na_ignored"] += 1
 
     def _on_ns(self, now: float, ifname: str, packet: IPv6Packet, ns: NeighborSolicitation) -> None:
+        if int(ns.target) not in self._lcoa_ints:  # for none of our LCoAs: as below, at once
+            self.counters["ns_ignored"] += 1
+            return
         link = self.links.get(ifname)
         if link is None or ns.target != link.lcoa or packet.hop_limit != 255:
             self.counters["ns_ignored"] += 1
