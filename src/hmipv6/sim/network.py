@@ -360,7 +360,7 @@ class Network:
         node.receive(self.sched.now, ifname, data)
         handle = self._timers[name]
         if not node.idle(handle[0] if handle is not None and handle[3] is not None else None):
-            self._drain(name, node, handle)  # service() inlined, as in _deliver_shared
+            self._drain(name, node, handle)  # service() inlined, as in _station's receiver
 
     def _station(self, name: str, ifname: str) -> Callable[[bytes], None]:
         """The receiver of a cell's frames at station ``name`` (built once per station: the
