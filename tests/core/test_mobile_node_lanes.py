@@ -112,6 +112,19 @@ def test_shortcuts_end_where_the_general_path_ends(protocol: str, icmpv6_policy:
         now += 0.1
 
 
+@pytest.mark.parametrize("protocol", ["hmipv6", "mipv6"])
+def test_the_multicast_decision_without_octets_is_the_one_from_the_octets(protocol: str) -> None:
+    """``process`` reads multicast from the destination's first octet when it has the
+    octets, from the address when it has none (``raw=None``): the same outcome."""
+    octets, bare = _mobile_node(protocol), _mobile_node(protocol)  # the same run twice
+    now = 3.5
+    for label, raw in _frames(octets):
+        octets.process(now, "wlan0", decode(raw), raw)
+        bare.process(now, "wlan0", decode(raw), None)
+        assert _outcome(octets, now) == _outcome(bare, now), label
+        now += 0.1
+
+
 def test_the_shortcuts_count_what_the_general_path_counts() -> None:
     """Sanity: the frames above do reach the counters the cell's stations report."""
     node = _mobile_node("hmipv6")

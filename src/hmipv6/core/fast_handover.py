@@ -936,7 +936,8 @@ class FastMobileNode(MobileNode):
         # RFC 5568 §3.1: the NAR checked the NCoA; the node uses it as soon as it attaches.
         link.prefix = st.prefix
         self.add_route(st.prefix, ifname)
-        link.lcoa, link.dad = st.ncoa, "preferred"
+        self._set_lcoa(link, st.ncoa)
+        link.dad = "preferred"
         self.add_address(ifname, st.ncoa)
         self.emit(CareOfAddressConfigured(time=now, ifname=ifname, address=st.ncoa,
                                           kind="lcoa"))

@@ -93,6 +93,7 @@ from ipaddress import IPv6Address, IPv6Network
 from typing import TYPE_CHECKING, Any, Literal
 
 from hmipv6.core import return_routability as rr
+from hmipv6.core.addresses import AddressSet
 from hmipv6.core.binding_update_list import BindingKind, BindingUpdateList, BulEntry
 from hmipv6.core.events import (
     BindingAcknowledged,
@@ -447,6 +448,9 @@ class MobileNode(Node):
         super().__init__(name, rng=rng, security=security)
         self.config = config
         self.links: dict[str, LinkState] = {}
+        self._lcoa_ints: frozenset[int] = frozenset()
+        """The links' LCoAs as integers (kept by :meth:`_set_lcoa`): :meth:`_on_ns` ignores
+        a solicitation for none of them at once."""
         for ifname in interfaces:
             self._ensure_link(ifname)
         self.maps = MapStore()
@@ -466,8 +470,9 @@ class MobileNode(Node):
         self._failed_maps: set[IPv6Address] = set()
         self._rejected: set[tuple[IPv6Address, IPv6Address]] = set()
         """(MAP, LCoA) pairs a MAP refused (e.g. status 129, RFC 4140 §6.2)."""
-        self._virtual: set[IPv6Address] = {config.home_address}
-        """Addresses that live on no interface: the home address and the RCoAs."""
+        self._virtual = AddressSet((config.home_address,))
+        """Addresses that live on no interface: the home address and the RCoAs (asked by
+        integer on every packet, see :mod:`~hmipv6.core.addresses`)."""
         self._handover: _Handover | None = None
         self._attachment: tuple[IPv6Address, IPv6Address | None] | None = None
         self._last_prefix: IPv6Network | None = None
@@ -494,7 +499,8 @@ class MobileNode(Node):
         return link
 
     def is_local(self, address: IPv6Address) -> bool:
-        return address in self._virtual or super().is_local(address)
+        a = int(address)  # Node.is_local's integer set, and the virtual addresses'
+        return a in self._virtual.ints or a in self._local_ints
 
     # == queries ===============================================================================
 
@@ -676,13 +682,15 @@ class MobileNode(Node):
         runs. And a unicast packet for none of the node's addresses is dropped here, as
         ``Node.process`` drops it (``dropped.not-for-us``: a mobile node forwards nothing)."""
         dst = packet.dst
-        d = int(dst)
-        if d >> 120 != 0xFF:
+        # Multicast (RFC 4291 §2.7: first octet 0xff), read from the octets when there are
+        # some (the destination's first octet is the header's 25th) rather than the address.
+        if (raw[24] if raw is not None else int(dst) >> 120) != 0xFF:
             # Unicast for none of our addresses (a frame flooded to the cell for a station
             # that left): Node.process drops it at once; is_local inlined (on the integer
-            # set Node.is_local reads, which the address methods keep with _local).
-            if (self._not_for_us_lane and d not in self._local_ints
-                    and dst not in self._virtual):
+            # sets it reads: Node's, which the address methods keep with _local, and the
+            # virtual addresses').
+            if (self._not_for_us_lane and (d := int(dst)) not in self._local_ints
+                    and d not in self._virtual.ints):
                 self.drop(now, "not-for-us", text(dst) if self.report_drops else "")
                 return
         elif self._multicast_icmpv6_lane:
@@ -730,12 +738,14 @@ class MobileNode(Node):
 
     def on_icmpv6(self, now: float, ifname: str, packet: IPv6Packet, message: Any,
                   tunnelled: int) -> None:
-        if isinstance(message, RouterAdvertisement):
+        # Neighbor Solicitations first: other stations' DAD probes are what a cell carries
+        # most (the message classes are disjoint, so the order changes nothing else).
+        if isinstance(message, NeighborSolicitation):
+            self._on_ns(now, ifname, packet, message)
+        elif isinstance(message, RouterAdvertisement):
             self._on_ra(now, ifname, packet, message, tunnelled)
         elif isinstance(message, NeighborAdvertisement):
             self._on_na(now, ifname, packet, message)
-        elif isinstance(message, NeighborSolicitation):
-            self._on_ns(now, ifname, packet, message)
         elif isinstance(message, EchoRequest):
             self._on_echo_request(now, packet, message)
         elif isinstance(message, EchoReply):
@@ -840,7 +850,7 @@ class MobileNode(Node):
         link.prefix = prefix
         self.add_route(prefix, link.ifname)
         lcoa = interface_address(prefix, link.iid)
-        link.lcoa = lcoa
+        self._set_lcoa(link, lcoa)
         mode = self.config.dad
         if mode == "none" or self.config.dup_addr_detect_transmits <= 0:
             link.dad = "preferred"
@@ -864,8 +874,15 @@ class MobileNode(Node):
     def _drop_lcoa(self, link: LinkState) -> None:
         if link.lcoa is not None:
             self.remove_address(link.ifname, link.lcoa)
-        link.lcoa, link.dad = None, None
+        self._set_lcoa(link, None)
+        link.dad = None
         self.timers.cancel(f"dad:{link.ifname}")
+
+    def _set_lcoa(self, link: LinkState, lcoa: IPv6Address | None) -> None:
+        """Every change of a link's LCoA goes through here, to keep :attr:`_lcoa_ints`."""
+        link.lcoa = lcoa
+        self._lcoa_ints = frozenset(int(lk.lcoa) for lk in self.links.values()
+                                    if lk.lcoa is not None)
 
     def _duplicate(self, now: float, link: LinkState) -> None:
         """RFC 4862 §5.4.5: the address is a duplicate and MUST NOT be used. A mobile node
@@ -886,6 +903,9 @@ class MobileNode(Node):
         self.counters["na_ignored"] += 1
 
     def _on_ns(self, now: float, ifname: str, packet: IPv6Packet, ns: NeighborSolicitation) -> None:
+        if int(ns.target) not in self._lcoa_ints:  # for none of our LCoAs: as below, at once
+            self.counters["ns_ignored"] += 1
+            return
         link = self.links.get(ifname)
         if link is None or ns.target != link.lcoa or packet.hop_limit != 255:
             self.counters["ns_ignored"] += 1

@@ -43,11 +43,12 @@ from __future__ import annotations
 
 import random
 import struct
-from collections import Counter, deque
+from collections import deque
 from dataclasses import dataclass, field, replace
 from ipaddress import IPv6Address, IPv6Network
 from typing import Any
 
+from hmipv6.core.counts import Counts
 from hmipv6.core.events import DataReceived, Event, PacketDropped
 from hmipv6.core.ratelimit import TokenBucket
 from hmipv6.core.security import NullSecurity, Security, SecurityDrop
@@ -134,6 +135,17 @@ def _route_index(routes: list[Route]) -> _RouteIndex:
 TUNNEL_NESTING_LIMIT = 4
 """RFC 2473 §6.6: "Recommended default value is 4" for the Tunnel Encapsulation Limit."""
 
+_DROP_KEYS: dict[str, str] = {}
+"""Drop reason -> its counter's key ``dropped.<reason>``, made once per reason (a drop
+counts with a key whose hash is already known, instead of formatting one per packet)."""
+
+
+def _drop_key(reason: str) -> str:
+    key = f"dropped.{reason}"
+    if len(_DROP_KEYS) < 1024:  # reasons are a small fixed set; bounded all the same
+        _DROP_KEYS[reason] = key
+    return key
+
 
 class Node:
     """Base of every engine: interfaces, routes, timers, output queue, events, counters."""
@@ -163,7 +175,7 @@ class Node:
         self.interfaces: dict[str, Interface] = {}
         self.routes: list[Route] = []
         self.timers = TimerSet()
-        self.counters: Counter[str] = Counter()
+        self.counters = Counts()
         self._out: list[Transmit] = []
         self._events: deque[Event] = deque()
         self._local: set[bytes] = set()
@@ -581,7 +593,10 @@ class Node:
     def drop(self, now: float, reason: str, detail: str = "") -> None:
         """Count and report a discarded packet (the counter is ``dropped.<reason>``; the
         report is a :class:`PacketDropped` unless :attr:`report_drops` is False)."""
-        self.counters[f"dropped.{reason}"] += 1
+        key = _DROP_KEYS.get(reason)
+        if key is None:
+            key = _drop_key(reason)
+        self.counters[key] += 1
         if self.report_drops:
             self.emit(PacketDropped(time=now, reason=reason, detail=detail))
         else:

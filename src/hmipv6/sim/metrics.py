@@ -54,6 +54,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from hmipv6.core import events as _events_module
+from hmipv6.core.counts import Counts
 from hmipv6.core.events import (
     BindingAcknowledged,
     BindingCacheUpdated,
@@ -263,7 +264,7 @@ class Metrics:
         self.echo_requests: dict[int, FlowRecord] = {}
         """Ping flows' requests at their destination (:meth:`add_echo_requests`)."""
         self._flows_to: dict[str, list[FlowRecord]] = {}
-        self.by_type: Counter[str] = Counter()
+        self.by_type = Counts()
         self.to_home_agent = 0
         self.to_correspondents = 0
         self.to_maps = 0

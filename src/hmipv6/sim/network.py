@@ -93,7 +93,7 @@ from hmipv6.sim.scenario import (
 from hmipv6.sim.scheduler import URGENT, Scheduler, TimerHandle
 from hmipv6.sim.traffic import Sink, Source, decode_probe, settled_count
 from hmipv6.wire.addr import from_packed
-from hmipv6.wire.ipv6 import IPv6Packet, decode
+from hmipv6.wire.ipv6 import decode
 from hmipv6.wire.pcap import PcapWriter
 
 __all__ = ["Network", "SimulationResult", "run"]
@@ -190,9 +190,9 @@ class Network:
         """Do the nodes report their drops as events (``Node.report_drops``)? :func:`run`
         says no when it keeps no event log: the metrics would only count them."""
         self._is_local: dict[str, Callable[[bytes], bool]] = {}
-        self._shared_raw: bytes | None = None
-        self._shared_packet: IPv6Packet | None = None
-        """The last cell frame decoded by ``_deliver_shared`` (None: it did not decode)."""
+        self._shared: list[Any] = [None, None]
+        """The last cell frame a station's receiver (:meth:`_station`) decoded, and its
+        packet (None: it did not decode)."""
         self._captures: dict[str, BytesIO] = {}
         ha = {s.address.packed for s in sc.of_role(HomeAgentSpec)}
         cn = {s.address.packed for s in sc.of_role(CorrespondentSpec)}
@@ -260,7 +260,7 @@ class Network:
             cell = Cell(s, c.router, delay=c.delay, bandwidth=c.bandwidth, queue=c.queue,
                         loss=c.loss, rng=_rng(sc.seed, f"cell/{c.router}"))
             port = _CellPort(cell)
-            cell.attach(c.router, partial(self._deliver_shared, c.router, "wlan0"))
+            cell.attach(c.router, self._station(c.router, "wlan0"))
             router = self.nodes[c.router]
             port.learn(c.router, router.interfaces["wlan0"].link_local.packed)
             for address in router.interfaces["wlan0"].addresses:
@@ -271,7 +271,7 @@ class Network:
                 self._capture(cell.name, cell.taps)
         for spec in sc.of_role(MobileNodeSpec):
             name = spec.name
-            self.radios[name] = Radio(s, name, partial(self._deliver_shared, name, "wlan0"),
+            self.radios[name] = Radio(s, name, self._station(name, "wlan0"),
                                       on_down=partial(self._radio_down, name),
                                       on_up=partial(self._radio_up, name))
 
@@ -360,28 +360,42 @@ class Network:
         node.receive(self.sched.now, ifname, data)
         handle = self._timers[name]
         if not node.idle(handle[0] if handle is not None and handle[3] is not None else None):
-            self._drain(name, node, handle)  # service() inlined, as in _deliver_shared
+            self._drain(name, node, handle)  # service() inlined, as in _station's receiver
 
-    def _deliver_shared(self, name: str, ifname: str, data: bytes) -> None:
-        """A cell frame reaching a station: a multicast frame reaches every station of the
-        cell with the same octets (the same object), decoded here once and handed to each
-        as the same immutable packet (``Node.receive_packet``, equivalent to ``receive``)."""
-        self.packets += 1
-        if data is not self._shared_raw:
-            self._shared_raw = data
-            try:
-                self._shared_packet = decode(data)
-            except DecodeError:
-                self._shared_packet = None
-        packet = self._shared_packet
+    def _station(self, name: str, ifname: str) -> Callable[[bytes], None]:
+        """The receiver of a cell's frames at station ``name`` (built once per station: the
+        engine, its methods and the driver's tables are bound here, not looked up per
+        frame). A multicast frame reaches every station of the cell with the same octets
+        (the same object), decoded once and handed to each as the same immutable packet
+        (``Node.receive_packet``, equivalent to ``receive``). Then :meth:`service`, inlined:
+        most frames are only counted and leave the station idle."""
         node = self.nodes[name]
-        if packet is None:
-            node.receive(self.sched.now, ifname, data)
-        else:
-            node.receive_packet(self.sched.now, ifname, packet, data)
-        handle = self._timers[name]
-        if not node.idle(handle[0] if handle is not None and handle[3] is not None else None):
-            self._drain(name, node, handle)  # service() inlined: most frames are only counted
+        receive = node.receive
+        receive_packet = node.receive_packet
+        idle = node.idle
+        sched = self.sched
+        timers = self._timers
+        shared = self._shared
+        drain = self._drain
+
+        def deliver(data: bytes) -> None:
+            self.packets += 1
+            if data is not shared[0]:
+                shared[0] = data
+                try:
+                    shared[1] = decode(data)
+                except DecodeError:
+                    shared[1] = None
+            packet = shared[1]
+            if packet is None:
+                receive(sched.now, ifname, data)
+            else:
+                receive_packet(sched.now, ifname, packet, data)
+            handle = timers[name]
+            if not idle(handle[0] if handle is not None and handle[3] is not None else None):
+                drain(name, node, handle)
+
+        return deliver
 
     def _transmit(self, name: str, node: Node, ifname: str, data: bytes,
                   next_hop: IPv6Address | None) -> None:

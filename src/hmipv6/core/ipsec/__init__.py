@@ -67,12 +67,12 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from collections import Counter
 from collections.abc import Callable, Iterable
 from hmac import compare_digest
 from ipaddress import IPv6Address, IPv6Network
 
 from hmipv6.core.binding_cache import BindingStore
+from hmipv6.core.counts import Counts
 from hmipv6.core.ipsec import ah as _ah
 from hmipv6.core.ipsec import esp as _esp
 from hmipv6.core.ipsec.lane import Lane
@@ -151,12 +151,15 @@ class IPsec:
         self._stale = True
         """Set by any change of the SAD, the SPD or a PAD entry (they call
         :meth:`_invalidate`): the memoised decisions and lanes are dropped before next use."""
+        self._icmpv6_in_clear: bool | None = None
+        """:meth:`admits_in_clear`'s answer for ICMPv6 (every Neighbor Discovery message a
+        mobile node hears), None until asked; forgotten with every change (:meth:`_invalidate`)."""
         self.sad = sad if sad is not None else SADatabase()
         self.spd = spd if spd is not None else SecurityPolicyDatabase()
         self.pad = pad if pad is not None else PeerAuthorizationDatabase()
         self.name = name
         """This node's own identity (what its peers see as ``Inbound.peer``)."""
-        self.counters: Counter[str] = Counter()
+        self.counters = Counts()
         """Outcomes: drop reasons, ``esp-in``/``ah-in``/``bypass-in``, ``esp-out``/...."""
         self._memo_can: dict[tuple[int, int, int, int | None], bool] = {}
         """:meth:`can_protect` answers, forgotten with the other memoised decisions."""
@@ -183,9 +186,11 @@ class IPsec:
             assert isinstance(value, Versioned)
             value.watch(self._invalidate)
             object.__setattr__(self, "_stale", True)
+            object.__setattr__(self, "_icmpv6_in_clear", None)
 
     def _invalidate(self) -> None:
         self._stale = True
+        self._icmpv6_in_clear = None
 
     def add_sa(self, params: SAParams, direction: Direction,
                keyed_like: SecurityAssociation | None = None) -> SecurityAssociation:
@@ -375,11 +380,17 @@ class IPsec:
         entry can apply to its protocol and the default is BYPASS, whatever its addresses:
         a mobile node's ICMPv6); False (nothing counted) when :meth:`unprotect` has to look
         further. Engines with a shortcut for such packets ask this instead of building an
-        :class:`Inbound`."""
-        if self.spd.bypasses(next_header):
+        :class:`Inbound`. The answer for ICMPv6 is remembered until the SPD, SAD or PAD
+        changes."""
+        if next_header == 58:
+            ok = self._icmpv6_in_clear
+            if ok is None:
+                ok = self._icmpv6_in_clear = self.spd.bypasses(58)
+        else:
+            ok = self.spd.bypasses(next_header)
+        if ok:
             self.counters["bypass-in"] += 1
-            return True
-        return False
+        return ok
 
     def unprotect(self, now: float, packet: IPv6Packet) -> Inbound:
         payload = packet.payload
