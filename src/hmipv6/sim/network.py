@@ -228,7 +228,7 @@ class Network:
             if probe is None:
                 return False
             sink = sinks.get(probe.flow)
-            if sink is not None and sink.receive(now, data):
+            if sink is not None and sink.receive_probe(now, probe):
                 rec = metrics.flows.get(probe.flow)
                 if rec is not None:
                     rec.arrived(now, probe.sequence)

@@ -202,7 +202,11 @@ class Sink:
     def receive(self, now: float, payload: bytes) -> bool:
         """Account for an arriving probe payload; False if it is not one of this flow's."""
         probe = decode_probe(payload)
-        if probe is None or probe.flow != self.flow:
+        return probe is not None and self.receive_probe(now, probe)
+
+    def receive_probe(self, now: float, probe: Probe) -> bool:
+        """:meth:`receive` for a payload its caller has already decoded (``decode_probe``)."""
+        if probe.flow != self.flow:
             return False
         seq = probe.sequence
         if self._last_arrival is not None:
