@@ -190,3 +190,30 @@ def test_route_index_answers_as_the_list_scan_does() -> None:
             expected = next((r for r in routes if a in r.prefix), None)
             assert node.lookup_route(a) is expected
             assert node.lookup_route(a) is expected  # cached
+
+
+def test_add_route_orders_routes_as_the_negated_length_sort_did() -> None:
+    """``Node.add_route`` sorts longest prefix first, equal lengths in the order they came
+    (held to the former ``sort(key=lambda r: -r.prefix.prefixlen)``), replacing an equal
+    prefix's route, from any starting list."""
+    import random
+    from ipaddress import IPv6Network
+
+    from hmipv6.core.node import Node, Route
+
+    rng = random.Random(11)
+    for _ in range(100):
+        node = Node("n")
+        start = [Route(IPv6Network((rng.getrandbits(8) << 120, 8 * rng.randrange(1, 4))),
+                       "start") for _ in range(rng.randrange(0, 4))]
+        node.routes = list(start)
+        expected = list(start)
+        for i in range(rng.randrange(1, 15)):
+            plen = rng.choice((0, 8, 16, 16, 24))
+            net = IPv6Network((rng.getrandbits(3) << 125 >> (128 - plen) << (128 - plen)
+                               if plen else 0, plen))
+            node.add_route(net, f"if{i}")
+            expected = [r for r in expected if r.prefix != net]
+            expected.append(Route(net, f"if{i}"))
+            expected.sort(key=lambda r: -r.prefix.prefixlen)
+            assert node.routes == expected

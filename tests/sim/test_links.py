@@ -152,6 +152,27 @@ def test_cell_frames_to_a_station_that_left_are_lost() -> None:
     assert not cell.send("mn9", b"x")
 
 
+def test_cell_multicast_reaches_the_stations_attached_at_send_time_still_attached() -> None:
+    """A multicast frame keeps the attachment snapshot of its send time (shared between
+    frames sent with no attach/detach in between): a station that attaches later, or leaves
+    (and comes back) while the frame is on its way, does not get it; order is attachment order."""
+    s = Scheduler()
+    cell, got = cell_with(s, "mn1", "mn2", "mn3")
+    cell.send("ar", b"one")                       # arrives at 1 ms + serialisation
+    cell.send("mn2", b"two")                      # same snapshot, skips its sender
+    cell.detach("mn1")
+    cell.attach("mn1", lambda d: got.append(("mn1'", s.now, d)))   # a new attachment
+    cell.attach("mn4", lambda d: got.append(("mn4", s.now, d)))
+    cell.send("ar", b"three")
+    s.run()
+    assert [(st, d) for st, _, d in got] == [
+        ("mn2", b"one"), ("mn3", b"one"),
+        ("ar", b"two"), ("mn3", b"two"),
+        ("mn2", b"three"), ("mn3", b"three"), ("mn1'", b"three"), ("mn4", b"three")]
+    assert cell.counters.dropped_detached == 2   # mn1's old attachment, for one and two
+    assert cell.stations == ("ar", "mn2", "mn3", "mn1", "mn4")
+
+
 def test_cell_queue_and_loss() -> None:
     s = Scheduler()
     cell, _ = cell_with(s, "mn1", queue=1, loss=0.0)

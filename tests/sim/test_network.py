@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from hmipv6.sim.network import run
+from hmipv6.sim.network import Network, run
 from hmipv6.sim.report import FORMAT, dumps
 
 
@@ -115,3 +115,23 @@ def test_many_mobiles_reduced_accounts_for_every_handover() -> None:
         else:
             raise AssertionError(f"handover without registration nor reason: {h}")
     assert reasons["registered"] > 0.95 * len(rep["handovers"]), reasons
+
+
+def test_a_station_leaving_its_cell_is_forgotten_by_every_port(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``Network._radio_down`` forgets the station only at the ports that learned it since it
+    last left a cell: afterwards no port may know it (what forgetting it at every port gave)."""
+    downs: list[str] = []
+    original = Network._radio_down
+
+    def checked(self: Network, name: str) -> None:
+        original(self, name)
+        downs.append(name)
+        for port in self.cells.values():
+            assert name not in port.stations_of
+            assert name not in port.table.values()
+
+    monkeypatch.setattr(Network, "_radio_down", checked)
+    run("many-mobiles", overrides=("generate.mobile_nodes.count=30", "scenario.duration=12s",
+                                   "generate.mobile_nodes.flow.stop=11s"))
+    assert len(downs) > 10

@@ -99,14 +99,20 @@ def test_sink_ignores_other_flows_and_junk() -> None:
     assert (st.received, st.lost, st.max_gap, st.delay_mean) == (0, 2, None, None)
 
 
-def test_sink_takes_a_decoded_probe_as_the_payload() -> None:
-    by_payload, by_probe = Sink(3), Sink(3)
-    for flow, seq, t in ((3, 0, 1.0), (4, 1, 1.1), (3, 2, 1.2), (3, 2, 1.3), (3, 1, 1.4)):
-        payload = encode_probe(flow, seq, t - 0.01, 16)
-        probe = decode_probe(payload)
+def test_a_decoded_probe_counts_as_its_payload_would() -> None:
+    payloads = [encode_probe(3, seq, t - 0.02, 40)
+                for t, seq in [(1.00, 0), (1.01, 1), (1.02, 3), (1.03, 2), (1.035, 2), (1.15, 6)]]
+    payloads += [encode_probe(4, 0, 0.0, 16)]
+    by_octets, by_probe = Sink(3), Sink(3)
+    taken: list[tuple[bool, bool]] = []
+    for i, data in enumerate(payloads):
+        probe = decode_probe(data)
         assert probe is not None
-        assert by_payload.receive(t, payload) == by_probe.receive_probe(t, probe) == (flow == 3)
-    assert by_payload.stats(sent=3) == by_probe.stats(sent=3)
+        now = 1.0 + i * 0.01
+        taken.append((by_octets.receive(now, data), by_probe.receive_probe(now, probe)))
+    assert taken == [(True, True)] * 6 + [(False, False)]
+    assert by_octets.stats(sent=8) == by_probe.stats(sent=8)
+    assert by_octets.arrivals == by_probe.arrivals
 
 
 def test_source_into_sink_end_to_end_is_lossless() -> None:

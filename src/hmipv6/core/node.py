@@ -46,6 +46,7 @@ import struct
 from collections import deque
 from dataclasses import dataclass, field, replace
 from ipaddress import IPv6Address, IPv6Network
+from operator import attrgetter
 from typing import Any
 
 from hmipv6.core.counts import Counts
@@ -95,6 +96,9 @@ class Route:
     prefix: IPv6Network
     ifname: str
     next_hop: IPv6Address | None = None
+
+
+_PREFIXLEN = attrgetter("prefix.prefixlen")
 
 
 def link_local_for(node: str, ifname: str) -> tuple[IPv6Address, bytes]:
@@ -223,7 +227,9 @@ class Node:
         net = prefix if isinstance(prefix, IPv6Network) else IPv6Network(prefix)
         self.routes = [r for r in self.routes if r.prefix != net]
         self.routes.append(Route(net, ifname, next_hop))
-        self.routes.sort(key=lambda r: -r.prefix.prefixlen)
+        # Longest prefix first; a stable sort (reverse=True keeps equal keys in their order),
+        # so among equal lengths the routes stay in the order they were added.
+        self.routes.sort(key=_PREFIXLEN, reverse=True)
 
     def remove_route(self, prefix: IPv6Network | str) -> None:
         net = prefix if isinstance(prefix, IPv6Network) else IPv6Network(prefix)

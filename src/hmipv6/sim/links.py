@@ -153,6 +153,10 @@ class Cell:
         self._tx = Egress(Transmitter(bandwidth, queue), delay=delay, loss=loss, rng=self.rng,
                           counters=self.counters)
         self._stations: dict[str, tuple[Receiver, int]] = {}
+        self._attached: tuple[tuple[str, tuple[Receiver, int]], ...] = ()
+        """``_stations`` as (station, entry) pairs in attachment order, rebuilt on attach and
+        detach only: a multicast frame keeps this immutable snapshot (instead of a copy of
+        the dict per frame) as the stations it may reach."""
         self._attachments = 0
         self._epoch = 0
 
@@ -170,11 +174,13 @@ class Cell:
             raise LocalProtocolError(f"{station!r} is already attached to {self.name}")
         self._attachments += 1
         self._stations[station] = (receiver, self._attachments)
+        self._attached = tuple(self._stations.items())
 
     def detach(self, station: str) -> None:
         """``station`` leaves; frames still on their way to it are lost."""
         if self._stations.pop(station, None) is None:
             raise LocalProtocolError(f"{station!r} is not attached to {self.name}")
+        self._attached = tuple(self._stations.items())
 
     def send(self, sender: str, data: bytes, to: str | None = None) -> bool:
         """Transmit a frame from an attached station to ``to`` (or every other station)."""
@@ -190,14 +196,14 @@ class Cell:
             return at is not None  # tail drop: refused; lost on the way: accepted
         # The stations attached now (each entry is one attachment's own tuple), in order.
         if to is None:
-            targets, skip = dict(self._stations), sender
+            targets, skip = self._attached, sender
         else:
-            targets, skip = {to: self._stations[to]}, None
+            targets, skip = ((to, self._stations[to]),), None
         self.scheduler.schedule(at, partial(self._arrive, skip, targets, self._epoch, data))
         return True
 
-    def _arrive(self, skip: str | None, targets: dict[str, tuple[Receiver, int]], epoch: int,
-                data: bytes) -> None:
+    def _arrive(self, skip: str | None, targets: tuple[tuple[str, tuple[Receiver, int]], ...],
+                epoch: int, data: bytes) -> None:
         c = self.counters
         if epoch != self._epoch:
             c.dropped_down += 1
@@ -208,7 +214,7 @@ class Cell:
             tap(now, data)
         stations = self._stations
         get = stations.get
-        for station, entry in targets.items():
+        for station, entry in targets:
             if station == skip:  # a multicast frame does not come back to its sender
                 continue
             if get(station) is not entry:  # detached since, or attached again

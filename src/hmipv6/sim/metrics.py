@@ -52,6 +52,7 @@ from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from hmipv6.core import events as _events_module
 from hmipv6.core.counts import Counts
@@ -303,77 +304,96 @@ class Metrics:
 
     def on_event(self, node: str, e: Event) -> None:
         self.events += 1
-        if type(e) in _IGNORED:
+        t = type(e)
+        if t in _IGNORED:
             return  # most events (PacketDropped, DataReceived ...): nothing below reads them
-        if isinstance(e, LinkChanged):
-            if not e.up:
-                self._last_down[node] = e.time
-                rec = self._open.get(node)
-                if rec is not None and rec.to is not None:
-                    self._last_router[node] = rec.to
+        # The handler of the class read (a dict lookup instead of a chain of isinstance); a
+        # class defined elsewhere gets the handler of the first class of its MRO that has one.
+        handler = _HANDLERS.get(t)
+        if handler is None:
+            handler = next((_HANDLERS[c] for c in t.__mro__ if c in _HANDLERS), None)
+            if handler is None:
                 return
-            prev = self._last_router.get(node)
-            rec = HandoverRecord(mn=node, to=e.router, frm=prev,
-                                 l2_down=self._last_down.get(node) if prev is not None else None,
-                                 l2_up=e.time)
-            if prev is None:
-                rec.kind = "initial"
-            held = self._fast_held.pop(node, None)
-            if held:
-                rec.fbu_sent = held.get("fbu_sent")
-                rec.fback_received = held.get("fback_received")
-            self._open[node] = rec
-            self.handovers.append(rec)
-            self._last_router[node] = e.router
+        handler(self, node, e)
+
+    def _on_link_changed(self, node: str, e: LinkChanged) -> None:
+        if not e.up:
+            self._last_down[node] = e.time
+            rec = self._open.get(node)
+            if rec is not None and rec.to is not None:
+                self._last_router[node] = rec.to
             return
-        if isinstance(e, BindingCacheUpdated):
-            self.node_counts.setdefault(node, Counter())["bu_accepted"] += 1
-            return
-        if isinstance(e, BindingRemoved):
-            self.node_counts.setdefault(node, Counter())["bindings_removed"] += 1
-            return
-        if isinstance(e, BindingAcknowledged) and e.status >= 128:
-            self.rejected_by[e.by.packed] += 1
-        if isinstance(e, MapFailed | MapRecovered):
-            failed = isinstance(e, MapFailed)
-            self.map_events.append((e.time, node, str(e.map), "failed" if failed else "recovered"))
-            if failed:
-                self._map_failed[node] = e.time
-            return
-        if isinstance(e, FastBindingUpdateSent | FastBindingAcknowledged |
-                      UnsolicitedNeighborAdvertisementSent):
-            self._on_fast_event(node, e)
-            return
+        prev = self._last_router.get(node)
+        rec = HandoverRecord(mn=node, to=e.router, frm=prev,
+                             l2_down=self._last_down.get(node) if prev is not None else None,
+                             l2_up=e.time)
+        if prev is None:
+            rec.kind = "initial"
+        held = self._fast_held.pop(node, None)
+        if held:
+            rec.fbu_sent = held.get("fbu_sent")
+            rec.fback_received = held.get("fback_received")
+        self._open[node] = rec
+        self.handovers.append(rec)
+        self._last_router[node] = e.router
+
+    def _on_cache_updated(self, node: str, e: BindingCacheUpdated) -> None:
+        self.node_counts.setdefault(node, Counter())["bu_accepted"] += 1
+
+    def _on_binding_removed(self, node: str, e: BindingRemoved) -> None:
+        self.node_counts.setdefault(node, Counter())["bindings_removed"] += 1
+
+    def _on_map_health(self, node: str, e: MapFailed | MapRecovered) -> None:
+        failed = isinstance(e, MapFailed)
+        self.map_events.append((e.time, node, str(e.map), "failed" if failed else "recovered"))
+        if failed:
+            self._map_failed[node] = e.time
+
+    def _on_map_selected(self, node: str, e: MapSelected) -> None:
         rec = self._open.get(node)
-        if rec is None:
-            return
-        if isinstance(e, MapSelected) and rec.completed is not None:
+        if rec is not None and rec.completed is not None:
             # A MAP change without a move (RFC 4140 §10 failover, or a better MAP).
             rec = HandoverRecord(mn=node, to=rec.to, frm=rec.to, l2_down=None, l2_up=e.time,
                                  link=False, map_failed=self._map_failed.pop(node, None),
                                  map_changed=True, ra_received=e.time)
             self._open[node] = rec
             self.handovers.append(rec)
+
+    def _on_ra(self, node: str, e: RouterAdvertisementReceived) -> None:
+        rec = self._open.get(node)
+        if rec is not None and rec.ra_received is None:
+            rec.ra_received = e.time
+
+    def _on_movement(self, node: str, e: MovementDetected) -> None:
+        rec = self._open.get(node)
+        if rec is not None and rec.map_changed is None:
+            rec.map_changed = e.map_changed
+
+    def _on_coa(self, node: str, e: CareOfAddressConfigured) -> None:
+        rec = self._open.get(node)
+        if rec is not None and e.kind == "lcoa" and e.usable and rec.coa_ready is None:
+            rec.coa_ready = e.time
+
+    def _on_bu_sent(self, node: str, e: BindingUpdateSent) -> None:
+        rec = self._open.get(node)
+        if rec is not None and rec.bu_sent is None and not e.retransmission:
+            rec.bu_sent = e.time
+
+    def _on_ba(self, node: str, e: BindingAcknowledged) -> None:
+        if e.status >= 128:
+            self.rejected_by[e.by.packed] += 1
             return
-        if isinstance(e, RouterAdvertisementReceived):
-            if rec.ra_received is None:
-                rec.ra_received = e.time
-        elif isinstance(e, MovementDetected):
-            if rec.map_changed is None:
-                rec.map_changed = e.map_changed
-        elif isinstance(e, CareOfAddressConfigured):
-            if e.kind == "lcoa" and e.usable and rec.coa_ready is None:
-                rec.coa_ready = e.time
-        elif isinstance(e, BindingUpdateSent):
-            if rec.bu_sent is None and not e.retransmission:
-                rec.bu_sent = e.time
-        elif isinstance(e, BindingAcknowledged):
-            if e.status < 128:
-                if e.kind == "local" and rec.ba_received is None:
-                    rec.ba_received = e.time
-                elif e.kind == "home" and rec.home_ba_received is None:
-                    rec.home_ba_received = e.time
-        elif isinstance(e, HandoverCompleted) and rec.completed is None:
+        rec = self._open.get(node)
+        if rec is None:
+            return
+        if e.kind == "local" and rec.ba_received is None:
+            rec.ba_received = e.time
+        elif e.kind == "home" and rec.home_ba_received is None:
+            rec.home_ba_received = e.time
+
+    def _on_completed(self, node: str, e: HandoverCompleted) -> None:
+        rec = self._open.get(node)
+        if rec is not None and rec.completed is None:
             rec.completed = e.time
             if rec.kind != "initial":
                 rec.kind = e.kind
@@ -464,3 +484,23 @@ class Metrics:
                else rec.home_ba_received)
         return None if end is None else end - rec.bu_sent
 
+
+_HANDLERS: dict[type[Event], Callable[[Metrics, str, Any], None]] = {
+    LinkChanged: Metrics._on_link_changed,
+    BindingCacheUpdated: Metrics._on_cache_updated,
+    BindingRemoved: Metrics._on_binding_removed,
+    BindingAcknowledged: Metrics._on_ba,
+    MapFailed: Metrics._on_map_health,
+    MapRecovered: Metrics._on_map_health,
+    FastBindingUpdateSent: Metrics._on_fast_event,
+    FastBindingAcknowledged: Metrics._on_fast_event,
+    UnsolicitedNeighborAdvertisementSent: Metrics._on_fast_event,
+    MapSelected: Metrics._on_map_selected,
+    RouterAdvertisementReceived: Metrics._on_ra,
+    MovementDetected: Metrics._on_movement,
+    CareOfAddressConfigured: Metrics._on_coa,
+    BindingUpdateSent: Metrics._on_bu_sent,
+    HandoverCompleted: Metrics._on_completed,
+}
+"""The handler of each event class :meth:`Metrics.on_event` reads (the classes of ``_READ``:
+a test holds the two equal)."""

@@ -133,12 +133,15 @@ def _is_local(node: Node, address: bytes) -> bool:
 
 
 class _CellPort:
-    """A cell plus the bridge table picking the station for a frame."""
+    """A cell plus the bridge table picking the station for a frame. ``learned_at`` (shared
+    by a network's ports): station -> the ports that learned an address of it since it last
+    left a cell (:meth:`Network._radio_down` forgets it there only, not at every port)."""
 
-    __slots__ = ("cell", "stations_of", "table")
+    __slots__ = ("cell", "learned_at", "stations_of", "table")
 
-    def __init__(self, cell: Cell) -> None:
+    def __init__(self, cell: Cell, learned_at: dict[str, dict[_CellPort, None]]) -> None:
         self.cell = cell
+        self.learned_at = learned_at
         self.table: dict[bytes, str] = {}
         self.stations_of: dict[str, set[bytes]] = {}
 
@@ -146,6 +149,7 @@ class _CellPort:
         if self.table.get(address) != station:
             self.table[address] = station
             self.stations_of.setdefault(station, set()).add(address)
+            self.learned_at.setdefault(station, {})[self] = None
 
     def forget(self, station: str) -> None:
         for a in self.stations_of.pop(station, ()):
@@ -177,6 +181,7 @@ class Network:
         self.links: dict[str, WiredLink] = {}
         self.cells: dict[str, _CellPort] = {}
         """By access router name."""
+        self._learned_at: dict[str, dict[_CellPort, None]] = {}
         self.radios: dict[str, Radio] = {}
         self.security = sc.defaults.security
         self.provisioner: Provisioner | None = make_provisioner(sc)
@@ -259,7 +264,7 @@ class Network:
         for c in sc.cells:
             cell = Cell(s, c.router, delay=c.delay, bandwidth=c.bandwidth, queue=c.queue,
                         loss=c.loss, rng=_rng(sc.seed, f"cell/{c.router}"))
-            port = _CellPort(cell)
+            port = _CellPort(cell, self._learned_at)
             cell.attach(c.router, self._station(c.router, "wlan0"))
             router = self.nodes[c.router]
             port.learn(c.router, router.interfaces["wlan0"].link_local.packed)
@@ -441,7 +446,8 @@ class Network:
         cell.send(name, data, to)
 
     def _radio_down(self, name: str) -> None:
-        for port in self.cells.values():
+        # Only a port that learned an address of the station has anything to forget.
+        for port in self._learned_at.pop(name, ()):
             port.forget(name)
         node = self.nodes[name]
         assert isinstance(node, MobileNode)
