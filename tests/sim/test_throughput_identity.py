@@ -79,3 +79,24 @@ def test_run_leaves_the_cyclic_collector_as_it_found_it() -> None:
     with pytest.raises(RuntimeError):
         run("many-mobiles", overrides=small, progress=fail)
     assert gc.isenabled() and gc.get_freeze_count() == 0
+
+
+def test_the_report_is_built_with_the_collector_paused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The report's many new records would trigger collections traversing the whole run's
+    objects: ``run`` builds it with the collector paused (and resumes it after)."""
+    import gc
+
+    import hmipv6.sim.report as report_module
+
+    seen: list[bool] = []
+    real = report_module.build_report
+
+    def spy(net: object) -> dict[str, object]:
+        seen.append(gc.isenabled())
+        return real(net)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(report_module, "build_report", spy)
+    run("many-mobiles", overrides=("generate.mobile_nodes.count=2", "scenario.duration=3s",
+                                   "generate.mobile_nodes.flow.stop=2s"))
+    assert seen == [False]
+    assert gc.isenabled()
