@@ -130,6 +130,26 @@ def test_decodes_bounds_nesting_as_decode() -> None:
         assert decodes(data) == _decodes_by_decoding(data) == (levels <= MAX_NESTING)
 
 
+
+def test_decodes_bounds_nesting_behind_an_extension_header() -> None:
+    """A tunnel chain behind a Type 2 routing header goes through the inner packet's lazy
+    decoder, which recurses per level: far deeper than MAX_NESTING it must answer False as
+    decode does (a DecodeError), not raise RecursionError."""
+    import struct
+
+    from hmipv6.wire.ipv6 import _CANONICAL_RH2_PREFIX
+
+    def header(nxt: int, plen: int) -> bytes:
+        return struct.pack("!IHBB", 6 << 28, plen, nxt, 64) + A_ADDR.packed + HOST_B.packed
+
+    inner = header(59, 0)
+    for _ in range(1500):
+        inner = header(41, len(inner)) + inner
+    rh2 = bytes((41,)) + _CANONICAL_RH2_PREFIX + HOST_B.packed
+    data = header(43, len(rh2) + len(inner)) + rh2 + inner
+    assert decodes(data) is False
+    assert _decodes_by_decoding(data) is False
+
 def _outcome(r: Router) -> tuple[object, ...]:
     out = [(t.ifname, t.data, t.next_hop) for t in r.datagrams_to_send(0.0)]
     events = []

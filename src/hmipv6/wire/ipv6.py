@@ -787,19 +787,20 @@ def decode(data: bytes, verify: bool = True, allow_trailer: bool = False, _start
 
 def decodes(data: bytes) -> bool:
     """Would ``decode(data)`` (checksums verified, no trailer) succeed? Answered without
-    building objects for the layouts tunnels and forwarded traffic carry (:func:`_decodes_fixed`),
-    then for those :func:`_screen_inner` takes (the lazy path of a packet inside a packet,
-    whose answer is the same), by decoding otherwise. A router that only forwards asks this
-    instead of decoding (tests hold it equal to ``decode`` on valid and malformed input)."""
+    building objects for the layouts tunnels and forwarded traffic carry (:func:`_decodes_fixed`,
+    whose lazy payload decoders include :func:`_screen_inner` for a packet inside a packet),
+    by decoding otherwise. A router that only forwards asks this instead of decoding (tests
+    hold it equal to ``decode`` on valid and malformed input).
+
+    The nesting bound is checked first, as ``decode`` checks it: the lazy decoder of a tunnel
+    behind an extension header recurses once per level."""
     if not isinstance(data, bytes):
         data = bytes(data)
     n = len(data)
-    if _decodes_fixed(data, n):
-        return True
     try:
         if n > _NESTING_SCAN:
             _check_nesting(data, 0, n)
-        if _screen_inner(data, 0, n, True):
+        if _decodes_fixed(data, n):
             return True
         decode(data)
     except DecodeError:
