@@ -1,6 +1,6 @@
 """``Metrics.on_event`` skips, by a set lookup, the event classes it never reads; a class it
-reads must therefore be listed in ``metrics._READ``, or its events would be skipped silently.
-It finds the handler of a class it reads in a table (``metrics._HANDLERS``); the chain of
+reads must therefore have a handler in ``metrics._HANDLERS`` (``_READ`` and ``_IGNORED`` are
+derived from it), or its events would be skipped silently. The chain of
 ``isinstance`` it replaced is kept below as the reference the table is held to."""
 
 from __future__ import annotations

@@ -90,17 +90,6 @@ FAST_KINDS = ("fast-predictive", "fast-reactive")
 IKE_PORT = 500
 """UDP port of IKEv2 (RFC 7296 §2.11): its messages count as signalling (``IKEv2``)."""
 _EXT = frozenset((0, 43, 60))
-_READ: tuple[type[Event], ...] = (
-    LinkChanged, BindingCacheUpdated, BindingRemoved, BindingAcknowledged, MapFailed, MapRecovered,
-    FastBindingUpdateSent, FastBindingAcknowledged, UnsolicitedNeighborAdvertisementSent,
-    MapSelected, RouterAdvertisementReceived, MovementDetected, CareOfAddressConfigured,
-    BindingUpdateSent, HandoverCompleted)
-"""Every event class :meth:`Metrics.on_event` looks at."""
-_IGNORED = frozenset(
-    c for c in vars(_events_module).values()
-    if isinstance(c, type) and issubclass(c, Event) and not issubclass(c, _READ))
-"""Event classes :meth:`Metrics.on_event` only counts (a set lookup instead of a chain of
-``isinstance``: the engines emit a PacketDropped for every frame a station overhears)."""
 
 
 def only_counted(event_type: type[Event]) -> bool:
@@ -502,5 +491,11 @@ _HANDLERS: dict[type[Event], Callable[[Metrics, str, Any], None]] = {
     BindingUpdateSent: Metrics._on_bu_sent,
     HandoverCompleted: Metrics._on_completed,
 }
-"""The handler of each event class :meth:`Metrics.on_event` reads (the classes of ``_READ``:
-a test holds the two equal)."""
+"""The handler of each event class :meth:`Metrics.on_event` reads."""
+_READ: tuple[type[Event], ...] = tuple(_HANDLERS)
+"""Every event class :meth:`Metrics.on_event` looks at."""
+_IGNORED = frozenset(
+    c for c in vars(_events_module).values()
+    if isinstance(c, type) and issubclass(c, Event) and not issubclass(c, _READ))
+"""Event classes :meth:`Metrics.on_event` only counts (a set lookup instead of a chain of
+``isinstance``: the engines emit a PacketDropped for every frame a station overhears)."""
