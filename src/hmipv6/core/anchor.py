@@ -155,35 +155,31 @@ class BindingAnchor(Node):
     # -- the fast path -------------------------------------------------------------------------
 
     def _receive(self, now: float, ifname: str, data: bytes) -> None:
-        if self.crashed:
-            return
-        key = data[24:40]
-        record = self._store_get(key)
-        if (record is not None and 40 <= (n := len(data)) <= _MAX_TUNNELLED
-                and data[0] >> 4 == 6 and data[7] > 1 and n - 40 == (data[4] << 8 | data[5])
-                and key not in self._local):
-            care_of = record[:16]
-            route = self._route_to(care_of)
-            if route is not None:
-                # The new header and the inner header's first 8 octets (its hop limit
-                # decremented) in one pack, then the rest.
-                self._out.append(Transmit(route[0], _TUNNEL_HEAD.pack(
-                    0x60000000, n, 41, 64, self._addr_packed, care_of, data[:7],
-                    data[7] - 1) + data[8:], route[1]))
-                self.counters["tunnelled"] += 1
-                return
-        self._receive_untunnelled(now, ifname, data)
+        self._receive_each(now, ifname, (data,))
 
     def receive_many(self, now: float, ifname: str, packets: list[bytes]) -> None:
-        """:meth:`~hmipv6.core.node.Node.receive_many` with :meth:`_receive`'s tunnel fast
-        path inline, what it reads bound once per batch (``tests/core/test_receive_many.py``
-        holds it to repeated ``receive``): the route cache's key length is checked once,
-        and again after each packet the general path took (which may change the routes);
-        the ``tunnelled`` counter is added to once. A subclass with its own ``_receive``
-        gets the general batch."""
+        """:meth:`~hmipv6.core.node.Node.receive_many` through one :meth:`_receive_each` over
+        the batch (what the fast path reads bound once; ``tests/core/test_receive_many.py``
+        holds it to repeated ``receive``), resumed after a packet whose processing raised. A
+        subclass with its own ``_receive`` gets the general batch."""
         if not self._batch_fast_path:
             super().receive_many(now, ifname, packets)
             return
+        it = iter(packets)
+        while True:
+            try:
+                self._receive_each(now, ifname, it)
+                return
+            except Exception as exc:  # the last-resort guard, per packet (Node.receive)
+                self._internal_error(now, exc)
+
+    def _receive_each(self, now: float, ifname: str, packets: Iterable[bytes]) -> None:
+        """The fast path (module docstring) over ``packets``: a packet for a bound address is
+        tunnelled to its care-of address (RFC 4140 §6.2, RFC 2473 §3.1) from its octets; any
+        other goes to :meth:`_receive_untunnelled`. What it reads is bound once; the route
+        cache's key length is checked once, and again after each packet the general path
+        took (which may change the routes); the ``tunnelled`` counter is added to once. An
+        exception from a packet's processing leaves (``packets`` then resumes after it)."""
         if self.crashed:
             return
         store_get, local, addr, pack = self._store_get, self._local, self._addr_packed, \
@@ -192,36 +188,32 @@ class BindingAnchor(Node):
             self._receive_untunnelled
         new = object.__new__
         tunnelled = 0
-        it = iter(packets)
+        keylen = self._route_key_len if self.routes is self._routes_seen \
+            else self._routes_current()
         try:
-            while True:
+            for data in packets:
+                key = data[24:40]
+                record = store_get(key)
+                if (record is not None and 40 <= (n := len(data)) <= _MAX_TUNNELLED
+                        and data[0] >> 4 == 6 and data[7] > 1
+                        and n - 40 == (data[4] << 8 | data[5]) and key not in local):
+                    care_of = record[:16]
+                    route = routes_get(care_of[:keylen], _UNCACHED)
+                    if route is _UNCACHED:
+                        route = self._route_to(care_of)
+                    if route is not None:
+                        # The new header and the inner header's first 8 octets (its hop
+                        # limit decremented) in one pack, then the rest; the Transmit's
+                        # fields set without the dataclass __init__ call (a Python frame).
+                        t = new(Transmit)
+                        t.ifname, t.next_hop = route
+                        t.data = pack(0x60000000, n, 41, 64, addr, care_of, data[:7],
+                                      data[7] - 1) + data[8:]
+                        append(t)
+                        tunnelled += 1
+                        continue
+                untunnelled(now, ifname, data)
                 keylen = self._routes_current()
-                try:
-                    for data in it:
-                        key = data[24:40]
-                        record = store_get(key)
-                        if (record is not None and 40 <= (n := len(data)) <= _MAX_TUNNELLED
-                                and data[0] >> 4 == 6 and data[7] > 1
-                                and n - 40 == (data[4] << 8 | data[5]) and key not in local):
-                            care_of = record[:16]
-                            route = routes_get(care_of[:keylen], _UNCACHED)
-                            if route is _UNCACHED:
-                                route = self._route_to(care_of)
-                            if route is not None:
-                                # _receive's Transmit, its fields set without the dataclass
-                                # __init__ call (a Python frame per packet).
-                                t = new(Transmit)
-                                t.ifname, t.next_hop = route
-                                t.data = pack(0x60000000, n, 41, 64, addr, care_of, data[:7],
-                                              data[7] - 1) + data[8:]
-                                append(t)
-                                tunnelled += 1
-                                continue
-                        untunnelled(now, ifname, data)
-                        keylen = self._routes_current()
-                    return
-                except Exception as exc:  # the last-resort guard, per packet (Node.receive)
-                    self._internal_error(now, exc)
         finally:
             if tunnelled:
                 self.counters["tunnelled"] += tunnelled
