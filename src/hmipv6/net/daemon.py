@@ -4,8 +4,11 @@ Theory of operation
 -------------------
 The aioquic pattern with a real clock. The daemon enters its namespace (``setns`` through
 pyroute2, before opening any socket: sockets belong to the namespace they were made in),
-builds every engine of the scenario exactly as the simulator does
-(:func:`hmipv6.sim.engines.build_engines`, same seeds, same keys) and keeps its own. Each of
+builds every engine of the scenario as the simulator does
+(:func:`hmipv6.sim.engines.build_engines`, the same provisioned keys) and keeps its own; its
+engines draw their random numbers (IKEv2 nonces and Diffie-Hellman keys, return-routability
+keys and cookies) from the operating system (:func:`~hmipv6.sim.engines.system_entropy`),
+not from the scenario's seed as a simulation does. Each of
 its interfaces (:func:`hmipv6.net.topology.plan`) gets an ``AF_PACKET`` raw socket for
 EtherType 0x86DD, read through a receive ring (:mod:`hmipv6.net.rxring`): a wakeup's frames
 in (up to 256) → ``engine.receive_many(now, ifname, packets)``; after every input,
@@ -114,6 +117,7 @@ from hmipv6.sim.engines import (
     make_provisioner,
     observe,
     provision,
+    system_entropy,
 )
 from hmipv6.sim.metrics import IKE_PORT, classify
 from hmipv6.sim.report import node_state
@@ -210,7 +214,10 @@ class Daemon:
             self.store = SqliteStore(store_path(store_dir, name))
             return self.store
 
-        nodes = build_engines(sc, protocol, prov, durable_store=durable)
+        # The engines' secrets (IKEv2 nonces and DH keys, return-routability keys) from the
+        # operating system, not from the scenario's seed (sim.engines.system_entropy).
+        nodes = build_engines(sc, protocol, prov, durable_store=durable,
+                              entropy=system_entropy)
         provision(sc, protocol, prov, nodes)
         self.node: Node = nodes[name]
         self.sa_store = keep_sa_state(self.node, store_dir) if store_dir is not None else None

@@ -52,9 +52,12 @@ cell bridge) and tell the daemons at both ends, whose engines mark the interface
 simulator does. With ``--duration``, moves and faults after the end are left out
 (:func:`hmipv6.sim.scenario.load`).
 
-Determinism: the engines' seeds, keys and addresses are the scenario's, as in the simulator,
-but the times are the machine's: two runs differ in timings (and possibly in RA instants and
-packets lost during a handover), never in what is exchanged.
+Determinism: the provisioned keys and the addresses are the scenario's, as in the simulator,
+but the times are the machine's and the engines' random draws the operating system's
+(IKEv2 nonces and Diffie-Hellman keys, return-routability keys, BU sequence numbers, RA
+jitter: :func:`hmipv6.sim.engines.system_entropy`): two runs differ in timings (and possibly
+in RA instants and packets lost during a handover) and in those values, never in which
+messages are exchanged.
 
 Links: this kernel has no netem, so each link is emulated at its sender (egress shaping with
 the simulator's link model: delay, serialisation at the bandwidth, finite queue, seeded loss;

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from functools import partial
 from ipaddress import IPv6Address
 from typing import Any
 
@@ -79,9 +80,9 @@ from hmipv6.wire.icmpv6 import EchoReply, EchoRequest, MapOption
 from hmipv6.wire.ipv6 import IPv6Packet
 from hmipv6.wire.udp import UDP
 
-__all__ = ["FAST_MH_TYPES", "SUITES", "build_engines", "emit_probe", "fast_neighbours",
-           "ike_credentials", "ike_exports", "ike_identity", "ike_psk", "make_provisioner",
-           "observe", "provision", "uses_ike"]
+__all__ = ["FAST_MH_TYPES", "SUITES", "Entropy", "build_engines", "emit_probe",
+           "fast_neighbours", "ike_credentials", "ike_exports", "ike_identity", "ike_psk",
+           "make_provisioner", "observe", "provision", "system_entropy", "uses_ike"]
 
 FAST_MH_TYPES = (8, 9)
 """FBU and FBack: under ``fhmipv6`` the MN–MAP SA protects them like the BU and BA (RFC 4140
@@ -93,6 +94,23 @@ SUITES = {"esp": "esp-null-hmac-sha256", "ah": "ah-hmac-sha256"}
 
 def _rng(seed: int, what: str) -> random.Random:
     return random.Random(f"{seed}/{what}")
+
+
+Entropy = Callable[[str], random.Random]
+"""``entropy(what)``: the random source of one engine (``what`` = ``"node/<name>"``) or of one
+node's IKEv2 exchanges (``"ike/<name>"``), for :func:`build_engines`."""
+
+
+def system_entropy(what: str) -> random.Random:
+    """The operating system's CSPRNG (``random.SystemRandom``, ``os.urandom``) for every
+    draw: what real networks use (:class:`hmipv6.net.daemon.Daemon`). The engines draw their
+    secrets from their random source: IKEv2 SPIs, nonces and Diffie-Hellman private keys
+    (RFC 7296 §2.10, §2.12: nonces "MUST be randomly chosen", DH exponents "MUST NOT" be
+    predictable), the correspondent's Kcn and nonces and the mobile node's return-routability
+    cookies (RFC 6275 §5.2.1, §5.2.2), the access router's MAP-probe nonces. Seeded from the
+    scenario, as a simulation needs them, they would be the same on every run and derivable
+    by anyone holding the scenario file, which every host of a network shares."""
+    return random.SystemRandom()
 
 
 def uses_ike(sc: Scenario, protocol: str) -> bool:
@@ -227,14 +245,18 @@ def trusted_upstream(sc: Scenario, name: str, relay_from: tuple[str, ...]
 
 
 def build_engines(sc: Scenario, protocol: str, provisioner: Provisioner | None, *,
-                  durable_store: Callable[[str], BindingStore] | None = None
-                  ) -> dict[str, Node]:
+                  durable_store: Callable[[str], BindingStore] | None = None,
+                  entropy: Entropy | None = None) -> dict[str, Node]:
     """One engine per node spec, in scenario order, with interfaces and static routes.
     ``fhmipv6`` builds the fast-handover subclasses (:mod:`hmipv6.core.fast_handover`) of the
     MAP, access router and mobile node engines, otherwise configured as for ``hmipv6``.
     ``durable_store(name)``: the binding store of a MAP or HA whose ``binding_store`` is
     ``"durable"`` (default: a :class:`~hmipv6.core.binding_cache.RetainedStore`, the
-    simulator's; a testbed daemon passes SQLite for its own node)."""
+    simulator's; a testbed daemon passes SQLite for its own node). ``entropy``: each engine's
+    random source (:data:`Entropy`); default ``random.Random("<seed>/<what>")``, so the same
+    scenario and seed replay the same run; daemons on real networks pass
+    :func:`system_entropy`."""
+    draw: Entropy = entropy if entropy is not None else partial(_rng, sc.seed)
 
     def cache(name: str, kind: str) -> BindingCache | None:
         if kind != "durable":
@@ -253,7 +275,7 @@ def build_engines(sc: Scenario, protocol: str, provisioner: Provisioner | None, 
     nodes: dict[str, Node] = {}
     for name, spec in sc.nodes.items():
         ifaces = [i.name for i in sc.interfaces.get(name, ())]
-        rng = _rng(sc.seed, f"node/{name}")
+        rng = draw(f"node/{name}")
         p = spec.parameters
         node: Node
         if isinstance(spec, CorrespondentSpec):
@@ -297,7 +319,7 @@ def build_engines(sc: Scenario, protocol: str, provisioner: Provisioner | None, 
                     rcoa_prefix=spec.rcoa_prefix,
                     psks={id_payload(ike_identity(m)).name: ike_psk(sc, m.name, name)
                           for m in sc.of_role(MobileNodeSpec)},
-                    rng=_rng(sc.seed, f"ike/{name}"),
+                    rng=draw(f"ike/{name}"),
                     suites=ik.proposals or ("esp-null-hmac-sha256", "esp-aes-cbc-hmac-sha256",
                                             "esp-aes-gcm"),
                     dh_groups=ik.dh_groups or (19, 14),
@@ -350,7 +372,7 @@ def build_engines(sc: Scenario, protocol: str, provisioner: Provisioner | None, 
                                 psks={m.address: ike_psk(sc, name, m.name) for m in maps_},
                                 map_identities={m.address: ik.peer_identity or ike_identity(m)
                                                 for m in maps_},
-                                rng=_rng(sc.seed, f"ike/{name}"),
+                                rng=draw(f"ike/{name}"),
                                 suites=ik.proposals or ("esp-null-hmac-sha256",),
                                 dh_group=(ik.dh_groups or (19,))[0],
                                 policy=SaPolicy(ik.child_rekey, ik.ike_rekey, ik.dpd),
