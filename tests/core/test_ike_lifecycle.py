@@ -568,6 +568,75 @@ def test_cookies_above_threshold_and_initiator_retries_with_the_cookie() -> None
     assert decode(again).payloads[0].type == NotifyType.COOKIE  # type: ignore[attr-defined]
 
 
+def _cookie_round(res: IkeResponder, seed: int, asked: float, retried: float,
+                  between: tuple[float, ...] = ()) -> tuple[bytes, bytes]:
+    """An initiator asks at ``asked`` (answered with a COOKIE) and retries with the cookie at
+    ``retried``; other initiators ask at the ``between`` times meanwhile. Returns the cookie
+    and the responder's answer to the retry."""
+    ini = initiator(IPsec(name="mn-a"), seed=seed)
+    (c,) = res.receive(asked, ini.start(asked), LCOA_A)
+    cookie = decode(c).payloads[0]
+    assert isinstance(cookie, Notify) and cookie.type == NotifyType.COOKIE
+    for i, t in enumerate(between):
+        other = initiator(IPsec(name="mn-a"), seed=seed * 100 + i)
+        (o,) = res.receive(t, other.start(t), LCOA_A)
+        assert decode(o).payloads[0].type == NotifyType.COOKIE  # type: ignore[attr-defined]
+    (retry,) = ini.receive(asked, c)
+    (answer,) = res.receive(retried, retry, LCOA_A)
+    return cookie.data, answer
+
+
+def _accepted(answer: bytes) -> bool:
+    return any(isinstance(p, Nonce) for p in decode(answer).payloads)
+
+
+def test_the_cookie_secret_changes_periodically_and_the_previous_one_still_counts() -> None:
+    """RFC 7296 §2.6: the secret is "periodically changed" (VersionIDofSecret with it); a
+    cookie made with the secret before the current one is still accepted, one made two
+    changes ago is not (another COOKIE comes back, with the current version)."""
+    res = responder(IPsec(name="map"), cookie_threshold=0, cookie_secret_lifetime=60.0)
+    # Within one lifetime: the same secret, version 0.
+    cookie, answer = _cookie_round(res, 31, 0.0, 59.0)
+    assert cookie[:4] == bytes(4) and _accepted(answer)
+    # Asked at 60 s: a cookie from a new secret (version 1).
+    cookie, answer = _cookie_round(res, 32, 60.0, 61.0)
+    assert int.from_bytes(cookie[:4], "big") == 1 and _accepted(answer)
+    # A cookie made just before a change is still good after it (the previous secret).
+    cookie, answer = _cookie_round(res, 33, 119.0, 121.0, between=(120.0,))
+    assert int.from_bytes(cookie[:4], "big") == 1 and _accepted(answer)
+    # Two changes after it was made, a cookie is refused: a fresh one comes back.
+    cookie, answer = _cookie_round(res, 34, 121.0, 242.0, between=(181.0,))
+    assert int.from_bytes(cookie[:4], "big") == 2 and not _accepted(answer)
+    again = decode(answer).payloads[0]
+    assert isinstance(again, Notify) and again.type == NotifyType.COOKIE
+    assert int.from_bytes(again.data[:4], "big") == 4
+
+
+def test_a_cookie_naming_a_secret_version_it_was_not_made_with_is_refused() -> None:
+    res = responder(IPsec(name="map"), cookie_threshold=0)
+    ini = initiator(IPsec(name="mn-a"), seed=41)
+    (c,) = res.receive(0.0, ini.start(0.0), LCOA_A)
+    cookie = decode(c).payloads[0]
+    assert isinstance(cookie, Notify)
+    res.rotate_cookie_secret()
+    res.rotate_cookie_secret()  # version 0 is now two changes old
+    (retry,) = ini.receive(0.0, c)
+    (answer,) = res.receive(1.0, retry, LCOA_A)
+    assert not _accepted(answer)
+    # The same hash under the current version's number: still not a cookie of ours.
+    forged = Message(decode(retry).spi_i, 0, ExchangeType.IKE_SA_INIT, Flags.INITIATOR, 0, (
+        Notify(NotifyType.COOKIE, data=(2).to_bytes(4, "big") + cookie.data[4:]),
+        *decode(retry).payloads[1:]))
+    (answer,) = res.receive(1.0, forged.encode(), LCOA_A)
+    assert not _accepted(answer)
+
+
+def test_without_a_secret_lifetime_the_secret_changes_only_on_request() -> None:
+    res = responder(IPsec(name="map"), cookie_threshold=0, cookie_secret_lifetime=None)
+    cookie, answer = _cookie_round(res, 51, 0.0, 10_000.0, between=(5_000.0,))
+    assert cookie[:4] == bytes(4) and _accepted(answer)
+
+
 def test_cp_request_tunnel_free_config_attribute_roundtrip() -> None:
     cp = Configuration(1, (ConfigAttribute(8),))
     assert cp.encode_body() == bytes((1, 0, 0, 0, 0, 8, 0, 0))

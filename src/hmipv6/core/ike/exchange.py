@@ -30,7 +30,9 @@ NO_PROPOSAL_CHOSEN.
 Cookies (§2.6): above ``cookie_threshold`` half-open exchanges, the responder answers an
 IKE_SA_INIT that carries no valid COOKIE with a COOKIE notify only, keeping no state
 (``Cookie = <VersionIDofSecret> | SHA-256(Ni | IPi | SPIi | <secret>)``, the secret drawn
-from the responder's rng); so a flood from spoofed sources never evicts a genuine half-open
+from the responder's rng and "periodically changed": a new one once it has made or checked
+cookies for ``cookie_secret_lifetime`` seconds, the previous one still accepted, chosen by the
+cookie's VersionIDofSecret); so a flood from spoofed sources never evicts a genuine half-open
 exchange. The initiator retries an IKE_SA_INIT answered with a COOKIE with the cookie as
 its first payload and everything else unchanged.
 
@@ -67,6 +69,7 @@ and at most ``max_sas`` half-open or failed states (finished ones evicted first)
 from __future__ import annotations
 
 import hashlib
+import hmac
 import random
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -141,6 +144,9 @@ RETRANSMIT_BASE: Final = 1.0
 MAX_RETRANSMITS: Final = 5
 COOKIE_THRESHOLD: Final = 32
 """Half-open IKE SAs above which the responder demands cookies (§2.6) by default."""
+COOKIE_SECRET_LIFETIME: Final = 60.0
+"""Seconds the responder makes cookies with one secret before the next cookie it makes or
+checks draws a new one (§2.6: the secret is "periodically changed"), by default."""
 
 
 def id_payload(who: str | IPv6Address) -> Identification:
@@ -601,6 +607,7 @@ class IkeResponder(_SaOwner):
                  suites: Sequence[str] = ("esp-null-hmac-sha256", "esp-aes-cbc-hmac-sha256",
                                           "esp-aes-gcm"),
                  max_sas: int = 4096, cookie_threshold: int | None = COOKIE_THRESHOLD,
+                 cookie_secret_lifetime: float | None = COOKIE_SECRET_LIFETIME,
                  policy: SaPolicy = NO_POLICY, credentials: Credentials | None = None) -> None:
         super().__init__()
         self.ipsec = ipsec
@@ -627,8 +634,12 @@ class IkeResponder(_SaOwner):
         self.cookie_threshold = cookie_threshold
         """Half-open exchanges from which on IKE_SA_INIT needs a COOKIE (§2.6); ``None``:
         never."""
+        self.cookie_secret_lifetime = cookie_secret_lifetime
+        """Seconds a cookie secret is used (from the first cookie it made or checked) before
+        the next cookie draws a new one; ``None``: only :meth:`rotate_cookie_secret`."""
         self._secret = (0, rng.randbytes(32))
         self._old_secret: tuple[int, bytes] | None = None
+        self._secret_since: float | None = None
         self._sas: dict[int, _HalfOpen] = {}
         self._by_spi_i: dict[int, int] = {}
 
@@ -649,6 +660,22 @@ class IkeResponder(_SaOwner):
         """A new cookie secret; cookies made with the previous one stay valid (§2.6.1)."""
         self._old_secret = self._secret
         self._secret = ((self._secret[0] + 1) & 0xFFFFFFFF, self.rng.randbytes(32))
+        self._secret_since = None
+
+    def _cookie_secret(self, now: float) -> tuple[int, bytes]:
+        """The secret cookies are made with at ``now`` (§2.6: "periodically changed"): a new
+        one once the current one has been in use for ``cookie_secret_lifetime``. Drawn when
+        a cookie is needed, not on a timer, so a responder never under load draws none. A
+        cookie stays valid until the second change after it was made: at least one
+        lifetime, time enough for the initiator's retry."""
+        since = self._secret_since
+        lifetime = self.cookie_secret_lifetime
+        if since is not None and lifetime is not None and now - since >= lifetime:
+            self.rotate_cookie_secret()
+            since = None
+        if since is None:
+            self._secret_since = now
+        return self._secret
 
     def _cookie(self, version: tuple[int, bytes], ni: bytes, source: IPv6Address | None,
                 spi_i: int) -> bytes:
@@ -669,7 +696,7 @@ class IkeResponder(_SaOwner):
                 self.counters["unexpected"] += 1
                 return []
             if msg.exchange == ExchangeType.IKE_SA_INIT and msg.message_id == 0 and msg.spi_r == 0:
-                return self._on_sa_init(msg, data, source)
+                return self._on_sa_init(now, msg, data, source)
             if msg.exchange == ExchangeType.IKE_AUTH and msg.message_id == 1:
                 return self._on_auth(now, msg, data)
             self.counters["unsupported"] += 1
@@ -686,14 +713,23 @@ class IkeResponder(_SaOwner):
         return [Message(msg.spi_i, 0, ExchangeType.IKE_SA_INIT, Flags.RESPONSE, 0,
                         (Notify(ntype, data=data),)).encode()]
 
-    def _cookie_ok(self, msg: Message, ni: bytes, source: IPv6Address | None) -> bool:
+    def _cookie_ok(self, now: float, msg: Message, ni: bytes, source: IPv6Address | None
+                   ) -> bool:
+        """Does the request start with a COOKIE this responder made for it (§2.6)? The
+        cookie's VersionIDofSecret picks the secret to recompute it with: the current one
+        or the one before it."""
         first = msg.payloads[0] if msg.payloads else None
         if not isinstance(first, Notify) or first.type != NotifyType.COOKIE:
             return False
-        return any(v is not None and first.data == self._cookie(v, ni, source, msg.spi_i)
-                   for v in (self._secret, self._old_secret))
+        version = int.from_bytes(first.data[:4], "big")
+        for secret in (self._cookie_secret(now), self._old_secret):
+            if secret is not None and secret[0] == version:
+                return hmac.compare_digest(first.data, self._cookie(secret, ni, source,
+                                                                    msg.spi_i))
+        return False
 
-    def _on_sa_init(self, msg: Message, data: bytes, source: IPv6Address | None) -> list[bytes]:
+    def _on_sa_init(self, now: float, msg: Message, data: bytes, source: IPv6Address | None
+                    ) -> list[bytes]:
         known = self._by_spi_i.get(msg.spi_i)
         if known is not None:
             st = self._sas[known]
@@ -709,10 +745,10 @@ class IkeResponder(_SaOwner):
         if len(sas) != 1 or len(kes) != 1 or len(nis) != 1:
             return self._notify_init(msg, NotifyType.INVALID_SYNTAX)
         if self.cookie_threshold is not None and self.half_open >= self.cookie_threshold:
-            if not self._cookie_ok(msg, nis[0].data, source):
+            if not self._cookie_ok(now, msg, nis[0].data, source):
                 # §2.6: under load, no state until the initiator proves it gets our packets.
-                return self._notify_init(msg, NotifyType.COOKIE,
-                                         self._cookie(self._secret, nis[0].data, source, msg.spi_i))
+                return self._notify_init(msg, NotifyType.COOKIE, self._cookie(
+                    self._cookie_secret(now), nis[0].data, source, msg.spi_i))
             self.counters["cookie-accepted"] += 1
         picked = select_ike(sas[0].proposals, self.groups)
         if picked is None:
