@@ -111,3 +111,68 @@ def test_packets_equal_the_daemons_reading_of_read() -> None:
     assert len(got_a) == 300 - 300 // 4 and len(learnt_a) == 5  # types 3, 4 skipped
     assert all(len(d) < 40 or len(d) == 40 + (d[4] << 8 | d[5]) for d in got_a)
     assert a.packets(10, learnt_a) == [] and a.index == b.index
+
+
+def test_without_a_ring_the_daemon_reads_what_the_ring_gives() -> None:
+    """A kernel without PACKET_RX_RING leaves the daemon its fallback: one ``recvfrom`` per
+    frame (``Daemon._recv_frames``), then ``host_packets``. On a real veth, two daemon-style
+    sockets (SOCK_RAW, IPv6 EtherType) on the same interface, one with a ring and one
+    without, get the same packets and learn the same neighbours: frames to the interface's
+    MAC, to a multicast MAC and to another host's (skipped), frames with Ethernet padding
+    (cut at the Payload Length). Needs root."""
+    need_root()
+    from pyroute2 import NetNS, netns
+
+    from hmipv6.net.daemon import Daemon, host_packets
+
+    ns = f"hm-{os.getpid()}-noring"
+    netns.create(ns)
+    try:
+        with NetNS(ns) as n:
+            n.link("add", ifname="a", kind="veth", peer={"ifname": "b"})
+            for ifname, mac in (("a", "02:00:00:00:00:0a"), ("b", "02:00:00:00:00:0b")):
+                n.link("set", index=n.link_lookup(ifname=ifname)[0], address=mac, state="up")
+        socks = []
+        for _ in range(2):
+            s = netns.create_socket(ns, socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x86DD))
+            s.bind(("b", 0x86DD))
+            s.setblocking(False)
+            socks.append(s)
+        plain, ringed = socks
+        ring = RxRing(ringed, frames=64)
+        tx = netns.create_socket(ns, socket.AF_PACKET, socket.SOCK_RAW)
+        tx.bind(("a", 0))
+        dsts = ("02000000000b", "333300000001", "02000000000c")
+        for k in range(48):
+            body = bytes((k,)) * (k % 5)
+            src = bytes(15) + bytes((k % 3 + 1,))
+            packet = (b"\x60\x00\x00\x00" + len(body).to_bytes(2, "big") + b"\x3b\x40" + src
+                      + bytes(16) + body)
+            if k % 4 == 0:
+                packet += bytes(6)  # Ethernet padding, as a NIC adds to a short frame
+            tx.send(bytes.fromhex(dsts[k % 3]) + bytes.fromhex("02000000000a") + b"\x86\xdd"
+                    + packet)
+        learnt_plain: dict[bytes, bytes] = {}
+        learnt_ring: dict[bytes, bytes] = {}
+        frames = Daemon._recv_frames(plain)
+        got_plain = host_packets(frames, learnt_plain)
+        got_ring = ring.packets(1000, learnt_ring)
+        # Both saw the same frames (ours, and what the kernel sends from a: MLD reports,
+        # DAD probes), with the same result.
+        assert got_plain == got_ring and learnt_plain == learnt_ring
+        ours = [f for f in frames if len(f[0]) >= 40 and f[0][6] == 0x3B]
+        assert len(ours) == 48 and [t for _, t, _ in ours[:3]] == [0, 2, 3]
+        kept = [d for d in got_plain if d[6] == 0x3B]
+        assert len(kept) == 32  # the other host's frames skipped
+        # Sources ::1 and ::2 went to b's MAC and to a multicast one; ::3 to another host.
+        assert learnt_plain[bytes(15) + b"\x01"] == learnt_plain[bytes(15) + b"\x02"] \
+            == bytes.fromhex("02000000000a")
+        assert bytes(15) + b"\x03" not in learnt_plain
+        assert any(len(d) > 40 + (d[4] << 8 | d[5]) for d, _, _ in ours)  # padded frames
+        assert all(len(d) == 40 + (d[4] << 8 | d[5]) for d in kept)  # padding cut
+        assert Daemon._recv_frames(plain) == []
+        ring.close()
+        for s in (plain, ringed, tx):
+            s.close()
+    finally:
+        netns.remove(ns)
