@@ -2,8 +2,9 @@
 
 Every host of a network shares the scenario file (README, *Deployment*), so whatever is
 derived from its seed is known to every host, mobile nodes included. A daemon's IKEv2
-exchanges (RFC 7296 §2.10: nonces "MUST be randomly chosen"; §2.12: Diffie-Hellman private
-keys must not be predictable) and return-routability keys (RFC 6275 §5.2.1) therefore come
+exchanges (RFC 7296 §2.10: nonces "MUST be randomly chosen"; §5: security "critically
+dependent on the randomness of the randomly chosen parameters") and return-routability keys
+(RFC 6275 §5.2.1: Kcn "MUST be a random number") therefore come
 from ``random.SystemRandom`` (``sim.engines.system_entropy``); the simulator keeps its seeded
 draws (the same scenario and seed replay the same run).
 

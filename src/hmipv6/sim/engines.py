@@ -105,11 +105,13 @@ def system_entropy(what: str) -> random.Random:
     """The operating system's CSPRNG (``random.SystemRandom``, ``os.urandom``) for every
     draw: what real networks use (:class:`hmipv6.net.daemon.Daemon`). The engines draw their
     secrets from their random source: IKEv2 SPIs, nonces and Diffie-Hellman private keys
-    (RFC 7296 §2.10, §2.12: nonces "MUST be randomly chosen", DH exponents "MUST NOT" be
-    predictable), the correspondent's Kcn and nonces and the mobile node's return-routability
-    cookies (RFC 6275 §5.2.1, §5.2.2), the access router's MAP-probe nonces. Seeded from the
-    scenario, as a simulation needs them, they would be the same on every run and derivable
-    by anyone holding the scenario file, which every host of a network shares."""
+    (RFC 7296 §2.10: nonces "MUST be randomly chosen"; §5: "The security of this protocol is
+    critically dependent on the randomness of the randomly chosen parameters"), the MAP's
+    RCoA allocation, the correspondent's Kcn ("MUST be a random number", RFC 6275 §5.2.1)
+    and nonces (§5.2.2) and the mobile node's return-routability cookies, the access
+    router's MAP-probe nonces. Seeded from the scenario, as a simulation needs them, they
+    would be the same on every run and derivable by anyone holding the scenario file, which
+    every host of a network shares."""
     return random.SystemRandom()
 
 
