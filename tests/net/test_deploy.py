@@ -98,12 +98,21 @@ def test_daemons_from_config_files_on_two_hosts_joined_by_vxlan(tmp_path: Path) 
                 text=True)
         try:
             # Each daemon starts on its own and says so on stderr; then the radio attaches.
+            # Before that, a node whose signalling keys figure1 derives from its seed (the
+            # mobile node, its MAP and home agent) warns that they are no deployment's.
             started = {}
+            warned = {}
             for n, p in procs.items():
                 assert p.stderr is not None
-                started[n] = p.stderr.readline()
-                assert f"hmipv6 node {n}: running" in started[n], (n, started[n],
-                                                                    p.stderr.read())
+                lines = [p.stderr.readline()]
+                while lines[-1] and ": running" not in lines[-1]:
+                    lines.append(p.stderr.readline())
+                started[n] = lines[-1]
+                assert f"hmipv6 node {n}: running" in started[n], (n, lines, p.stderr.read())
+                warned[n] = [line for line in lines[:-1]
+                             if line.startswith(f"hmipv6 node {n}: warning: ")]
+            assert {n for n, w in warned.items() if w} == {"mn", "map1", "ha"}
+            assert "MN-MAP SAs mn-map1" in warned["map1"][0]
             assert "(2 interfaces, home address on hmip0)" in started["mn"]
             topo.set_attached("mn", "ar1", True)
             cn = topo.namespace("cn")

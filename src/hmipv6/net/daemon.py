@@ -117,6 +117,7 @@ from hmipv6.sim.engines import (
     make_provisioner,
     observe,
     provision,
+    seed_keyed,
     system_entropy,
 )
 from hmipv6.sim.metrics import IKE_PORT, classify
@@ -675,6 +676,23 @@ async def _amain(sc: Scenario, name: str, log_path: Path, run: str, protocol: st
         d.finish()
 
 
+def key_warning(sc: Scenario, protocol: str, node: str) -> str | None:
+    """The line ``hmipv6 node`` prints at start when ``node``'s binding signalling would be
+    protected by keys derived from the scenario's seed, or not at all
+    (:func:`~hmipv6.sim.engines.seed_keyed`): fine in a lab, not in a deployment, where every
+    host holds the scenario file. ``None`` when every key is configured."""
+    keyed = seed_keyed(sc, protocol, node)
+    if not keyed:
+        return None
+    if keyed[0].startswith("no protection"):
+        what = f"binding signalling has {keyed[0]}"
+    else:
+        what = ("binding signalling protected with keys derived from the scenario's seed, "
+                f"known to every host holding the scenario file: {', '.join(keyed)}")
+    return (f"hmipv6 node {node}: warning: {what}; for a deployment configure [[sas]] or "
+            "[nodes.<mn>.ike] psk or certificate (README, Deployment)")
+
+
 def run_config(cfg: NodeConfig, *, netns: str | None = None) -> int:
     """``hmipv6 node --config FILE`` (:mod:`hmipv6.net.node_config`)."""
     from hmipv6.sim.scenario import load
@@ -682,6 +700,9 @@ def run_config(cfg: NodeConfig, *, netns: str | None = None) -> int:
     if cfg.control == "stdin":
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # as main(): the launcher stops us
     sc = load(cfg.scenario, cfg.overrides, duration=cfg.duration)
+    warning = key_warning(sc, cfg.protocol or sc.protocol, cfg.node)
+    if warning is not None and cfg.control == "none":  # deployed; not the testbed's lab
+        print(warning, file=sys.stderr, flush=True)
     ports = config_ports(sc, cfg)
     if netns is not None:
         from pyroute2 import netns as _netns

@@ -82,7 +82,8 @@ from hmipv6.wire.udp import UDP
 
 __all__ = ["FAST_MH_TYPES", "SUITES", "Entropy", "build_engines", "emit_probe",
            "fast_neighbours", "ike_credentials", "ike_exports", "ike_identity", "ike_psk",
-           "make_provisioner", "observe", "provision", "system_entropy", "uses_ike"]
+           "make_provisioner", "observe", "provision", "seed_keyed", "system_entropy",
+           "uses_ike"]
 
 FAST_MH_TYPES = (8, 9)
 """FBU and FBack: under ``fhmipv6`` the MN–MAP SA protects them like the BU and BA (RFC 4140
@@ -445,8 +446,7 @@ def provision(sc: Scenario, protocol: str, provisioner: Provisioner | None,
     # of the derived ones.
     manual = {(m.mn, m.peer): (m.to_peer, m.from_peer) for m in sc.manual_sas}
     provisioner.reserve(p.spi for pair in manual.values() for p in pair)
-    maps = (sc.of_role(MapSpec) if protocol in ("hmipv6", "fhmipv6")
-            and not uses_ike(sc, protocol) else [])
+    maps = _provisioned_maps(sc, protocol)
     for spec in sc.of_role(MobileNodeSpec):
         mn_sec = nodes[spec.name].security
         assert isinstance(mn_sec, IPsec)
@@ -472,6 +472,40 @@ def provision(sc: Scenario, protocol: str, provisioner: Provisioner | None,
         provisioner.mn_ha(mn_sec, spec.name, ha_sec, ha.name, spec.home_address, ha.address,
                           manual.get((spec.name, ha.name)))
         provisioner.mn_defaults(mn_sec, spec.home_address)
+
+
+def _provisioned_maps(sc: Scenario, protocol: str) -> list[MapSpec]:
+    """The MAPs :func:`provision` keys every mobile node with (HMIPv6, not under the RFC 5380
+    profile, whose IKEv2 negotiates those SAs)."""
+    if protocol in ("hmipv6", "fhmipv6") and not uses_ike(sc, protocol):
+        return sc.of_role(MapSpec)
+    return []
+
+
+def seed_keyed(sc: Scenario, protocol: str, node: str) -> list[str]:
+    """What would protect ``node``'s binding signalling with keys derived from the scenario's
+    seed (so known to every host holding the scenario file, which a network shares): the
+    MN–MAP and MN–HA SA pairs :func:`provision` derives (``security = "esp"`` / ``"ah"``)
+    that no ``[[sas]]`` configures, and under the RFC 5380 profile the IKEv2 pre-shared keys
+    of mobile nodes configured with neither ``psk`` nor ``certificate`` (:func:`ike_psk`).
+    With ``security = "none"`` nothing protects it. Empty for a node without signalling
+    keys (routers, correspondents) and for a fully configured one."""
+    spec = sc.nodes[node]
+    if not isinstance(spec, (MobileNodeSpec, MapSpec, HomeAgentSpec)):
+        return []
+    if make_provisioner(sc) is None:
+        return ['no protection at all (security = "none")']
+    manual = {(m.mn, m.peer) for m in sc.manual_sas}
+    out: list[str] = []
+    for mn in sc.of_role(MobileNodeSpec):
+        peers = [("MN-MAP SAs", m.name) for m in _provisioned_maps(sc, protocol)]
+        peers.append(("MN-HA SAs", mn.home_agent))
+        out += [f"{kind} {mn.name}-{peer}" for kind, peer in peers
+                if node in (mn.name, peer) and (mn.name, peer) not in manual]
+        if uses_ike(sc, protocol) and mn.ike.psk is None and mn.ike.certificate is None:
+            out += [f"IKEv2 PSK {mn.name}-{m.name}" for m in sc.of_role(MapSpec)
+                    if node in (mn.name, m.name)]
+    return out
 
 
 def observe(node: Node, seen: Callable[[float, bytes], bool],
