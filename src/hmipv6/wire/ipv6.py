@@ -825,29 +825,8 @@ def _decodes_fixed(data: bytes, n: int) -> bool:
                 return False
             i += 40
             continue
-        psrc = data[i + 8 : i + 24]
-        pdst = data[i + 24 : i + 40]
-        j = i + 40
-        while nxt == 60 or nxt == 43:
-            if n - j < 24:
-                return False
-            if nxt == 60 and data[j + 1] == 2 and data[j + 2 : j + 8] == _CANONICAL_HAO_AREA_PREFIX:
-                psrc = data[j + 8 : j + 24]
-            elif nxt == 43 and data[j + 1 : j + 8] == _CANONICAL_RH2_PREFIX:
-                pdst = data[j + 8 : j + 24]
-            else:
-                return False
-            nxt = data[j]
-            j += 24
-        if nxt == 50:
-            return n - j >= 8
-        dec = _DECODERS.get(nxt)
-        if dec is None:
-            return False
-        try:
-            return dec(data, j, n, psrc, pdst, True) is DEFER
-        except DecodeError:
-            return False
+        return _screen_after(data, i + 40, n, nxt, data[i + 8 : i + 24],
+                             data[i + 24 : i + 40], True, True)
     return False
 
 
@@ -884,10 +863,22 @@ def _screen_inner(data: bytes, start: int, end: int, verify: bool) -> bool:
     first, plen, nxt, _, psrc, pdst = _HDR.unpack_from(data, start)
     if first >> 28 != 6 or start + IPV6_HEADER_LEN + plen != end:
         return False
-    i = start + IPV6_HEADER_LEN
+    return _screen_after(data, start + IPV6_HEADER_LEN, end, nxt, psrc, pdst, verify, False)
+
+
+def _screen_after(data: bytes, i: int, end: int, nxt: int, psrc: bytes, pdst: bytes,
+                  verify: bool, esp: bool) -> bool:
+    """Is what follows a valid fixed IPv6 header (source ``psrc``, destination ``pdst``,
+    next header ``nxt`` at ``i``, the packet ending at ``end``) valid for sure: the canonical
+    Home Address Destination Options and Type 2 routing headers of the fast paths in
+    :func:`decode`, if any, then a packet inside (:func:`_screen_inner`), a payload whose
+    lazy decoder defers it, or (``esp``) ESP of at least its 8 fixed octets? False: not
+    sure. Serves :func:`_decodes_fixed` (the outer packet) and :func:`_screen_inner`."""
     while True:
         if nxt == 41:
             return _screen_inner(data, i, end, verify)
+        if esp and nxt == 50:
+            return end - i >= 8
         dec = _DECODERS.get(nxt)
         if dec is not None:
             # The payload's lazy decoder validates it; it may decode it (a message that is
