@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -14,30 +16,36 @@ from tests.conftest import need_root
 pytestmark = pytest.mark.netns
 
 
-def _without_ipv6(ns: str) -> None:
-    """No IPv6 stack on the interfaces created in ``ns`` from now on: the kernel's own MLD
-    reports, DAD probes and Router Solicitations would otherwise mix with a test's frames
-    (or reach one socket before another exists). Packet sockets see IPv6 frames all the
-    same."""
+@contextmanager
+def _veth_namespace(tag: str) -> Iterator[str]:
+    """A network namespace with veths ``a`` (MAC 02:00:00:00:00:0a) and ``b`` (…:0b), up,
+    removed after. No IPv6 stack on them: the kernel's own MLD reports, DAD probes and
+    Router Solicitations would otherwise mix with a test's frames (or reach one socket
+    before another exists); packet sockets see IPv6 frames all the same."""
     import subprocess
 
-    subprocess.run(["ip", "netns", "exec", ns, "sysctl", "-qw",
-                    "net.ipv6.conf.all.disable_ipv6=1",
-                    "net.ipv6.conf.default.disable_ipv6=1"], check=True)
-
-
-def test_ring_reads_every_frame_in_order_across_wrap_arounds() -> None:
-    need_root()
     from pyroute2 import NetNS, netns
 
-    ns = f"hm-{os.getpid()}-rxring"
+    ns = f"hm-{os.getpid()}-{tag}"
     netns.create(ns)
     try:
-        _without_ipv6(ns)
+        subprocess.run(["ip", "netns", "exec", ns, "sysctl", "-qw",
+                        "net.ipv6.conf.all.disable_ipv6=1",
+                        "net.ipv6.conf.default.disable_ipv6=1"], check=True)
         with NetNS(ns) as n:
             n.link("add", ifname="a", kind="veth", peer={"ifname": "b"})
             for ifname, mac in (("a", "02:00:00:00:00:0a"), ("b", "02:00:00:00:00:0b")):
                 n.link("set", index=n.link_lookup(ifname=ifname)[0], address=mac, state="up")
+        yield ns
+    finally:
+        netns.remove(ns)
+
+
+def test_ring_reads_every_frame_in_order_across_wrap_arounds() -> None:
+    need_root()
+    from pyroute2 import netns
+
+    with _veth_namespace("rxring") as ns:
         rx = netns.create_socket(ns, socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(0x86DD))
         rx.bind(("b", 0x86DD))
         ring = RxRing(rx, frames=64)
@@ -62,8 +70,6 @@ def test_ring_reads_every_frame_in_order_across_wrap_arounds() -> None:
         ring.close()
         rx.close()
         tx.close()
-    finally:
-        netns.remove(ns)
 
 
 class _Anonymous:
@@ -135,18 +141,11 @@ def test_without_a_ring_the_daemon_reads_what_the_ring_gives() -> None:
     (cut at the Payload Length). Needs root."""
 
     need_root()
-    from pyroute2 import NetNS, netns
+    from pyroute2 import netns
 
     from hmipv6.net.daemon import Daemon, host_packets
 
-    ns = f"hm-{os.getpid()}-noring"
-    netns.create(ns)
-    try:
-        _without_ipv6(ns)
-        with NetNS(ns) as n:
-            n.link("add", ifname="a", kind="veth", peer={"ifname": "b"})
-            for ifname, mac in (("a", "02:00:00:00:00:0a"), ("b", "02:00:00:00:00:0b")):
-                n.link("set", index=n.link_lookup(ifname=ifname)[0], address=mac, state="up")
+    with _veth_namespace("noring") as ns:
         socks = []
         for _ in range(2):
             s = netns.create_socket(ns, socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x86DD))
@@ -187,5 +186,3 @@ def test_without_a_ring_the_daemon_reads_what_the_ring_gives() -> None:
         ring.close()
         for s in (plain, ringed, tx):
             s.close()
-    finally:
-        netns.remove(ns)

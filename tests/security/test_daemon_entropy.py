@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+from collections.abc import Callable
 from ipaddress import IPv6Address
 
 from hmipv6.core.ike import IkeResponder
@@ -47,8 +48,12 @@ def _simulated_node(sc: Scenario, name: str) -> Node:
     return build_engines(sc, "hmipv6", make_provisioner(sc))[name]
 
 
-def _exchange(mn: Node, map_: Node, map_address: IPv6Address) -> tuple[bytes, bytes]:
-    """The mobile node's IKE_SA_INIT request and the MAP's response to it."""
+def _exchange(sc: Scenario, build: Callable[[Scenario, str], Node]) -> tuple[bytes, bytes]:
+    """The mobile node's IKE_SA_INIT request to map1 and map1's response to it, from engines
+    built by ``build`` (as a daemon or as the simulator builds them)."""
+    mn, map_ = build(sc, "mn"), build(sc, "map1")
+    map_address = sc.address_of("map1")
+    assert map_address is not None
     assert isinstance(mn, MobileNode) and isinstance(mn.ike, IkeClient)
     assert isinstance(map_, MobilityAnchorPoint)
     responder = getattr(map_, "ike", None)
@@ -67,10 +72,7 @@ def _secrets(message: bytes) -> tuple[int, int, bytes, bytes]:
 
 def test_two_daemons_of_one_scenario_draw_different_ike_secrets() -> None:
     sc = _scenario()
-    map_address = sc.address_of("map1")
-    assert map_address is not None
-    first = _exchange(_daemon_node(sc, "mn"), _daemon_node(sc, "map1"), map_address)
-    second = _exchange(_daemon_node(sc, "mn"), _daemon_node(sc, "map1"), map_address)
+    first, second = _exchange(sc, _daemon_node), _exchange(sc, _daemon_node)
     for a, b in zip(first, second, strict=True):
         spi_i_a, _, nonce_a, ke_a = _secrets(a)
         spi_i_b, _, nonce_b, ke_b = _secrets(b)
@@ -93,8 +95,4 @@ def test_daemon_engines_and_exchanges_use_the_systems_generator() -> None:
 
 def test_the_simulator_still_replays_the_same_secrets() -> None:
     sc = _scenario()
-    map_address = sc.address_of("map1")
-    assert map_address is not None
-    first = _exchange(_simulated_node(sc, "mn"), _simulated_node(sc, "map1"), map_address)
-    second = _exchange(_simulated_node(sc, "mn"), _simulated_node(sc, "map1"), map_address)
-    assert first == second
+    assert _exchange(sc, _simulated_node) == _exchange(sc, _simulated_node)
