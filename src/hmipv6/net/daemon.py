@@ -111,6 +111,7 @@ from hmipv6.net.sqlite_store import SqliteStore, store_path
 from hmipv6.net.topology import Port, plan
 from hmipv6.net.tun import HOME_TUN
 from hmipv6.sim.engines import (
+    UNPROTECTED,
     build_engines,
     emit_probe,
     ike_exports,
@@ -684,7 +685,7 @@ def key_warning(sc: Scenario, protocol: str, node: str) -> str | None:
     keyed = seed_keyed(sc, protocol, node)
     if not keyed:
         return None
-    if keyed[0].startswith("no protection"):
+    if keyed == [UNPROTECTED]:
         what = f"binding signalling has {keyed[0]}"
     else:
         what = ("binding signalling protected with keys derived from the scenario's seed, "

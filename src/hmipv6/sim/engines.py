@@ -80,7 +80,7 @@ from hmipv6.wire.icmpv6 import EchoReply, EchoRequest, MapOption
 from hmipv6.wire.ipv6 import IPv6Packet
 from hmipv6.wire.udp import UDP
 
-__all__ = ["FAST_MH_TYPES", "SUITES", "Entropy", "build_engines", "emit_probe",
+__all__ = ["FAST_MH_TYPES", "SUITES", "UNPROTECTED", "Entropy", "build_engines", "emit_probe",
            "fast_neighbours", "ike_credentials", "ike_exports", "ike_identity", "ike_psk",
            "make_provisioner", "observe", "provision", "seed_keyed", "system_entropy",
            "uses_ike"]
@@ -482,19 +482,23 @@ def _provisioned_maps(sc: Scenario, protocol: str) -> list[MapSpec]:
     return []
 
 
+UNPROTECTED = 'no protection at all (security = "none")'
+""":func:`seed_keyed`'s one entry when nothing protects a node's binding signalling."""
+
+
 def seed_keyed(sc: Scenario, protocol: str, node: str) -> list[str]:
     """What would protect ``node``'s binding signalling with keys derived from the scenario's
     seed (so known to every host holding the scenario file, which a network shares): the
     MN–MAP and MN–HA SA pairs :func:`provision` derives (``security = "esp"`` / ``"ah"``)
     that no ``[[sas]]`` configures, and under the RFC 5380 profile the IKEv2 pre-shared keys
     of mobile nodes configured with neither ``psk`` nor ``certificate`` (:func:`ike_psk`).
-    With ``security = "none"`` nothing protects it. Empty for a node without signalling
-    keys (routers, correspondents) and for a fully configured one."""
+    With ``security = "none"`` nothing protects it (:data:`UNPROTECTED`). Empty for a node
+    without signalling keys (routers, correspondents) and for a fully configured one."""
     spec = sc.nodes[node]
     if not isinstance(spec, (MobileNodeSpec, MapSpec, HomeAgentSpec)):
         return []
     if make_provisioner(sc) is None:
-        return ['no protection at all (security = "none")']
+        return [UNPROTECTED]
     manual = {(m.mn, m.peer) for m in sc.manual_sas}
     out: list[str] = []
     for mn in sc.of_role(MobileNodeSpec):
