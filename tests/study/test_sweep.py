@@ -138,6 +138,36 @@ def test_a_worker_that_dies_fails_only_its_own_run(tmp_path: Path) -> None:
     assert [r["status"] for r in outcome.results].count("ok") == 4
 
 
+def _sleep(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+def test_a_broken_pool_is_closed_without_waiting_for_a_live_worker() -> None:
+    """After a worker died, ``run_local`` closes the pool with ``_close_broken``, which
+    terminates the workers still alive before ``shutdown``: CPython 3.11 can leave one
+    started while the pool broke, which ``shutdown(wait=True)`` alone waits for forever (a
+    hang seen in CI). Here a worker busy for ten minutes stands for it: the pool is closed
+    at once and its future fails as broken."""
+    import multiprocessing
+    import threading
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    from hmipv6.study.runner import _close_broken
+
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    busy = pool.submit(_sleep, 600.0)
+    while not busy.running():
+        time.sleep(0.01)
+    closing = threading.Thread(target=_close_broken, args=(pool,), daemon=True)
+    closing.start()
+    closing.join(120)  # a hang guard: closing takes well under a second
+    assert not closing.is_alive()
+    with pytest.raises(BrokenProcessPool):
+        busy.result()
+
+
 def test_resume_executes_only_the_runs_not_finished(tmp_path: Path) -> None:
     study = _study()
     first = run_study(study, tmp_path, workers=2)

@@ -117,6 +117,19 @@ def run_study(study: Study, out: Path, *, workers: int | None = None, cluster: s
                    executed=len(todo), reused=reused)
 
 
+def _close_broken(pool: ProcessPoolExecutor) -> None:
+    """Shut down a pool one of whose workers died. CPython 3.11's executor can start a worker
+    while the pool is breaking (a ``submit`` racing its manager thread, which terminates the
+    workers it knows, then joins them all): ``shutdown`` then waits forever for a worker that
+    waits for work (seen once in about six CI runs of ``tests/study/test_sweep.py``). So
+    every worker still alive is terminated first; every one the pool started is known by
+    now, since nothing can be submitted to a broken pool."""
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        if process.is_alive():
+            process.terminate()
+    pool.shutdown(wait=True)
+
+
 def run_local(specs: Sequence[RunSpec], workers: int, on_result: OnResult, *,
               execute: Execute = execute_run) -> None:
     """Run ``specs`` on ``workers`` local processes, calling ``on_result`` for each."""
@@ -135,7 +148,7 @@ def run_local(specs: Sequence[RunSpec], workers: int, on_result: OnResult, *,
                     result = pool.submit(execute, spec).result()
                 except BrokenProcessPool:
                     result = failed_result(spec, WORKER_DIED)
-                    pool.shutdown(wait=True)
+                    _close_broken(pool)
                     pool = None
                 on_result(result)
                 continue
@@ -159,7 +172,7 @@ def run_local(specs: Sequence[RunSpec], workers: int, on_result: OnResult, *,
                     on_result(failed_result(next(iter(in_flight.values())), WORKER_DIED))
                 else:
                     alone.extend(in_flight.values())
-                pool.shutdown(wait=True)
+                _close_broken(pool)
                 pool = None
     finally:
         if pool is not None:
