@@ -96,15 +96,26 @@ def register(sub: Any) -> None:
 
 def _interrupt_on_sigterm() -> None:
     """SIGTERM stops a run as Ctrl-C does (partial results kept, namespaces deleted). Only
-    in this process: pyroute2's forked helpers are ended with SIGTERM and must just go."""
+    in this process: pyroute2's forked helpers are ended with SIGTERM and must just go. Both
+    note the interrupt first (``net.testbed.note_interrupt``), so that one Python drops
+    (raised inside an at-fork hook) still stops the run."""
+    from hmipv6.net.testbed import note_interrupt
+
     pid = os.getpid()
 
     def handler(*_: object) -> None:
         if os.getpid() != pid:
             os._exit(0)
+        note_interrupt()
         raise KeyboardInterrupt
 
+    def ctrl_c(signum: int, frame: Any) -> None:
+        if os.getpid() == pid:
+            note_interrupt()
+        signal.default_int_handler(signum, frame)
+
     signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, ctrl_c)
 
 
 def _add_protocol_options(r: Any) -> None:

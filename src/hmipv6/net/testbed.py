@@ -187,6 +187,26 @@ class _Capture:
             f.close()
 
 
+_INTERRUPT = threading.Event()
+"""Set by :func:`note_interrupt`, consumed by :func:`_check_interrupt`."""
+
+
+def note_interrupt() -> None:
+    """Called by the command line's Ctrl-C and SIGTERM handlers before they raise
+    ``KeyboardInterrupt``. CPython drops an exception raised while it runs an at-fork hook
+    or a finaliser ("Exception ignored in ..."): a Ctrl-C landing while the launcher forks
+    (an ``ip`` command, pyroute2's helpers) was lost, and the run went on to its end (seen
+    once in CI). The run loop checks after each step (:func:`_check_interrupt`)."""
+    _INTERRUPT.set()
+
+
+def _check_interrupt() -> None:
+    """Raise the ``KeyboardInterrupt`` an interrupt noted by :func:`note_interrupt` stands
+    for, if Python dropped it."""
+    if _INTERRUPT.is_set():
+        raise KeyboardInterrupt
+
+
 @contextmanager
 def _finishing(t0: list[float]) -> Iterator[list[float]]:
     """While the daemons stop and the namespaces are removed: a further Ctrl-C or SIGTERM
@@ -463,10 +483,13 @@ def run(scenario: str | Path, *, overrides: tuple[str, ...] = (), duration: floa
                             break
                         time.sleep(max(t0 + at - time.monotonic(), 0.0))
                         op()
+                        _check_interrupt()
                     time.sleep(max(t0 + sc.duration - time.monotonic(), 0.0))
+                    _check_interrupt()
                     while hold:
                         time.sleep(3600)
                 except KeyboardInterrupt:
+                    _INTERRUPT.clear()
                     interrupted = round(time.monotonic() - t0, 3)
             finally:
                 late = shield.enter_context(_finishing(origin))
