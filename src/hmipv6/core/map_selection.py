@@ -121,6 +121,25 @@ same records tuple of one RA, one after the other. The tuple is held, so its ide
 cannot be reused while cached."""
 
 
+_last_same: list[object] = [None, None, False]
+"""(a, b, :func:`_same_options` of them) for the last two link readings compared: every station
+of a cell compares the same two when the same RA is heard again (both are held, so their
+identities cannot be reused while cached)."""
+
+
+def _same_options(a: dict[IPv6Address, MapRecord], b: dict[IPv6Address, MapRecord]) -> bool:
+    """Do link readings ``a`` and ``b`` hold the same options, but for reception times?"""
+    last = _last_same
+    if last[0] is a and last[1] is b:
+        return bool(last[2])
+    same = list(a) == list(b) and all(
+        (x.dist, x.pref, x.r, x.valid_lifetime, x.position, x.ifname) ==
+        (y.dist, y.pref, y.r, y.valid_lifetime, y.position, y.ifname) and x.router == y.router
+        for x, y in zip(a.values(), b.values(), strict=True))
+    last[:] = (a, b, same)
+    return same
+
+
 def _read(records: tuple[MapRecord, ...]) -> _Reading:
     """The reading of ``records`` (a pure function of the immutable tuple), computed once per
     tuple object. The dictionaries are shared by every store that received the tuple, so a
@@ -162,6 +181,18 @@ class MapStore:
         if current is before:
             return False
         return current.keys() != (before.keys() if before is not None else _NO_MAPS.keys())
+
+    def renews(self, records: tuple[MapRecord, ...], ifname: str) -> bool:
+        """Would storing ``records`` (one RA's MAP options, heard on ``ifname``) only renew
+        the reception times of the options held for that link: the same MAPs in the same
+        order, each with the same Dist, Pref, R flag and Valid Lifetime, from the same router?
+        (Asked before :meth:`update`; an option that expired here since is not held, so an
+        RA bringing it back is news.)"""
+        before = self.by_link.get(ifname)
+        current = _read(records)[0]
+        if before is None:
+            return not current
+        return current is before or _same_options(before, current)
 
     def forget_link(self, ifname: str) -> None:
         """The link went down: its access router no longer advertises anything to us."""
