@@ -227,5 +227,13 @@ class MapStore:
         return gone
 
     def next_expiry(self) -> float | None:
-        return min((r.received_at + r.valid_lifetime for link in self.by_link.values()
-                    for r in link.values() if r.valid_lifetime > 0), default=None)
+        """When the first held option lapses (None: none can). A loop, not ``min`` over a
+        generator: a mobile node asks after every RA it hears."""
+        first: float | None = None
+        for link in self.by_link.values():
+            for r in link.values():
+                if r.valid_lifetime > 0:
+                    t = r.received_at + r.valid_lifetime
+                    if first is None or t < first:
+                        first = t
+        return first

@@ -738,10 +738,16 @@ class MobileNode(Node):
 
     def on_icmpv6(self, now: float, ifname: str, packet: IPv6Packet, message: Any,
                   tunnelled: int) -> None:
-        # Neighbor Solicitations first: other stations' DAD probes are what a cell carries
-        # most (the message classes are disjoint, so the order changes nothing else).
+        # Neighbor Solicitations first, then Router Solicitations: other stations' DAD probes
+        # and solicitations are what a cell carries most (the message classes are disjoint,
+        # so the order changes nothing else).
         if isinstance(message, NeighborSolicitation):
             self._on_ns(now, ifname, packet, message)
+        elif isinstance(message, RouterSolicitation):
+            # RFC 4861 §6.1.1: "Hosts MUST silently discard any received Router Solicitation
+            # messages" (every other station's, after each move); counted as Node.on_icmpv6
+            # counts what it does not handle, without the calls down to it.
+            self.drop(now, "unhandled-icmpv6", "RouterSolicitation")
         elif isinstance(message, RouterAdvertisement):
             self._on_ra(now, ifname, packet, message, tunnelled)
         elif isinstance(message, NeighborAdvertisement):

@@ -349,7 +349,7 @@ class Node:
             self.on_timer(now, name)
 
     def next_timer(self) -> float | None:
-        return None if self.crashed else self.timers.next()
+        return None if self.crashed else self.timers.earliest
 
     def datagrams_to_send(self, now: float) -> list[Transmit]:
         out, self._out = self._out, []
@@ -365,7 +365,7 @@ class Node:
         a subclass that overrides ``datagrams_to_send``, ``next_event`` or ``next_timer``
         must override it too."""
         return (not self._out and not self._events
-                and (None if self.crashed else self.timers.next()) == timer)
+                and (None if self.crashed else self.timers.earliest) == timer)
 
     # -- faults (the simulator's crash/restart) ------------------------------------------------
 

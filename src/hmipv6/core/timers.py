@@ -11,25 +11,27 @@ __all__ = ["TimerSet"]
 
 
 class TimerSet:
-    __slots__ = ("_deadlines", "_min")
+    __slots__ = ("_deadlines", "earliest")
 
     def __init__(self) -> None:
         self._deadlines: dict[str, float] = {}
-        self._min: float | None = None
+        self.earliest: float | None = None
+        """The earliest deadline (what :meth:`next` returns), kept on every change: read it,
+        never assign it (the engines' ``idle`` check reads it per packet, without a call)."""
 
     def set(self, name: str, at: float) -> None:
         old = self._deadlines.get(name)
         self._deadlines[name] = at
-        if self._min is None or at < self._min:
-            self._min = at
-        elif old == self._min and at > old:
+        if self.earliest is None or at < self.earliest:
+            self.earliest = at
+        elif old == self.earliest and at > old:
             # Moved the earliest deadline later: the minimum is another one now.
-            self._min = min(self._deadlines.values())
+            self.earliest = min(self._deadlines.values())
 
     def cancel(self, name: str) -> None:
         at = self._deadlines.pop(name, None)
-        if at is not None and at == self._min:
-            self._min = min(self._deadlines.values(), default=None)
+        if at is not None and at == self.earliest:
+            self.earliest = min(self._deadlines.values(), default=None)
 
     def get(self, name: str) -> float | None:
         return self._deadlines.get(name)
@@ -41,14 +43,14 @@ class TimerSet:
         return len(self._deadlines)
 
     def next(self) -> float | None:
-        return self._min
+        return self.earliest
 
     def pop_due(self, now: float) -> list[str]:
         """Remove and return the names whose deadline is ``<= now``."""
-        if self._min is None or self._min > now:
+        if self.earliest is None or self.earliest > now:
             return []
         due = sorted((at, n) for n, at in self._deadlines.items() if at <= now)
         for _, n in due:
             del self._deadlines[n]
-        self._min = min(self._deadlines.values(), default=None)
+        self.earliest = min(self._deadlines.values(), default=None)
         return [n for _, n in due]

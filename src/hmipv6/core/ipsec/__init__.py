@@ -151,9 +151,10 @@ class IPsec:
         self._stale = True
         """Set by any change of the SAD, the SPD or a PAD entry (they call
         :meth:`_invalidate`): the memoised decisions and lanes are dropped before next use."""
-        self._icmpv6_in_clear: bool | None = None
-        """:meth:`admits_in_clear`'s answer for ICMPv6 (every Neighbor Discovery message a
-        mobile node hears), None until asked; forgotten with every change (:meth:`_invalidate`)."""
+        self._in_clear: dict[int, bool] = {}
+        """:meth:`admits_in_clear`'s answers by protocol (ICMPv6: every Neighbor Discovery
+        message a mobile node hears; UDP: its data); forgotten with every change
+        (:meth:`_invalidate`)."""
         self.sad = sad if sad is not None else SADatabase()
         self.spd = spd if spd is not None else SecurityPolicyDatabase()
         self.pad = pad if pad is not None else PeerAuthorizationDatabase()
@@ -186,11 +187,11 @@ class IPsec:
             assert isinstance(value, Versioned)
             value.watch(self._invalidate)
             object.__setattr__(self, "_stale", True)
-            object.__setattr__(self, "_icmpv6_in_clear", None)
+            object.__setattr__(self, "_in_clear", {})
 
     def _invalidate(self) -> None:
         self._stale = True
-        self._icmpv6_in_clear = None
+        self._in_clear = {}
 
     def add_sa(self, params: SAParams, direction: Direction,
                keyed_like: SecurityAssociation | None = None) -> SecurityAssociation:
@@ -380,14 +381,11 @@ class IPsec:
         entry can apply to its protocol and the default is BYPASS, whatever its addresses:
         a mobile node's ICMPv6); False (nothing counted) when :meth:`unprotect` has to look
         further. Engines with a shortcut for such packets ask this instead of building an
-        :class:`Inbound`. The answer for ICMPv6 is remembered until the SPD, SAD or PAD
+        :class:`Inbound`. The answer per protocol is remembered until the SPD, SAD or PAD
         changes."""
-        if next_header == 58:
-            ok = self._icmpv6_in_clear
-            if ok is None:
-                ok = self._icmpv6_in_clear = self.spd.bypasses(58)
-        else:
-            ok = self.spd.bypasses(next_header)
+        ok = self._in_clear.get(next_header)
+        if ok is None:
+            ok = self._in_clear[next_header] = self.spd.bypasses(next_header)
         if ok:
             self.counters["bypass-in"] += 1
         return ok
