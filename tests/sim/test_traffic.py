@@ -167,3 +167,20 @@ def test_settled_count_and_stats() -> None:
     st = sink.stats(sent=6, settled=4)
     assert (st.received, st.lost, st.in_flight) == (4, 1, 1)
     assert sink.stats(sent=6).lost == 2 and sink.stats(sent=6).in_flight == 0
+
+
+def test_flow_record_flight_is_the_longest_delay_and_follows_new_arrivals() -> None:
+    """``FlowRecord.flight`` (what ``lost_across`` reads for every handover of a flow) is
+    computed once per count of arrivals: equal to the maximum over the arrivals, and again
+    after another arrival."""
+    from hmipv6.sim.metrics import FlowRecord
+
+    rec = FlowRecord(0, "mn", interval=0.1, start=1.0)
+    assert rec.flight() == 0.0
+    for seq, t in ((0, 1.02), (1, 1.15), (3, 1.31)):
+        rec.arrived(t, seq)
+    assert rec.flight() == max(t - 1.0 - q * 0.1 for q, t in ((0, 1.02), (1, 1.15), (3, 1.31)))
+    assert rec.flight() == rec.flight()  # (from the cache)
+    rec.arrived(1.7, 5)  # 0.2 s on the way: longer than any before
+    assert rec.flight() == pytest.approx(0.2)
+    assert rec.lost_across(1.2, None, 6) == 2  # 2 and 4; 1 arrived before 1.2

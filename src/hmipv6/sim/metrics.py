@@ -207,6 +207,8 @@ class FlowRecord:
     times: list[float] = field(default_factory=list)
     sequences: list[int] = field(default_factory=list)
     """Sequence number of each first arrival, parallel to ``times``."""
+    _flight: tuple[int, float] | None = field(default=None, repr=False, compare=False)
+    """(arrivals counted, :meth:`flight`) when last computed."""
 
     def arrived(self, now: float, sequence: int) -> None:
         if sequence not in self.received:
@@ -218,6 +220,17 @@ class FlowRecord:
         i = bisect_right(self.times, t)
         return self.times[i] if i < len(self.times) else None
 
+    def flight(self) -> float:
+        """The longest time a probe took to arrive (0 before any did). Computed once per
+        count of arrivals: the report asks for every handover of the flow, after the run."""
+        cached = self._flight
+        if cached is not None and cached[0] == len(self.times):
+            return cached[1]
+        longest = max((t - self.start - q * self.interval
+                       for t, q in zip(self.times, self.sequences, strict=True)), default=0.0)
+        self._flight = (len(self.times), longest)
+        return longest
+
     def lost_across(self, t0: float, t1: float | None, sent: int) -> int:
         """Probes never received among those after the last one that arrived before ``t0``
         and before the first one that arrived at or after ``t1`` (all the rest of the flow
@@ -226,9 +239,7 @@ class FlowRecord:
         lo = max(self.sequences[:i], default=-1) + 1
         # Probes sent long before t0 that never came were lost to something else (an earlier
         # outage): only those that could still have been in flight at t0 count.
-        flight = max((t - self.start - q * self.interval
-                      for t, q in zip(self.times, self.sequences, strict=True)), default=0.0)
-        lo = max(lo, math.ceil((t0 - flight - self.start) / self.interval - 1e-9))
+        lo = max(lo, math.ceil((t0 - self.flight() - self.start) / self.interval - 1e-9))
         if t1 is None:
             hi = sent
         else:
