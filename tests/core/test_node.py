@@ -163,6 +163,35 @@ def test_idle_is_what_a_driver_would_find_on_draining() -> None:
     assert n.next_timer() is None and n.idle(None) and not n.idle(2.0)
 
 
+def test_take_output_is_what_the_three_drain_calls_return() -> None:
+    """``Node.take_output(now)``: ``datagrams_to_send(now)``, every ``next_event()`` in order
+    and ``next_timer()`` in one call (the simulator's drain). Two nodes given the same inputs,
+    one drained each way, hand out the same octets, events and deadlines, every time."""
+    def build() -> Node:
+        n = Node("n")
+        n.add_interface("eth0", (A,))
+        n.add_route("::/0", "eth0", B)
+        return n
+
+    one, three = build(), build()
+    steps = [lambda n: n.timers.set("t", 2.0),
+             lambda n: n.send_packet(0.0, IPv6Packet(A, B, UDP(1, 2, b"x"))),
+             lambda n: n.receive(0.0, "eth0", b"\x60"),  # malformed: a drop event
+             lambda n: (n.receive(0.1, "eth0", b"\x61"), n.receive(0.2, "eth0", b"")),
+             lambda n: n.send_packet(0.3, IPv6Packet(A, B, UDP(1, 2, b"y"))),
+             lambda n: n.crash(0.4)]
+    for step in steps:
+        step(one)
+        step(three)
+        out, events, at = one.take_output(0.5)
+        assert out == three.datagrams_to_send(0.5)
+        assert list(events) == _events(three)
+        assert at == three.next_timer()
+        assert one.idle(at) and three.idle(at)
+        assert one.take_output(0.5) == ([], (), at)  # drained: nothing again
+    assert at is None  # crashed
+
+
 def test_route_index_answers_as_the_list_scan_does() -> None:
     """``Node.lookup_route``'s integer index (node._route_index) gives, for any route list
     (sorted or not, duplicates included), the first route of the list containing the address."""

@@ -358,12 +358,26 @@ class Node:
     def next_event(self) -> Event | None:
         return self._events.popleft() if self._events else None
 
+    def take_output(self, now: float) -> tuple[list[Transmit], deque[Event] | tuple[()],
+                                                float | None]:
+        """What a driver drains after an input, in one call: :meth:`datagrams_to_send`,
+        every :meth:`next_event` in order, and :meth:`next_timer` (the simulator calls it
+        after each packet or timer that left the node not :meth:`idle`; ``tests/core/
+        test_node.py`` holds it to the three). A subclass that overrides one of those must
+        override this too."""
+        out, self._out = self._out, []
+        events = self._events
+        if not events:
+            return out, (), None if self.crashed else self.timers.earliest
+        self._events = deque()
+        return out, events, None if self.crashed else self.timers.earliest
+
     def idle(self, timer: float | None) -> bool:
         """Is there nothing for the driver: no datagram queued, no event, and
         :meth:`next_timer` is ``timer`` (the deadline the driver has armed)? Drivers ask it
         after every input before draining (most frames a station hears are only counted);
-        a subclass that overrides ``datagrams_to_send``, ``next_event`` or ``next_timer``
-        must override it too."""
+        a subclass that overrides ``datagrams_to_send``, ``next_event``, ``next_timer`` or
+        :meth:`take_output` must override it too."""
         return (not self._out and not self._events
                 and (None if self.crashed else self.timers.earliest) == timer)
 

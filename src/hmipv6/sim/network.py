@@ -29,7 +29,8 @@ Theory of operation
 The driver loop is the aioquic pattern: after every input to a node (a packet, its timer, a
 command), :meth:`Network.service` drains ``datagrams_to_send`` onto links/cells, drains
 ``next_event`` into :class:`~hmipv6.sim.metrics.Metrics`, and re-arms the node's single
-scheduler timer at ``next_timer()``. A :class:`Transmit` on a point-to-point link goes to the
+scheduler timer at ``next_timer()`` (the three in one call, ``Node.take_output``; none when
+the node is ``idle``). A :class:`Transmit` on a point-to-point link goes to the
 one peer; on a cell its next hop (or, when it has none, its destination address) picks the
 station, learnt like a bridge from the source addresses stations send from; unknown or
 multicast destinations reach every station.
@@ -331,20 +332,16 @@ class Network:
     def _drain(self, name: str, node: Node, handle: TimerHandle | None) -> None:
         """:meth:`service` for a node that is not idle (``handle``: its armed timer)."""
         now = self.sched.now
-        out = node.datagrams_to_send(now)
-        if out:
-            for t in out:
-                self._transmit(name, node, t.ifname, t.data, t.next_hop)
-        e = node.next_event()
-        if e is not None:
+        out, events, at = node.take_output(now)
+        for t in out:
+            self._transmit(name, node, t.ifname, t.data, t.next_hop)
+        if events:
             on_event = self.metrics.on_event
             log = self.event_log
-            while e is not None:
+            for e in events:
                 on_event(name, e)
                 if log is not None:
                     log.append((name, e))
-                e = node.next_event()
-        at = node.next_timer()
         if at is not None and at < now:
             at = now
         timers = self._timers
