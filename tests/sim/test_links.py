@@ -155,7 +155,8 @@ def test_cell_frames_to_a_station_that_left_are_lost() -> None:
 def test_cell_multicast_reaches_the_stations_attached_at_send_time_still_attached() -> None:
     """A multicast frame keeps the attachment snapshot of its send time (shared between
     frames sent with no attach/detach in between): a station that attaches later, or leaves
-    (and comes back) while the frame is on its way, does not get it; order is attachment order."""
+    (and comes back) while the frame is on its way, does not get it; order is attachment order.
+    (``three`` arrives with its snapshot still the cell's: no station is checked again.)"""
     s = Scheduler()
     cell, got = cell_with(s, "mn1", "mn2", "mn3")
     cell.send("ar", b"one")                       # arrives at 1 ms + serialisation

@@ -212,10 +212,16 @@ class Cell:
         now = self.scheduler.now
         for tap in self.taps:
             tap(now, data)
-        stations = self._stations
-        get = stations.get
+        if targets is self._attached:
+            # No station attached or left since the frame was sent (the snapshot is rebuilt
+            # on every change): each entry is current.
+            for station, entry in targets:
+                if station != skip:  # a multicast frame does not come back to its sender
+                    entry[0](data)
+            return
+        get = self._stations.get
         for station, entry in targets:
-            if station == skip:  # a multicast frame does not come back to its sender
+            if station == skip:
                 continue
             if get(station) is not entry:  # detached since, or attached again
                 c.dropped_detached += 1
