@@ -418,11 +418,17 @@ class Metrics:
         """Account one packet put on an interface. ``sender_is_local(address_bytes)`` tells
         whether the sender originated it (innermost source is one of its addresses)."""
         c = classify(data)
-        if c is None:
-            return
+        if c is not None:
+            self.on_signalling(c, sender_is_local, sender_role, len(data), wireless)
+
+    def on_signalling(self, c: tuple[str, bytes, bytes], sender_is_local: Callable[[bytes], bool],
+                      sender_role: str, size: int, wireless: bool) -> None:
+        """:meth:`on_transmit` for a packet of ``size`` octets that :func:`classify` found to
+        be signalling (``c``); a driver that classifies first (the simulator, per packet)
+        calls it only then."""
         kind, src, dst = c
         if wireless:
-            self.bytes_on_wireless += len(data)
+            self.bytes_on_wireless += size
         if not sender_is_local(src):
             return
         if kind == "ESP":

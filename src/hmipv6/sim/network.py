@@ -77,6 +77,7 @@ from hmipv6.sim.engines import (
     provision,
 )
 from hmipv6.sim.links import Cell, Radio, WiredLink, pcap_tap
+from hmipv6.sim.metrics import classify
 from hmipv6.sim.scenario import (
     AccessRouterSpec,
     CorrespondentSpec,
@@ -408,7 +409,10 @@ class Network:
         if port is None:
             return  # an interface without a link
         wireless = isinstance(port, _CellPort)
-        self.metrics.on_transmit(self._is_local[name], self.roles[name], data, wireless)
+        c = classify(data)  # (Metrics.on_transmit, without its call for data)
+        if c is not None:
+            self.metrics.on_signalling(c, self._is_local[name], self.roles[name], len(data),
+                                       wireless)
         if not wireless:
             port.send(name, data)
             return
@@ -433,7 +437,9 @@ class Network:
         if cell is None:
             return
         port = self.cells[cell.router]
-        self.metrics.on_transmit(self._is_local[name], "mobile-node", data, True)
+        c = classify(data)
+        if c is not None:
+            self.metrics.on_signalling(c, self._is_local[name], "mobile-node", len(data), True)
         self._radio_send_learn(name, port, data)
         to = None
         if next_hop is not None:
