@@ -98,7 +98,8 @@ def _interrupt_on_sigterm() -> None:
     """SIGTERM stops a run as Ctrl-C does (partial results kept, namespaces deleted). Only
     in this process: pyroute2's forked helpers are ended with SIGTERM and must just go. Both
     note the interrupt first (``net.testbed.note_interrupt``), so that one Python drops
-    (raised inside an at-fork hook) still stops the run."""
+    (raised inside an at-fork hook) still stops the run, and such a dropped interrupt is not
+    reported as an unraisable exception (a traceback on the terminal)."""
     from hmipv6.net.testbed import note_interrupt
 
     pid = os.getpid()
@@ -116,6 +117,17 @@ def _interrupt_on_sigterm() -> None:
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, ctrl_c)
+    previous = sys.unraisablehook
+
+    def unraisable(u: Any) -> None:
+        # The KeyboardInterrupt CPython drops there is reported through this hook ("Exception
+        # ignored in ..." and a traceback on the terminal). Both handlers noted it, and the
+        # run loop raises it again: nothing to report (any other exception is, as before).
+        if isinstance(u.exc_value, KeyboardInterrupt) and os.getpid() == pid:
+            return
+        previous(u)
+
+    sys.unraisablehook = unraisable
 
 
 def _add_protocol_options(r: Any) -> None:

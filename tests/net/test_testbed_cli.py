@@ -246,8 +246,9 @@ def test_an_interrupt_python_drops_still_stops_the_run(signum: str) -> None:
     """The launcher's Ctrl-C and SIGTERM handlers note the interrupt before raising it: an
     exception raised where CPython only prints it (an at-fork hook while the launcher forks,
     a finaliser: "Exception ignored in ...") was lost, and a run went on to its end with exit
-    0 (seen once in CI). The run loop's check raises it again. No root: the handler is run
-    inside a finaliser in a fresh interpreter."""
+    0 (seen once in CI). The run loop's check raises it again, and the dropped exception's
+    report ("Exception ignored in ..." and a traceback) is not printed. No root: the handler
+    is run inside a finaliser in a fresh interpreter."""
     code = f"""
 import signal, sys
 from hmipv6.cli_testbed import _interrupt_on_sigterm
@@ -266,6 +267,8 @@ except KeyboardInterrupt:
     sys.exit(130)
 """
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert "Exception ignored" in r.stderr and "KeyboardInterrupt" in r.stderr, r.stderr
+    # CPython dropped it; its "Exception ignored ... Traceback" report is not shown either
+    # (a CI run of the real Ctrl-C test failed on that traceback in stderr).
+    assert r.stderr == "", r.stderr
     assert r.stdout == "went on\n"
     assert r.returncode == 130, r.stderr
