@@ -100,7 +100,7 @@ def _interrupt_on_sigterm() -> None:
     note the interrupt first (``net.testbed.note_interrupt``), so that one Python drops
     (raised inside an at-fork hook) still stops the run, and such a dropped interrupt is not
     reported as an unraisable exception (a traceback on the terminal)."""
-    from hmipv6.net.testbed import note_interrupt
+    from hmipv6.net.testbed import interrupted, note_interrupt
 
     pid = os.getpid()
 
@@ -122,8 +122,15 @@ def _interrupt_on_sigterm() -> None:
     def unraisable(u: Any) -> None:
         # The KeyboardInterrupt CPython drops there is reported through this hook ("Exception
         # ignored in ..." and a traceback on the terminal). Both handlers noted it, and the
-        # run loop raises it again: nothing to report (any other exception is, as before).
-        if isinstance(u.exc_value, KeyboardInterrupt) and os.getpid() == pid:
+        # run loop raises it again: nothing to report. Once the run is stopping, what the
+        # interrupt cut short may fail the same way when it is collected (a pyroute2
+        # coroutine finding its event loop closed): one line, not a traceback. Anything
+        # else is reported as before.
+        if os.getpid() == pid and isinstance(u.exc_value, KeyboardInterrupt):
+            return
+        if os.getpid() == pid and interrupted():
+            print(f"(ignored while stopping: {type(u.exc_value).__name__}: {u.exc_value})",
+                  file=sys.stderr)
             return
         previous(u)
 

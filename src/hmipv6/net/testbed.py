@@ -200,6 +200,11 @@ def note_interrupt() -> None:
     _INTERRUPT.set()
 
 
+def interrupted() -> bool:
+    """Has :func:`note_interrupt` been called (the run is stopping)?"""
+    return _INTERRUPT.is_set()
+
+
 def _check_interrupt() -> None:
     """Raise the ``KeyboardInterrupt`` an interrupt noted by :func:`note_interrupt` stands
     for, if Python dropped it."""
