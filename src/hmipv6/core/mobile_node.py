@@ -745,9 +745,9 @@ class MobileNode(Node):
             self._on_ns(now, ifname, packet, message)
         elif isinstance(message, RouterSolicitation):
             # RFC 4861 §6.1.1: "Hosts MUST silently discard any received Router Solicitation
-            # messages" (every other station's, after each move); counted as Node.on_icmpv6
-            # counts what it does not handle, without the calls down to it.
-            self.drop(now, "unhandled-icmpv6", "RouterSolicitation")
+            # messages" (every other station's, after each move): discarded and counted as
+            # anything else not handled here, without the type checks below.
+            super().on_icmpv6(now, ifname, packet, message, tunnelled)
         elif isinstance(message, RouterAdvertisement):
             self._on_ra(now, ifname, packet, message, tunnelled)
         elif isinstance(message, NeighborAdvertisement):

@@ -366,10 +366,11 @@ class Node:
         test_node.py`` holds it to the three). A subclass that overrides one of those must
         override this too."""
         out, self._out = self._out, []
-        events = self._events
-        if not events:
-            return out, (), None if self.crashed else self.timers.earliest
-        self._events = deque()
+        events: deque[Event] | tuple[()] = self._events
+        if events:
+            self._events = deque()
+        else:
+            events = ()
         return out, events, None if self.crashed else self.timers.earliest
 
     def idle(self, timer: float | None) -> bool:

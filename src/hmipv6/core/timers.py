@@ -16,8 +16,8 @@ class TimerSet:
     def __init__(self) -> None:
         self._deadlines: dict[str, float] = {}
         self.earliest: float | None = None
-        """The earliest deadline (what :meth:`next` returns), kept on every change: read it,
-        never assign it (the engines' ``idle`` check reads it per packet, without a call)."""
+        """The earliest deadline (None: none), kept on every change: read it, never assign it
+        (the engines' ``idle`` check reads it per packet, without a call)."""
 
     def set(self, name: str, at: float) -> None:
         old = self._deadlines.get(name)
@@ -41,9 +41,6 @@ class TimerSet:
 
     def __len__(self) -> int:
         return len(self._deadlines)
-
-    def next(self) -> float | None:
-        return self.earliest
 
     def pop_due(self, now: float) -> list[str]:
         """Remove and return the names whose deadline is ``<= now``."""

@@ -208,7 +208,7 @@ def interrupted() -> bool:
 def _check_interrupt() -> None:
     """Raise the ``KeyboardInterrupt`` an interrupt noted by :func:`note_interrupt` stands
     for, if Python dropped it."""
-    if _INTERRUPT.is_set():
+    if interrupted():
         raise KeyboardInterrupt
 
 
