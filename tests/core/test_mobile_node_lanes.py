@@ -175,3 +175,99 @@ def test_a_drop_counted_without_an_event_ends_where_a_reported_drop_ends(protoco
         if drops and not q[2] and not q[3] and q[4] == timer:
             assert idle, label
     assert quiet.unreported_drops >= 2  # not-for-us, unhandled ICMPv6
+
+
+# -- MobileNode.overheard: the cells' first question to a station ------------------------------
+
+TAKEN_QUIETLY = {"DAD probe of another address", "another node's Router Solicitation",
+                 "unicast for a station that left"}
+"""The frames of ``_frames`` that ``overheard`` takes when drops are counted without events
+(``report_drops`` False, the simulator's default): the other frames change more than counters."""
+
+
+@pytest.mark.parametrize("protocol", ["hmipv6", "mipv6"])
+@pytest.mark.parametrize("icmpv6_policy", [False, True])
+@pytest.mark.parametrize("report_drops", [False, True])
+def test_overheard_ends_where_receive_packet_ends(protocol: str, icmpv6_policy: bool,
+                                                  report_drops: bool) -> None:
+    """A station as the simulator's cells drive it (``overheard`` first, ``receive_packet``
+    when it declines) against the node fed the octets (``receive``): the same counters,
+    events, output, timers and DAD states after every frame; what ``overheard`` takes leaves
+    the node idle, and it takes exactly the frames it is for."""
+    lean, general = _mobile_node(protocol), _mobile_node(protocol)  # the same run twice
+    for node in (lean, general):
+        node.report_drops = report_drops
+        if icmpv6_policy:
+            assert isinstance(node.security, IPsec)
+            node.security.spd.policies.insert(
+                0, Policy.make(protocol=58, action=Action.BYPASS, ipsec=None))
+    assert _outcome(lean, 3.0) == _outcome(general, 3.0)
+    taken = set()
+    now = 3.5
+    for label, raw in _frames(lean):
+        timer = lean.next_timer()
+        if lean.overheard(now, decode(raw), raw):
+            taken.add(label)
+            assert lean.idle(timer), label
+        else:
+            lean.receive_packet(now, "wlan0", decode(raw), raw)
+        general.receive(now, "wlan0", raw)
+        assert _outcome(lean, now) == _outcome(general, now), label
+        now += 0.1
+    if report_drops:  # drops are events for the driver: everything goes to receive_packet
+        expected = set()
+    elif icmpv6_policy:  # the SPD decides for ICMPv6: only the unicast drop is taken
+        expected = {"unicast for a station that left"}
+    else:
+        expected = TAKEN_QUIETLY
+    assert taken == expected
+
+
+def test_overheard_counts_what_receive_packet_counts() -> None:
+    node = _mobile_node("hmipv6")
+    node.report_drops = False
+    assert isinstance(node.security, IPsec)
+    bypass = node.security.counters["bypass-in"]
+    ns, drops = node.counters["ns_ignored"], node.unreported_drops
+    frames = dict(_frames(node))
+    for label in sorted(TAKEN_QUIETLY):
+        raw = frames[label]
+        assert node.overheard(3.5, decode(raw), raw), label
+    assert node.counters["ns_ignored"] == ns + 1
+    assert node.counters["dropped.unhandled-icmpv6"] == 1
+    assert node.counters["dropped.not-for-us"] == 1
+    assert node.unreported_drops == drops + 2
+    assert node.security.counters["bypass-in"] == bypass + 2  # the two ICMPv6 messages
+
+
+def test_a_crashed_node_overhears_nothing() -> None:
+    node = _mobile_node("hmipv6")
+    node.report_drops = False
+    node.crash(3.5)
+    before = dict(node.counters)
+    for label, raw in _frames(node):
+        assert not node.overheard(3.5, decode(raw), raw), label
+    assert dict(node.counters) == before
+
+
+def test_a_subclass_that_changes_how_it_hears_keeps_the_general_path() -> None:
+    class Answers(MobileNode):
+        def on_icmpv6(self, *args: object, **kwargs: object) -> None:
+            super().on_icmpv6(*args, **kwargs)  # type: ignore[arg-type]
+
+    class Probes(MobileNode):
+        def _on_ns(self, *args: object, **kwargs: object) -> None:
+            super()._on_ns(*args, **kwargs)  # type: ignore[arg-type]
+
+    class Receives(MobileNode):
+        def receive_packet(self, *args: object, **kwargs: object) -> None:
+            super().receive_packet(*args, **kwargs)  # type: ignore[arg-type]
+
+    assert MobileNode._overheard_lane
+    for cls in (Answers, Probes, Receives):
+        assert not cls._overheard_lane, cls.__name__
+    node = _mobile_node("hmipv6")
+    node.report_drops = False
+    node._overheard_lane = False  # as in those classes
+    for label, raw in _frames(node):
+        assert not node.overheard(3.5, decode(raw), raw), label

@@ -667,9 +667,63 @@ class MobileNode(Node):
                                       and cls.dispatch is MobileNode.dispatch)
         cls._not_for_us_lane = (cls.process is MobileNode.process
                                 and cls.is_local is MobileNode.is_local and not cls.is_router)
+        cls._overheard_lane = (cls.receive_packet is Node.receive_packet
+                               and not cls._receives_octets and cls._multicast_icmpv6_lane
+                               and cls.on_icmpv6 is MobileNode.on_icmpv6
+                               and cls._on_ns is MobileNode._on_ns)
 
     _not_for_us_lane: bool = True
     """May :meth:`process` drop a unicast packet for none of its addresses at once?"""
+
+    _overheard_lane: bool = True
+    """Does :meth:`overheard` stand for the class's own receive path (its multicast ICMPv6
+    goes through :meth:`process`'s shortcut to this class's :meth:`on_icmpv6` and
+    :meth:`_on_ns`)?"""
+
+    def overheard(self, now: float, packet: IPv6Packet, raw: bytes) -> bool:
+        """What a mobile node only counts among the frames of its cell (issue 12: most of
+        what a station hears), taken here for the simulator's cells without
+        :meth:`receive_packet`, :meth:`process` and :meth:`on_icmpv6` in between:
+
+        - another node's Neighbor Solicitation (a DAD probe, an address resolution) for
+          none of our LCoAs: ``ns_ignored``, as :meth:`_on_ns` counts it;
+        - another node's Router Solicitation: RFC 4861 §6.1.1, "Hosts MUST silently
+          discard any received Router Solicitation messages" (``dropped.unhandled-icmpv6``,
+          as ``Node.on_icmpv6`` counts it);
+        - unicast for none of our addresses (flooded for a station that left):
+          ``dropped.not-for-us``, as :meth:`process` drops it.
+
+        The two ICMPv6 messages must come as :meth:`process`'s shortcut takes them (to a
+        multicast address, ICMPv6 with no extension header, no host stack, IPsec admitting
+        ICMPv6 in clear, counted ``bypass-in`` by ``admits_in_clear``). A node that reports
+        its drops as events (:attr:`report_drops`, the engine's default; the simulator's
+        runs without an event log count them only) is left to :meth:`receive_packet`, whose
+        events the driver drains. ``tests/core/test_mobile_node_lanes.py`` holds this to
+        :meth:`receive_packet`."""
+        if self.report_drops or self.crashed or not self._overheard_lane:
+            return False  # (a reported drop is an event for the driver: receive_packet's)
+        if raw[24] != 0xFF:  # unicast (RFC 4291 §2.7: multicast's first octet is 0xff)
+            d = int(packet.dst)
+            if d in self._local_ints or d in self._virtual.ints or not self._not_for_us_lane:
+                return False
+            self.drop(now, "not-for-us")
+            return True
+        if raw[6] != 58 or self.host_delivery:  # not ICMPv6 right after the IPv6 header
+            return False
+        message = packet.payload
+        kind = type(message)
+        if kind is NeighborSolicitation:
+            if int(message.target) in self._lcoa_ints:  # type: ignore[union-attr]
+                return False  # ours: _on_ns answers it or finds a duplicate
+        elif kind is not RouterSolicitation:
+            return False
+        if not self.security.admits_in_clear(58):
+            return False  # (nothing counted) the general path's SPD lookup decides
+        if kind is NeighborSolicitation:
+            self.counters["ns_ignored"] += 1
+        else:
+            self.drop(now, "unhandled-icmpv6")
+        return True
 
     def process(self, now: float, ifname: str, packet: IPv6Packet, raw: bytes | None) -> None:
         """A shortcut for what every station of a cell hears: an ICMPv6 message to a

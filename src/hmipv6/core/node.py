@@ -337,6 +337,15 @@ class Node:
         except Exception as exc:
             self._internal_error(now, exc)
 
+    def overheard(self, now: float, packet: IPv6Packet, raw: bytes) -> bool:
+        """Take a frame this node only counts, short of :meth:`receive_packet`'s layers:
+        True when taken, counted exactly as ``receive_packet(now, ifname, packet, raw)``
+        counts it and leaving nothing new for the driver to drain (the node stays
+        :meth:`idle`); False, having done nothing, for anything else. The simulator's cells
+        ask it first for each frame a station hears (most are other stations' traffic);
+        a node type that does not override it is not asked."""
+        return False
+
     def _internal_error(self, now: float, exc: Exception) -> None:
         """The last-resort guard's report: whatever the engine queued for the failed packet
         is kept (it was complete when queued), the packet itself is counted as dropped."""

@@ -370,8 +370,10 @@ class Network:
         engine, its methods and the driver's tables are bound here, not looked up per
         frame). A multicast frame reaches every station of the cell with the same octets
         (the same object), decoded once and handed to each as the same immutable packet
-        (``Node.receive_packet``, equivalent to ``receive``). Then :meth:`service`, inlined:
-        most frames are only counted and leave the station idle."""
+        (``Node.receive_packet``, equivalent to ``receive``), unless the station takes it as
+        a frame it only counts (``Node.overheard``: other stations' DAD probes and Router
+        Solicitations, unicast flooded for a station that left), which leaves it idle. Then
+        :meth:`service`, inlined: most other frames leave the station idle too."""
         node = self.nodes[name]
         receive = node.receive
         receive_packet = node.receive_packet
@@ -380,6 +382,9 @@ class Network:
         timers = self._timers
         shared = self._shared
         drain = self._drain
+        # Asked first for each decoded frame (Node.overheard): most of what a mobile node
+        # hears it only counts, and is left idle.
+        overheard = node.overheard if type(node).overheard is not Node.overheard else None
 
         def deliver(data: bytes) -> None:
             self.packets += 1
@@ -392,6 +397,8 @@ class Network:
             packet = shared[1]
             if packet is None:
                 receive(sched.now, ifname, data)
+            elif overheard is not None and overheard(sched.now, packet, data):
+                return  # only counted: nothing to drain
             else:
                 receive_packet(sched.now, ifname, packet, data)
             handle = timers[name]
