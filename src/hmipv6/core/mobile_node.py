@@ -717,7 +717,8 @@ class MobileNode(Node):
                 return False  # ours: _on_ns answers it or finds a duplicate
         elif kind is not RouterSolicitation:
             return False
-        if not self.security.admits_in_clear(58):
+        admits = getattr(self.security, "admits_in_clear", None)  # (not in every Security)
+        if admits is None or not admits(58):
             return False  # (nothing counted) the general path's SPD lookup decides
         if kind is NeighborSolicitation:
             self.counters["ns_ignored"] += 1
