@@ -19,9 +19,10 @@ ours >= 0.6 x bare. No assertion: this is a benchmark, not a test.
     python3 bench/simulator.py --many-mobiles [--duration 300] [--count 1000] [--tracemalloc]
                                [--against OLD_SRC [--rounds N]]
 
-``--against OLD_SRC`` runs the same many-mobiles workload at the same time in a second process
-whose ``hmipv6`` package comes from ``OLD_SRC`` (another checkout's ``src`` directory), so
-both see the same machine load, and prints the ratio of simulated packets per second of CPU
+``--against OLD_SRC`` runs the same many-mobiles workload in two fresh processes started
+together, one with this checkout's ``src`` and one whose ``hmipv6`` package comes from
+``OLD_SRC`` (another checkout's ``src`` directory), each pinned to a CPU of its own when there
+are two, so both see the same machine load, and prints the ratio of simulated packets per second of CPU
 time (ours / theirs) and whether the two reports are byte-identical; ``--rounds N`` runs N
 such pairs one after the other and prints the median ratio.
 """
@@ -229,7 +230,7 @@ def against(old_src: str, duration: float, count: int, rounds: int = 1) -> None:
     the machine's state, but that state changes between pairs (on a shared virtual machine
     the same code's CPU time varies by a third from one pair to the next), so one pair's
     ratio is a sample, not the answer."""
-    ratios = [_against_once(old_src, duration, count) for _ in range(rounds)]
+    ratios = [_against_once(old_src, duration, count, swap=i % 2 == 1) for i in range(rounds)]
     if rounds > 1:
         import statistics
 
@@ -237,30 +238,49 @@ def against(old_src: str, duration: float, count: int, rounds: int = 1) -> None:
               f"median {statistics.median(ratios):.2f}")
 
 
-def _against_once(old_src: str, duration: float, count: int) -> float:
-    """One concurrent pair (:func:`against`); the ratio."""
+def _against_once(old_src: str, duration: float, count: int, swap: bool = False) -> float:
+    """One concurrent pair (:func:`against`); the ratio. Both runs are fresh processes
+    started together (this checkout's ``src`` and ``old_src``), each on a CPU of its own
+    when the machine has two or more (``swap``: the other way round, so that rounds
+    alternate them): neither inherits the other's heap or an earlier round's, and they do
+    not take turns on one CPU."""
     import json
     import os
     import subprocess
     import sys
 
-    env = dict(os.environ, PYTHONPATH=os.path.abspath(old_src))
-    code = ("import json, sys; sys.path.insert(0, sys.argv[1]); import simulator as b; "
+    here = os.path.dirname(os.path.abspath(__file__))
+    ours_src = os.path.join(os.path.dirname(here), "src")
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    code = ("import json, os, sys; sys.path.insert(0, sys.argv[1]); import simulator as b\n"
+            "if sys.argv[4] != '-': os.sched_setaffinity(0, {int(sys.argv[4])})\n"
             "import io, contextlib; out = io.StringIO()\n"
             "with contextlib.redirect_stdout(out): r = b.bench_many_mobiles(float(sys.argv[2]), "
             "int(sys.argv[3]), digest=True)\n"
             "print(json.dumps(r))")
-    here = os.path.dirname(os.path.abspath(__file__))
-    proc = subprocess.Popen([sys.executable, "-c", code, here, str(duration), str(count)],
-                            env=env, stdout=subprocess.PIPE, text=True)
-    ours = bench_many_mobiles(duration, count, digest=True)
-    stdout, _ = proc.communicate()
-    if proc.returncode != 0:
-        raise SystemExit(f"the run with {old_src} failed (exit {proc.returncode})")
-    theirs = json.loads(stdout)
+
+    def start(src: str, cpu: str) -> subprocess.Popen[str]:
+        env = dict(os.environ, PYTHONPATH=os.path.abspath(src))
+        return subprocess.Popen([sys.executable, "-c", code, here, str(duration), str(count),
+                                 cpu], env=env, stdout=subprocess.PIPE, text=True)
+
+    pinned = len(cpus) >= 2
+    mine, other = ("-", "-") if not pinned else (cpus[1], cpus[0]) if swap else (cpus[0], cpus[1])
+    procs = {"theirs": start(old_src, str(other)), "ours": start(ours_src, str(mine))}
+    runs: dict[str, dict[str, Any]] = {}
+    for name, proc in procs.items():
+        stdout, _ = proc.communicate()
+        if proc.returncode != 0:
+            raise SystemExit(f"the run of {name} failed (exit {proc.returncode})")
+        runs[name] = json.loads(stdout)
+    ours, theirs = runs["ours"], runs["theirs"]
+    for k, v in ours.items():
+        print(f"many-mobiles {k:>20}: {v:,.1f}" if isinstance(v, float) else
+              f"many-mobiles {k:>20}: {v:,}" if isinstance(v, int) else
+              f"many-mobiles {k:>20}: {v}")
     print(f"against {old_src}: {theirs['packets_per_cpu_s']:,.0f} packets per CPU second "
           f"({theirs['cpu_s']:.1f} s CPU); ours {ours['packets_per_cpu_s']:,.0f} "
-          f"({ours['cpu_s']:.1f} s CPU)")
+          f"({ours['cpu_s']:.1f} s CPU){f'; ours on CPU {mine}, theirs on {other}' if pinned else ''}")
     ratio: float = ours["packets_per_cpu_s"] / theirs["packets_per_cpu_s"]
     print(f"ratio (packets per CPU second, ours / theirs): {ratio:.2f}")
     same = ours["report_sha256"] == theirs["report_sha256"]
