@@ -271,3 +271,36 @@ def test_a_subclass_that_changes_how_it_hears_keeps_the_general_path() -> None:
     node._overheard_lane = False  # as in those classes
     for label, raw in _frames(node):
         assert not node.overheard(3.5, decode(raw), raw), label
+
+
+def test_one_frame_heard_by_several_stations() -> None:
+    """A cell hands every station the same packet object; ``overheard`` reads what it needs
+    from a frame once for all of them (``mobile_node._last_heard``). Each station still gets
+    its own answer: the owner of the solicited address declines, another station counts it;
+    and a new frame is never answered from the previous one's reading."""
+    net = Network(load("many-mobiles", ("generate.mobile_nodes.count=10", "scenario.duration=10s",
+                                        "generate.mobile_nodes.flow.stop=9s")))
+    net.start()
+    net.sched.run(until=3.0)
+    nodes = [n for n in net.nodes.values() if isinstance(n, MobileNode)
+             and n.links["wlan0"].lcoa is not None]
+    assert len(nodes) >= 2
+    owner, other = nodes[0], nodes[1]
+    for node in nodes:
+        node.report_drops = False
+    lcoa = owner.links["wlan0"].lcoa
+    assert lcoa is not None and lcoa != other.links["wlan0"].lcoa
+    probe = IPv6Packet(IPv6Address("::"), solicited_node(lcoa), NeighborSolicitation(lcoa),
+                       hop_limit=255).encode()
+    packet = decode(probe)
+    ignored = other.counters["ns_ignored"]
+    assert other.overheard(3.5, packet, probe)
+    assert not owner.overheard(3.5, packet, probe)  # the same object: its own LCoA
+    assert other.counters["ns_ignored"] == ignored + 1
+    # Then unicast to the owner's LCoA: not the probe's reading.
+    unicast = IPv6Packet(IPv6Address("2001:db8:ffff::1"), lcoa, UDP(1, 2, b"x")).encode()
+    packet = decode(unicast)
+    assert not owner.overheard(3.5, packet, unicast)
+    dropped = other.counters["dropped.not-for-us"]
+    assert other.overheard(3.5, packet, unicast)
+    assert other.counters["dropped.not-for-us"] == dropped + 1

@@ -273,6 +273,34 @@ def _link_local(address: IPv6Address) -> bool:
     return False
 
 
+_HEARD_UNICAST, _HEARD_NS, _HEARD_RS, _HEARD_OTHER = range(4)
+
+
+def _heard(packet: IPv6Packet, raw: bytes) -> tuple[IPv6Packet, int, int]:
+    """What :meth:`MobileNode.overheard` needs from a frame whatever the station: the
+    packet, what it is (unicast; a Neighbor Solicitation or a Router Solicitation to a
+    multicast address, ICMPv6 right after the IPv6 header; anything else) and the address
+    the station compares with its own (the destination of unicast, the target of a
+    solicitation). Every station of a cell hears the same packet object: the last answer
+    is kept in :data:`_last_heard` (holding the packet, so its identity cannot be reused)."""
+    if raw[24] != 0xFF:  # unicast (RFC 4291 §2.7: multicast's first octet is 0xff)
+        heard = (packet, _HEARD_UNICAST, int(packet.dst))
+    elif raw[6] != 58:  # not ICMPv6 right after the IPv6 header
+        heard = (packet, _HEARD_OTHER, 0)
+    else:
+        message = packet.payload
+        kind = type(message)
+        if kind is NeighborSolicitation:
+            heard = (packet, _HEARD_NS, int(message.target))  # type: ignore[union-attr]
+        else:
+            heard = (packet, _HEARD_RS if kind is RouterSolicitation else _HEARD_OTHER, 0)
+    _last_heard[0] = heard
+    return heard
+
+
+_last_heard: list[tuple[IPv6Packet | None, int, int]] = [(None, _HEARD_OTHER, 0)]
+
+
 def _map_records(ra: RouterAdvertisement, options: tuple[MapOption, ...], now: float,
                  ifname: str, router: IPv6Address) -> tuple[MapRecord, ...]:
     """MN-01 (RFC 4140 §7.2): the MAP options of ``ra`` as stored, heard at ``now`` on
@@ -702,25 +730,24 @@ class MobileNode(Node):
         :meth:`receive_packet`."""
         if self.report_drops or self.crashed or not self._overheard_lane:
             return False  # (a reported drop is an event for the driver: receive_packet's)
-        if raw[24] != 0xFF:  # unicast (RFC 4291 §2.7: multicast's first octet is 0xff)
-            d = int(packet.dst)
-            if d in self._local_ints or d in self._virtual.ints or not self._not_for_us_lane:
+        heard = _last_heard[0]
+        if heard[0] is not packet:
+            heard = _heard(packet, raw)
+        kind, address = heard[1], heard[2]
+        if kind == _HEARD_UNICAST:
+            if (address in self._local_ints or address in self._virtual.ints
+                    or not self._not_for_us_lane):
                 return False
             self.drop(now, "not-for-us")
             return True
-        if raw[6] != 58 or self.host_delivery:  # not ICMPv6 right after the IPv6 header
+        if kind == _HEARD_OTHER or self.host_delivery:
             return False
-        message = packet.payload
-        kind = type(message)
-        if kind is NeighborSolicitation:
-            if int(message.target) in self._lcoa_ints:  # type: ignore[union-attr]
-                return False  # ours: _on_ns answers it or finds a duplicate
-        elif kind is not RouterSolicitation:
-            return False
+        if kind == _HEARD_NS and address in self._lcoa_ints:
+            return False  # ours: _on_ns answers it or finds a duplicate
         admits = getattr(self.security, "admits_in_clear", None)  # (not in every Security)
         if admits is None or not admits(58):
             return False  # (nothing counted) the general path's SPD lookup decides
-        if kind is NeighborSolicitation:
+        if kind == _HEARD_NS:
             self.counters["ns_ignored"] += 1
         else:
             self.drop(now, "unhandled-icmpv6")
