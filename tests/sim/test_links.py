@@ -174,6 +174,28 @@ def test_cell_multicast_reaches_the_stations_attached_at_send_time_still_attache
     assert cell.stations == ("ar", "mn2", "mn3", "mn1", "mn4")
 
 
+def test_cell_fanout_delivers_a_frame_whose_stations_did_not_change() -> None:
+    """``Cell.fanout`` (the simulator's own loop) gets a frame for the whole cell when no
+    station attached or left since it was sent, with the sender to skip and the stations in
+    attachment order; otherwise, and for a frame to one station, the cell checks and calls
+    the receivers itself."""
+    s = Scheduler()
+    cell, got = cell_with(s, "mn1", "mn2")
+    fanned: list[tuple[str | None, tuple[str, ...], bytes]] = []
+    cell.fanout = lambda skip, stations, data: fanned.append(
+        (skip, tuple(st for st, _ in stations), data))
+    cell.send("mn1", b"one")                      # whole cell, nothing changes: fanout
+    cell.send("ar", b"two", to="mn2")             # one station: its receiver
+    s.run()
+    cell.send("ar", b"three")
+    cell.detach("mn2")                            # changed in flight: the receivers, checked
+    s.run()
+    assert fanned == [("mn1", ("ar", "mn1", "mn2"), b"one")]
+    assert [(st, d) for st, _, d in got] == [("mn2", b"two"), ("mn1", b"three")]
+    assert cell.counters.delivered == 3
+    assert cell.counters.dropped_detached == 1
+
+
 def test_cell_queue_and_loss() -> None:
     s = Scheduler()
     cell, _ = cell_with(s, "mn1", queue=1, loss=0.0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -57,6 +58,45 @@ def test_pcaps_and_sa_export(tmp_path: Path) -> None:
                      "map1-ar2.pcap", "cell-ar1.pcap", "cell-ar2.pcap"}
     assert r.pcap_files["cell-ar1"].stat().st_size > 24
     assert "2001:db8:100::1" in sa.read_text() or "2001:db8:100::" in sa.read_text()
+
+
+def test_cells_fanout_is_every_station_in_turn() -> None:
+    """``Network._fanout`` (stations that only count a frame take it without their receiver,
+    ``Node.overheard``) against each station's receiver in turn (``Cell.fanout`` None): the
+    same report, pcaps, packet count and node counters on a reduced many-mobiles, where
+    stations overhear hundreds of other stations' DAD probes, Router Solicitations and
+    flooded unicast."""
+    from hmipv6.sim.scenario import load
+    from hmipv6.sim.traffic import settled_count
+
+    def outcome(fanout: bool) -> tuple[object, ...]:
+        sc = load("many-mobiles", ("generate.mobile_nodes.count=40", "scenario.duration=15s",
+                                   "generate.mobile_nodes.flow.stop=14s"))
+        net = Network(sc, capture=True, report_drops=False)
+        if not fanout:
+            for port in net.cells.values():
+                port.cell.fanout = None
+        screened = 0
+        if fanout:
+            def count(name: str, screen: Any) -> Any:
+                def counted(*args: Any) -> bool:
+                    nonlocal screened
+                    taken: bool = screen(*args)
+                    screened += taken
+                    return taken
+                return counted
+            net._screens = {k: count(k, v) for k, v in net._screens.items()}
+        net.run()
+        net.metrics.finish({f.index: settled_count(f, net.sched.now, net.sources[f.index].sent)
+                            for f in sc.flows})
+        from hmipv6.sim.report import build_report
+        return (dumps(build_report(net)), net.captures(), net.packets,
+                {n: dict(node.counters) for n, node in net.nodes.items()},
+                {n: node.unreported_drops for n, node in net.nodes.items()}), screened
+
+    (lean, screened), (general, none) = outcome(True), outcome(False)
+    assert none == 0 and screened > 200  # the lean run did take frames without receivers
+    assert lean == general
 
 
 def test_many_mobiles_reduced_accounts_for_every_handover() -> None:

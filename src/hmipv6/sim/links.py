@@ -50,13 +50,17 @@ from hmipv6.sim.linkmodel import Egress, LinkCounters, Transmitter
 from hmipv6.sim.scheduler import URGENT, Scheduler, TimerHandle
 from hmipv6.wire.pcap import PcapWriter
 
-__all__ = ["Cell", "Egress", "LinkCounters", "Radio", "Receiver", "Tap", "Transmitter", "WiredLink",
-           "pcap_tap"]
+__all__ = ["Cell", "Egress", "Fanout", "LinkCounters", "Radio", "Receiver", "Stations", "Tap",
+           "Transmitter", "WiredLink", "pcap_tap"]
 
 Tap = Callable[[float, bytes], object]
 """``tap(time, data)``: called for each packet that arrives."""
 Receiver = Callable[[bytes], object]
 """``receiver(data)``: hands an arriving packet to a node's interface (time is the clock's)."""
+Stations = tuple[tuple[str, tuple[Receiver, int]], ...]
+"""A cell's stations as (station, (receiver, attachment number)) pairs, in attachment order."""
+Fanout = Callable[[str | None, Stations, bytes], object]
+"""``fanout(skip, stations, data)``: see :attr:`Cell.fanout`."""
 
 
 def pcap_tap(writer: PcapWriter) -> Tap:
@@ -153,12 +157,17 @@ class Cell:
         self._tx = Egress(Transmitter(bandwidth, queue), delay=delay, loss=loss, rng=self.rng,
                           counters=self.counters)
         self._stations: dict[str, tuple[Receiver, int]] = {}
-        self._attached: tuple[tuple[str, tuple[Receiver, int]], ...] = ()
+        self._attached: Stations = ()
         """``_stations`` as (station, entry) pairs in attachment order, rebuilt on attach and
         detach only: a multicast frame keeps this immutable snapshot (instead of a copy of
         the dict per frame) as the stations it may reach."""
         self._attachments = 0
         self._epoch = 0
+        self.fanout: Fanout | None = None
+        """The driver's own delivery of a frame to the stations it reaches (``fanout(skip,
+        targets, data)``: every station of ``targets`` but ``skip``, in order, each by its
+        receiver or as the driver knows to be equivalent) when none of them attached or left
+        since the frame was sent; None: each station's receiver in turn."""
 
     @property
     def stations(self) -> tuple[str, ...]:
@@ -202,8 +211,7 @@ class Cell:
         self.scheduler.schedule(at, partial(self._arrive, skip, targets, self._epoch, data))
         return True
 
-    def _arrive(self, skip: str | None, targets: tuple[tuple[str, tuple[Receiver, int]], ...],
-                epoch: int, data: bytes) -> None:
+    def _arrive(self, skip: str | None, targets: Stations, epoch: int, data: bytes) -> None:
         c = self.counters
         if epoch != self._epoch:
             c.dropped_down += 1
@@ -215,6 +223,9 @@ class Cell:
         if targets is self._attached:
             # No station attached or left since the frame was sent (the snapshot is rebuilt
             # on every change): each entry is current.
+            if self.fanout is not None:
+                self.fanout(skip, targets, data)
+                return
             for station, entry in targets:
                 if station != skip:  # a multicast frame does not come back to its sender
                     entry[0](data)

@@ -76,7 +76,7 @@ from hmipv6.sim.engines import (
     observe,
     provision,
 )
-from hmipv6.sim.links import Cell, Radio, WiredLink, pcap_tap
+from hmipv6.sim.links import Cell, Radio, Stations, WiredLink, pcap_tap
 from hmipv6.sim.metrics import classify
 from hmipv6.sim.scenario import (
     AccessRouterSpec,
@@ -95,7 +95,7 @@ from hmipv6.sim.scenario import (
 from hmipv6.sim.scheduler import URGENT, Scheduler, TimerHandle
 from hmipv6.sim.traffic import Sink, Source, decode_probe, settled_count
 from hmipv6.wire.addr import from_packed
-from hmipv6.wire.ipv6 import decode
+from hmipv6.wire.ipv6 import IPv6Packet, decode
 from hmipv6.wire.pcap import PcapWriter
 
 __all__ = ["Network", "SimulationResult", "run"]
@@ -198,8 +198,10 @@ class Network:
         says no when it keeps no event log: the metrics would only count them."""
         self._is_local: dict[str, Callable[[bytes], bool]] = {}
         self._shared: list[Any] = [None, None]
-        """The last cell frame a station's receiver (:meth:`_station`) decoded, and its
-        packet (None: it did not decode)."""
+        """The last cell frame a station's receiver (:meth:`_station`) or :meth:`_fanout`
+        decoded, and its packet (None: it did not decode)."""
+        self._screens: dict[str, Callable[[float, IPv6Packet, bytes], bool]] = {}
+        """Station -> its node's ``overheard``, for the nodes that have one (:meth:`_fanout`)."""
         self._captures: dict[str, BytesIO] = {}
         ha = {s.address.packed for s in sc.of_role(HomeAgentSpec)}
         cn = {s.address.packed for s in sc.of_role(CorrespondentSpec)}
@@ -266,6 +268,7 @@ class Network:
         for c in sc.cells:
             cell = Cell(s, c.router, delay=c.delay, bandwidth=c.bandwidth, queue=c.queue,
                         loss=c.loss, rng=_rng(sc.seed, f"cell/{c.router}"))
+            cell.fanout = self._fanout
             port = _CellPort(cell, self._learned_at)
             cell.attach(c.router, self._station(c.router, "wlan0"))
             router = self.nodes[c.router]
@@ -370,10 +373,9 @@ class Network:
         engine, its methods and the driver's tables are bound here, not looked up per
         frame). A multicast frame reaches every station of the cell with the same octets
         (the same object), decoded once and handed to each as the same immutable packet
-        (``Node.receive_packet``, equivalent to ``receive``), unless the station takes it as
-        a frame it only counts (``Node.overheard``: other stations' DAD probes and Router
-        Solicitations, unicast flooded for a station that left), which leaves it idle. Then
-        :meth:`service`, inlined: most other frames leave the station idle too."""
+        (``Node.receive_packet``, equivalent to ``receive``). Then :meth:`service`, inlined:
+        most frames leave the station idle. (A frame for the whole cell reaches a station
+        here only when it does more than count it: see :meth:`_fanout`.)"""
         node = self.nodes[name]
         receive = node.receive
         receive_packet = node.receive_packet
@@ -382,9 +384,8 @@ class Network:
         timers = self._timers
         shared = self._shared
         drain = self._drain
-        # Asked first for each decoded frame (Node.overheard): most of what a mobile node
-        # hears it only counts, and is left idle.
-        overheard = node.overheard if type(node).overheard is not Node.overheard else None
+        if type(node).overheard is not Node.overheard:
+            self._screens[name] = node.overheard  # asked first by _fanout
 
         def deliver(data: bytes) -> None:
             self.packets += 1
@@ -397,8 +398,6 @@ class Network:
             packet = shared[1]
             if packet is None:
                 receive(sched.now, ifname, data)
-            elif overheard is not None and overheard(sched.now, packet, data):
-                return  # only counted: nothing to drain
             else:
                 receive_packet(sched.now, ifname, packet, data)
             handle = timers[name]
@@ -406,6 +405,35 @@ class Network:
                 drain(name, node, handle)
 
         return deliver
+
+    def _fanout(self, skip: str | None, stations: Stations, data: bytes) -> None:
+        """A frame for every station of a cell (multicast, or unicast flooded for a station
+        that left; ``Cell.fanout``): each station that only counts it takes it at once
+        (``Node.overheard``: other stations' DAD probes and Router Solicitations, unicast
+        for none of its addresses), leaving it idle; the others get it from their receivers
+        (:meth:`_station`), in the cell's order. The same as every receiver in turn
+        (``tests/sim/test_network.py`` runs both): a station that only counts a frame sends
+        nothing, so when it does so does not matter."""
+        shared = self._shared
+        if data is not shared[0]:
+            shared[0] = data
+            try:
+                shared[1] = decode(data)
+            except DecodeError:
+                shared[1] = None
+        packet = shared[1]
+        screens = self._screens
+        now = self.sched.now
+        taken = 0
+        for station, entry in stations:
+            if station == skip:
+                continue
+            screen = screens.get(station) if packet is not None else None
+            if screen is not None and screen(now, packet, data):
+                taken += 1
+            else:
+                entry[0](data)
+        self.packets += taken
 
     def _transmit(self, name: str, node: Node, ifname: str, data: bytes,
                   next_hop: IPv6Address | None) -> None:
