@@ -341,8 +341,8 @@ class Node:
         """Take a frame this node only counts, short of :meth:`receive_packet`'s layers:
         True when taken, counted exactly as ``receive_packet(now, ifname, packet, raw)``
         counts it and leaving nothing new for the driver to drain (the node stays
-        :meth:`idle`); False, having done nothing, for anything else. The simulator's cells
-        ask it first for each frame a station hears (most are other stations' traffic);
+        :meth:`idle`); False, having done nothing, for anything else. The simulator asks it
+        first for each frame a cell hands every station (most are other stations' traffic);
         a node type that does not override it is not asked."""
         return False
 

@@ -387,15 +387,11 @@ class Network:
         if type(node).overheard is not Node.overheard:
             self._screens[name] = node.overheard  # asked first by _fanout
 
+        decode_shared = self._decode_shared
+
         def deliver(data: bytes) -> None:
             self.packets += 1
-            if data is not shared[0]:
-                shared[0] = data
-                try:
-                    shared[1] = decode(data)
-                except DecodeError:
-                    shared[1] = None
-            packet = shared[1]
+            packet = shared[1] if data is shared[0] else decode_shared(data)
             if packet is None:
                 receive(sched.now, ifname, data)
             else:
@@ -406,6 +402,16 @@ class Network:
 
         return deliver
 
+    def _decode_shared(self, data: bytes) -> IPv6Packet | None:
+        """Decode a cell frame not decoded yet and keep it as :attr:`_shared` (its packet;
+        None: it does not decode), for every station of the cell that gets it."""
+        try:
+            packet: IPv6Packet | None = decode(data)
+        except DecodeError:
+            packet = None
+        self._shared[0], self._shared[1] = data, packet
+        return packet
+
     def _fanout(self, skip: str | None, stations: Stations, data: bytes) -> None:
         """A frame for every station of a cell (multicast, or unicast flooded for a station
         that left; ``Cell.fanout``): each station that only counts it takes it at once
@@ -415,21 +421,15 @@ class Network:
         (``tests/sim/test_network.py`` runs both): a station that only counts a frame sends
         nothing, so when it does so does not matter."""
         shared = self._shared
-        if data is not shared[0]:
-            shared[0] = data
-            try:
-                shared[1] = decode(data)
-            except DecodeError:
-                shared[1] = None
-        packet = shared[1]
+        packet: IPv6Packet | None = shared[1] if data is shared[0] else self._decode_shared(data)
         screens = self._screens
         now = self.sched.now
         taken = 0
         for station, entry in stations:
             if station == skip:
                 continue
-            screen = screens.get(station) if packet is not None else None
-            if screen is not None and screen(now, packet, data):
+            if (packet is not None and (screen := screens.get(station)) is not None
+                    and screen(now, packet, data)):
                 taken += 1
             else:
                 entry[0](data)
