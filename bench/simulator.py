@@ -207,12 +207,17 @@ def bench_many_mobiles(duration: float = 300.0, count: int = 1000,
         tracemalloc.stop()
     if digest:
         out["report_sha256"] = _report_digest(result.report)
+    _print_run(out)
+    print(f"many-mobiles speed-up over real time: {duration / wall:.2f}x")
+    return out
+
+
+def _print_run(out: dict[str, Any]) -> None:
+    """One many-mobiles run's figures, a line each."""
     for k, v in out.items():
         print(f"many-mobiles {k:>20}: {v:,.1f}" if isinstance(v, float) else
               f"many-mobiles {k:>20}: {v:,}" if isinstance(v, int) else
               f"many-mobiles {k:>20}: {v}")
-    print(f"many-mobiles speed-up over real time: {duration / wall:.2f}x")
-    return out
 
 
 def _report_digest(report: dict[str, object]) -> str:
@@ -274,10 +279,7 @@ def _against_once(old_src: str, duration: float, count: int, swap: bool = False)
             raise SystemExit(f"the run of {name} failed (exit {proc.returncode})")
         runs[name] = json.loads(stdout)
     ours, theirs = runs["ours"], runs["theirs"]
-    for k, v in ours.items():
-        print(f"many-mobiles {k:>20}: {v:,.1f}" if isinstance(v, float) else
-              f"many-mobiles {k:>20}: {v:,}" if isinstance(v, int) else
-              f"many-mobiles {k:>20}: {v}")
+    _print_run(ours)
     print(f"against {old_src}: {theirs['packets_per_cpu_s']:,.0f} packets per CPU second "
           f"({theirs['cpu_s']:.1f} s CPU); ours {ours['packets_per_cpu_s']:,.0f} "
           f"({ours['cpu_s']:.1f} s CPU){f'; ours on CPU {mine}, theirs on {other}' if pinned else ''}")
